@@ -1,0 +1,1 @@
+"""The algorithms, pure torch: tensors in, tensors out; no TensorBoard, no Lightning."""
