@@ -1,0 +1,316 @@
+"""The framework-neutral training callback: decides *when* to compute *what*, and writes it.
+
+Three lines in a plain PyTorch loop::
+
+    viz = CNNVizCallback(model, log_dir="runs/exp1", probe=(images, labels))
+    ...  viz.on_step_end(global_step)   # after optimizer.step()
+    viz.close()                        # or: with CNNVizCallback(...) as viz:
+
+Every configuration error is raised here, at construction, before training starts. A
+failure inside a visualisation later is reported once as a warning and disables that
+kind only; training goes on (``strict=True`` re-raises instead, for tests).
+"""
+from __future__ import annotations
+
+import math
+import os
+import traceback
+import warnings
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from tb_cnnviz import metadata, summary
+from tb_cnnviz.analysis.activations import activation_grids, layer_activations
+from tb_cnnviz.analysis.dead_filters import DeadFilterTracker
+from tb_cnnviz.analysis.kernels import NORMALIZATIONS, kernel_grid, smoothness
+from tb_cnnviz.analysis.layers import LayerSpec, conv_layers, evenly_spaced, layer_name, resolve_layers, unwrap
+
+KINDS = ("kernels", "activations", "dead_filters")
+DEFAULT_EVERY_N_STEPS = {"kernels": 100, "activations": 200, "dead_filters": 200}
+DEFAULT_ACTIVATION_LAYERS = 3
+MAX_PROBE_IMAGES = 64
+
+
+class CNNVizCallback:
+    """Log kernels, filter smoothness, probe activation maps and dead-filter statistics during training.
+
+    Args:
+        model: the network being trained (DDP and ``torch.compile`` wrappers are unwrapped).
+        log_dir: where to write TensorBoard event files (created if needed). Give this or ``writer``.
+        writer: an existing ``torch.utils.tensorboard.SummaryWriter`` to write through (not closed by us).
+        probe: fixed probe images ``[N, C, H, W]`` (float), or ``(images, labels)``; needed for activation maps.
+        class_names: names of the classes, shown with the probe labels.
+        kernel_layers: conv layers whose kernels and smoothness are logged (default: the first conv layer).
+        activation_layers: conv layers whose probe activation maps are logged (default: 3 evenly spaced convs).
+        dead_filter_layers: conv layers with dead-filter statistics (default: every conv layer).
+        every_n_steps: one int for every kind, or a mapping ``{kind: n}`` overriding
+            ``DEFAULT_EVERY_N_STEPS``; for ``dead_filters`` it is the window length.
+        kernel_normalization: ``"global"`` (default) or ``"per_filter"`` for the kernel PNG.
+        strict: re-raise visualisation errors instead of warning and disabling the kind.
+        flush_secs: how often the event file is flushed to disk when we own the writer.
+
+    Layers are dotted names from ``model.named_modules()`` or module objects; an empty
+    list turns a kind off.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        log_dir: str | os.PathLike | None = None,
+        *,
+        writer: Any = None,
+        probe: torch.Tensor | tuple[torch.Tensor, Any] | None = None,
+        class_names: Sequence[str] | None = None,
+        kernel_layers: Iterable[LayerSpec] | LayerSpec | None = None,
+        activation_layers: Iterable[LayerSpec] | LayerSpec | None = None,
+        dead_filter_layers: Iterable[LayerSpec] | LayerSpec | None = None,
+        every_n_steps: int | Mapping[str, int] | None = None,
+        kernel_normalization: str = "global",
+        strict: bool = False,
+        flush_secs: float = 30.0,
+    ):
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
+        self.model = model
+        self.base = unwrap(model)
+        convs = conv_layers(self.base)
+        if not convs:
+            raise ValueError(f"model: {type(self.base).__name__} has no nn.Conv2d layer; CNNVizCallback visualises 2-D conv layers")
+        if kernel_normalization not in NORMALIZATIONS:
+            raise ValueError(f"kernel_normalization: expected one of {NORMALIZATIONS}, got {kernel_normalization!r}")
+        self.kernel_normalization = kernel_normalization
+        self.strict = bool(strict)
+        self.every_n_steps = _schedule(every_n_steps)
+        self.kernel_layers = self._layers(kernel_layers, [convs[0]], "kernel_layers")
+        self.activation_layers = self._layers(activation_layers, evenly_spaced(convs, DEFAULT_ACTIVATION_LAYERS), "activation_layers")
+        self.dead_filter_layers = self._layers(dead_filter_layers, convs, "dead_filter_layers")
+        self.probe_images, self.probe_labels = _probe(probe, in_channels=convs[0][1].in_channels)
+        self.class_names = list(class_names) if class_names is not None else None
+        if self.activation_layers and self.probe_images is None and activation_layers is not None:
+            raise ValueError("probe: activation_layers were given but no probe images; pass probe=(images, labels)")
+        self._own_writer = writer is None
+        self.writer = _open_writer(log_dir, writer, flush_secs)
+        self.enabled = {
+            "kernels": bool(self.kernel_layers),
+            "activations": bool(self.activation_layers) and self.probe_images is not None,
+            "dead_filters": bool(self.dead_filter_layers),
+        }
+        self._tracker = DeadFilterTracker(self.base, [m for _, m in self.dead_filter_layers]) if self.enabled["dead_filters"] else None
+        self._window_start: int | None = None
+        self._last_step: int | None = None
+        self._logged_probe = False
+        self._closed = False
+
+    # ----------------------------------------------------------------- schedule
+    def on_step_end(self, step: int) -> None:
+        """Call after ``optimizer.step()`` with the global step; logs whatever is due at this step.
+
+        The first call logs kernels and activations as a baseline; after that each kind
+        logs when ``step`` is a multiple of its ``every_n_steps``.
+        """
+        if self._closed:
+            raise RuntimeError("on_step_end: the callback was closed")
+        step = _step(step)
+        if self._last_step is not None and step <= self._last_step:
+            return
+        first = self._last_step is None
+        self._last_step = step
+        if self._window_start is None:
+            self._window_start = step
+        for kind in ("kernels", "activations"):
+            if self.enabled[kind] and (first or step % self.every_n_steps[kind] == 0):
+                self._run(kind, step)
+        if self.enabled["dead_filters"] and step % self.every_n_steps["dead_filters"] == 0 and self._tracker.batches:
+            self._run("dead_filters", step)
+
+    def close(self) -> None:
+        """Log the unfinished dead-filter window, flush, remove the hooks and close our own writer."""
+        if self._closed:
+            return
+        try:
+            if self.enabled["dead_filters"] and self._tracker is not None and self._tracker.batches and self._last_step is not None:
+                self._run("dead_filters", self._last_step)
+        finally:
+            self._closed = True
+            if self._tracker is not None:
+                self._tracker.remove()
+            if self._own_writer:
+                self.writer.close()
+            else:
+                self.writer.flush()
+
+    def __enter__(self) -> "CNNVizCallback":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _run(self, kind: str, step: int) -> None:
+        try:
+            summaries = getattr(self, f"_{kind}")(step)
+            summary.write(self.writer, summaries, step)
+        except Exception as error:  # a visualisation never stops training
+            if self.strict:
+                raise
+            self.enabled[kind] = False
+            if kind == "dead_filters" and self._tracker is not None:
+                self._tracker.remove()
+            warnings.warn(
+                f"tb-cnnviz: logging {kind!r} failed at step {step} and is now disabled "
+                f"({type(error).__name__}: {error})\n{traceback.format_exc()}",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+
+    # ------------------------------------------------------------------- kinds
+    def _kernels(self, step: int) -> list:
+        summaries = []
+        for name, conv in self.kernel_layers:
+            weight = conv.weight.detach()
+            grid, nrow = kernel_grid(weight, self.kernel_normalization)
+            scores = smoothness(weight).cpu().numpy()
+            raw = weight.float().cpu().numpy()
+            summaries += [
+                summary.tensor_summary(metadata.KERNELS, name, raw),
+                summary.blob_summary(metadata.KERNEL_GRID, name, [summary.encode_png(_to_uint8(grid))],
+                                     normalization=self.kernel_normalization, nrow=nrow, padding=1),
+                summary.tensor_summary(metadata.SMOOTHNESS, name, scores),
+                summary.scalar_summary("smoothness", name, float(np.nanmean(scores)) if np.isfinite(scores).any() else math.nan),
+                summary.scalar_summary("nonfinite_weights", name, float((~np.isfinite(raw)).sum())),
+            ]
+        return summaries
+
+    def _activations(self, step: int) -> list:
+        device = _device(self.base)
+        images = self.probe_images.to(device)
+        outputs = layer_activations(self.base, [m for _, m in self.activation_layers], images)
+        summaries = []
+        if not self._logged_probe:
+            summaries.append(self._probe_summary())
+        for (name, _), output in zip(self.activation_layers, outputs):
+            grids, nrow = activation_grids(output)
+            pngs = [summary.encode_png(_to_uint8(grid)) for grid in grids]
+            summaries.append(summary.blob_summary(metadata.ACTIVATIONS, name, pngs, channels=int(output.shape[1]),
+                                                  nrow=nrow, padding=1, tile=[int(output.shape[2]), int(output.shape[3])]))
+        self._logged_probe = True
+        return summaries
+
+    def _probe_summary(self):
+        images = self.probe_images
+        low, high = float(images.min()), float(images.max())
+        if low < 0 or high > 1:  # normalised inputs: stretch for display
+            images = (images - low) / max(high - low, 1e-12)
+        pngs = [summary.encode_png(_to_uint8(image)) for image in images]
+        labels = None if self.probe_labels is None else [int(label) for label in self.probe_labels]
+        return summary.blob_summary(metadata.PROBE, None, pngs, labels=labels, class_names=self.class_names)
+
+    def _dead_filters(self, step: int) -> list:
+        window = step - self._window_start if self._window_start is not None else 0
+        summaries = []
+        for (name, _), point, rate in zip(self.dead_filter_layers, self._tracker.points, self._tracker.rates()):
+            if rate is None:
+                continue
+            rate = rate.cpu().numpy()
+            summaries += [
+                summary.tensor_summary(metadata.DEAD_FILTERS, name, rate, window=window, measured_at=layer_name(self.base, point)),
+                summary.scalar_summary("dead_fraction", name, float((rate == 0).mean())),
+            ]
+        self._tracker.reset()
+        self._window_start = step
+        return summaries
+
+    def _layers(self, spec, default, argument: str) -> list[tuple[str, nn.Module]]:
+        if spec is None:
+            return list(default)
+        return resolve_layers(self.base, spec, argument=argument)
+
+
+# ----------------------------------------------------------------- validation
+def _schedule(every_n_steps) -> dict[str, int]:
+    schedule = dict(DEFAULT_EVERY_N_STEPS)
+    if every_n_steps is None:
+        return schedule
+    if isinstance(every_n_steps, Mapping):
+        unknown = sorted(set(every_n_steps) - set(KINDS))
+        if unknown:
+            raise ValueError(f"every_n_steps: unknown kind(s) {unknown}; expected keys from {list(KINDS)}")
+        items = dict(every_n_steps)
+    else:
+        items = {kind: every_n_steps for kind in KINDS}
+    for kind, value in items.items():
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
+            raise TypeError(f"every_n_steps[{kind!r}]: expected an int >= 1, got {value!r} ({type(value).__name__})")
+        if value < 1:
+            raise ValueError(f"every_n_steps[{kind!r}]: expected an int >= 1, got {value}")
+        schedule[kind] = int(value)
+    return schedule
+
+
+def _probe(probe, in_channels: int) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    if probe is None:
+        return None, None
+    labels = None
+    if isinstance(probe, (tuple, list)):
+        if len(probe) != 2:
+            raise ValueError(f"probe: expected images or (images, labels), got a {type(probe).__name__} of length {len(probe)}")
+        probe, labels = probe
+    if not isinstance(probe, torch.Tensor):
+        raise TypeError(f"probe: expected a float tensor [N, C, H, W], got {type(probe).__name__}")
+    if probe.dim() != 4 or not probe.is_floating_point():
+        raise ValueError(f"probe: expected a 4-D float tensor [N, C, H, W], got shape {tuple(probe.shape)} and dtype {probe.dtype}")
+    if probe.shape[1] != in_channels:
+        raise ValueError(f"probe: the model's first conv layer takes {in_channels} channels, the probe images have {probe.shape[1]} (shape {tuple(probe.shape)})")
+    if not 1 <= probe.shape[0] <= MAX_PROBE_IMAGES:
+        raise ValueError(f"probe: expected 1 to {MAX_PROBE_IMAGES} images (8-16 is typical), got {probe.shape[0]}")
+    if not torch.isfinite(probe).all():
+        raise ValueError("probe: the probe images contain NaN or Inf values")
+    if labels is not None:
+        labels = torch.as_tensor(labels).detach().cpu().reshape(-1)
+        if labels.numel() != probe.shape[0]:
+            raise ValueError(f"probe: {probe.shape[0]} images but {labels.numel()} labels")
+    return probe.detach().clone(), labels
+
+
+def _open_writer(log_dir, writer, flush_secs: float):
+    if writer is not None:
+        if log_dir is not None:
+            raise ValueError("log_dir: give either log_dir or writer, not both")
+        if not hasattr(writer, "_get_file_writer"):
+            raise TypeError(f"writer: expected a torch.utils.tensorboard.SummaryWriter, got {type(writer).__name__}")
+        return writer
+    if log_dir is None:
+        raise ValueError("log_dir: expected a directory for the event files (or pass writer=SummaryWriter(...))")
+    try:
+        os.makedirs(log_dir, exist_ok=True)
+    except OSError as error:
+        raise ValueError(f"log_dir: cannot create {str(log_dir)!r}: {error.strerror or error}") from None
+    if not os.access(log_dir, os.W_OK):
+        raise ValueError(f"log_dir: {str(log_dir)!r} is not writable")
+    from torch.utils.tensorboard import SummaryWriter  # imported late: pulls in tensorboard
+
+    return SummaryWriter(log_dir=str(log_dir), flush_secs=flush_secs)
+
+
+def _step(step) -> int:
+    if isinstance(step, torch.Tensor) and step.numel() == 1:
+        step = step.item()
+    if not isinstance(step, (int, np.integer)) or isinstance(step, bool) or step < 0:
+        raise ValueError(f"step: expected a non-negative int global step, got {step!r}")
+    return int(step)
+
+
+def _device(model: nn.Module) -> torch.device:
+    for tensor in model.parameters():
+        return tensor.device
+    for tensor in model.buffers():
+        return tensor.device
+    return torch.device("cpu")
+
+
+def _to_uint8(image: torch.Tensor) -> np.ndarray:
+    """[C, H, W] or [H, W] float in [0, 1] -> uint8 HWC numpy for PNG encoding."""
+    image = image.detach().float().clamp(0, 1).mul(255).add(0.5).to(torch.uint8).cpu()
+    return (image.permute(1, 2, 0) if image.dim() == 3 else image).numpy()

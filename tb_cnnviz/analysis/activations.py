@@ -1,0 +1,52 @@
+"""Per-channel activation maps of fixed probe images (seed 003), as tile grids.
+
+Seed 003 transposes ``[batch, h, w, channels]`` to ``[channels, h, w, 1]`` so every
+channel becomes a grey image; we do the same per probe image and lay the channels out
+with ``make_grid`` in a fixed channel order, so the same tile is the same filter at
+every step.
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+from torch import nn
+from torchvision.utils import make_grid
+
+from tb_cnnviz.analysis.layers import activation_point
+from tb_cnnviz.analysis.safety import capture_outputs, safe_snapshot
+
+
+def layer_activations(model: nn.Module, layers: Sequence[nn.Module], images: torch.Tensor) -> list[torch.Tensor]:
+    """Outputs of each conv layer's activation point (see :func:`layers.activation_point`) for ``images``.
+
+    Runs in eval mode under ``no_grad``; every module's training flag, the RNG and the
+    hooks are restored. Values are clamped at 0: what a following ReLU passes on.
+    """
+    points = [activation_point(model, layer) for layer in layers]
+    context, outputs = capture_outputs(points, transform=lambda value: value.detach().clamp(min=0))
+    with safe_snapshot(model), torch.no_grad(), context:
+        model(images)
+    missing = [index for index, output in enumerate(outputs) if output is None]
+    if missing:
+        raise RuntimeError(f"layers: the model's forward pass never called layer(s) at positions {missing}")
+    return list(outputs)
+
+
+def activation_grids(activations: torch.Tensor, padding: int = 1) -> tuple[torch.Tensor, int]:
+    """Tile grids ``[N, H', W']`` in [0, 1], one per image, and the number of tiles per row.
+
+    Each channel is divided by its maximum over the whole probe batch, so tiles are
+    comparable across probe images; a channel that never fires is black. Non-finite
+    values count as 0.
+    """
+    if activations.dim() != 4:
+        raise ValueError(f"activations: expected [N, C, H, W], got shape {tuple(activations.shape)}")
+    values = torch.nan_to_num(activations.detach().float(), nan=0.0, posinf=0.0, neginf=0.0).clamp(min=0)
+    peak = values.amax(dim=(0, 2, 3), keepdim=True)
+    values = torch.where(peak > 0, values / peak.clamp_min(1e-30), torch.zeros_like(values))
+    channels = values.shape[1]
+    nrow = max(1, math.ceil(math.sqrt(channels)))
+    grids = [make_grid(image.unsqueeze(1), nrow=nrow, padding=padding, pad_value=0.25)[0] for image in values]
+    return torch.stack(grids), nrow

@@ -1,0 +1,86 @@
+"""Dead filters (seed 002): filters whose output is never positive, so a following ReLU never passes signal.
+
+For each tracked conv layer we count, per filter, the positions (batch x height x
+width) where the layer's activation point (the conv, or the norm layer right after it,
+see :func:`layers.activation_point`) is > 0. Counts accumulate on the device in forward
+hooks, with no host synchronisation per step; the activation rate is the count over the
+number of positions, and a filter is dead when its rate is exactly 0 over a window.
+
+What is measured: conv→ReLU and conv→BN→ReLU measure exactly what the ReLU passes (its
+input > 0), whether the ReLU is in-place, a module reused by several convs, or
+``F.relu`` in ``forward``. For other nonlinearities the rate is "pre-activation > 0".
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from tb_cnnviz.analysis.layers import activation_point
+from tb_cnnviz.analysis.safety import capture_outputs, safe_snapshot
+
+
+class DeadFilterTracker:
+    """Persistent hooks that accumulate per-filter positive counts over training forwards.
+
+    Only forwards with the module in training mode and grad enabled are counted, so
+    validation passes and the callback's own probe snapshots do not dilute the window.
+    Use as a context manager or call :meth:`remove`.
+    """
+
+    def __init__(self, model: nn.Module, layers: Sequence[nn.Module]):
+        self.points = [activation_point(model, layer) for layer in layers]
+        self._positive: list[torch.Tensor | None] = [None] * len(self.points)
+        self._positions = [0] * len(self.points)
+        self.batches = 0
+        self._handles = [point.register_forward_hook(self._make_hook(index)) for index, point in enumerate(self.points)]
+
+    def _make_hook(self, index: int):
+        def hook(module, _inputs, output):
+            if not (module.training and torch.is_grad_enabled()):
+                return
+            value = output[0] if isinstance(output, (tuple, list)) else output
+            with torch.no_grad():
+                count = (value.detach() > 0).sum(dim=(0, 2, 3), dtype=torch.int64)
+            previous = self._positive[index]
+            self._positive[index] = count if previous is None else previous + count
+            self._positions[index] += value.shape[0] * value.shape[2] * value.shape[3]
+            if index == 0:
+                self.batches += 1
+        return hook
+
+    def rates(self) -> list[torch.Tensor | None]:
+        """Per layer, the activation rate of each filter over the window so far (None before any batch)."""
+        return [None if positive is None else positive.double().div(positions).float()
+                for positive, positions in zip(self._positive, self._positions)]
+
+    def counts(self) -> list[tuple[torch.Tensor | None, int]]:
+        """Per layer, ``(positive counts per filter, number of positions)``: what distributed reduction sums."""
+        return list(zip(self._positive, self._positions))
+
+    def reset(self) -> None:
+        """Start a new window."""
+        self._positive = [None] * len(self.points)
+        self._positions = [0] * len(self.points)
+        self.batches = 0
+
+    def remove(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+
+    def __enter__(self) -> "DeadFilterTracker":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.remove()
+
+
+def activation_rates(model: nn.Module, layers: Sequence[nn.Module], images: torch.Tensor) -> list[torch.Tensor]:
+    """One-off activation rates of ``layers`` on ``images`` (eval mode, no grad): for offline use."""
+    points = [activation_point(model, layer) for layer in layers]
+    context, outputs = capture_outputs(points, transform=lambda value: (value.detach() > 0).float().mean(dim=(0, 2, 3)))
+    with safe_snapshot(model), torch.no_grad(), context:
+        model(images)
+    return list(outputs)

@@ -1,0 +1,267 @@
+import io
+import math
+import random
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+from torch.utils.tensorboard import SummaryWriter
+
+from conftest import read_logdir
+from tb_cnnviz import metadata
+from tb_cnnviz.analysis.activations import activation_grids, layer_activations
+from tb_cnnviz.analysis.kernels import kernel_grid, smoothness
+from tb_cnnviz.callbacks import CNNVizCallback
+from tb_cnnviz.datasets import ShapesDataset
+from tb_cnnviz.models import small_vgg
+
+
+def decode(png: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(png)))
+
+
+@pytest.fixture
+def data():
+    return ShapesDataset(256, seed=3).tensors()
+
+
+@pytest.fixture
+def model():
+    torch.manual_seed(0)
+    return small_vgg(width=8)
+
+
+def train(model, viz, images, labels, steps, start=1, lr=0.05):
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    model.train()
+    for step in range(start, start + steps):
+        index = torch.arange(16) + 16 * (step % 8)
+        loss = nn.functional.cross_entropy(model(images[index]), labels[index])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        viz.on_step_end(step)
+
+
+def test_logs_every_kind_with_the_values_of_the_model(tmp_path, model, data):
+    images, labels = data
+    probe = (images[:4], labels[:4])
+    with CNNVizCallback(model, log_dir=tmp_path / "run", probe=probe, class_names=ShapesDataset.classes,
+                        every_n_steps={"kernels": 2, "activations": 3, "dead_filters": 4}, strict=True) as viz:
+        train(model, viz, images, labels, steps=6)
+        final_weight = model.features.conv1.weight.detach().clone()
+        final_activations = layer_activations(model, [m for _, m in viz.activation_layers], images[:4])
+    run = read_logdir(str(tmp_path))["run"]
+    kernels = run["cnnviz/kernels/features.conv1"]
+    assert kernels["steps"] == [1, 2, 4, 6] and kernels["content"]["kind"] == "kernels"
+    assert np.array_equal(kernels["values"][-1], final_weight.numpy())
+    smooth = run["cnnviz/smoothness/features.conv1"]
+    assert np.allclose(smooth["values"][-1], smoothness(final_weight).numpy())
+    grid = run["cnnviz/kernel_grid/features.conv1"]
+    expected_grid, nrow = kernel_grid(final_weight)
+    assert grid["content"]["nrow"] == nrow == 3 and grid["content"]["normalization"] == "global"
+    pixels = decode(grid["values"][-1][0]).astype(np.float32) / 255
+    assert np.abs(pixels - expected_grid.permute(1, 2, 0).numpy()).max() <= 0.5 / 255 + 1e-6
+
+    # activation maps: the 3 evenly spaced default layers, one PNG per probe image, at steps 1, 3, 6
+    activation_tags = sorted(tag for tag in run if tag.startswith("cnnviz/activations/"))
+    assert activation_tags == ["cnnviz/activations/features.conv1", "cnnviz/activations/features.conv3", "cnnviz/activations/features.conv5"]
+    conv5 = run["cnnviz/activations/features.conv5"]
+    assert conv5["steps"] == [1, 3, 6] and len(conv5["values"][-1]) == 4
+    assert conv5["content"]["channels"] == 32 and conv5["content"]["tile"] == [8, 8]
+    expected, _ = activation_grids(final_activations[2])
+    assert np.abs(decode(conv5["values"][-1][1]) / 255 - expected[1].numpy()).max() <= 0.5 / 255 + 1e-6
+
+    probe_series = run["cnnviz/probe"]
+    assert probe_series["content"]["labels"] == labels[:4].tolist()
+    assert probe_series["content"]["class_names"] == list(ShapesDataset.classes)
+    assert np.abs(decode(probe_series["values"][0][2]) / 255 - images[2].permute(1, 2, 0).numpy()).max() <= 0.5 / 255 + 1e-6
+
+    # dead filters: the window ends at step 4, the rest (steps 5-6) is flushed by close()
+    dead = run["cnnviz/dead_filters/features.conv2"]
+    assert dead["steps"] == [4, 6] and dead["content"]["measured_at"] == "features.bn2"
+    assert dead["values"][0].shape == (8,) and np.all((dead["values"][0] >= 0) & (dead["values"][0] <= 1))
+    scalars = read_logdir(str(tmp_path), plugin="scalars")["run"]
+    assert scalars["cnnviz_scalars/dead_fraction/features.conv2"]["steps"] == [4, 6]
+    assert scalars["cnnviz_scalars/smoothness/features.conv1"]["values"][-1] == pytest.approx(float(smoothness(final_weight).mean()), abs=1e-6)
+
+
+def test_every_summary_has_a_data_class(tmp_path, model, data):
+    from tensorboard.backend.event_processing import event_file_loader
+    from tensorboard.compat.proto import summary_pb2
+
+    images, labels = data
+    with CNNVizCallback(model, log_dir=tmp_path, probe=images[:2], every_n_steps=1, strict=True) as viz:
+        train(model, viz, images, labels, steps=1)
+    (event_file,) = tmp_path.glob("events.out.tfevents.*")
+    seen = {}
+    for event in event_file_loader.EventFileLoader(str(event_file)).Load():
+        for value in event.summary.value:
+            if value.HasField("metadata"):
+                seen[value.tag] = (value.metadata.data_class, value.metadata.plugin_data.plugin_name)
+    assert seen["cnnviz/kernels/features.conv1"] == (summary_pb2.DATA_CLASS_TENSOR, "cnnviz")
+    assert seen["cnnviz/activations/features.conv3"] == (summary_pb2.DATA_CLASS_BLOB_SEQUENCE, "cnnviz")
+    assert seen["cnnviz_scalars/smoothness/features.conv1"] == (summary_pb2.DATA_CLASS_SCALAR, "scalars")
+    assert all(data_class != summary_pb2.DATA_CLASS_UNKNOWN for data_class, _ in seen.values())
+
+
+def test_planted_dead_filters_reach_the_log(tmp_path, model, data):
+    images, labels = data
+    with torch.no_grad():
+        model.features.bn3.bias[[0, 5, 9]] = -1e4
+        model.features.bn3.bias.requires_grad_(False)  # keep them dead while training
+    with CNNVizCallback(model, log_dir=tmp_path, every_n_steps={"dead_filters": 3}, strict=True) as viz:
+        train(model, viz, images, labels, steps=3)
+    run = read_logdir(str(tmp_path))["."]
+    rates = run["cnnviz/dead_filters/features.conv3"]["values"][0]
+    assert np.nonzero(rates == 0)[0].tolist() == [0, 5, 9]
+    scalars = read_logdir(str(tmp_path), plugin="scalars")["."]
+    assert scalars["cnnviz_scalars/dead_fraction/features.conv3"]["values"][0] == pytest.approx(3 / 16)
+    assert scalars["cnnviz_scalars/dead_fraction/features.conv1"]["values"][0] == 0.0
+
+
+def test_logging_leaves_no_trace_on_training(tmp_path, model, data):
+    images, labels = data
+    model.features.bn2.eval()  # a user-frozen BN must stay frozen
+    model.train()
+    model.features.bn2.eval()
+    for index, parameter in enumerate(model.parameters()):
+        parameter.grad = torch.full_like(parameter, float(index))
+    flags = {name: module.training for name, module in model.named_modules()}
+    grads = [p.grad.clone() for p in model.parameters()]
+    torch.manual_seed(123)
+    np.random.seed(123)
+    random.seed(123)
+    states = (torch.get_rng_state(), np.random.get_state()[1].copy(), random.getstate())
+    viz = CNNVizCallback(model, log_dir=tmp_path, probe=images[:4], every_n_steps=1, strict=True)
+    hooks_while_tracking = sum(len(m._forward_hooks) for m in model.modules())
+    assert hooks_while_tracking == 5  # one per tracked conv's activation point, nothing else
+    model(images[:8])  # a training forward for the dead-filter window
+    viz.on_step_end(1)
+    viz.on_step_end(2)
+    assert {name: module.training for name, module in model.named_modules()} == flags
+    assert all(torch.equal(p.grad, g) for p, g in zip(model.parameters(), grads))
+    assert torch.equal(torch.get_rng_state(), states[0])
+    assert np.array_equal(np.random.get_state()[1], states[1]) and random.getstate() == states[2]
+    assert sum(len(m._forward_hooks) for m in model.modules()) == hooks_while_tracking
+    assert all(t is None or (t.grad_fn is None and not t.requires_grad) for t, _ in viz._tracker.counts())
+    viz.close()
+    assert sum(len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks) for m in model.modules()) == 0
+
+
+def test_a_failing_kind_warns_once_is_disabled_and_training_goes_on(tmp_path, model, data, monkeypatch):
+    images, labels = data
+    import tb_cnnviz.callbacks.callback as callback_module
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(callback_module, "kernel_grid", broken)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with CNNVizCallback(model, log_dir=tmp_path, probe=images[:2], every_n_steps=1) as viz:
+            train(model, viz, images, labels, steps=3)
+    messages = [str(w.message) for w in caught if "tb-cnnviz" in str(w.message)]
+    assert len(messages) == 1 and "'kernels'" in messages[0] and "boom" in messages[0] and "Traceback" in messages[0]
+    assert viz.enabled["kernels"] is False
+    run = read_logdir(str(tmp_path))["."]
+    assert "cnnviz/kernels/features.conv1" not in run
+    assert run["cnnviz/activations/features.conv1"]["steps"] == [1, 2, 3]
+
+    monkeypatch.setattr(callback_module, "kernel_grid", broken)
+    strict = CNNVizCallback(model, log_dir=tmp_path / "strict", strict=True)
+    with pytest.raises(RuntimeError, match="boom"):
+        strict.on_step_end(1)
+    strict.close()
+
+
+def test_nonfinite_weights_are_logged_not_fatal(tmp_path, model):
+    with torch.no_grad():
+        model.features.conv1.weight[0, 0, 0, 0] = math.nan
+        model.features.conv1.weight[1, 0, 0, 0] = math.inf
+    with CNNVizCallback(model, log_dir=tmp_path, strict=True) as viz:
+        viz.on_step_end(0)
+    scalars = read_logdir(str(tmp_path), plugin="scalars")["."]
+    assert scalars["cnnviz_scalars/nonfinite_weights/features.conv1"]["values"] == [2.0]
+    smooth = read_logdir(str(tmp_path))["."]["cnnviz/smoothness/features.conv1"]["values"][0]
+    assert np.isnan(smooth[:2]).all() and np.isfinite(smooth[2:]).all()
+
+
+def test_wrapped_models_are_unwrapped(tmp_path, data):
+    images, labels = data
+    torch.manual_seed(0)
+    base = small_vgg(width=8)
+    for wrapped in (nn.DataParallel(base), torch.compile(base, backend="eager")):
+        viz = CNNVizCallback(wrapped, log_dir=tmp_path / type(wrapped).__name__, probe=images[:2], every_n_steps=1, strict=True)
+        assert viz.kernel_layers[0] == ("features.conv1", base.features.conv1)
+        wrapped.train()
+        wrapped(images[:4])
+        viz.on_step_end(1)
+        viz.close()
+        rates = read_logdir(str(tmp_path / type(wrapped).__name__))["."]["cnnviz/dead_filters/features.conv1"]["values"]
+        assert len(rates) == 1 and rates[0].shape == (8,)
+
+
+def test_user_writer_is_used_and_left_open(tmp_path, model):
+    writer = SummaryWriter(str(tmp_path))
+    with CNNVizCallback(model, writer=writer, strict=True) as viz:
+        viz.on_step_end(5)
+    writer.add_scalar("after", 1.0, 0)  # still open
+    writer.close()
+    assert read_logdir(str(tmp_path))["."]["cnnviz/kernels/features.conv1"]["steps"] == [5]
+
+
+def test_repeated_or_older_steps_are_ignored(tmp_path, model):
+    with CNNVizCallback(model, log_dir=tmp_path, every_n_steps=1, strict=True) as viz:
+        for step in (3, 3, 2, 4):
+            viz.on_step_end(step)
+    assert read_logdir(str(tmp_path))["."]["cnnviz/kernels/features.conv1"]["steps"] == [3, 4]
+
+
+class NoConv(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 2)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, pattern",
+    [
+        (dict(model=NoConv()), ValueError, r"model: NoConv has no nn.Conv2d"),
+        (dict(model="net"), TypeError, r"model: expected a torch.nn.Module"),
+        (dict(kernel_layers=["features.conv9"]), ValueError, r"kernel_layers: no layer named 'features.conv9'.*'features.conv1'"),
+        (dict(kernel_layers=["features.bn1"]), ValueError, r"kernel_layers: 'features.bn1' is a BatchNorm2d, not a Conv2d"),
+        (dict(dead_filter_layers=["features.conv1", "features.conv1"]), ValueError, r"dead_filter_layers: layers listed more than once"),
+        (dict(activation_layers=[3]), TypeError, r"activation_layers: expected a layer name"),
+        (dict(probe=torch.zeros(2, 1, 32, 32)), ValueError, r"probe: the model's first conv layer takes 3 channels, the probe images have 1"),
+        (dict(probe=torch.zeros(3, 32, 32)), ValueError, r"probe: expected a 4-D float tensor"),
+        (dict(probe=torch.zeros(2, 3, 32, 32, dtype=torch.uint8)), ValueError, r"probe: expected a 4-D float tensor.*uint8"),
+        (dict(probe=np.zeros((2, 3, 32, 32))), TypeError, r"probe: expected a float tensor"),
+        (dict(probe=torch.zeros(0, 3, 32, 32)), ValueError, r"probe: expected 1 to 64 images"),
+        (dict(probe=torch.full((1, 3, 8, 8), math.nan)), ValueError, r"probe: .*NaN"),
+        (dict(probe=(torch.zeros(2, 3, 8, 8), torch.zeros(3))), ValueError, r"probe: 2 images but 3 labels"),
+        (dict(every_n_steps=0), ValueError, r"every_n_steps\['kernels'\]: expected an int >= 1, got 0"),
+        (dict(every_n_steps={"kernels": -5}), ValueError, r"every_n_steps\['kernels'\].*got -5"),
+        (dict(every_n_steps={"kernels": 2.5}), TypeError, r"every_n_steps\['kernels'\].*2.5"),
+        (dict(every_n_steps={"kernel": 2}), ValueError, r"every_n_steps: unknown kind\(s\) \['kernel'\]"),
+        (dict(kernel_normalization="per_layer"), ValueError, r"kernel_normalization: expected one of"),
+        (dict(log_dir=None), ValueError, r"log_dir: expected a directory"),
+        (dict(log_dir="/proc/no/such/dir"), ValueError, r"log_dir: cannot create '/proc/no/such/dir'"),
+        (dict(writer=object()), (TypeError, ValueError), r"(writer|log_dir):"),
+    ],
+)
+def test_bad_configuration_is_a_clear_error_at_construction(tmp_path, model, kwargs, error, pattern):
+    arguments = {"model": model, "log_dir": tmp_path / "run", **kwargs}
+    with pytest.raises(error, match=pattern):
+        CNNVizCallback(arguments.pop("model"), **arguments)
+
+
+def test_bad_step_is_a_clear_error(tmp_path, model):
+    with CNNVizCallback(model, log_dir=tmp_path) as viz:
+        for bad in (-1, 1.5, "3"):
+            with pytest.raises(ValueError, match="step: expected a non-negative int"):
+                viz.on_step_end(bad)
+        viz.on_step_end(torch.tensor(7))
