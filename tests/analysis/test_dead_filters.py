@@ -109,3 +109,15 @@ def test_hooks_are_removed():
     assert len(model.conv1._forward_hooks) == 1
     tracker.remove()
     assert not model.conv1._forward_hooks and not model.conv2._forward_hooks
+
+
+def test_positive_counts_match_a_plain_count_for_every_layout():
+    from tb_cnnviz.analysis.dead_filters import positive_counts
+
+    value = torch.randn(3, 5, 7, 6, generator=torch.Generator().manual_seed(0))
+    value[:, 2] = -1.0
+    value[0, 4, 1, 1] = 0.0  # zero is not positive
+    expected = (value > 0).sum(dim=(0, 2, 3)).float()
+    for layout in (value, value.to(memory_format=torch.channels_last), value.half(), value.transpose(2, 3)):
+        assert torch.equal(positive_counts(layout), expected)
+    assert positive_counts(value)[2] == 0
