@@ -91,8 +91,11 @@ class CNNVizCallback:
         self.class_names = list(class_names) if class_names is not None else None
         if self.activation_layers and self.probe_images is None and activation_layers is not None:
             raise ValueError("probe: activation_layers were given but no probe images; pass probe=(images, labels)")
+        self.rank = _rank()
         self._own_writer = writer is None
-        self.writer = _open_writer(log_dir, writer, flush_secs)
+        # Under torch.distributed only global rank 0 writes; every rank tracks dead filters,
+        # whose counts are summed across ranks at the end of each window.
+        self.writer = _open_writer(log_dir, writer, flush_secs) if self.rank == 0 else None
         self.enabled = {
             "kernels": bool(self.kernel_layers),
             "activations": bool(self.activation_layers) and self.probe_images is not None,
@@ -121,26 +124,43 @@ class CNNVizCallback:
         if self._window_start is None:
             self._window_start = step
         for kind in ("kernels", "activations"):
-            if self.enabled[kind] and (first or step % self.every_n_steps[kind] == 0):
+            if self.rank == 0 and self.enabled[kind] and (first or step % self.every_n_steps[kind] == 0):
                 self._run(kind, step)
-        if self.enabled["dead_filters"] and step % self.every_n_steps["dead_filters"] == 0 and self._tracker.batches:
-            self._run("dead_filters", step)
+        if self._tracker is not None and step % self.every_n_steps["dead_filters"] == 0 and (self._tracker.batches or _distributed()):
+            self._end_window(step)
 
     def close(self) -> None:
         """Log the unfinished dead-filter window, flush, remove the hooks and close our own writer."""
         if self._closed:
             return
         try:
-            if self.enabled["dead_filters"] and self._tracker is not None and self._tracker.batches and self._last_step is not None:
-                self._run("dead_filters", self._last_step)
+            pending = self._tracker is not None and (self._tracker.batches or _distributed())
+            if pending and self._last_step is not None and self._last_step != self._window_start:
+                self._end_window(self._last_step)
         finally:
             self._closed = True
             if self._tracker is not None:
                 self._tracker.remove()
-            if self._own_writer:
-                self.writer.close()
-            else:
-                self.writer.flush()
+            if self.writer is not None:
+                try:
+                    self.writer.close() if self._own_writer else self.writer.flush()
+                except Exception as error:  # e.g. the disk filled up: report, never raise into training code
+                    if self.strict:
+                        raise
+                    warnings.warn(f"tb-cnnviz: flushing the event file failed ({type(error).__name__}: {error})", RuntimeWarning, stacklevel=2)
+
+    def state_dict(self) -> dict:
+        """Schedule state, so a resumed run continues its windows and does not re-log the baseline."""
+        return {"last_step": self._last_step, "window_start": self._window_start,
+                "logged_probe": self._logged_probe, "enabled": dict(self.enabled)}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self._last_step = state.get("last_step")
+        self._window_start = state.get("window_start")
+        self._logged_probe = bool(state.get("logged_probe", False))
+        for kind, flag in dict(state.get("enabled", {})).items():
+            if kind in self.enabled:
+                self.enabled[kind] = self.enabled[kind] and bool(flag)
 
     def __enter__(self) -> "CNNVizCallback":
         return self
@@ -148,16 +168,29 @@ class CNNVizCallback:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _run(self, kind: str, step: int) -> None:
+    def _end_window(self, step: int) -> None:
+        """Close the dead-filter window: reduce counts across ranks (all ranks, always), then log on rank 0.
+
+        The collective stays outside the failure handling of :meth:`_run`: if rank 0
+        disabled the kind after a write error while other ranks kept reducing, they
+        would wait for it forever.
+        """
+        rates = self._tracker.rates() if not _distributed() else _reduced_rates(self._tracker, self.dead_filter_layers, _device(self.base))
+        window = step - self._window_start if self._window_start is not None else 0
+        self._tracker.reset()
+        self._window_start = step
+        if self.rank == 0 and self.enabled["dead_filters"]:
+            self._run("dead_filters", step, rates, window)
+
+    def _run(self, kind: str, step: int, *args) -> None:
         try:
-            summaries = getattr(self, f"_{kind}")(step)
-            summary.write(self.writer, summaries, step)
+            summaries = getattr(self, f"_{kind}")(step, *args)
+            if self.writer is not None:
+                summary.write(self.writer, summaries, step)
         except Exception as error:  # a visualisation never stops training
             if self.strict:
                 raise
             self.enabled[kind] = False
-            if kind == "dead_filters" and self._tracker is not None:
-                self._tracker.remove()
             warnings.warn(
                 f"tb-cnnviz: logging {kind!r} failed at step {step} and is now disabled "
                 f"({type(error).__name__}: {error})\n{traceback.format_exc()}",
@@ -207,10 +240,9 @@ class CNNVizCallback:
         labels = None if self.probe_labels is None else [int(label) for label in self.probe_labels]
         return summary.blob_summary(metadata.PROBE, None, pngs, labels=labels, class_names=self.class_names)
 
-    def _dead_filters(self, step: int) -> list:
-        window = step - self._window_start if self._window_start is not None else 0
+    def _dead_filters(self, step: int, rates: list, window: int) -> list:
         summaries = []
-        for (name, _), point, rate in zip(self.dead_filter_layers, self._tracker.points, self._tracker.rates()):
+        for (name, _), point, rate in zip(self.dead_filter_layers, self._tracker.points, rates):
             if rate is None:
                 continue
             rate = rate.cpu().numpy()
@@ -218,14 +250,41 @@ class CNNVizCallback:
                 summary.tensor_summary(metadata.DEAD_FILTERS, name, rate, window=window, measured_at=layer_name(self.base, point)),
                 summary.scalar_summary("dead_fraction", name, float((rate == 0).mean())),
             ]
-        self._tracker.reset()
-        self._window_start = step
         return summaries
 
     def _layers(self, spec, default, argument: str) -> list[tuple[str, nn.Module]]:
         if spec is None:
             return list(default)
         return resolve_layers(self.base, spec, argument=argument)
+
+
+# ---------------------------------------------------------------- distributed
+def _distributed() -> bool:
+    return torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_world_size() > 1
+
+
+def _rank() -> int:
+    return torch.distributed.get_rank() if torch.distributed.is_available() and torch.distributed.is_initialized() else 0
+
+
+def _reduced_rates(tracker: DeadFilterTracker, layers, device: torch.device) -> list[torch.Tensor]:
+    """Activation rates summed over all ranks in one collective: a filter is dead only if dead on every rank.
+
+    Every rank calls this at the same steps (the schedule depends on the step only);
+    a rank that saw no batch contributes zeros.
+    """
+    parts = []
+    for (positive, positions), (_, conv) in zip(tracker.counts(), layers):
+        counts = positive if positive is not None else torch.zeros(conv.out_channels, dtype=torch.float64, device=device)
+        parts += [counts.to(device=device, dtype=torch.float64), torch.tensor([float(positions)], dtype=torch.float64, device=device)]
+    flat = torch.cat(parts)
+    torch.distributed.all_reduce(flat)
+    rates, offset = [], 0
+    for _, conv in layers:
+        counts, positions = flat[offset:offset + conv.out_channels], flat[offset + conv.out_channels]
+        rates.append(counts / positions if positions > 0 else None)
+        offset += conv.out_channels + 1
+    return rates
 
 
 # ----------------------------------------------------------------- validation
