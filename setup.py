@@ -32,7 +32,7 @@ setup(
         "tqdm>=4.60,<5",
     ],
     extras_require={
-        "dev": ["pytest>=7,<10", "pytest-timeout>=2,<3", "playwright>=1.40,<2", "scikit-learn>=1.2,<2"],
+        "dev": ["pytest>=7,<10", "pytest-timeout>=2,<3", "playwright>=1.40,<2", "scikit-learn>=1.2,<2", "lightning>=2.1,<3"],
         "lightning": ["lightning>=2.1,<3"],
         "umap": ["umap-learn>=0.5,<1"],
     },
