@@ -12,7 +12,6 @@ kind only; training goes on (``strict=True`` re-raises instead, for tests).
 """
 from __future__ import annotations
 
-import math
 import os
 import traceback
 import warnings
@@ -22,20 +21,21 @@ import numpy as np
 import torch
 from torch import nn
 
-from tb_cnnviz import metadata, summary
-from tb_cnnviz.analysis.activations import activation_grids, layer_activations
+from tb_cnnviz import summary
 from tb_cnnviz.analysis.dead_filters import DeadFilterTracker
-from tb_cnnviz.analysis.kernels import NORMALIZATIONS, kernel_grid, smoothness
+from tb_cnnviz.analysis.kernels import NORMALIZATIONS
 from tb_cnnviz.analysis.layers import LayerSpec, conv_layers, evenly_spaced, layer_name, resolve_layers, unwrap
+from tb_cnnviz.callbacks import snapshots
 
-KINDS = ("kernels", "activations", "dead_filters")
-DEFAULT_EVERY_N_STEPS = {"kernels": 100, "activations": 200, "dead_filters": 200}
+KINDS = ("kernels", "activations", "dead_filters", "gradcam", "attributions")
+DEFAULT_EVERY_N_STEPS = {"kernels": 100, "activations": 200, "dead_filters": 200, "gradcam": 200, "attributions": 500}
+PROBE_KINDS = ("activations", "gradcam", "attributions")  # need probe images
 DEFAULT_ACTIVATION_LAYERS = 3
 MAX_PROBE_IMAGES = 64
 
 
 class CNNVizCallback:
-    """Log kernels, filter smoothness, probe activation maps and dead-filter statistics during training.
+    """Log kernels, filter smoothness, probe activation maps, dead-filter statistics and Grad-CAM during training.
 
     Args:
         model: the network being trained (DDP and ``torch.compile`` wrappers are unwrapped).
@@ -46,6 +46,11 @@ class CNNVizCallback:
         kernel_layers: conv layers whose kernels and smoothness are logged (default: the first conv layer).
         activation_layers: conv layers whose probe activation maps are logged (default: 3 evenly spaced convs).
         dead_filter_layers: conv layers with dead-filter statistics (default: every conv layer).
+        gradcam_layers: layers whose Grad-CAM of the probe images is logged, for the probe labels
+            when given, else the predicted class (default: the last conv layer; any layer with a
+            ``[N, K, h, w]`` output works, e.g. a ResNet block).
+        attributions: optional extra maps of the probe images, off by default: any of
+            ``"saliency"``, ``"guided_backprop"``, ``"occlusion"``.
         every_n_steps: one int for every kind, or a mapping ``{kind: n}`` overriding
             ``DEFAULT_EVERY_N_STEPS``; for ``dead_filters`` it is the window length.
         kernel_normalization: ``"global"`` (default) or ``"per_filter"`` for the kernel PNG.
@@ -67,6 +72,8 @@ class CNNVizCallback:
         kernel_layers: Iterable[LayerSpec] | LayerSpec | None = None,
         activation_layers: Iterable[LayerSpec] | LayerSpec | None = None,
         dead_filter_layers: Iterable[LayerSpec] | LayerSpec | None = None,
+        gradcam_layers: Iterable[LayerSpec] | LayerSpec | None = None,
+        attributions: Sequence[str] = (),
         every_n_steps: int | Mapping[str, int] | None = None,
         kernel_normalization: str = "global",
         strict: bool = False,
@@ -87,10 +94,15 @@ class CNNVizCallback:
         self.kernel_layers = self._layers(kernel_layers, [convs[0]], "kernel_layers")
         self.activation_layers = self._layers(activation_layers, evenly_spaced(convs, DEFAULT_ACTIVATION_LAYERS), "activation_layers")
         self.dead_filter_layers = self._layers(dead_filter_layers, convs, "dead_filter_layers")
+        self.gradcam_layers = self._layers(gradcam_layers, [convs[-1]], "gradcam_layers", conv_only=False)
+        self.attributions = _attributions(attributions)
         self.probe_images, self.probe_labels = _probe(probe, in_channels=convs[0][1].in_channels)
         self.class_names = list(class_names) if class_names is not None else None
-        if self.activation_layers and self.probe_images is None and activation_layers is not None:
-            raise ValueError("probe: activation_layers were given but no probe images; pass probe=(images, labels)")
+        if self.probe_images is None:
+            asked = [name for name, value in (("activation_layers", activation_layers), ("gradcam_layers", gradcam_layers),
+                                              ("attributions", attributions or None)) if value]
+            if asked:
+                raise ValueError(f"probe: {', '.join(asked)} need probe images; pass probe=(images, labels)")
         self.rank = _rank()
         self._own_writer = writer is None
         # Under torch.distributed only global rank 0 writes; every rank tracks dead filters,
@@ -98,9 +110,13 @@ class CNNVizCallback:
         self.writer = _open_writer(log_dir, writer, flush_secs) if self.rank == 0 else None
         self.enabled = {
             "kernels": bool(self.kernel_layers),
-            "activations": bool(self.activation_layers) and self.probe_images is not None,
+            "activations": bool(self.activation_layers),
             "dead_filters": bool(self.dead_filter_layers),
+            "gradcam": bool(self.gradcam_layers),
+            "attributions": bool(self.attributions),
         }
+        if self.probe_images is None:
+            self.enabled.update({kind: False for kind in PROBE_KINDS})
         self._tracker = DeadFilterTracker(self.base, [m for _, m in self.dead_filter_layers]) if self.enabled["dead_filters"] else None
         self._window_start: int | None = None
         self._last_step: int | None = None
@@ -111,8 +127,8 @@ class CNNVizCallback:
     def on_step_end(self, step: int) -> None:
         """Call after ``optimizer.step()`` with the global step; logs whatever is due at this step.
 
-        The first call logs kernels and activations as a baseline; after that each kind
-        logs when ``step`` is a multiple of its ``every_n_steps``.
+        The first call logs every snapshot kind as a baseline; after that each kind logs
+        when ``step`` is a multiple of its ``every_n_steps``.
         """
         if self._closed:
             raise RuntimeError("on_step_end: the callback was closed")
@@ -123,7 +139,7 @@ class CNNVizCallback:
         self._last_step = step
         if self._window_start is None:
             self._window_start = step
-        for kind in ("kernels", "activations"):
+        for kind in ("kernels", "activations", "gradcam", "attributions"):
             if self.rank == 0 and self.enabled[kind] and (first or step % self.every_n_steps[kind] == 0):
                 self._run(kind, step)
         if self._tracker is not None and step % self.every_n_steps["dead_filters"] == 0 and (self._tracker.batches or _distributed()):
@@ -199,63 +215,34 @@ class CNNVizCallback:
             )
 
     # ------------------------------------------------------------------- kinds
+    def _probe_on_device(self) -> torch.Tensor:
+        return self.probe_images.to(_device(self.base))
+
     def _kernels(self, step: int) -> list:
-        summaries = []
-        for name, conv in self.kernel_layers:
-            weight = conv.weight.detach()
-            grid, nrow = kernel_grid(weight, self.kernel_normalization)
-            scores = smoothness(weight).cpu().numpy()
-            raw = weight.float().cpu().numpy()
-            summaries += [
-                summary.tensor_summary(metadata.KERNELS, name, raw),
-                summary.blob_summary(metadata.KERNEL_GRID, name, [summary.encode_png(_to_uint8(grid))],
-                                     normalization=self.kernel_normalization, nrow=nrow, padding=1),
-                summary.tensor_summary(metadata.SMOOTHNESS, name, scores),
-                summary.scalar_summary("smoothness", name, float(np.nanmean(scores)) if np.isfinite(scores).any() else math.nan),
-                summary.scalar_summary("nonfinite_weights", name, float((~np.isfinite(raw)).sum())),
-            ]
-        return summaries
+        return snapshots.kernels(self.kernel_layers, self.kernel_normalization)
 
     def _activations(self, step: int) -> list:
-        device = _device(self.base)
-        images = self.probe_images.to(device)
-        outputs = layer_activations(self.base, [m for _, m in self.activation_layers], images)
-        summaries = []
+        summaries = snapshots.activations(self.base, self.activation_layers, self._probe_on_device())
         if not self._logged_probe:
-            summaries.append(self._probe_summary())
-        for (name, _), output in zip(self.activation_layers, outputs):
-            grids, nrow = activation_grids(output)
-            pngs = [summary.encode_png(_to_uint8(grid)) for grid in grids]
-            summaries.append(summary.blob_summary(metadata.ACTIVATIONS, name, pngs, channels=int(output.shape[1]),
-                                                  nrow=nrow, padding=1, tile=[int(output.shape[2]), int(output.shape[3])]))
-        self._logged_probe = True
+            summaries.append(snapshots.probe(self.probe_images, self.probe_labels, self.class_names))
+            self._logged_probe = True
         return summaries
 
-    def _probe_summary(self):
-        images = self.probe_images
-        low, high = float(images.min()), float(images.max())
-        if low < 0 or high > 1:  # normalised inputs: stretch for display
-            images = (images - low) / max(high - low, 1e-12)
-        pngs = [summary.encode_png(_to_uint8(image)) for image in images]
-        labels = None if self.probe_labels is None else [int(label) for label in self.probe_labels]
-        return summary.blob_summary(metadata.PROBE, None, pngs, labels=labels, class_names=self.class_names)
+    def _gradcam(self, step: int) -> list:
+        return snapshots.gradcam(self.base, self.gradcam_layers, self._probe_on_device(), self.probe_labels)
+
+    def _attributions(self, step: int) -> list:
+        return snapshots.attributions(self.base, self.attributions, self.gradcam_layers[0][1] if self.gradcam_layers else None,
+                                      self._probe_on_device(), self.probe_labels)
 
     def _dead_filters(self, step: int, rates: list, window: int) -> list:
-        summaries = []
-        for (name, _), point, rate in zip(self.dead_filter_layers, self._tracker.points, rates):
-            if rate is None:
-                continue
-            rate = rate.cpu().numpy()
-            summaries += [
-                summary.tensor_summary(metadata.DEAD_FILTERS, name, rate, window=window, measured_at=layer_name(self.base, point)),
-                summary.scalar_summary("dead_fraction", name, float((rate == 0).mean())),
-            ]
-        return summaries
+        measured_at = [layer_name(self.base, point) for point in self._tracker.points]
+        return snapshots.dead_filters(self.dead_filter_layers, measured_at, rates, window)
 
-    def _layers(self, spec, default, argument: str) -> list[tuple[str, nn.Module]]:
+    def _layers(self, spec, default, argument: str, conv_only: bool = True) -> list[tuple[str, nn.Module]]:
         if spec is None:
             return list(default)
-        return resolve_layers(self.base, spec, argument=argument)
+        return resolve_layers(self.base, spec, argument=argument, conv_only=conv_only)
 
 
 # ---------------------------------------------------------------- distributed
@@ -306,6 +293,19 @@ def _schedule(every_n_steps) -> dict[str, int]:
             raise ValueError(f"every_n_steps[{kind!r}]: expected an int >= 1, got {value}")
         schedule[kind] = int(value)
     return schedule
+
+
+def _attributions(methods) -> tuple[str, ...]:
+    if isinstance(methods, str):
+        methods = (methods,)
+    try:
+        methods = tuple(methods)
+    except TypeError:
+        raise TypeError(f"attributions: expected a list of method names, got {type(methods).__name__}") from None
+    unknown = [m for m in methods if m not in snapshots.ATTRIBUTION_METHODS]
+    if unknown:
+        raise ValueError(f"attributions: unknown method(s) {unknown}; expected any of {list(snapshots.ATTRIBUTION_METHODS)}")
+    return methods
 
 
 def _probe(probe, in_channels: int) -> tuple[torch.Tensor | None, torch.Tensor | None]:
@@ -368,8 +368,3 @@ def _device(model: nn.Module) -> torch.device:
         return tensor.device
     return torch.device("cpu")
 
-
-def _to_uint8(image: torch.Tensor) -> np.ndarray:
-    """[C, H, W] or [H, W] float in [0, 1] -> uint8 HWC numpy for PNG encoding."""
-    image = image.detach().float().clamp(0, 1).mul(255).add(0.5).to(torch.uint8).cpu()
-    return (image.permute(1, 2, 0) if image.dim() == 3 else image).numpy()

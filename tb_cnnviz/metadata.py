@@ -18,7 +18,15 @@ smoothness     TENSOR         float32 ``[out]``: per-filter smoothness score
 activations    BLOB_SEQUENCE  one PNG per probe image: per-channel tiles of the layer
 dead_filters   TENSOR         float32 ``[out]``: fraction of positions with output > 0
 probe          BLOB_SEQUENCE  tag ``cnnviz/probe``: one PNG per probe image (+ labels)
+gradcam        BLOB_SEQUENCE  one overlay PNG per probe image (heat-map over the image)
+gradcam_maps   TENSOR         float32 ``[N, h, w]``: raw (not normalised) CAMs, at most 64 px a side
+gradcam_info   TENSOR         float32 ``[N, 4]``: target class, predicted class, its probability,
+                              the target's probability (-1 where undefined)
+attribution    BLOB_SEQUENCE  tag ``cnnviz/attribution/<method>``: one PNG per probe image
 ============== ============== ===========================================================
+
+Metadata content is fixed by the first summary of a series (TensorBoard keeps the first),
+so anything that changes between steps lives in the tensor itself, never in the content.
 
 Ordinary scalars (plugin ``scalars``, shown by TensorBoard's Scalars dashboard) go under
 ``cnnviz_scalars/<what>/<layer>``; the distinct prefix keeps their metadata from ever
@@ -42,9 +50,13 @@ SMOOTHNESS = "smoothness"
 ACTIVATIONS = "activations"
 DEAD_FILTERS = "dead_filters"
 PROBE = "probe"
+GRADCAM = "gradcam"
+GRADCAM_MAPS = "gradcam_maps"
+GRADCAM_INFO = "gradcam_info"
+ATTRIBUTION = "attribution"
 
-TENSOR_KINDS = (KERNELS, SMOOTHNESS, DEAD_FILTERS)
-BLOB_KINDS = (KERNEL_GRID, ACTIVATIONS, PROBE)
+TENSOR_KINDS = (KERNELS, SMOOTHNESS, DEAD_FILTERS, GRADCAM_MAPS, GRADCAM_INFO)
+BLOB_KINDS = (KERNEL_GRID, ACTIVATIONS, PROBE, GRADCAM, ATTRIBUTION)
 KINDS = TENSOR_KINDS + BLOB_KINDS
 
 _DATA_CLASS = {kind: summary_pb2.DATA_CLASS_TENSOR for kind in TENSOR_KINDS}

@@ -58,3 +58,21 @@ def write(writer: Any, summaries: Sequence[summary_pb2.Summary], step: int) -> N
     file_writer = writer._get_file_writer()
     for summary in summaries:
         file_writer.add_summary(summary, int(step))
+
+
+def heatmap_overlay(image: np.ndarray, heat: np.ndarray, alpha: float = 0.5, colormap: str = "jet") -> np.ndarray:
+    """A heat-map ``heat`` (``[H, W]`` in [0, 1]) coloured by a matplotlib colormap and blended over ``image``.
+
+    ``image`` is uint8 ``[H, W, 3]`` or ``[H, W]`` (grey is shown as RGB); returns uint8 ``[H, W, 3]``.
+    """
+    import matplotlib  # late: only the writers of heat-maps pay for it
+
+    colours = matplotlib.colormaps[colormap](np.clip(np.nan_to_num(heat), 0, 1))[..., :3]
+    base = np.asarray(image, dtype=np.float32) / 255
+    if base.ndim == 2:
+        base = base[..., None]
+    if base.shape[2] == 1:
+        base = np.repeat(base, 3, axis=2)
+    blended = np.clip((1 - alpha) * base + alpha * colours, 0, 1)
+    return (blended * 255).round().astype(np.uint8)
+

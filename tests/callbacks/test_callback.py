@@ -154,7 +154,7 @@ def test_logging_leaves_no_trace_on_training(tmp_path, model, data):
 
 def test_a_failing_kind_warns_once_is_disabled_and_training_goes_on(tmp_path, model, data, monkeypatch):
     images, labels = data
-    import tb_cnnviz.callbacks.callback as callback_module
+    import tb_cnnviz.callbacks.snapshots as callback_module
 
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
@@ -265,3 +265,43 @@ def test_bad_step_is_a_clear_error(tmp_path, model):
             with pytest.raises(ValueError, match="step: expected a non-negative int"):
                 viz.on_step_end(bad)
         viz.on_step_end(torch.tensor(7))
+
+
+def test_gradcam_snapshots_match_the_analysis_function(tmp_path, trained_small_vgg, shapes_test):
+    from tb_cnnviz.analysis.cam import grad_cam
+
+    model = trained_small_vgg
+    images, labels = shapes_test.tensors(range(6))
+    with CNNVizCallback(model, log_dir=tmp_path, probe=(images, labels), every_n_steps=1, strict=True,
+                        attributions=["saliency", "occlusion"]) as viz:
+        viz.on_step_end(0)
+    run = read_logdir(str(tmp_path))["."]
+    expected = grad_cam(model, "features.conv5", images, labels, normalize="none", return_details=True)
+    maps = run["cnnviz/gradcam_maps/features.conv5"]["values"][0]
+    assert maps.shape == (6, 32, 32) and np.allclose(maps, expected.cam.numpy(), atol=1e-5)
+    info = run["cnnviz/gradcam_info/features.conv5"]["values"][0]
+    with torch.no_grad():
+        probabilities = torch.softmax(model(images), dim=1)
+    assert info[:, 0].tolist() == labels.tolist()
+    assert info[:, 1].tolist() == probabilities.argmax(1).tolist()
+    assert np.allclose(info[:, 2], probabilities.amax(1).numpy(), atol=1e-5)
+    assert np.allclose(info[:, 3], probabilities[torch.arange(6), labels].numpy(), atol=1e-5)
+    overlays = run["cnnviz/gradcam/features.conv5"]["values"][0]
+    assert len(overlays) == 6 and decode(overlays[0]).shape == (32, 32, 3)
+    # the overlay is the image blended with the heat-map: the hottest pixel is redder than the image there
+    peak = np.unravel_index(np.argmax(expected.cam[0].numpy()), (32, 32))
+    assert decode(overlays[0])[peak][0] >= 0.5 * 255 * 0.9
+    assert sorted(tag for tag in run if tag.startswith("cnnviz/attribution/")) == ["cnnviz/attribution/occlusion", "cnnviz/attribution/saliency"]
+    assert len(run["cnnviz/attribution/occlusion"]["values"][0]) == 6
+
+
+def test_gradcam_and_attributions_need_a_probe_and_known_methods(tmp_path, model):
+    with pytest.raises(ValueError, match=r"probe: gradcam_layers, attributions need probe images"):
+        CNNVizCallback(model, log_dir=tmp_path, gradcam_layers=["features.conv5"], attributions=["saliency"])
+    with pytest.raises(ValueError, match=r"attributions: unknown method\(s\) \['lime'\]"):
+        CNNVizCallback(model, log_dir=tmp_path, probe=torch.zeros(2, 3, 32, 32), attributions=["lime"])
+    with pytest.raises(ValueError, match=r"gradcam_layers: no layer named 'head'"):
+        CNNVizCallback(model, log_dir=tmp_path, probe=torch.zeros(2, 3, 32, 32), gradcam_layers=["head"])
+    viz = CNNVizCallback(model, log_dir=tmp_path, probe=torch.zeros(2, 3, 32, 32), gradcam_layers=["features"])  # a block is fine
+    assert viz.gradcam_layers[0][0] == "features"
+    viz.close()

@@ -1,0 +1,63 @@
+"""A single background thread with a bounded queue, for snapshots too slow for the training thread.
+
+Pattern galleries and t-SNE projections take seconds; training must not wait for them.
+Work is submitted with the data it needs already copied (weights, features), so the
+training thread can go on changing the model. When the queue is full the new job is
+dropped and counted rather than piling up memory and lag.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+from typing import Callable
+
+
+class BackgroundWorker:
+    """Runs submitted jobs one at a time on a daemon thread; ``max_pending`` jobs may wait."""
+
+    def __init__(self, name: str, on_error: Callable[[BaseException], None], max_pending: int = 1):
+        self.name = name
+        self.dropped = 0
+        self.completed = 0
+        self._on_error = on_error
+        self._queue: "queue.Queue[Callable[[], None] | None]" = queue.Queue(maxsize=max_pending)
+        self._thread: threading.Thread | None = None
+
+    def submit(self, job: Callable[[], None]) -> bool:
+        """Queue ``job``; returns False (and counts a drop) when the queue is full."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name=f"tb-cnnviz-{self.name}", daemon=True)
+            self._thread.start()
+        try:
+            self._queue.put_nowait(job)
+        except queue.Full:
+            self.dropped += 1
+            return False
+        return True
+
+    def _loop(self) -> None:
+        while True:
+            job = self._queue.get()
+            try:
+                if job is None:
+                    return
+                job()
+                self.completed += 1
+            except BaseException as error:  # reported, never raised into the training thread
+                self._on_error(error)
+            finally:
+                self._queue.task_done()
+
+    def join(self) -> None:
+        """Wait until every queued job has finished."""
+        if self._thread is not None:
+            self._queue.join()
+
+    def close(self) -> None:
+        """Finish the queued jobs (nothing computed is lost) and stop the thread."""
+        if self._thread is None:
+            return
+        self._queue.join()
+        self._queue.put(None)
+        self._thread.join()
+        self._thread = None

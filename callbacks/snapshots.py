@@ -1,0 +1,154 @@
+"""One function per summary kind: compute a snapshot with ``tb_cnnviz.analysis`` and turn it into summaries.
+
+The callback decides when each runs; these functions decide what is written. Tensors
+stay on the model's device until the moment they are encoded here.
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from tb_cnnviz import metadata, summary
+from tb_cnnviz.analysis.activations import activation_grids, layer_activations
+from tb_cnnviz.analysis.kernels import kernel_grid, smoothness
+
+Layers = Sequence[tuple[str, nn.Module]]
+MAX_CAM_SIDE = 64
+ATTRIBUTION_METHODS = ("saliency", "guided_backprop", "occlusion")
+
+
+def kernels(layers: Layers, normalization: str) -> list:
+    """Raw weights, the normalised kernel grid PNG, per-filter smoothness and its layer mean, non-finite count."""
+    summaries = []
+    for name, conv in layers:
+        weight = conv.weight.detach()
+        grid, nrow = kernel_grid(weight, normalization)
+        scores = smoothness(weight).cpu().numpy()
+        raw = weight.float().cpu().numpy()
+        summaries += [
+            summary.tensor_summary(metadata.KERNELS, name, raw),
+            summary.blob_summary(metadata.KERNEL_GRID, name, [summary.encode_png(to_uint8(grid))],
+                                 normalization=normalization, nrow=nrow, padding=1),
+            summary.tensor_summary(metadata.SMOOTHNESS, name, scores),
+            summary.scalar_summary("smoothness", name, float(np.nanmean(scores)) if np.isfinite(scores).any() else math.nan),
+            summary.scalar_summary("nonfinite_weights", name, float((~np.isfinite(raw)).sum())),
+        ]
+    return summaries
+
+
+def activations(model: nn.Module, layers: Layers, images: torch.Tensor) -> list:
+    """Per layer, one PNG of per-channel tiles per probe image."""
+    outputs = layer_activations(model, [module for _, module in layers], images)
+    summaries = []
+    for (name, _), output in zip(layers, outputs):
+        grids, nrow = activation_grids(output)
+        summaries.append(summary.blob_summary(
+            metadata.ACTIVATIONS, name, [summary.encode_png(to_uint8(grid)) for grid in grids],
+            channels=int(output.shape[1]), nrow=nrow, padding=1, tile=[int(output.shape[2]), int(output.shape[3])]))
+    return summaries
+
+
+def probe(images: torch.Tensor, labels: torch.Tensor | None, class_names: Sequence[str] | None):
+    """The probe images themselves (logged once), with their labels and the class names."""
+    pngs = [summary.encode_png(to_uint8(image)) for image in display_images(images)]
+    return summary.blob_summary(metadata.PROBE, None, pngs, labels=None if labels is None else [int(v) for v in labels],
+                                class_names=None if class_names is None else list(class_names))
+
+
+def dead_filters(layers: Layers, measured_at: Sequence[str], rates: Sequence[torch.Tensor | None], window: int) -> list:
+    """Per layer, the activation rate of every filter over the window, and the dead fraction as a scalar."""
+    summaries = []
+    for (name, _), point, rate in zip(layers, measured_at, rates):
+        if rate is None:
+            continue
+        rate = rate.cpu().numpy()
+        summaries += [
+            summary.tensor_summary(metadata.DEAD_FILTERS, name, rate, window=window, measured_at=point),
+            summary.scalar_summary("dead_fraction", name, float((rate == 0).mean())),
+        ]
+    return summaries
+
+
+def gradcam(model: nn.Module, layers: Layers, images: torch.Tensor, labels: torch.Tensor | None) -> list:
+    """Grad-CAM of the probe images for their labels (else the predicted class): overlays, raw maps, classes."""
+    from tb_cnnviz.analysis.cam import grad_cam
+
+    shown = display_images(images)
+    target = None if labels is None else labels.to(images.device)
+    summaries = []
+    for name, layer in layers:
+        result = grad_cam(model, layer, images, target, normalize="none", return_details=True)
+        display = _per_image_unit(result.cam)
+        overlays = [summary.encode_png(summary.heatmap_overlay(to_uint8(image), heat.cpu().numpy()))
+                    for image, heat in zip(shown, display)]
+        raw = result.cam
+        if max(raw.shape[-2:]) > MAX_CAM_SIDE:  # keep event files small: the CAM is coarse anyway
+            raw = F.adaptive_avg_pool2d(raw[:, None], MAX_CAM_SIDE)[:, 0]
+        info = torch.stack([_or_minus_one(result.target, raw), _or_minus_one(result.predicted, raw),
+                            _or_minus_one(result.probability, raw), _or_minus_one(result.target_probability, raw)], dim=1)
+        summaries += [
+            summary.blob_summary(metadata.GRADCAM, name, overlays, colormap="jet"),
+            summary.tensor_summary(metadata.GRADCAM_MAPS, name, raw.float().cpu().numpy()),
+            summary.tensor_summary(metadata.GRADCAM_INFO, name, info.float().cpu().numpy(),
+                                   columns=["target", "predicted", "probability", "target_probability"]),
+        ]
+    return summaries
+
+
+def attributions(model: nn.Module, methods: Sequence[str], layer: nn.Module, images: torch.Tensor,
+                 labels: torch.Tensor | None) -> list:
+    """Optional attribution maps of the probe images (saliency, guided backprop, occlusion) as heat-map overlays."""
+    from tb_cnnviz.analysis import attribution
+
+    target = None if labels is None else labels.to(images.device)
+    shown = display_images(images)
+    summaries = []
+    for method in methods:
+        if method == "saliency":
+            maps = attribution.saliency(model, images, target)
+        elif method == "guided_backprop":
+            maps = attribution.guided_backprop(model, images, target).abs().amax(dim=1)
+        else:  # occlusion: low probability where the occluder hurts; show the drop
+            window = max(2, min(images.shape[-2:]) // 4)
+            probability = attribution.occlusion(model, images, target, window=window, stride=max(1, window // 2))
+            drop = (probability.amax(dim=(1, 2), keepdim=True) - probability)[:, None]
+            maps = F.interpolate(drop, size=images.shape[-2:], mode="nearest")[:, 0]
+        display = _per_image_unit(maps)
+        pngs = [summary.encode_png(summary.heatmap_overlay(to_uint8(image), heat.cpu().numpy(), colormap="inferno"))
+                for image, heat in zip(shown, display)]
+        summaries.append(summary.blob_summary(metadata.ATTRIBUTION, method, pngs, method=method))
+    return summaries
+
+
+# ---------------------------------------------------------------------- helpers
+def display_images(images: torch.Tensor) -> torch.Tensor:
+    """Images in [0, 1] for display: normalised inputs (outside [0, 1]) are min-max stretched."""
+    images = images.detach().float()
+    low, high = float(images.min()), float(images.max())
+    if low < 0 or high > 1:
+        images = (images - low) / max(high - low, 1e-12)
+    return images
+
+
+def to_uint8(image: torch.Tensor) -> np.ndarray:
+    """[C, H, W] or [H, W] float in [0, 1] -> uint8 HWC numpy for PNG encoding."""
+    image = image.detach().float().clamp(0, 1).mul(255).add(0.5).to(torch.uint8).cpu()
+    return (image.permute(1, 2, 0) if image.dim() == 3 else image).numpy()
+
+
+def _per_image_unit(maps: torch.Tensor) -> torch.Tensor:
+    maps = torch.nan_to_num(maps.detach().float())
+    low = maps.amin(dim=(1, 2), keepdim=True)
+    span = maps.amax(dim=(1, 2), keepdim=True) - low
+    return torch.where(span > 0, (maps - low) / span.clamp_min(1e-12), torch.zeros_like(maps))
+
+
+def _or_minus_one(values: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
+    if values is None:
+        return torch.full((like.shape[0],), -1.0, device=like.device)
+    return values.detach().float().to(like.device)
