@@ -12,6 +12,7 @@ kind only; training goes on (``strict=True`` re-raises instead, for tests).
 """
 from __future__ import annotations
 
+import copy
 import os
 import traceback
 import warnings
@@ -26,9 +27,12 @@ from tb_cnnviz.analysis.dead_filters import DeadFilterTracker
 from tb_cnnviz.analysis.kernels import NORMALIZATIONS
 from tb_cnnviz.analysis.layers import LayerSpec, conv_layers, evenly_spaced, layer_name, resolve_layers, unwrap
 from tb_cnnviz.callbacks import snapshots
+from tb_cnnviz.callbacks.background import BackgroundWorker
 
-KINDS = ("kernels", "activations", "dead_filters", "gradcam", "attributions")
-DEFAULT_EVERY_N_STEPS = {"kernels": 100, "activations": 200, "dead_filters": 200, "gradcam": 200, "attributions": 500}
+KINDS = ("kernels", "activations", "dead_filters", "gradcam", "attributions", "patterns")
+DEFAULT_EVERY_N_STEPS = {"kernels": 100, "activations": 200, "dead_filters": 200, "gradcam": 200, "attributions": 500, "patterns": 1000}
+SNAPSHOT_KINDS = ("kernels", "activations", "gradcam", "attributions")  # cheap: run on the training thread, baseline at the first step
+SLOW_KINDS = ("patterns",)  # run on a copy of the model in the background thread; also at on_epoch_end
 PROBE_KINDS = ("activations", "gradcam", "attributions")  # need probe images
 DEFAULT_ACTIVATION_LAYERS = 3
 MAX_PROBE_IMAGES = 64
@@ -51,6 +55,15 @@ class CNNVizCallback:
             ``[N, K, h, w]`` output works, e.g. a ResNet block).
         attributions: optional extra maps of the probe images, off by default: any of
             ``"saliency"``, ``"guided_backprop"``, ``"occlusion"``.
+        pattern_layers: layers whose filter-pattern gallery (activation maximisation of the
+            first ``pattern_channels`` filters, ``pattern_steps`` Adam steps on ``pattern_size``
+            px images) is logged; off by default (it takes seconds). Also logged at every
+            :meth:`on_epoch_end`.
+        input_mean, input_std: the model's input normalisation, so patterns are optimised in
+            image space (default: none).
+        background: compute slow kinds (patterns) on a copy of the model in a background
+            thread so training does not wait; a snapshot due while one is still running is
+            dropped and counted in ``dropped``.
         every_n_steps: one int for every kind, or a mapping ``{kind: n}`` overriding
             ``DEFAULT_EVERY_N_STEPS``; for ``dead_filters`` it is the window length.
         kernel_normalization: ``"global"`` (default) or ``"per_filter"`` for the kernel PNG.
@@ -74,6 +87,13 @@ class CNNVizCallback:
         dead_filter_layers: Iterable[LayerSpec] | LayerSpec | None = None,
         gradcam_layers: Iterable[LayerSpec] | LayerSpec | None = None,
         attributions: Sequence[str] = (),
+        pattern_layers: Iterable[LayerSpec] | LayerSpec = (),
+        pattern_channels: int = 64,
+        pattern_steps: int = 64,
+        pattern_size: int | None = None,
+        input_mean: Sequence[float] | None = None,
+        input_std: Sequence[float] | None = None,
+        background: bool = True,
         every_n_steps: int | Mapping[str, int] | None = None,
         kernel_normalization: str = "global",
         strict: bool = False,
@@ -96,7 +116,13 @@ class CNNVizCallback:
         self.dead_filter_layers = self._layers(dead_filter_layers, convs, "dead_filter_layers")
         self.gradcam_layers = self._layers(gradcam_layers, [convs[-1]], "gradcam_layers", conv_only=False)
         self.attributions = _attributions(attributions)
+        self.pattern_layers = self._layers(pattern_layers, [], "pattern_layers", conv_only=False)
+        self.pattern_settings = {"channels": _positive(pattern_channels, "pattern_channels"),
+                                 "steps": _positive(pattern_steps, "pattern_steps"),
+                                 "in_channels": convs[0][1].in_channels, "mean": input_mean, "std": input_std}
         self.probe_images, self.probe_labels = _probe(probe, in_channels=convs[0][1].in_channels)
+        default_size = int(self.probe_images.shape[-1]) if self.probe_images is not None else 64
+        self.pattern_settings["size"] = _positive(pattern_size, "pattern_size") if pattern_size is not None else default_size
         self.class_names = list(class_names) if class_names is not None else None
         if self.probe_images is None:
             asked = [name for name, value in (("activation_layers", activation_layers), ("gradcam_layers", gradcam_layers),
@@ -114,13 +140,18 @@ class CNNVizCallback:
             "dead_filters": bool(self.dead_filter_layers),
             "gradcam": bool(self.gradcam_layers),
             "attributions": bool(self.attributions),
+            "patterns": bool(self.pattern_layers),
         }
+        self.background = bool(background)
+        self._worker = BackgroundWorker("snapshots", on_error=lambda error: None)
+        self._background_error: BaseException | None = None
         if self.probe_images is None:
             self.enabled.update({kind: False for kind in PROBE_KINDS})
         self._tracker = DeadFilterTracker(self.base, [m for _, m in self.dead_filter_layers]) if self.enabled["dead_filters"] else None
         self._window_start: int | None = None
         self._last_step: int | None = None
         self._logged_probe = False
+        self._last_slow_step: dict[str, int] = {}
         self._closed = False
 
     # ----------------------------------------------------------------- schedule
@@ -139,17 +170,45 @@ class CNNVizCallback:
         self._last_step = step
         if self._window_start is None:
             self._window_start = step
-        for kind in ("kernels", "activations", "gradcam", "attributions"):
+        self._raise_background_error()
+        for kind in SNAPSHOT_KINDS:
             if self.rank == 0 and self.enabled[kind] and (first or step % self.every_n_steps[kind] == 0):
+                self._run(kind, step)
+        for kind in SLOW_KINDS:
+            if self.rank == 0 and self.enabled[kind] and step % self.every_n_steps[kind] == 0:
                 self._run(kind, step)
         if self._tracker is not None and step % self.every_n_steps["dead_filters"] == 0 and (self._tracker.batches or _distributed()):
             self._end_window(step)
 
+    def on_epoch_end(self, step: int) -> None:
+        """Call at the end of an epoch with the global step: logs the slow kinds (pattern galleries)."""
+        if self._closed:
+            raise RuntimeError("on_epoch_end: the callback was closed")
+        step = _step(step)
+        self._raise_background_error()
+        for kind in SLOW_KINDS:
+            if self.rank == 0 and self.enabled[kind] and step != self._last_slow_step.get(kind):
+                self._run(kind, step)
+
+    def flush(self) -> None:
+        """Wait for background snapshots to finish and flush the event file to disk."""
+        self._worker.join()
+        self._raise_background_error()
+        if self.writer is not None:
+            self.writer.flush()
+
+    @property
+    def dropped(self) -> int:
+        """Background snapshots dropped because the previous one was still running."""
+        return self._worker.dropped
+
     def close(self) -> None:
-        """Log the unfinished dead-filter window, flush, remove the hooks and close our own writer."""
+        """Finish background work, log the unfinished dead-filter window, flush, remove the hooks, close our writer."""
         if self._closed:
             return
         try:
+            self._worker.close()
+            self._raise_background_error()
             pending = self._tracker is not None and (self._tracker.batches or _distributed())
             if pending and self._last_step is not None and self._last_step != self._window_start:
                 self._end_window(self._last_step)
@@ -199,20 +258,46 @@ class CNNVizCallback:
             self._run("dead_filters", step, rates, window)
 
     def _run(self, kind: str, step: int, *args) -> None:
+        """Compute and write one kind; a slow kind returns a job that finishes in the background."""
         try:
-            summaries = getattr(self, f"_{kind}")(step, *args)
-            if self.writer is not None:
-                summary.write(self.writer, summaries, step)
+            result = getattr(self, f"_{kind}")(step, *args)
+            if callable(result):
+                self._last_slow_step[kind] = step
+                if self.background:
+                    self._worker.submit(lambda: self._finish(kind, step, result))
+                else:
+                    self._write(result(), step)
+            else:
+                self._write(result, step)
         except Exception as error:  # a visualisation never stops training
             if self.strict:
                 raise
-            self.enabled[kind] = False
-            warnings.warn(
-                f"tb-cnnviz: logging {kind!r} failed at step {step} and is now disabled "
-                f"({type(error).__name__}: {error})\n{traceback.format_exc()}",
-                RuntimeWarning,
-                stacklevel=3,
-            )
+            self._disable(kind, step, error)
+
+    def _finish(self, kind: str, step: int, job) -> None:
+        """Runs on the background thread: errors are reported there (or kept for ``strict``), never lost."""
+        try:
+            self._write(job(), step)
+        except Exception as error:
+            if self.strict:
+                self._background_error = error
+            else:
+                self._disable(kind, step, error)
+
+    def _write(self, summaries: list, step: int) -> None:
+        if self.writer is not None:
+            summary.write(self.writer, summaries, step)
+
+    def _disable(self, kind: str, step: int, error: BaseException) -> None:
+        self.enabled[kind] = False
+        details = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+        warnings.warn(f"tb-cnnviz: logging {kind!r} failed at step {step} and is now disabled "
+                      f"({type(error).__name__}: {error})\n{details}", RuntimeWarning, stacklevel=4)
+
+    def _raise_background_error(self) -> None:
+        if self._background_error is not None:
+            error, self._background_error = self._background_error, None
+            raise error
 
     # ------------------------------------------------------------------- kinds
     def _probe_on_device(self) -> torch.Tensor:
@@ -234,6 +319,10 @@ class CNNVizCallback:
     def _attributions(self, step: int) -> list:
         return snapshots.attributions(self.base, self.attributions, self.gradcam_layers[0][1] if self.gradcam_layers else None,
                                       self._probe_on_device(), self.probe_labels)
+
+    def _patterns(self, step: int):
+        model = _detached_copy(self.base)  # taken now, on the training thread; used later in the background
+        return lambda: snapshots.patterns(model, _same_layers(model, self.pattern_layers), **self.pattern_settings)
 
     def _dead_filters(self, step: int, rates: list, window: int) -> list:
         measured_at = [layer_name(self.base, point) for point in self._tracker.points]
@@ -293,6 +382,32 @@ def _schedule(every_n_steps) -> dict[str, int]:
             raise ValueError(f"every_n_steps[{kind!r}]: expected an int >= 1, got {value}")
         schedule[kind] = int(value)
     return schedule
+
+
+def _detached_copy(model: nn.Module) -> nn.Module:
+    """A copy of the model's current weights for background work: no hooks (ours count training
+    forwards), no gradients, on the same device."""
+    clone = copy.deepcopy(model)
+    for module in clone.modules():
+        module._forward_hooks.clear()
+        module._forward_pre_hooks.clear()
+        module._backward_hooks.clear()
+    for parameter in clone.parameters():
+        parameter.requires_grad_(False)
+        parameter.grad = None
+    return clone
+
+
+def _same_layers(clone: nn.Module, layers) -> list[tuple[str, nn.Module]]:
+    """The modules of ``clone`` with the names of ``layers``."""
+    modules = dict(clone.named_modules())
+    return [(name, modules[name]) for name, _ in layers]
+
+
+def _positive(value, argument: str) -> int:
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{argument}: expected an int >= 1, got {value!r}")
+    return int(value)
 
 
 def _attributions(methods) -> tuple[str, ...]:

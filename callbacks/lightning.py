@@ -62,6 +62,10 @@ class LightningCNNVizCallback(pl.Callback):
         if self.viz is not None:
             self.viz.on_step_end(trainer.global_step)
 
+    def on_train_epoch_end(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
+        if self.viz is not None:
+            self.viz.on_epoch_end(trainer.global_step)
+
     def on_train_end(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
         self._close()
 

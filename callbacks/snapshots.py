@@ -125,7 +125,32 @@ def attributions(model: nn.Module, methods: Sequence[str], layer: nn.Module, ima
     return summaries
 
 
+def patterns(model: nn.Module, layers: Layers, channels: int, size: int, steps: int, in_channels: int,
+             mean: Sequence[float] | None, std: Sequence[float] | None) -> list:
+    """A gallery per layer: the first ``channels`` filters' activation-maximising images, and the activation reached."""
+    from tb_cnnviz.analysis.patterns import filter_patterns
+
+    summaries = []
+    for name, layer in layers:
+        count = min(channels, _output_channels(layer))
+        result = filter_patterns(model, layer, list(range(count)), size=size, steps=steps, in_channels=in_channels,
+                                 mean=mean, std=std, seed=0, return_activations=True)
+        pngs = [summary.encode_png(to_uint8(image)) for image in result.images]
+        summaries += [
+            summary.blob_summary(metadata.PATTERNS, name, pngs, channels=list(result.targets), size=size, steps=steps),
+            summary.tensor_summary(metadata.PATTERN_VALUES, name, result.activations.float().cpu().numpy()),
+        ]
+    return summaries
+
+
 # ---------------------------------------------------------------------- helpers
+def _output_channels(layer: nn.Module) -> int:
+    for attribute in ("out_channels", "num_features", "out_features"):
+        if hasattr(layer, attribute):
+            return int(getattr(layer, attribute))
+    raise ValueError(f"pattern_layers: cannot tell how many channels {type(layer).__name__} produces; use a conv layer")
+
+
 def display_images(images: torch.Tensor) -> torch.Tensor:
     """Images in [0, 1] for display: normalised inputs (outside [0, 1]) are min-max stretched."""
     images = images.detach().float()

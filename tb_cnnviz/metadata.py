@@ -23,6 +23,8 @@ gradcam_maps   TENSOR         float32 ``[N, h, w]``: raw (not normalised) CAMs, 
 gradcam_info   TENSOR         float32 ``[N, 4]``: target class, predicted class, its probability,
                               the target's probability (-1 where undefined)
 attribution    BLOB_SEQUENCE  tag ``cnnviz/attribution/<method>``: one PNG per probe image
+patterns       BLOB_SEQUENCE  one PNG per filter (activation maximisation), content: channels
+pattern_values TENSOR         float32 ``[K]``: the activation each pattern reached
 ============== ============== ===========================================================
 
 Metadata content is fixed by the first summary of a series (TensorBoard keeps the first),
@@ -54,9 +56,11 @@ GRADCAM = "gradcam"
 GRADCAM_MAPS = "gradcam_maps"
 GRADCAM_INFO = "gradcam_info"
 ATTRIBUTION = "attribution"
+PATTERNS = "patterns"
+PATTERN_VALUES = "pattern_values"
 
-TENSOR_KINDS = (KERNELS, SMOOTHNESS, DEAD_FILTERS, GRADCAM_MAPS, GRADCAM_INFO)
-BLOB_KINDS = (KERNEL_GRID, ACTIVATIONS, PROBE, GRADCAM, ATTRIBUTION)
+TENSOR_KINDS = (KERNELS, SMOOTHNESS, DEAD_FILTERS, GRADCAM_MAPS, GRADCAM_INFO, PATTERN_VALUES)
+BLOB_KINDS = (KERNEL_GRID, ACTIVATIONS, PROBE, GRADCAM, ATTRIBUTION, PATTERNS)
 KINDS = TENSOR_KINDS + BLOB_KINDS
 
 _DATA_CLASS = {kind: summary_pb2.DATA_CLASS_TENSOR for kind in TENSOR_KINDS}

@@ -305,3 +305,59 @@ def test_gradcam_and_attributions_need_a_probe_and_known_methods(tmp_path, model
     viz = CNNVizCallback(model, log_dir=tmp_path, probe=torch.zeros(2, 3, 32, 32), gradcam_layers=["features"])  # a block is fine
     assert viz.gradcam_layers[0][0] == "features"
     viz.close()
+
+
+def test_pattern_galleries_run_in_the_background_on_a_copy(tmp_path, model, data):
+    images, labels = data
+    with CNNVizCallback(model, log_dir=tmp_path, probe=images[:2], pattern_layers=["features.conv2"], pattern_channels=4,
+                        pattern_steps=4, pattern_size=16, every_n_steps={"patterns": 2}, strict=True) as viz:
+        train(model, viz, images, labels, steps=2)
+        viz.flush()
+        viz.on_epoch_end(2)  # already logged at this step: not again
+        viz.on_epoch_end(3)
+        assert sum(len(m._forward_hooks) for m in model.modules()) == 5  # the copy's hooks never touch the model
+    run = read_logdir(str(tmp_path))["."]
+    gallery = run["cnnviz/patterns/features.conv2"]
+    assert gallery["steps"] == [2, 3] and gallery["content"]["channels"] == [0, 1, 2, 3]
+    assert [decode(png).shape for png in gallery["values"][0]] == [(16, 16, 3)] * 4
+    values = run["cnnviz/pattern_values/features.conv2"]["values"][0]
+    assert values.shape == (4,) and np.all(np.isfinite(values))
+
+
+def test_slow_snapshots_are_dropped_not_queued_without_bound(tmp_path, model, monkeypatch):
+    import threading
+
+    import tb_cnnviz.callbacks.snapshots as snapshots
+
+    release = threading.Event()
+
+    def slow(*args, **kwargs):
+        release.wait(10)
+        return []
+
+    monkeypatch.setattr(snapshots, "patterns", slow)
+    viz = CNNVizCallback(model, log_dir=tmp_path, pattern_layers=["features.conv2"], every_n_steps={"patterns": 1}, strict=True)
+    for step in (1, 2, 3, 4):  # 1 runs, 2 waits, 3 and 4 are dropped
+        viz.on_step_end(step)
+    assert viz.dropped == 2
+    release.set()
+    viz.close()
+    assert viz._worker.completed == 2
+
+
+def test_background_errors_warn_and_disable_or_raise_when_strict(tmp_path, model, monkeypatch):
+    import tb_cnnviz.callbacks.snapshots as snapshots
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("pattern boom")
+
+    monkeypatch.setattr(snapshots, "patterns", broken)
+    with pytest.warns(RuntimeWarning, match="'patterns' failed at step 1.*pattern boom"):
+        viz = CNNVizCallback(model, log_dir=tmp_path / "lenient", pattern_layers=["features.conv2"], every_n_steps={"patterns": 1})
+        viz.on_step_end(1)
+        viz.close()
+    assert viz.enabled["patterns"] is False
+    strict = CNNVizCallback(model, log_dir=tmp_path / "strict", pattern_layers=["features.conv2"], every_n_steps={"patterns": 1}, strict=True)
+    strict.on_step_end(1)
+    with pytest.raises(RuntimeError, match="pattern boom"):
+        strict.close()
