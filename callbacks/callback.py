@@ -26,7 +26,7 @@ from tb_cnnviz import summary
 from tb_cnnviz.analysis.dead_filters import DeadFilterTracker
 from tb_cnnviz.analysis.kernels import NORMALIZATIONS
 from tb_cnnviz.analysis.layers import LayerSpec, conv_layers, evenly_spaced, layer_name, resolve_layers, unwrap
-from tb_cnnviz.callbacks import snapshots
+from tb_cnnviz import snapshots
 from tb_cnnviz.callbacks.background import BackgroundWorker
 
 KINDS = ("kernels", "activations", "dead_filters", "gradcam", "attributions", "patterns")

@@ -154,7 +154,7 @@ def test_logging_leaves_no_trace_on_training(tmp_path, model, data):
 
 def test_a_failing_kind_warns_once_is_disabled_and_training_goes_on(tmp_path, model, data, monkeypatch):
     images, labels = data
-    import tb_cnnviz.callbacks.snapshots as callback_module
+    import tb_cnnviz.snapshots as callback_module
 
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
@@ -327,7 +327,7 @@ def test_pattern_galleries_run_in_the_background_on_a_copy(tmp_path, model, data
 def test_slow_snapshots_are_dropped_not_queued_without_bound(tmp_path, model, monkeypatch):
     import threading
 
-    import tb_cnnviz.callbacks.snapshots as snapshots
+    import tb_cnnviz.snapshots as snapshots
 
     release = threading.Event()
 
@@ -346,7 +346,7 @@ def test_slow_snapshots_are_dropped_not_queued_without_bound(tmp_path, model, mo
 
 
 def test_background_errors_warn_and_disable_or_raise_when_strict(tmp_path, model, monkeypatch):
-    import tb_cnnviz.callbacks.snapshots as snapshots
+    import tb_cnnviz.snapshots as snapshots
 
     def broken(*args, **kwargs):
         raise RuntimeError("pattern boom")

@@ -1,7 +1,8 @@
 """One function per summary kind: compute a snapshot with ``tb_cnnviz.analysis`` and turn it into summaries.
 
-The callback decides when each runs; these functions decide what is written. Tensors
-stay on the model's device until the moment they are encoded here.
+Shared by the training callback (which decides when each runs) and the ``tb-cnnviz``
+command line (which runs them once on a trained model), so both write exactly the
+same data for the plugin. Tensors stay on the model's device until encoded here.
 """
 from __future__ import annotations
 
