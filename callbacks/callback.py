@@ -29,10 +29,12 @@ from tb_cnnviz.analysis.layers import LayerSpec, conv_layers, evenly_spaced, lay
 from tb_cnnviz import snapshots
 from tb_cnnviz.callbacks.background import BackgroundWorker
 
-KINDS = ("kernels", "activations", "dead_filters", "gradcam", "attributions", "patterns")
-DEFAULT_EVERY_N_STEPS = {"kernels": 100, "activations": 200, "dead_filters": 200, "gradcam": 200, "attributions": 500, "patterns": 1000}
+KINDS = ("kernels", "activations", "dead_filters", "gradcam", "attributions", "patterns", "embedding")
+DEFAULT_EVERY_N_STEPS = {"kernels": 100, "activations": 200, "dead_filters": 200, "gradcam": 200, "attributions": 500,
+                         "patterns": 1000, "embedding": 1000}
 SNAPSHOT_KINDS = ("kernels", "activations", "gradcam", "attributions")  # cheap: run on the training thread, baseline at the first step
-SLOW_KINDS = ("patterns",)  # run on a copy of the model in the background thread; also at on_epoch_end
+SLOW_KINDS = ("patterns", "embedding")  # run on a copy of the model in the background thread; also at on_epoch_end
+MAX_EMBEDDING_IMAGES = 10000
 PROBE_KINDS = ("activations", "gradcam", "attributions")  # need probe images
 DEFAULT_ACTIVATION_LAYERS = 3
 MAX_PROBE_IMAGES = 64
@@ -59,6 +61,14 @@ class CNNVizCallback:
             first ``pattern_channels`` filters, ``pattern_steps`` Adam steps on ``pattern_size``
             px images) is logged; off by default (it takes seconds). Also logged at every
             :meth:`on_epoch_end`.
+        embedding_probe: a fixed held-out set ``(images, labels)`` (up to a few thousand images):
+            enables t-SNE maps of its codes (the input of the last linear layer, or
+            ``embedding_layer``), each started from and aligned to the previous map so
+            clusters stay put between steps, with thumbnails; and, for
+            ``top_example_layers`` (default: the activation layers), each filter's
+            ``top_k`` most activating images with the receptive field of the maximum.
+            Computed in the background every N steps and at :meth:`on_epoch_end`.
+        embedding_method: ``"tsne"`` (openTSNE), ``"pca"`` or ``"umap"`` (needs umap-learn).
         input_mean, input_std: the model's input normalisation, so patterns are optimised in
             image space (default: none).
         background: compute slow kinds (patterns) on a copy of the model in a background
@@ -91,6 +101,11 @@ class CNNVizCallback:
         pattern_channels: int = 64,
         pattern_steps: int = 64,
         pattern_size: int | None = None,
+        embedding_probe: torch.Tensor | tuple[torch.Tensor, Any] | None = None,
+        embedding_layer: LayerSpec | None = None,
+        embedding_method: str = "tsne",
+        top_example_layers: Iterable[LayerSpec] | LayerSpec | None = None,
+        top_k: int = 9,
         input_mean: Sequence[float] | None = None,
         input_std: Sequence[float] | None = None,
         background: bool = True,
@@ -121,6 +136,16 @@ class CNNVizCallback:
                                  "steps": _positive(pattern_steps, "pattern_steps"),
                                  "in_channels": convs[0][1].in_channels, "mean": input_mean, "std": input_std}
         self.probe_images, self.probe_labels = _probe(probe, in_channels=convs[0][1].in_channels)
+        self.embedding_images, self.embedding_labels = _probe(embedding_probe, convs[0][1].in_channels, "embedding_probe",
+                                                              max_images=MAX_EMBEDDING_IMAGES)
+        if embedding_method not in ("tsne", "pca", "umap"):
+            raise ValueError(f"embedding_method: expected 'tsne', 'pca' or 'umap', got {embedding_method!r}")
+        if embedding_layer is not None:
+            resolve_layers(self.base, [embedding_layer], argument="embedding_layer", conv_only=False)
+        self.embedding_settings = {"layer": embedding_layer, "method": embedding_method, "k": _positive(top_k, "top_k"),
+                                   "class_names": list(class_names) if class_names is not None else None,
+                                   "top_layers": self._layers(top_example_layers, self.activation_layers, "top_example_layers")}
+        self._layout = None
         default_size = int(self.probe_images.shape[-1]) if self.probe_images is not None else 64
         self.pattern_settings["size"] = _positive(pattern_size, "pattern_size") if pattern_size is not None else default_size
         self.class_names = list(class_names) if class_names is not None else None
@@ -141,6 +166,7 @@ class CNNVizCallback:
             "gradcam": bool(self.gradcam_layers),
             "attributions": bool(self.attributions),
             "patterns": bool(self.pattern_layers),
+            "embedding": self.embedding_images is not None,
         }
         self.background = bool(background)
         self._worker = BackgroundWorker("snapshots", on_error=lambda error: None)
@@ -324,6 +350,17 @@ class CNNVizCallback:
         model = _detached_copy(self.base)  # taken now, on the training thread; used later in the background
         return lambda: snapshots.patterns(model, _same_layers(model, self.pattern_layers), **self.pattern_settings)
 
+    def _embedding(self, step: int):
+        model = _detached_copy(self.base)
+        settings = dict(self.embedding_settings, top_layers=_same_layers(model, self.embedding_settings["top_layers"]))
+        first = self._layout is None
+
+        def job() -> list:
+            images = self.embedding_images.to(_device(model))
+            summaries, self._layout = snapshots.embedding(model, images, self.embedding_labels, previous=self._layout, **settings)
+            return summaries + ([snapshots.sprites(self.embedding_images)] if first else [])
+        return job
+
     def _dead_filters(self, step: int, rates: list, window: int) -> list:
         measured_at = [layer_name(self.base, point) for point in self._tracker.points]
         return snapshots.dead_filters(self.dead_filter_layers, measured_at, rates, window)
@@ -423,29 +460,31 @@ def _attributions(methods) -> tuple[str, ...]:
     return methods
 
 
-def _probe(probe, in_channels: int) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+def _probe(probe, in_channels: int, argument: str = "probe", max_images: int = MAX_PROBE_IMAGES) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """Validate a probe batch (images or ``(images, labels)``); a CPU copy is kept, moved to the model when used."""
     if probe is None:
         return None, None
     labels = None
     if isinstance(probe, (tuple, list)):
         if len(probe) != 2:
-            raise ValueError(f"probe: expected images or (images, labels), got a {type(probe).__name__} of length {len(probe)}")
+            raise ValueError(f"{argument}: expected images or (images, labels), got a {type(probe).__name__} of length {len(probe)}")
         probe, labels = probe
     if not isinstance(probe, torch.Tensor):
-        raise TypeError(f"probe: expected a float tensor [N, C, H, W], got {type(probe).__name__}")
+        raise TypeError(f"{argument}: expected a float tensor [N, C, H, W], got {type(probe).__name__}")
     if probe.dim() != 4 or not probe.is_floating_point():
-        raise ValueError(f"probe: expected a 4-D float tensor [N, C, H, W], got shape {tuple(probe.shape)} and dtype {probe.dtype}")
+        raise ValueError(f"{argument}: expected a 4-D float tensor [N, C, H, W], got shape {tuple(probe.shape)} and dtype {probe.dtype}")
     if probe.shape[1] != in_channels:
-        raise ValueError(f"probe: the model's first conv layer takes {in_channels} channels, the probe images have {probe.shape[1]} (shape {tuple(probe.shape)})")
-    if not 1 <= probe.shape[0] <= MAX_PROBE_IMAGES:
-        raise ValueError(f"probe: expected 1 to {MAX_PROBE_IMAGES} images (8-16 is typical), got {probe.shape[0]}")
+        raise ValueError(f"{argument}: the model's first conv layer takes {in_channels} channels, the images have {probe.shape[1]} (shape {tuple(probe.shape)})")
+    if not 1 <= probe.shape[0] <= max_images:
+        typical = " (8-16 is typical)" if argument == "probe" else ""
+        raise ValueError(f"{argument}: expected 1 to {max_images} images{typical}, got {probe.shape[0]}")
     if not torch.isfinite(probe).all():
-        raise ValueError("probe: the probe images contain NaN or Inf values")
+        raise ValueError(f"{argument}: the images contain NaN or Inf values")
     if labels is not None:
         labels = torch.as_tensor(labels).detach().cpu().reshape(-1)
         if labels.numel() != probe.shape[0]:
-            raise ValueError(f"probe: {probe.shape[0]} images but {labels.numel()} labels")
-    return probe.detach().clone(), labels
+            raise ValueError(f"{argument}: {probe.shape[0]} images but {labels.numel()} labels")
+    return probe.detach().cpu().clone(), labels
 
 
 def _open_writer(log_dir, writer, flush_secs: float):

@@ -25,6 +25,12 @@ gradcam_info   TENSOR         float32 ``[N, 4]``: target class, predicted class,
 attribution    BLOB_SEQUENCE  tag ``cnnviz/attribution/<method>``: one PNG per probe image
 patterns       BLOB_SEQUENCE  one PNG per filter (activation maximisation), content: channels
 pattern_values TENSOR         float32 ``[K]``: the activation each pattern reached
+embedding      TENSOR         float32 ``[N, 3]``: x, y and predicted class of each embedding-probe
+                              image (content: labels, class_names, method, feature layer)
+sprites        BLOB_SEQUENCE  tag ``cnnviz/sprites``: thumbnail atlases of the embedding probe,
+                              row-major, content: thumb [h, w], columns, counts per atlas
+top_examples   TENSOR         float32 ``[C, k, 6]``: per filter its k most activating embedding-probe
+                              images: image id (-1 empty), activation, receptive-field box x0 y0 x1 y1
 ============== ============== ===========================================================
 
 Metadata content is fixed by the first summary of a series (TensorBoard keeps the first),
@@ -58,9 +64,12 @@ GRADCAM_INFO = "gradcam_info"
 ATTRIBUTION = "attribution"
 PATTERNS = "patterns"
 PATTERN_VALUES = "pattern_values"
+EMBEDDING = "embedding"
+SPRITES = "sprites"
+TOP_EXAMPLES = "top_examples"
 
-TENSOR_KINDS = (KERNELS, SMOOTHNESS, DEAD_FILTERS, GRADCAM_MAPS, GRADCAM_INFO, PATTERN_VALUES)
-BLOB_KINDS = (KERNEL_GRID, ACTIVATIONS, PROBE, GRADCAM, ATTRIBUTION, PATTERNS)
+TENSOR_KINDS = (KERNELS, SMOOTHNESS, DEAD_FILTERS, GRADCAM_MAPS, GRADCAM_INFO, PATTERN_VALUES, EMBEDDING, TOP_EXAMPLES)
+BLOB_KINDS = (KERNEL_GRID, ACTIVATIONS, PROBE, GRADCAM, ATTRIBUTION, PATTERNS, SPRITES)
 KINDS = TENSOR_KINDS + BLOB_KINDS
 
 _DATA_CLASS = {kind: summary_pb2.DATA_CLASS_TENSOR for kind in TENSOR_KINDS}

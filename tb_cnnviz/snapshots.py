@@ -17,6 +17,7 @@ from torch import nn
 from tb_cnnviz import metadata, summary
 from tb_cnnviz.analysis.activations import activation_grids, layer_activations
 from tb_cnnviz.analysis.kernels import kernel_grid, smoothness
+from tb_cnnviz.analysis.layers import activation_point, resolve_layer
 
 Layers = Sequence[tuple[str, nn.Module]]
 MAX_CAM_SIDE = 64
@@ -142,6 +143,63 @@ def patterns(model: nn.Module, layers: Layers, channels: int, size: int, steps: 
             summary.tensor_summary(metadata.PATTERN_VALUES, name, result.activations.float().cpu().numpy()),
         ]
     return summaries
+
+
+def embedding(model: nn.Module, images: torch.Tensor, labels: torch.Tensor | None, *, layer=None, method: str = "tsne",
+              previous: np.ndarray | None = None, top_layers: Layers = (), k: int = 9, class_names: Sequence[str] | None = None,
+              batch_size: int = 256) -> tuple[list, np.ndarray]:
+    """2-D projection of the codes of ``images`` (stable: started from and aligned to ``previous``) and the
+    top-``k`` most activating images of every filter of ``top_layers``; returns ``(summaries, layout)``."""
+    from tb_cnnviz.analysis.features import default_feature_layer, extract_features
+    from tb_cnnviz.analysis.projection import project
+    from tb_cnnviz.analysis.safety import capture_outputs, safe_snapshot
+    from tb_cnnviz.analysis.top_examples import TopExamples, receptive_field
+
+    features, outputs = extract_features(model, images, layer, batch_size=batch_size, to_cpu=True, return_outputs=True)
+    layout = project(features.numpy(), method, previous=previous)
+    predicted = outputs.float().argmax(dim=1).numpy() if outputs.dim() == 2 else np.full(len(layout), -1)
+    feature_layer = default_feature_layer(model)[0] if layer is None else resolve_layer(model, layer, conv_only=False)[0]
+    points = np.concatenate([layout, predicted[:, None].astype(np.float32)], axis=1)
+    summaries = [summary.tensor_summary(metadata.EMBEDDING, feature_layer, points, method=method,
+                                        labels=None if labels is None else [int(v) for v in labels],
+                                        class_names=None if class_names is None else list(class_names))]
+    if top_layers:
+        device = next(model.parameters()).device
+        trackers = [TopExamples(k, receptive_field(model, module, tuple(images.shape[1:]))) for _, module in top_layers]
+        context, captured = capture_outputs([activation_point(model, module) for _, module in top_layers])
+        with safe_snapshot(model), torch.no_grad(), context:
+            for start in range(0, len(images), batch_size):
+                batch = images[start:start + batch_size].to(device)
+                model(batch)
+                ids = torch.arange(start, start + len(batch), device=device)
+                for tracker, output in zip(trackers, captured):
+                    tracker.update(output, ids)
+        for (name, _), tracker in zip(top_layers, trackers):
+            table = torch.cat([tracker.image_ids[..., None].float(), torch.nan_to_num(tracker.values, neginf=0.0)[..., None].float(),
+                               tracker.boxes(tuple(images.shape[-2:])).float()], dim=-1)
+            summaries.append(summary.tensor_summary(metadata.TOP_EXAMPLES, name, table.cpu().numpy(), k=k))
+    return summaries, layout
+
+
+def sprites(images: torch.Tensor, thumb: int = 32, max_side: int = 8192) -> object:
+    """Thumbnails of ``images`` packed row-major into atlases of at most ``max_side`` px a side (one summary)."""
+    shown = display_images(images)
+    if max(shown.shape[-2:]) > thumb:
+        shown = F.interpolate(shown, size=(thumb, thumb), mode="area")
+    height, width = shown.shape[-2:]
+    columns = max(1, max_side // width)
+    per_atlas = columns * max(1, max_side // height)
+    pngs, counts = [], []
+    for start in range(0, len(shown), per_atlas):
+        chunk = shown[start:start + per_atlas]
+        rows = -(-len(chunk) // columns)
+        atlas = torch.zeros(shown.shape[1], rows * height, min(columns, len(chunk)) * width)
+        for index, image in enumerate(chunk):
+            row, column = divmod(index, columns)
+            atlas[:, row * height:(row + 1) * height, column * width:(column + 1) * width] = image
+        pngs.append(summary.encode_png(to_uint8(atlas)))
+        counts.append(len(chunk))
+    return summary.blob_summary(metadata.SPRITES, None, pngs, thumb=[int(height), int(width)], columns=columns, counts=counts)
 
 
 # ---------------------------------------------------------------------- helpers

@@ -236,12 +236,15 @@ class NoConv(nn.Module):
         (dict(kernel_layers=["features.bn1"]), ValueError, r"kernel_layers: 'features.bn1' is a BatchNorm2d, not a Conv2d"),
         (dict(dead_filter_layers=["features.conv1", "features.conv1"]), ValueError, r"dead_filter_layers: layers listed more than once"),
         (dict(activation_layers=[3]), TypeError, r"activation_layers: expected a layer name"),
-        (dict(probe=torch.zeros(2, 1, 32, 32)), ValueError, r"probe: the model's first conv layer takes 3 channels, the probe images have 1"),
+        (dict(probe=torch.zeros(2, 1, 32, 32)), ValueError, r"probe: the model's first conv layer takes 3 channels, the images have 1"),
         (dict(probe=torch.zeros(3, 32, 32)), ValueError, r"probe: expected a 4-D float tensor"),
         (dict(probe=torch.zeros(2, 3, 32, 32, dtype=torch.uint8)), ValueError, r"probe: expected a 4-D float tensor.*uint8"),
         (dict(probe=np.zeros((2, 3, 32, 32))), TypeError, r"probe: expected a float tensor"),
         (dict(probe=torch.zeros(0, 3, 32, 32)), ValueError, r"probe: expected 1 to 64 images"),
         (dict(probe=torch.full((1, 3, 8, 8), math.nan)), ValueError, r"probe: .*NaN"),
+        (dict(embedding_probe=torch.zeros(2, 1, 8, 8)), ValueError, r"embedding_probe: the model's first conv layer takes 3"),
+        (dict(embedding_method="mds"), ValueError, r"embedding_method: expected 'tsne', 'pca' or 'umap', got 'mds'"),
+        (dict(top_k=0), ValueError, r"top_k: expected an int >= 1, got 0"),
         (dict(probe=(torch.zeros(2, 3, 8, 8), torch.zeros(3))), ValueError, r"probe: 2 images but 3 labels"),
         (dict(every_n_steps=0), ValueError, r"every_n_steps\['kernels'\]: expected an int >= 1, got 0"),
         (dict(every_n_steps={"kernels": -5}), ValueError, r"every_n_steps\['kernels'\].*got -5"),
@@ -361,3 +364,43 @@ def test_background_errors_warn_and_disable_or_raise_when_strict(tmp_path, model
     strict.on_step_end(1)
     with pytest.raises(RuntimeError, match="pattern boom"):
         strict.close()
+
+
+def test_embedding_snapshots_are_stable_and_carry_top_examples(tmp_path, trained_small_vgg, shapes_test):
+    from tb_cnnviz.analysis.projection import disparity, knn_accuracy
+
+    model = trained_small_vgg
+    images, labels = shapes_test.tensors(range(300))
+    with CNNVizCallback(model, log_dir=tmp_path, probe=images[:4], embedding_probe=(images, labels), class_names=shapes_test.classes,
+                        top_example_layers=["features.conv5"], top_k=3, every_n_steps={"embedding": 1}, strict=True) as viz:
+        viz.on_step_end(1)
+        viz.flush()
+        viz.on_step_end(2)  # same weights: the second map must land where the first one is
+    run = read_logdir(str(tmp_path))["."]
+    series = run["cnnviz/embedding/classifier"]
+    assert series["steps"] == [1, 2] and series["content"]["labels"] == labels.tolist()
+    first, second = series["values"]
+    assert first.shape == (300, 3)
+    with torch.no_grad():
+        predicted = model(images).argmax(1)
+    assert first[:, 2].tolist() == predicted.tolist()
+    assert knn_accuracy(first[:, :2], labels.numpy(), k=5) > 0.9  # classes separate in the map
+    assert disparity(second[:, :2], first[:, :2]) < 0.05
+    sprites = run["cnnviz/sprites"]
+    assert sprites["steps"] == [1] and sprites["content"]["counts"] == [300] and sprites["content"]["thumb"] == [32, 32]
+    atlas = decode(sprites["values"][0][0])
+    columns = sprites["content"]["columns"]
+    assert atlas.shape == (32 * -(-300 // columns), 32 * min(columns, 300), 3)
+    assert np.abs(atlas[32:64, 0:32] / 255 - images[columns].permute(1, 2, 0).numpy()).max() <= 0.5 / 255 + 1e-6
+    # top examples equal a brute-force ranking of the filters' maxima over all 300 images
+    table = run["cnnviz/top_examples/features.conv5"]["values"][0]
+    with torch.no_grad():
+        captured = {}
+        handle = model.features.bn5.register_forward_hook(lambda m, i, o: captured.setdefault("out", o))
+        model(images)
+        handle.remove()
+    maxima = captured["out"].amax(dim=(2, 3))  # [N, C]
+    best = maxima.topk(3, dim=0)
+    assert table.shape == (64, 3, 6)
+    assert np.array_equal(table[:, :, 0].astype(int), best.indices.T.numpy())
+    assert np.allclose(table[:, :, 1], best.values.T.numpy(), atol=1e-5)
