@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Regenerate docs/screenshots/*.png (shown in README.md).
+#
+# Trains the example CNN twice on the built-in shapes dataset with CNNVizCallback attached
+# (two learning rates, so the comparison view has something to compare), then runs the
+# end-to-end browser test over that logdir; the test saves a screenshot of each view.
+#
+#     scripts/screenshots.sh            # a few minutes on a laptop CPU
+#     EPOCHS=1 scripts/screenshots.sh   # quicker, fewer logged steps
+#     LOGDIR=/tmp/shots scripts/screenshots.sh  # keep the trained runs there (reused next time)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-.venv/bin/python}
+EPOCHS=${EPOCHS:-2}   # 156 steps per epoch on the shapes dataset
+EVERY=${EVERY:-20}
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}  # a small model: one thread is fastest on a busy CPU
+
+if [ -n "${LOGDIR:-}" ] && [ -d "$LOGDIR" ]; then
+  echo "reusing the runs in $LOGDIR"              # LOGDIR=... scripts/screenshots.sh: keep/reuse the runs
+else
+  if [ -z "${LOGDIR:-}" ]; then
+    LOGDIR=$(mktemp -d "${TMPDIR:-/tmp}/cnnviz-screenshots.XXXXXX")
+    trap 'rm -rf "$LOGDIR"' EXIT
+  fi
+  "$PYTHON" examples/cifar10/train.py --dataset shapes --epochs "$EPOCHS" --every "$EVERY" --width 16 --lr 0.05 --seed 0 --logdir "$LOGDIR/lr-0.05"
+  "$PYTHON" examples/cifar10/train.py --dataset shapes --epochs "$EPOCHS" --every "$EVERY" --width 16 --lr 0.5 --seed 1 --logdir "$LOGDIR/lr-0.5"
+fi
+
+mkdir -p docs/screenshots
+CNNVIZ_E2E_LOGDIR="$LOGDIR" CNNVIZ_SCREENSHOTS=docs/screenshots "$PYTHON" -m pytest tests/test_plugin_e2e.py -q -p no:cacheprovider
+ls -l docs/screenshots

@@ -1,0 +1,161 @@
+"""The TensorBoard plugin behind the "CNN Viz" tab (entry point ``cnnviz = tb_cnnviz.plugin:CNNVizLoader``).
+
+TensorBoard imports this module at start-up, so it stays light: TensorBoard, numpy and
+werkzeug only, never torch (an import error here would stop TensorBoard).
+
+* :class:`CNNVizLoader` makes every logged step of the plugin's data the default: its
+  ``fix_flags`` adds ``cnnviz=DEFAULT_SAMPLES`` to ``--samples_per_plugin`` unless the user
+  gave a value (``--samples_per_plugin cnnviz=0`` keeps everything, ``cnnviz=200`` caps it).
+  Without this TensorBoard keeps only 10 blob / 100 tensor samples of a third-party plugin.
+* :class:`CNNVizPlugin` serves the frontend (``frontend/``: ``index.js`` and the ES modules
+  it imports, from an allowlist of regular files) and the data routes ``api/<view>/<route>``
+  (``tb_cnnviz.plugin_routes``), reading only through ``context.data_provider``.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import MutableMapping
+from typing import Any, Callable
+
+from tensorboard import plugin_util
+from tensorboard.backend import http_util
+from tensorboard.plugins import base_plugin
+from werkzeug import wrappers
+
+from tb_cnnviz import metadata
+from tb_cnnviz.plugin_data import PluginData
+from tb_cnnviz import plugin_routes
+
+logger = logging.getLogger(__name__)
+
+# Samples per series kept by TensorBoard for the plugin's data unless the user says otherwise:
+# at the callback's default schedule (kernels every 100 steps, activations and dead-filter
+# statistics every 200) that is every logged step of a 200k-400k step run.
+DEFAULT_SAMPLES = 2000
+TAB_NAME = "CNN Viz"
+ROUTE_PREFIX = "/data/plugin/" + metadata.PLUGIN_NAME + "/"
+STATIC_TYPES = {
+    ".js": "text/javascript",
+    ".css": "text/css",
+    ".html": "text/html",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+}
+STATIC_SUBDIRS = ("views", "vendor")
+
+
+def default_frontend_dir() -> str:
+    """Folder of the installed frontend (package ``tb_cnnviz.frontend``, shipped as package data)."""
+    from tb_cnnviz import frontend  # a docstring-only package: cheap
+
+    return os.path.dirname(os.path.abspath(frontend.__file__))
+
+
+def static_files(frontend_dir: str) -> dict[str, str]:
+    """Allowlist ``relative URL path -> file`` of servable frontend files.
+
+    Only regular files (no symlinks, no symlinked folders) with a known extension at the
+    top of ``frontend_dir`` and in ``views/`` and ``vendor/``: a request can name nothing
+    else, so ``..``, absolute paths and links cannot walk out of the folder.
+    """
+    files: dict[str, str] = {}
+    root = os.path.realpath(frontend_dir)
+    for subdir in ("",) + STATIC_SUBDIRS:
+        folder = os.path.join(root, subdir) if subdir else root
+        if subdir and (os.path.islink(folder) or not os.path.isdir(folder)):
+            continue
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            extension = os.path.splitext(entry.name)[1]
+            if extension in STATIC_TYPES and entry.is_file(follow_symlinks=False) and not entry.is_symlink():
+                files[f"{subdir}/{entry.name}" if subdir else entry.name] = entry.path
+    return files
+
+
+class CNNVizPlugin(base_plugin.TBPlugin):
+    """Serves the CNN Viz frontend and its data routes (see ``tb_cnnviz.plugin_routes``)."""
+
+    plugin_name = metadata.PLUGIN_NAME
+
+    def __init__(self, context: base_plugin.TBContext, *, frontend_dir: str | None = None, index_ttl: float | None = None):
+        self._provider = getattr(context, "data_provider", None)
+        kwargs = {} if index_ttl is None else {"index_ttl": index_ttl}
+        self._data = PluginData(self._provider, **kwargs) if self._provider is not None else None
+        self._frontend_dir = frontend_dir
+
+    def get_plugin_apps(self) -> dict[str, Callable]:
+        files = static_files(self._frontend_dir or default_frontend_dir())
+        apps: dict[str, Callable] = {"/api/*": self._serve_api}
+        for path in files:
+            if "/" not in path:
+                apps["/" + path] = self._static_app(files)
+        for subdir in STATIC_SUBDIRS:
+            apps[f"/{subdir}/*"] = self._static_app(files)
+        if "/index.js" not in apps:
+            logger.warning("tb-cnnviz: the frontend's index.js is missing from %s", self._frontend_dir or default_frontend_dir())
+        return apps
+
+    def is_active(self) -> bool:
+        # TensorBoard enables the tab when the data provider lists plugin "cnnviz"; never scan here.
+        return False
+
+    def frontend_metadata(self) -> base_plugin.FrontendMetadata:
+        return base_plugin.FrontendMetadata(es_module_path="/index.js", tab_name=TAB_NAME)
+
+    # ----------------------------------------------------------------- serving
+    def _static_app(self, files: dict[str, str]) -> Callable:
+        @wrappers.Request.application
+        def serve(request: wrappers.Request) -> Any:
+            path = request.path
+            relative = path[len(ROUTE_PREFIX):] if path.startswith(ROUTE_PREFIX) else None
+            filename = files.get(relative) if relative is not None else None
+            if filename is None:
+                return plugin_routes.error_response(request, 404, f"no frontend file {str(relative)[:200]!r}")
+            try:
+                descriptor = os.open(filename, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+                with os.fdopen(descriptor, "rb") as handle:
+                    body = handle.read()
+            except OSError:  # removed or replaced by a link since start-up
+                return plugin_routes.error_response(request, 404, f"no frontend file {relative!r}")
+            return http_util.Respond(request, body, STATIC_TYPES[os.path.splitext(filename)[1]])
+
+        return serve
+
+    @wrappers.Request.application
+    def _serve_api(self, request: wrappers.Request) -> Any:
+        parts = request.path.rstrip("/").split("/")
+        if len(parts) < 3 or parts[-3] != "api":
+            return plugin_routes.error_response(request, 404, "expected a path api/<view>/<route>")
+        if self._data is None:
+            return plugin_routes.error_response(request, 503, "TensorBoard gave this plugin no data provider")
+        env = plugin_routes.RouteContext(
+            ctx=plugin_util.context(request.environ),
+            experiment_id=plugin_util.experiment_id(request.environ),
+            data=self._data,
+        )
+        return plugin_routes.dispatch(request, parts[-2], parts[-1], env)
+
+
+class CNNVizLoader(base_plugin.TBLoader):
+    """Loads :class:`CNNVizPlugin` and keeps every logged step of its data by default."""
+
+    def fix_flags(self, flags: Any) -> None:
+        """``--samples_per_plugin``: add ``cnnviz=DEFAULT_SAMPLES`` unless the user set ``cnnviz``.
+
+        ``setdefault`` on the parsed dict (not ``parser.set_defaults``) so an explicit value
+        wins and the user's entries for other plugins stay. Never raises: an error here would
+        stop TensorBoard.
+        """
+        try:
+            samples = getattr(flags, "samples_per_plugin", None)
+            if isinstance(samples, MutableMapping):
+                samples.setdefault(metadata.PLUGIN_NAME, DEFAULT_SAMPLES)
+        except Exception:  # pragma: no cover - defensive: TensorBoard must start anyway
+            logger.warning("tb-cnnviz: could not set --samples_per_plugin %s=%d", metadata.PLUGIN_NAME, DEFAULT_SAMPLES, exc_info=True)
+
+    def load(self, context: base_plugin.TBContext) -> CNNVizPlugin:
+        return CNNVizPlugin(context)
