@@ -72,6 +72,7 @@ def dead_filters(layers: Layers, measured_at: Sequence[str], rates: Sequence[tor
         summaries += [
             summary.tensor_summary(metadata.DEAD_FILTERS, name, rate, window=window, measured_at=point),
             summary.scalar_summary("dead_fraction", name, float((rate == 0).mean())),
+            summary.scalar_summary("nonfinite_filters", name, float(np.isnan(rate).sum())),
         ]
     return summaries
 

@@ -25,17 +25,22 @@ def positive_counts(value: torch.Tensor) -> torch.Tensor:
     """Per channel of ``[N, C, H, W]``, the number of entries > 0, as float32 on the same device.
 
     Written for the training hot path: ``relu(x).sign()`` summed over a contiguous view
-    costs about a quarter of ``(x > 0).sum(dim=(0, 2, 3))`` on the CPU (the bool
+    costs about a third of ``(x > 0).sum(dim=(0, 2, 3))`` on the CPU (the bool
     reduction is not vectorised), and works for channels-last and half-precision
     activations. Sums are exact up to 2**24 positions per channel and call; zero stays
-    exactly zero at any size, so dead filters are always exact. NaN propagates (flagged).
+    exactly zero at any size, so dead filters are always exact. A channel with a NaN or
+    Inf anywhere gets a NaN count (``sign(NaN)`` is 0 in torch, so the plain sum of
+    ``relu(x)``, times 0, is added to carry it): non-finite activations are flagged, never
+    mistaken for a dead filter.
     """
     channels = value.shape[1]
     if value.is_contiguous(memory_format=torch.channels_last) and not value.is_contiguous():
         flat, dims = value.permute(0, 2, 3, 1).reshape(-1, channels), (0,)
     else:
         flat, dims = value.reshape(value.shape[0], channels, -1), (0, 2)
-    return torch.relu(flat).sign_().sum(dim=dims, dtype=torch.float32)
+    positive = torch.relu(flat)
+    nonfinite = positive.sum(dim=dims, dtype=torch.float32).mul_(0)  # 0, or NaN where a NaN/Inf was summed
+    return positive.sign_().sum(dim=dims, dtype=torch.float32).add_(nonfinite)
 
 
 class DeadFilterTracker:

@@ -121,3 +121,7 @@ def test_positive_counts_match_a_plain_count_for_every_layout():
     for layout in (value, value.to(memory_format=torch.channels_last), value.half(), value.transpose(2, 3)):
         assert torch.equal(positive_counts(layout), expected)
     assert positive_counts(value)[2] == 0
+    value[1, 3, 0, 0] = float("nan")
+    value[0, 0, 2, 2] = float("inf")
+    counts = positive_counts(value)
+    assert torch.isnan(counts[[0, 3]]).all() and torch.equal(counts[[1, 2, 4]], expected[[1, 2, 4]])
