@@ -16,7 +16,7 @@ import copy
 import os
 import traceback
 import warnings
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -57,6 +57,9 @@ class CNNVizCallback:
             ``[N, K, h, w]`` output works, e.g. a ResNet block).
         attributions: optional extra maps of the probe images, off by default: any of
             ``"saliency"``, ``"guided_backprop"``, ``"occlusion"``.
+        logits: how to get the class scores ``[N, classes]`` from the model output, for Grad-CAM
+            and attributions (default: the output itself, the first element of a tuple, or a
+            dict's ``"logits"``/``"out"``). Checked on the probe at construction.
         pattern_layers: layers whose filter-pattern gallery (activation maximisation of the
             first ``pattern_channels`` filters, ``pattern_steps`` Adam steps on ``pattern_size``
             px images) is logged; off by default (it takes seconds). Also logged at every
@@ -97,6 +100,7 @@ class CNNVizCallback:
         dead_filter_layers: Iterable[LayerSpec] | LayerSpec | None = None,
         gradcam_layers: Iterable[LayerSpec] | LayerSpec | None = None,
         attributions: Sequence[str] = (),
+        logits: Callable[[Any], torch.Tensor] | None = None,
         pattern_layers: Iterable[LayerSpec] | LayerSpec = (),
         pattern_channels: int = 64,
         pattern_steps: int = 64,
@@ -170,6 +174,11 @@ class CNNVizCallback:
         }
         self.background = bool(background)
         self._worker = BackgroundWorker("snapshots", on_error=lambda error: None)
+        if logits is not None and not callable(logits):
+            raise TypeError(f"logits: expected a callable on the model output, got {type(logits).__name__}")
+        self._scores_model = snapshots.Logits(self.base, logits or snapshots.default_logits)
+        if self.probe_images is not None:
+            self._check_probe_forward()
         self._background_error: BaseException | None = None
         if self.probe_images is None:
             self.enabled.update({kind: False for kind in PROBE_KINDS})
@@ -340,11 +349,32 @@ class CNNVizCallback:
         return summaries
 
     def _gradcam(self, step: int) -> list:
-        return snapshots.gradcam(self.base, self.gradcam_layers, self._probe_on_device(), self.probe_labels)
+        return snapshots.gradcam(self._scores_model, self.gradcam_layers, self._probe_on_device(), self.probe_labels)
 
     def _attributions(self, step: int) -> list:
-        return snapshots.attributions(self.base, self.attributions, self.gradcam_layers[0][1] if self.gradcam_layers else None,
-                                      self._probe_on_device(), self.probe_labels)
+        return snapshots.attributions(self._scores_model, self.attributions, self._probe_on_device(), self.probe_labels)
+
+    def _check_probe_forward(self) -> None:
+        """One eval forward of two probe images at construction, so a probe the model cannot
+        take, or an output Grad-CAM cannot explain, fails before training starts."""
+        from tb_cnnviz.analysis.safety import safe_snapshot
+
+        images = self.probe_images[:2].to(_device(self.base))
+        try:
+            with safe_snapshot(self.base), torch.no_grad():
+                output = self.base(images)
+        except Exception as error:
+            raise ValueError(f"probe: the model cannot run on the probe images of shape {tuple(self.probe_images.shape)}: "
+                             f"{type(error).__name__}: {error}") from error
+        if not (self.enabled["gradcam"] or self.enabled["attributions"]):
+            return
+        scores = self._scores_model.select(output)
+        if not isinstance(scores, torch.Tensor) or scores.dim() != 2:
+            shape = tuple(scores.shape) if isinstance(scores, torch.Tensor) else type(scores).__name__
+            raise ValueError(f"logits: Grad-CAM needs class scores [N, classes] from the model output, got {shape}; "
+                             "pass logits=a function picking them, or gradcam_layers=[] to turn Grad-CAM off")
+        if self.probe_labels is not None and len(self.probe_labels) and int(self.probe_labels.max()) >= scores.shape[1]:
+            raise ValueError(f"probe: label {int(self.probe_labels.max())} is out of range for a model with {scores.shape[1]} classes")
 
     def _patterns(self, step: int):
         model = _detached_copy(self.base)  # taken now, on the training thread; used later in the background

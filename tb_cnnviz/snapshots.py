@@ -103,8 +103,7 @@ def gradcam(model: nn.Module, layers: Layers, images: torch.Tensor, labels: torc
     return summaries
 
 
-def attributions(model: nn.Module, methods: Sequence[str], layer: nn.Module, images: torch.Tensor,
-                 labels: torch.Tensor | None) -> list:
+def attributions(model: nn.Module, methods: Sequence[str], images: torch.Tensor, labels: torch.Tensor | None) -> list:
     """Optional attribution maps of the probe images (saliency, guided backprop, occlusion) as heat-map overlays."""
     from tb_cnnviz.analysis import attribution
 
@@ -211,9 +210,36 @@ def _output_channels(layer: nn.Module) -> int:
     raise ValueError(f"pattern_layers: cannot tell how many channels {type(layer).__name__} produces; use a conv layer")
 
 
+class Logits(nn.Module):
+    """``model`` followed by ``select`` (e.g. the first element of a tuple output): class scores for Grad-CAM."""
+
+    def __init__(self, model: nn.Module, select):
+        super().__init__()
+        self.model = model
+        self.select = select
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.select(self.model(images))
+
+
+def default_logits(output):
+    """The class scores in a model output: the output itself, a tuple's first element, or a dict's ``logits``/``out``."""
+    if isinstance(output, (tuple, list)) and output:
+        return output[0]
+    if isinstance(output, dict):
+        for key in ("logits", "out"):
+            if key in output:
+                return output[key]
+        raise ValueError(f"logits: the model returns a dict with keys {sorted(map(str, output))}; pass logits=lambda out: out[KEY]")
+    return output
+
+
 def display_images(images: torch.Tensor) -> torch.Tensor:
-    """Images in [0, 1] for display: normalised inputs (outside [0, 1]) are min-max stretched."""
+    """Images in [0, 1] for display: normalised inputs (outside [0, 1]) are min-max stretched;
+    inputs with other than 1 or 3 channels are shown as the grey mean of their channels."""
     images = images.detach().float()
+    if images.shape[1] not in (1, 3):
+        images = images.mean(dim=1, keepdim=True)
     low, high = float(images.min()), float(images.max())
     if low < 0 or high > 1:
         images = (images - low) / max(high - low, 1e-12)
