@@ -11,6 +11,8 @@ import queue
 import threading
 from typing import Callable
 
+from tb_cnnviz.analysis.safety import background_thread
+
 
 class BackgroundWorker:
     """Runs submitted jobs one at a time on a daemon thread; ``max_pending`` jobs may wait."""
@@ -36,6 +38,10 @@ class BackgroundWorker:
         return True
 
     def _loop(self) -> None:
+        with background_thread():  # never restore the global RNG from here: it would rewind training's
+            self._serve()
+
+    def _serve(self) -> None:
         while True:
             job = self._queue.get()
             try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import threading
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
@@ -63,13 +64,36 @@ def frozen_parameters(model: nn.Module) -> Iterator[None]:
             p.requires_grad_(flag)
 
 
+_thread_state = threading.local()
+
+
+@contextlib.contextmanager
+def background_thread() -> Iterator[None]:
+    """Mark the current thread as a background worker: :func:`preserved_rng` does nothing there.
+
+    The global RNG is shared by all threads: restoring it at the end of a background
+    snapshot would rewind whatever the training thread drew in the meantime (dropout,
+    shuffling). Background work uses its own generators and must leave the state alone.
+    """
+    previous = getattr(_thread_state, "background", False)
+    _thread_state.background = True
+    try:
+        yield
+    finally:
+        _thread_state.background = previous
+
+
 @contextlib.contextmanager
 def preserved_rng() -> Iterator[None]:
     """Restore torch (CPU and CUDA), numpy and python global RNG states on exit.
 
     Analysis code draws from its own ``torch.Generator``; this guards against a
     library call (e.g. an augmentation helper) consuming the user's random stream.
+    Inside :func:`background_thread` it does nothing (see there).
     """
+    if getattr(_thread_state, "background", False):
+        yield
+        return
     python_state = random.getstate()
     numpy_state = np.random.get_state()
     torch_state = torch.random.get_rng_state()

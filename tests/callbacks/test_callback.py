@@ -404,3 +404,31 @@ def test_embedding_snapshots_are_stable_and_carry_top_examples(tmp_path, trained
     assert table.shape == (64, 3, 6)
     assert np.array_equal(table[:, :, 0].astype(int), best.indices.T.numpy())
     assert np.allclose(table[:, :, 1], best.values.T.numpy(), atol=1e-5)
+
+
+def test_background_snapshots_never_rewind_the_training_threads_rng(tmp_path, model, monkeypatch):
+    import threading
+
+    import tb_cnnviz.snapshots as snapshots
+    from tb_cnnviz.analysis.safety import preserved_rng
+
+    started, proceed = threading.Event(), threading.Event()
+
+    def job_using_the_guard(*args, **kwargs):
+        with preserved_rng():  # what every analysis function does inside
+            started.set()
+            proceed.wait(10)
+        return []
+
+    monkeypatch.setattr(snapshots, "patterns", job_using_the_guard)
+    viz = CNNVizCallback(model, log_dir=tmp_path, pattern_layers=["features.conv2"], every_n_steps={"patterns": 1}, strict=True)
+    torch.manual_seed(7)
+    viz.on_step_end(1)
+    started.wait(10)
+    drawn_meanwhile = torch.rand(3)  # the training thread draws while the snapshot runs
+    proceed.set()
+    viz.close()
+    after = torch.rand(3)
+    torch.manual_seed(7)
+    expected = torch.rand(6)
+    assert torch.equal(torch.cat([drawn_meanwhile, after]), expected)  # the stream went on, it was not rewound
