@@ -38,6 +38,7 @@ setup(
     },
     entry_points={
         "tensorboard_plugins": ["cnnviz = tb_cnnviz.plugin:CNNVizLoader"],
+        "console_scripts": ["tb-cnnviz = tb_cnnviz.cli:main"],
     },
     classifiers=["Framework :: TensorBoard", "Programming Language :: Python :: 3", "Topic :: Scientific/Engineering :: Artificial Intelligence"],
 )
