@@ -390,3 +390,58 @@ export function rateLegend(canvas, width = 160) {
     ctx.fillRect(x, 0, 1, 12);
   }
 }
+
+// ------------------------------------------------------------------------ categorical colours
+// Tableau's 10 categorical colours (readable on light and dark panels), then 10 lighter ones,
+// then golden-angle hues for more classes.
+const CATEGORICAL = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac",
+  "#a0cbe8", "#ffbe7d", "#ff9d9a", "#86bcb6", "#8cd17d", "#f1ce63", "#d4a6c8", "#fabfd2", "#d7b5a6", "#79706e"];
+
+/** Colour of class `i` (stable across steps and runs). */
+export function categorical(i) {
+  if (i === null || i === undefined || i < 0) return "#888888";
+  if (i < CATEGORICAL.length) return CATEGORICAL[i];
+  return `hsl(${Math.round((i * 137.508) % 360)}, 55%, 55%)`;
+}
+
+/** The "jet"-like map the logged Grad-CAM overlays use (blue → cyan → yellow → red), t in [0, 1]. */
+export function jet(t) {
+  const x = Math.min(1, Math.max(0, t));
+  const clamp = (v) => Math.round(255 * Math.min(1, Math.max(0, v)));
+  return [clamp(1.5 - Math.abs(4 * x - 3)), clamp(1.5 - Math.abs(4 * x - 2)), clamp(1.5 - Math.abs(4 * x - 1))];
+}
+
+/**
+ * Raw CAM `[h, w]` (values from `data` at `offset`) coloured on a fixed scale (value / scale),
+ * alpha growing with the value, drawn smoothly over `canvas` (its current size).
+ */
+export function drawCam(canvas, data, offset, h, w, scale) {
+  const small = document.createElement("canvas");
+  small.width = w;
+  small.height = h;
+  const sctx = small.getContext("2d");
+  const img = sctx.createImageData(w, h);
+  for (let i = 0; i < h * w; i++) {
+    const v = data[offset + i];
+    const t = Number.isFinite(v) && scale > 0 ? Math.min(1, Math.max(0, v / scale)) : 0;
+    const [r, g, b] = jet(t);
+    img.data[i * 4] = r;
+    img.data[i * 4 + 1] = g;
+    img.data[i * 4 + 2] = b;
+    img.data[i * 4 + 3] = Math.round(255 * Math.min(1, 0.15 + t));
+  }
+  sctx.putImageData(img, 0, 0);
+  const ctx = canvas.getContext("2d");
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  ctx.imageSmoothingEnabled = true;
+  ctx.drawImage(small, 0, 0, canvas.width, canvas.height);
+}
+
+/** Draw an ImageBitmap into a canvas of `width`×`height` device pixels, crisp (nearest neighbour). */
+export function paintBitmap(canvas, bitmap, width, height) {
+  canvas.width = Math.max(1, Math.round(width));
+  canvas.height = Math.max(1, Math.round(height));
+  const ctx = canvas.getContext("2d");
+  ctx.imageSmoothingEnabled = false;
+  ctx.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+}

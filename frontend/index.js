@@ -3,17 +3,22 @@
 // The shell owns the run selection (one run, or two side by side), the list of views, the
 // reload wiring and the empty state. Each view is one module in ./views/ exporting
 //   id, title, hasData(run)            — run = an entry of api/runs/list
-//   create(root, shell) -> {update(), destroy()}
+//   create(root, shell) -> {update(), destroy(), redraw()?}
 // and talks to its own backend route group (api/<id>/...). Adding a view = one module here
-// plus one route group in tb_cnnviz/plugin_routes.py.
+// plus one route group in tb_cnnviz/plugin_routes.py. A view links to another with
+// shell.open(viewId, {layer, filter, ...}); the target view picks the intent up with
+// shell.takeIntent(viewId) in its update().
 import { reloadSeries, seriesJSON } from "./api.js";
 import { field, fillSelect, h, message, select, setChildren, spinner } from "./dom.js";
 import { connectToTensorBoard } from "./host.js";
 import * as activations from "./views/activations.js";
 import * as dead from "./views/dead.js";
+import * as embedding from "./views/embedding.js";
 import * as filters from "./views/filters.js";
+import * as gradcam from "./views/gradcam.js";
+import * as patterns from "./views/patterns.js";
 
-export const VIEWS = [filters, activations, dead];
+export const VIEWS = [filters, activations, dead, gradcam, patterns, embedding];
 
 const SNIPPET = `from tb_cnnviz.callbacks import CNNVizCallback
 
@@ -44,6 +49,7 @@ class Shell {
     this.view = null;
     this.pending = 0;
     this.reloads = 0;
+    this.intent = null;
 
     this.tabs = h("nav", { class: "tabs", role: "tablist" });
     this.runSelect = select([], null, (v) => this.chooseRuns(v, this.runB), { class: "run-a", "aria-label": "run" });
@@ -128,6 +134,22 @@ class Shell {
     this.renderRunPickers();
     this.savePrefs();
     this.updateView();
+  }
+
+  /** Switch to view `id` with something selected there (e.g. {layer, filter}); see takeIntent. */
+  open(id, intent = {}) {
+    if (!VIEWS.some((v) => v.id === id)) return;
+    this.intent = { ...intent, view: id };
+    if (id === this.viewId && this.view) this.updateView();
+    else this.chooseView(id);
+  }
+
+  /** The pending intent for view `id` (once), or null. */
+  takeIntent(id) {
+    const intent = this.intent;
+    if (!intent || intent.view !== id) return null;
+    this.intent = null;
+    return intent;
   }
 
   chooseView(id) {

@@ -8,6 +8,7 @@
 #     scripts/screenshots.sh            # a few minutes on a laptop CPU
 #     EPOCHS=1 scripts/screenshots.sh   # quicker, fewer logged steps
 #     LOGDIR=/tmp/shots scripts/screenshots.sh  # keep the trained runs there (reused next time)
+#     VIEWS_STEPS=200 scripts/screenshots.sh    # shorter training for the Grad-CAM/Patterns/Embedding pictures
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-.venv/bin/python}
@@ -28,4 +29,7 @@ fi
 
 mkdir -p docs/screenshots
 CNNVIZ_E2E_LOGDIR="$LOGDIR" CNNVIZ_SCREENSHOTS=docs/screenshots "$PYTHON" -m pytest tests/test_plugin_e2e.py -q -p no:cacheprovider
+# Grad-CAM, Patterns and Embedding (gradcam.png, patterns.png, embedding.png): the views test trains
+# its own small CNN with every kind logged; VIEWS_STEPS training steps (4 snapshots) for the pictures.
+CNNVIZ_VIEWS_STEPS=${VIEWS_STEPS:-400} CNNVIZ_SCREENSHOTS=docs/screenshots "$PYTHON" -m pytest tests/test_plugin_views_e2e.py -q -p no:cacheprovider
 ls -l docs/screenshots

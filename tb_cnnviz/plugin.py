@@ -110,6 +110,10 @@ class CNNVizPlugin(base_plugin.TBPlugin):
     def _static_app(self, files: dict[str, str]) -> Callable:
         @wrappers.Request.application
         def serve(request: wrappers.Request) -> Any:
+            if request.method not in ("GET", "HEAD"):
+                response = plugin_routes.error_response(request, 405, f"method {request.method[:20]!r} not allowed; expected GET")
+                response.headers["Allow"] = "GET, HEAD"
+                return response
             path = request.path
             relative = path[len(ROUTE_PREFIX):] if path.startswith(ROUTE_PREFIX) else None
             filename = files.get(relative) if relative is not None else None
@@ -127,8 +131,10 @@ class CNNVizPlugin(base_plugin.TBPlugin):
 
     @wrappers.Request.application
     def _serve_api(self, request: wrappers.Request) -> Any:
-        parts = request.path.rstrip("/").split("/")
-        if len(parts) < 3 or parts[-3] != "api":
+        path = request.path
+        relative = path[len(ROUTE_PREFIX):] if path.startswith(ROUTE_PREFIX) else ""
+        parts = relative[:-1].split("/") if relative.endswith("/") else relative.split("/")
+        if len(parts) != 3 or parts[0] != "api" or not parts[1] or not parts[2]:
             return plugin_routes.error_response(request, 404, "expected a path api/<view>/<route>")
         if self._data is None:
             return plugin_routes.error_response(request, 503, "TensorBoard gave this plugin no data provider")
@@ -137,7 +143,7 @@ class CNNVizPlugin(base_plugin.TBPlugin):
             experiment_id=plugin_util.experiment_id(request.environ),
             data=self._data,
         )
-        return plugin_routes.dispatch(request, parts[-2], parts[-1], env)
+        return plugin_routes.dispatch(request, parts[1], parts[2], env)
 
 
 class CNNVizLoader(base_plugin.TBLoader):

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import logging
 import re
 import threading
 import time
-from typing import Any, Hashable
+from typing import Any, Callable, Hashable
 
 import numpy as np
+from tensorboard import errors as tb_errors
 from tensorboard.data import provider as provider_lib
 
 from tb_cnnviz import metadata
@@ -34,6 +36,31 @@ DEFAULT_INDEX_TTL = 1.0
 # Asked of the provider on every read; the real limit is the sampling at ingestion
 # (``--samples_per_plugin cnnviz=N``, see ``plugin.DEFAULT_SAMPLES``).
 DEFAULT_DOWNSAMPLE = 10_000_000
+
+logger = logging.getLogger(__name__)
+
+
+class DataUnavailable(Exception):
+    """The data provider could not answer (a run deleted while TensorBoard serves it, an
+    unreadable event file...): the route answers ``status`` with ``message``, never a 500."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _ask(what: str, call: Callable[[], Any]) -> Any:
+    """Run one data-provider call; its failures become :class:`DataUnavailable` (404 for a vanished run)."""
+    try:
+        return call()
+    except tb_errors.PublicError:
+        raise  # already a client-facing error with its own HTTP code
+    except (KeyError, LookupError) as error:  # the multiplexer's "no such run/tag": removed meanwhile
+        raise DataUnavailable(404, f"{what}: no longer available (was its run deleted?)") from error
+    except Exception as error:  # noqa: BLE001 - a provider failure must not become a 500
+        logger.warning("tb-cnnviz: the data provider failed for %s", what, exc_info=True)
+        raise DataUnavailable(503, f"{what}: the data provider failed ({type(error).__name__}); try again") from error
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,6 +107,14 @@ class Series:
         """Index of the last logged step <= ``step`` (the first one if ``step`` precedes them all)."""
         i = int(np.searchsorted(self.steps, step, side="right")) - 1
         return max(i, 0)
+
+
+def _as_float32(value: Any) -> np.ndarray:
+    """A logged tensor as float32; one that is not numeric (a foreign or damaged summary) reads as empty."""
+    try:
+        return np.asarray(value, dtype=np.float32)
+    except (TypeError, ValueError):
+        return np.zeros((0,), dtype=np.float32)
 
 
 def natural_key(text: str | None) -> tuple:
@@ -145,12 +180,14 @@ class PluginData:
             return cached[1]
         series: list[SeriesInfo] = []
         name = metadata.PLUGIN_NAME
-        tensors = self.provider.list_tensors(ctx, experiment_id=experiment_id, plugin_name=name) or {}
-        blobs = self.provider.list_blob_sequences(ctx, experiment_id=experiment_id, plugin_name=name) or {}
+        tensors = _ask("the list of tensor series", lambda: self.provider.list_tensors(ctx, experiment_id=experiment_id, plugin_name=name)) or {}
+        blobs = _ask("the list of image series", lambda: self.provider.list_blob_sequences(ctx, experiment_id=experiment_id, plugin_name=name)) or {}
         for data_class, listing in ((TENSOR, tensors), (BLOB, blobs)):
             for run, tags in listing.items():
+                if not isinstance(run, str):
+                    continue
                 for tag, ts in tags.items():
-                    content = metadata.parse_plugin_content(ts.plugin_content)
+                    content = metadata.parse_plugin_content(getattr(ts, "plugin_content", b""))
                     kind = content.get("kind")
                     expected = TENSOR if kind in metadata.TENSOR_KINDS else BLOB
                     if not content or expected != data_class:
@@ -191,22 +228,22 @@ class PluginData:
             return series
 
     def read_blob(self, ctx: Any, blob_key: str) -> bytes:
-        return self.provider.read_blob(ctx, blob_key=blob_key)
+        return _ask("this image", lambda: self.provider.read_blob(ctx, blob_key=blob_key))
 
     def _read(self, ctx: Any, experiment_id: str, info: SeriesInfo) -> Series:
         name = metadata.PLUGIN_NAME
         run_tag_filter = provider_lib.RunTagFilter(runs=[info.run], tags=[info.tag])
         if info.data_class == TENSOR:
-            result = self.provider.read_tensors(
+            result = _ask(f"series {info.tag!r} of run {info.run[:200]!r}", lambda: self.provider.read_tensors(
                 ctx, experiment_id=experiment_id, plugin_name=name, downsample=self.downsample, run_tag_filter=run_tag_filter
-            )
+            ))
             data = (result or {}).get(info.run, {}).get(info.tag, [])
-            values = [np.asarray(datum.numpy, dtype=np.float32) for datum in data]
+            values = [_as_float32(datum.numpy) for datum in data]
             nbytes = sum(v.nbytes for v in values)
         else:
-            result = self.provider.read_blob_sequences(
+            result = _ask(f"series {info.tag!r} of run {info.run[:200]!r}", lambda: self.provider.read_blob_sequences(
                 ctx, experiment_id=experiment_id, plugin_name=name, downsample=self.downsample, run_tag_filter=run_tag_filter
-            )
+            ))
             data = (result or {}).get(info.run, {}).get(info.tag, [])
             values = [tuple(ref.blob_key for ref in datum.values) for datum in data]
             nbytes = sum(sum(len(k) for k in v) + 64 for v in values)

@@ -149,7 +149,7 @@ def test_runs_list_describes_layers_kinds_and_probe(client, logdir):
     assert probe["count"] == 3 and probe["class_names"] == list(ShapesDataset.classes) and len(probe["labels"]) == 3
     assert runs[CALLBACK_RUN]["kinds"]["probe"] == probe
     assert runs[XSS_RUN]["layers"][0]["name"] == "c<b>1</b>"
-    assert answer["views"] == ["activations", "dead", "filters", "runs"]
+    assert {"activations", "dead", "filters", "runs"} <= set(answer["views"])  # the other views: tests/test_plugin_views.py
 
 
 def test_empty_logdir_lists_no_runs(tmp_path):

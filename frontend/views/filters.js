@@ -236,10 +236,20 @@ export function create(root, shell) {
           h("dt", { text: "Activation rate" }),
           h("dd", { class: "rate-value", text: rateText }),
           h("dt", { text: "Weights" }),
-          h("dd", { text: `min ${formatNumber(lo)}, max ${formatNumber(hi)}, L2 norm ${formatNumber(Math.sqrt(ss))}` })
+          h("dd", { text: `min ${formatNumber(lo)}, max ${formatNumber(hi)}, L2 norm ${formatNumber(Math.sqrt(ss))}` }),
+          ...links(p, f)
         )
       )
     );
+  }
+
+  /** Buttons to the same filter in other views (Top images, Patterns) when they have data for it. */
+  function links(p, f) {
+    const kinds = kindsOf(p.run, p.layer);
+    const buttons = [];
+    if (kinds.top_examples) buttons.push(h("button", { type: "button", class: "link-button open-top", text: "Top images ▸", title: "The probe images that activate this filter most (Embedding view)", on: { click: () => shell.open("embedding", { layer: p.layer, filter: f, run: p.run.name }) } }));
+    if (kinds.patterns) buttons.push(h("button", { type: "button", class: "link-button open-patterns", text: "Pattern ▸", title: "The image that maximises this filter (Patterns view)", on: { click: () => shell.open("patterns", { layer: p.layer, filter: f, run: p.run.name }) } }));
+    return buttons.length ? [h("dt", { text: "See also" }), h("dd", { class: "links" }, buttons)] : [];
   }
 
   function drawChart(p, step) {
