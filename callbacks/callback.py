@@ -341,15 +341,18 @@ class CNNVizCallback:
     def _kernels(self, step: int) -> list:
         return snapshots.kernels(self.kernel_layers, self.kernel_normalization)
 
-    def _activations(self, step: int) -> list:
-        summaries = snapshots.activations(self.base, self.activation_layers, self._probe_on_device())
+    def _with_probe(self, summaries: list) -> list:
+        """The probe images and labels, logged once with the first probe-based snapshot (views draw on them)."""
         if not self._logged_probe:
             summaries.append(snapshots.probe(self.probe_images, self.probe_labels, self.class_names))
             self._logged_probe = True
         return summaries
 
+    def _activations(self, step: int) -> list:
+        return self._with_probe(snapshots.activations(self.base, self.activation_layers, self._probe_on_device()))
+
     def _gradcam(self, step: int) -> list:
-        return snapshots.gradcam(self._scores_model, self.gradcam_layers, self._probe_on_device(), self.probe_labels)
+        return self._with_probe(snapshots.gradcam(self._scores_model, self.gradcam_layers, self._probe_on_device(), self.probe_labels))
 
     def _attributions(self, step: int) -> list:
         return snapshots.attributions(self._scores_model, self.attributions, self._probe_on_device(), self.probe_labels)

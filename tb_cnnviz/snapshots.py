@@ -177,13 +177,15 @@ def embedding(model: nn.Module, images: torch.Tensor, labels: torch.Tensor | Non
         for (name, _), tracker in zip(top_layers, trackers):
             table = torch.cat([tracker.image_ids[..., None].float(), torch.nan_to_num(tracker.values, neginf=0.0)[..., None].float(),
                                tracker.boxes(tuple(images.shape[-2:])).float()], dim=-1)
-            summaries.append(summary.tensor_summary(metadata.TOP_EXAMPLES, name, table.cpu().numpy(), k=k))
+            summaries.append(summary.tensor_summary(metadata.TOP_EXAMPLES, name, table.cpu().numpy(), k=k,
+                                                    image_size=[int(images.shape[-2]), int(images.shape[-1])]))
     return summaries, layout
 
 
 def sprites(images: torch.Tensor, thumb: int = 32, max_side: int = 8192) -> object:
     """Thumbnails of ``images`` packed row-major into atlases of at most ``max_side`` px a side (one summary)."""
     shown = display_images(images)
+    image_size = [int(shown.shape[-2]), int(shown.shape[-1])]
     if max(shown.shape[-2:]) > thumb:
         shown = F.interpolate(shown, size=(thumb, thumb), mode="area")
     height, width = shown.shape[-2:]
@@ -199,7 +201,8 @@ def sprites(images: torch.Tensor, thumb: int = 32, max_side: int = 8192) -> obje
             atlas[:, row * height:(row + 1) * height, column * width:(column + 1) * width] = image
         pngs.append(summary.encode_png(to_uint8(atlas)))
         counts.append(len(chunk))
-    return summary.blob_summary(metadata.SPRITES, None, pngs, thumb=[int(height), int(width)], columns=columns, counts=counts)
+    return summary.blob_summary(metadata.SPRITES, None, pngs, thumb=[int(height), int(width)], columns=columns, counts=counts,
+                                image_size=image_size)
 
 
 # ---------------------------------------------------------------------- helpers

@@ -432,3 +432,11 @@ def test_background_snapshots_never_rewind_the_training_threads_rng(tmp_path, mo
     torch.manual_seed(7)
     expected = torch.rand(6)
     assert torch.equal(torch.cat([drawn_meanwhile, after]), expected)  # the stream went on, it was not rewound
+
+
+def test_gradcam_alone_still_logs_the_probe_images(tmp_path, model):
+    images = torch.rand(2, 3, 32, 32)
+    with CNNVizCallback(model, log_dir=tmp_path, probe=(images, torch.tensor([1, 2])), activation_layers=[], strict=True) as viz:
+        viz.on_step_end(1)
+    run = read_logdir(str(tmp_path))["."]
+    assert run["cnnviz/probe"]["content"]["labels"] == [1, 2] and "cnnviz/gradcam/features.conv5" in run
