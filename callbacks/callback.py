@@ -72,6 +72,8 @@ class CNNVizCallback:
             ``top_k`` most activating images with the receptive field of the maximum.
             Computed in the background every N steps and at :meth:`on_epoch_end`.
         embedding_method: ``"tsne"`` (openTSNE), ``"pca"`` or ``"umap"`` (needs umap-learn).
+        projector: also export each embedding snapshot's codes, labels and thumbnails to
+            TensorBoard's built-in Projector tab (``add_embedding``), for its 3-D view.
         input_mean, input_std: the model's input normalisation, so patterns are optimised in
             image space (default: none).
         background: compute slow kinds (patterns) on a copy of the model in a background
@@ -108,6 +110,7 @@ class CNNVizCallback:
         embedding_probe: torch.Tensor | tuple[torch.Tensor, Any] | None = None,
         embedding_layer: LayerSpec | None = None,
         embedding_method: str = "tsne",
+        projector: bool = False,
         top_example_layers: Iterable[LayerSpec] | LayerSpec | None = None,
         top_k: int = 9,
         input_mean: Sequence[float] | None = None,
@@ -150,6 +153,7 @@ class CNNVizCallback:
                                    "class_names": list(class_names) if class_names is not None else None,
                                    "top_layers": self._layers(top_example_layers, self.activation_layers, "top_example_layers")}
         self._layout = None
+        self.projector = bool(projector)
         default_size = int(self.probe_images.shape[-1]) if self.probe_images is not None else 64
         self.pattern_settings["size"] = _positive(pattern_size, "pattern_size") if pattern_size is not None else default_size
         self.class_names = list(class_names) if class_names is not None else None
@@ -390,9 +394,17 @@ class CNNVizCallback:
 
         def job() -> list:
             images = self.embedding_images.to(_device(model))
-            summaries, self._layout = snapshots.embedding(model, images, self.embedding_labels, previous=self._layout, **settings)
+            summaries, self._layout, codes = snapshots.embedding(model, images, self.embedding_labels, previous=self._layout, **settings)
+            if self.projector and self.writer is not None:  # TensorBoard's own Projector tab, for its 3-D view
+                labels = None if self.embedding_labels is None else [self._class_name(int(v)) for v in self.embedding_labels]
+                self.writer.add_embedding(codes, metadata=labels, label_img=snapshots.display_images(self.embedding_images),
+                                          global_step=step, tag="cnnviz_embedding")
             return summaries + ([snapshots.sprites(self.embedding_images)] if first else [])
         return job
+
+    def _class_name(self, label: int) -> str:
+        names = self.class_names
+        return names[label] if names is not None and 0 <= label < len(names) else str(label)
 
     def _dead_filters(self, step: int, rates: list, window: int) -> list:
         measured_at = [layer_name(self.base, point) for point in self._tracker.points]

@@ -343,9 +343,9 @@ def cmd_embed(args) -> int:
             if args.top_layers is None and loaded.kind == "eager" else []
     else:
         top = models.resolve_layers(loaded, args.top_layers, conv_only=True)
-    summaries, layout = snapshots.embedding(loaded.module, images.to(models.model_device(loaded)),
-                                            None if labels is None else torch.tensor(labels), layer=layer, method=args.method,
-                                            top_layers=top, k=args.top_k, class_names=classes, batch_size=args.batch_size)
+    summaries, layout, _ = snapshots.embedding(loaded.module, images.to(models.model_device(loaded)),
+                                               None if labels is None else torch.tensor(labels), layer=layer, method=args.method,
+                                               top_layers=top, k=args.top_k, class_names=classes, batch_size=args.batch_size)
     summaries.append(snapshots.sprites(images))
     accuracy = f"; 5-NN accuracy of the map by folder: {knn_accuracy(layout, labels, k=min(5, len(images) - 1)):.3f}"
     print(f"{args.method} map of {len(images)} images" + (f" in {len(classes)} classes{accuracy}" if labels else ""))

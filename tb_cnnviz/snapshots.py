@@ -147,9 +147,9 @@ def patterns(model: nn.Module, layers: Layers, channels: int, size: int, steps: 
 
 def embedding(model: nn.Module, images: torch.Tensor, labels: torch.Tensor | None, *, layer=None, method: str = "tsne",
               previous: np.ndarray | None = None, top_layers: Layers = (), k: int = 9, class_names: Sequence[str] | None = None,
-              batch_size: int = 256) -> tuple[list, np.ndarray]:
+              batch_size: int = 256) -> tuple[list, np.ndarray, torch.Tensor]:
     """2-D projection of the codes of ``images`` (stable: started from and aligned to ``previous``) and the
-    top-``k`` most activating images of every filter of ``top_layers``; returns ``(summaries, layout)``."""
+    top-``k`` most activating images of every filter of ``top_layers``; returns ``(summaries, layout, codes)``."""
     from tb_cnnviz.analysis.features import default_feature_layer, extract_features
     from tb_cnnviz.analysis.projection import project
     from tb_cnnviz.analysis.safety import capture_outputs, safe_snapshot
@@ -179,7 +179,7 @@ def embedding(model: nn.Module, images: torch.Tensor, labels: torch.Tensor | Non
                                tracker.boxes(tuple(images.shape[-2:])).float()], dim=-1)
             summaries.append(summary.tensor_summary(metadata.TOP_EXAMPLES, name, table.cpu().numpy(), k=k,
                                                     image_size=[int(images.shape[-2]), int(images.shape[-1])]))
-    return summaries, layout
+    return summaries, layout, features
 
 
 def sprites(images: torch.Tensor, thumb: int = 32, max_side: int = 8192) -> object:

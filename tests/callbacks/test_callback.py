@@ -372,7 +372,8 @@ def test_embedding_snapshots_are_stable_and_carry_top_examples(tmp_path, trained
     model = trained_small_vgg
     images, labels = shapes_test.tensors(range(300))
     with CNNVizCallback(model, log_dir=tmp_path, probe=images[:4], embedding_probe=(images, labels), class_names=shapes_test.classes,
-                        top_example_layers=["features.conv5"], top_k=3, every_n_steps={"embedding": 1}, strict=True) as viz:
+                        top_example_layers=["features.conv5"], top_k=3, every_n_steps={"embedding": 1}, strict=True,
+                        projector=True) as viz:
         viz.on_step_end(1)
         viz.flush()
         viz.on_step_end(2)  # same weights: the second map must land where the first one is
@@ -404,6 +405,13 @@ def test_embedding_snapshots_are_stable_and_carry_top_examples(tmp_path, trained
     assert table.shape == (64, 3, 6)
     assert np.array_equal(table[:, :, 0].astype(int), best.indices.T.numpy())
     assert np.allclose(table[:, :, 1], best.values.T.numpy(), atol=1e-5)
+    # the same codes exported for TensorBoard's Projector tab
+    config = (tmp_path / "projector_config.pbtxt").read_text()
+    assert config.count("tensor_name:") == 2 and "sprite" in config  # one entry per snapshot
+    (metadata_file,) = tmp_path.glob("00001/cnnviz_embedding/metadata.tsv")
+    assert metadata_file.read_text().split()[:3] == [shapes_test.classes[int(v)] for v in labels[:3]]
+    vectors = np.loadtxt(next(tmp_path.glob("00001/cnnviz_embedding/tensors.tsv")), delimiter="\t")
+    assert vectors.shape == (300, 64)
 
 
 def test_background_snapshots_never_rewind_the_training_threads_rng(tmp_path, model, monkeypatch):
