@@ -177,7 +177,9 @@ class CNNVizCallback:
             "embedding": self.embedding_images is not None,
         }
         self.background = bool(background)
-        self._worker = BackgroundWorker("snapshots", on_error=lambda error: None)
+        # One job per slow kind may wait while another runs: patterns and a map due at the same
+        # epoch end both get done; a further one is dropped.
+        self._worker = BackgroundWorker("snapshots", on_error=lambda error: None, max_pending=len(SLOW_KINDS))
         if logits is not None and not callable(logits):
             raise TypeError(f"logits: expected a callable on the model output, got {type(logits).__name__}")
         self._scores_model = snapshots.Logits(self.base, logits or snapshots.default_logits)
@@ -301,11 +303,11 @@ class CNNVizCallback:
         try:
             result = getattr(self, f"_{kind}")(step, *args)
             if callable(result):
-                self._last_slow_step[kind] = step
-                if self.background:
-                    self._worker.submit(lambda: self._finish(kind, step, result))
-                else:
+                if not self.background:
                     self._write(result(), step)
+                    self._last_slow_step[kind] = step
+                elif self._worker.submit(lambda: self._finish(kind, step, result)):
+                    self._last_slow_step[kind] = step
             else:
                 self._write(result, step)
         except Exception as error:  # a visualisation never stops training

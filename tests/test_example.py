@@ -13,7 +13,7 @@ def test_example_trains_on_shapes_and_logs_everything(tmp_path):
     checkpoint = tmp_path / "model.pt"
     result = subprocess.run(
         [sys.executable, EXAMPLE, "--dataset", "shapes", "--epochs", "2", "--steps", "20", "--batch-size", "32",
-         "--width", "8", "--every", "10", "--logdir", str(logdir), "--save", str(checkpoint)],
+         "--width", "8", "--every", "10", "--embedding-images", "60", "--logdir", str(logdir), "--save", str(checkpoint)],
         capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stderr
@@ -24,6 +24,9 @@ def test_example_trains_on_shapes_and_logs_everything(tmp_path):
     assert run["cnnviz/dead_filters/features.conv5"]["steps"] == [10, 20, 30, 40]
     assert run["cnnviz/probe"]["content"]["class_names"][0] == "circle"
     assert len(run["cnnviz/activations/features.conv3"]["values"][0]) == 8
+    assert run["cnnviz/patterns/features.conv3"]["steps"] == [20, 40]  # one gallery per epoch
+    assert run["cnnviz/embedding/classifier"]["steps"] == [20, 40]
+    assert run["cnnviz/embedding/classifier"]["values"][0].shape == (60, 3)
     import torch
 
     from tb_cnnviz.models import small_vgg

@@ -74,6 +74,7 @@ def main(argv=None) -> int:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--every", type=int, default=None, help="log every N steps (default: the callback's defaults)")
+    parser.add_argument("--embedding-images", type=int, default=500, help="held-out images in the per-epoch t-SNE map (0: off)")
     parser.add_argument("--save", default=None, metavar="PATH", help="save the trained state_dict here")
     args = parser.parse_args(argv)
     for flag in ("epochs", "batch_size", "width"):
@@ -91,13 +92,19 @@ def main(argv=None) -> int:
     test_loader = DataLoader(Subset(test, range(min(len(test), 2000))), batch_size=256)
     probe_images, probe_labels = zip(*(test[i] for i in range(8)))
     probe = (torch.stack(probe_images), torch.tensor(probe_labels))
+    held_out = [test[i] for i in range(8, 8 + min(args.embedding_images, len(test) - 8))]
+    embedding_probe = (torch.stack([image for image, _ in held_out]), torch.tensor([label for _, label in held_out])) if held_out else None
 
     model = small_vgg(num_classes=len(class_names), width=args.width).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, weight_decay=5e-4)
     steps_per_epoch = min(args.steps or len(loader), len(loader))
-    every = args.every
-    with CNNVizCallback(model, log_dir=logdir, probe=probe, class_names=class_names,
-                        every_n_steps=every) as viz:
+    # --every applies to the cheap kinds; galleries and maps come once per epoch.
+    every = {kind: args.every for kind in ("kernels", "activations", "dead_filters", "gradcam")} if args.every else None
+    # Per epoch (on_epoch_end below): a gallery of conv3's first 16 filter patterns and a
+    # t-SNE map of held-out images, both computed in the background.
+    with CNNVizCallback(model, log_dir=logdir, probe=probe, class_names=class_names, every_n_steps=every,
+                        pattern_layers=["features.conv3"], pattern_channels=16, pattern_steps=48,
+                        embedding_probe=embedding_probe) as viz:
         step = 0
         for epoch in range(args.epochs):
             bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{args.epochs}", file=sys.stdout, dynamic_ncols=True)
@@ -114,6 +121,7 @@ def main(argv=None) -> int:
                     bar.set_postfix(loss=f"{loss.item():.3f}")
                 bar.update(1)
             bar.close()
+            viz.on_epoch_end(step)
             accuracy = evaluate(model, test_loader, device)
             viz.writer.add_scalar("accuracy/test", accuracy, step)
             print(f"epoch {epoch + 1}: test accuracy {accuracy:.3f}", flush=True)

@@ -332,20 +332,23 @@ def test_slow_snapshots_are_dropped_not_queued_without_bound(tmp_path, model, mo
 
     import tb_cnnviz.snapshots as snapshots
 
-    release = threading.Event()
+    started, release = threading.Event(), threading.Event()
 
     def slow(*args, **kwargs):
+        started.set()
         release.wait(10)
         return []
 
     monkeypatch.setattr(snapshots, "patterns", slow)
     viz = CNNVizCallback(model, log_dir=tmp_path, pattern_layers=["features.conv2"], every_n_steps={"patterns": 1}, strict=True)
-    for step in (1, 2, 3, 4):  # 1 runs, 2 waits, 3 and 4 are dropped
+    viz.on_step_end(1)
+    assert started.wait(10)  # 1 runs; 2 and 3 wait (one place per slow kind); 4 and 5 are dropped
+    for step in (2, 3, 4, 5):
         viz.on_step_end(step)
     assert viz.dropped == 2
     release.set()
     viz.close()
-    assert viz._worker.completed == 2
+    assert viz._worker.completed == 3
 
 
 def test_background_errors_warn_and_disable_or_raise_when_strict(tmp_path, model, monkeypatch):
