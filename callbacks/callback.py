@@ -12,6 +12,7 @@ kind only; training goes on (``strict=True`` re-raises instead, for tests).
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import traceback
@@ -125,6 +126,7 @@ class CNNVizCallback:
             raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
         self.model = model
         self.base = unwrap(model)
+        self._compiled = _compiled(model)
         convs = conv_layers(self.base)
         if not convs:
             raise ValueError(f"model: {type(self.base).__name__} has no nn.Conv2d layer; CNNVizCallback visualises 2-D conv layers")
@@ -189,6 +191,12 @@ class CNNVizCallback:
         if self.probe_images is None:
             self.enabled.update({kind: False for kind in PROBE_KINDS})
         self._tracker = DeadFilterTracker(self.base, [m for _, m in self.dead_filter_layers]) if self.enabled["dead_filters"] else None
+        if self._tracker is not None and self._compiled:
+            # torch.compile does not guard on empty hook dicts (torch._dynamo.config.skip_nnmodule_hook_guards):
+            # code traced before our counting hooks existed (an earlier call of this model, or another
+            # instance of its class) would run without them and no dead-filter window would ever be
+            # logged. Drop compiled code; the next training forward re-traces with the hooks.
+            torch.compiler.reset()
         self._window_start: int | None = None
         self._last_step: int | None = None
         self._logged_probe = False
@@ -301,15 +309,16 @@ class CNNVizCallback:
     def _run(self, kind: str, step: int, *args) -> None:
         """Compute and write one kind; a slow kind returns a job that finishes in the background."""
         try:
-            result = getattr(self, f"_{kind}")(step, *args)
-            if callable(result):
-                if not self.background:
-                    self._write(result(), step)
-                    self._last_slow_step[kind] = step
-                elif self._worker.submit(lambda: self._finish(kind, step, result)):
-                    self._last_slow_step[kind] = step
-            else:
-                self._write(result, step)
+            with self._own_forwards():
+                result = getattr(self, f"_{kind}")(step, *args)
+                if callable(result):
+                    if not self.background:
+                        self._write(result(), step)
+                        self._last_slow_step[kind] = step
+                    elif self._worker.submit(lambda: self._finish(kind, step, result)):
+                        self._last_slow_step[kind] = step
+                else:
+                    self._write(result, step)
         except Exception as error:  # a visualisation never stops training
             if self.strict:
                 raise
@@ -341,6 +350,19 @@ class CNNVizCallback:
             raise error
 
     # ------------------------------------------------------------------- kinds
+    def _own_forwards(self) -> contextlib.ExitStack:
+        """Where our own forwards run: in float32 even when the caller is inside a ``torch.autocast``
+        region (a snapshot must not depend on where ``on_step_end`` is called), and eagerly when the
+        model was compiled in place (``module.compile()``): its compiled code, traced without the
+        snapshot's temporary hooks, would skip them, or recompile at every snapshot."""
+        stack = contextlib.ExitStack()
+        device = _device(self.base).type
+        if torch.amp.is_autocast_available(device):
+            stack.enter_context(torch.autocast(device_type=device, enabled=False))
+        if self._compiled:
+            stack.enter_context(torch.compiler.set_stance("force_eager"))
+        return stack
+
     def _probe_on_device(self) -> torch.Tensor:
         return self.probe_images.to(_device(self.base))
 
@@ -370,7 +392,7 @@ class CNNVizCallback:
 
         images = self.probe_images[:2].to(_device(self.base))
         try:
-            with safe_snapshot(self.base), torch.no_grad():
+            with safe_snapshot(self.base), torch.no_grad(), self._own_forwards():
                 output = self.base(images)
         except Exception as error:
             raise ValueError(f"probe: the model cannot run on the probe images of shape {tuple(self.probe_images.shape)}: "
@@ -560,6 +582,13 @@ def _step(step) -> int:
     if not isinstance(step, (int, np.integer)) or isinstance(step, bool) or step < 0:
         raise ValueError(f"step: expected a non-negative int global step, got {step!r}")
     return int(step)
+
+
+def _compiled(model: nn.Module) -> bool:
+    """Whether ``torch.compile`` is in play: a compiled wrapper (``torch.compile(model)``, possibly inside or
+    around DDP) or a module compiled in place (``module.compile()``)."""
+    return any(isinstance(getattr(module, "_orig_mod", None), nn.Module) or getattr(module, "_compiled_call_impl", None) is not None
+               for module in model.modules())
 
 
 def _device(model: nn.Module) -> torch.device:
