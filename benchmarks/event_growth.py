@@ -1,0 +1,184 @@
+"""Event-file growth per snapshot kind: how many bytes one snapshot of each kind adds to the log.
+
+Trains the example SmallVGG (width 16) on the shapes dataset (32x32 px, SGD lr 0.05 momentum
+0.9; 150 steps of batch 32 first, unmeasured, then batch 16) with a CNNVizCallback that logs ONE kind at a time, flushes the event file after every
+step and records its size. For each kind it prints the bytes of the first snapshot
+(which carries one-off data: the probe images for activations and Grad-CAM, the
+thumbnail atlas for embeddings), the mean bytes of every later snapshot, and the
+linearity check: with S(n) the size after n snapshots beyond the first,
+``deviation = (S(2N) - S(N)) / (S(N) - S(0)) - 1`` (growth is linear when it is ~0).
+It also checks that nothing is written at steps where the kind is not scheduled.
+
+Settings (the defaults of the callback unless said): probe of 8 images; kernels of
+``features.conv1`` (16 filters 3x3x3); activation maps of conv1, conv3, conv5 (16, 32, 64
+channels); dead filters of all 5 convs; Grad-CAM of conv5; patterns of conv5, 64 channels,
+32 px (``pattern_steps=16`` instead of 64 for time: the size does not depend on it much);
+embedding: t-SNE of 1,000 held-out images with the top-9 examples of conv1, conv3, conv5.
+``background=False`` so slow kinds finish before the size is read.
+
+    .venv/bin/python benchmarks/event_growth.py                 # every kind (about 2-4 minutes on 2 busy cores)
+    .venv/bin/python benchmarks/event_growth.py --kinds kernels gradcam --snapshots 20
+"""
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+from tb_cnnviz.callbacks import CNNVizCallback  # noqa: E402
+from tb_cnnviz.callbacks.callback import SNAPSHOT_KINDS  # noqa: E402
+from tb_cnnviz.datasets import ShapesDataset  # noqa: E402
+from tb_cnnviz.models import small_vgg  # noqa: E402
+
+CHEAP_KINDS = ("kernels", "activations", "dead_filters", "gradcam")
+SLOW_KINDS = ("patterns", "embedding")
+OFF = {"kernel_layers": [], "activation_layers": [], "dead_filter_layers": [], "gradcam_layers": []}
+ON = {"kernels": "kernel_layers", "activations": "activation_layers", "dead_filters": "dead_filter_layers", "gradcam": "gradcam_layers"}
+TOP_LAYERS = ["features.conv1", "features.conv3", "features.conv5"]
+
+
+def event_bytes(log_dir: str) -> int:
+    """Total size of the event files under ``log_dir``."""
+    total = 0
+    for root, _, files in os.walk(log_dir):
+        total += sum(os.path.getsize(os.path.join(root, name)) for name in files if "tfevents" in name)
+    return total
+
+
+def scheduled_steps(kind: str, every: int, steps: int) -> list[int]:
+    """The steps at which ``kind`` writes: the first step (a baseline, for the cheap snapshot kinds) and every multiple of ``every``."""
+    return [step for step in range(1, steps + 1) if step % every == 0 or (step == 1 and kind in SNAPSHOT_KINDS)]
+
+
+@functools.lru_cache(maxsize=None)
+def shapes(size: int, seed: int) -> ShapesDataset:
+    return ShapesDataset(size, seed=seed)
+
+
+def pretrain(width: int, steps: int, batch_size: int = 32) -> dict:
+    """Weights after ``steps`` SGD steps: activation maps of a network in training, not of its random initialisation
+    (those are darker, so their PNGs are about 20% smaller and grow quickly in the first steps)."""
+    images, labels = shapes(2048, 0).tensors()
+    torch.manual_seed(0)
+    model = small_vgg(width=width).train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    generator = torch.Generator().manual_seed(1)
+    for _ in range(steps):
+        batch = torch.randint(0, len(images), (batch_size,), generator=generator)
+        loss = nn.functional.cross_entropy(model(images[batch]), labels[batch])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return model.state_dict()
+
+
+def measure(kind: str, every: int, steps: int, log_dir: str, width: int = 16, batch_size: int = 16, embedding_images: int = 1000,
+            pattern_channels: int = 64, pattern_steps: int = 16, state: dict | None = None) -> list[int]:
+    """Train ``steps`` steps logging only ``kind`` every ``every`` steps; returns the event-file size before step 1 and after each step."""
+    held_out = shapes(max(embedding_images, 8), 1)
+    images, labels = shapes(2048, 0).tensors()
+    probe = held_out.tensors(range(8))
+    options = dict(OFF)
+    if kind in ON:
+        options.pop(ON[kind])
+    elif kind == "patterns":
+        options.update(pattern_layers=["features.conv5"], pattern_channels=pattern_channels, pattern_steps=pattern_steps)
+    elif kind == "embedding":
+        options.update(embedding_probe=held_out.tensors(range(embedding_images)), top_example_layers=TOP_LAYERS)
+    else:
+        raise ValueError(f"kind: expected one of {CHEAP_KINDS + SLOW_KINDS}, got {kind!r}")
+    torch.manual_seed(0)
+    model = small_vgg(width=width)
+    if state is not None:
+        model.load_state_dict(state)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    generator = torch.Generator().manual_seed(0)
+    viz = CNNVizCallback(model, log_dir=log_dir, probe=probe, class_names=ShapesDataset.classes, every_n_steps={kind: every},
+                         background=False, strict=True, flush_secs=3600, **options)
+    viz.flush()
+    sizes = [event_bytes(log_dir)]
+    model.train()
+    for step in range(1, steps + 1):
+        batch = torch.randint(0, len(images), (batch_size,), generator=generator)
+        loss = nn.functional.cross_entropy(model(images[batch]), labels[batch])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        viz.on_step_end(step)
+        viz.flush()
+        sizes.append(event_bytes(log_dir))
+    viz.close()
+    return sizes
+
+
+def growth(sizes: list[int], snapshots: int) -> dict:
+    """Per-snapshot increments and the linearity check from a size series (see the module docstring)."""
+    written = [step for step in range(1, len(sizes)) if sizes[step] != sizes[step - 1]]
+    increments = [sizes[step] - sizes[step - 1] for step in written]
+    later = increments[1:]
+    half = snapshots // 2
+    s0, sn, s2n = (sizes[written[0]], sizes[written[half]], sizes[written[2 * half]]) if len(later) >= 2 * half else (0, 0, 0)
+    return {
+        "written": written,
+        "first": increments[0] if increments else 0,
+        "per_snapshot": sum(later) / len(later) if later else float("nan"),
+        "spread": (max(later) - min(later)) / (sum(later) / len(later)) if later else float("nan"),
+        "first_half": sn - s0,
+        "second_half": s2n - sn,
+        "deviation": (s2n - sn) / (sn - s0) - 1 if sn > s0 else float("nan"),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--kinds", nargs="+", default=list(CHEAP_KINDS + SLOW_KINDS), choices=CHEAP_KINDS + SLOW_KINDS)
+    parser.add_argument("--snapshots", type=int, default=10, help="N for the cheap kinds: 2N snapshots after the first (default 10)")
+    parser.add_argument("--slow-snapshots", type=int, default=2, help="N for patterns and embedding (default 2)")
+    parser.add_argument("--every", type=int, default=2, help="every_n_steps (default 2; the size of a snapshot does not depend on it)")
+    parser.add_argument("--width", type=int, default=16)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--pretrain", type=int, default=150, help="SGD steps (batch 32) before measuring (default 150; 0: from the initialisation)")
+    parser.add_argument("--embedding-images", type=int, default=1000)
+    parser.add_argument("--pattern-channels", type=int, default=64)
+    parser.add_argument("--pattern-steps", type=int, default=16)
+    args = parser.parse_args()
+    torch.set_num_threads(min(2, torch.get_num_threads()))
+
+    rows = []
+    started = time.perf_counter()
+    state = pretrain(args.width, args.pretrain) if args.pretrain else None
+    print(f"pretrained {args.pretrain} steps, {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
+    for kind in args.kinds:
+        n = args.snapshots if kind in CHEAP_KINDS else args.slow_snapshots
+        every = args.every
+        steps = (2 * n + 1) * every  # the first snapshot, then 2N more (plus a baseline at step 1 for snapshot kinds)
+        begin = time.perf_counter()
+        with tempfile.TemporaryDirectory() as log_dir:
+            sizes = measure(kind, every, steps, log_dir, width=args.width, batch_size=args.batch_size, embedding_images=args.embedding_images,
+                            pattern_channels=args.pattern_channels, pattern_steps=args.pattern_steps, state=state)
+        result = growth(sizes, 2 * n)
+        expected = scheduled_steps(kind, every, steps)
+        if result["written"] != expected:
+            print(f"warning: {kind} wrote at steps {result['written']}, scheduled {expected}", file=sys.stderr)
+        rows.append((kind, 2 * n, result, time.perf_counter() - begin))
+        print(f"{kind}: {len(result['written'])} snapshots in {steps} steps, {rows[-1][3]:.0f} s", file=sys.stderr, flush=True)
+
+    print(f"\nSmallVGG(width={args.width}), shapes 32x32, pretrained {args.pretrain} steps, then batch {args.batch_size}, every {args.every} steps, probe 8 images; one kind per run; torch {torch.__version__}; "
+          f"total {time.perf_counter() - started:.0f} s; load average {os.getloadavg()[0]:.1f}")
+    print(f"{'kind':<13} {'first (B)':>10} {'per snapshot (B)':>17} {'spread':>7} {'S(N)-S(0)':>10} {'S(2N)-S(N)':>11} {'deviation':>9}  snapshots")
+    for kind, count, result, _ in rows:
+        print(f"{kind:<13} {result['first']:>10,} {result['per_snapshot']:>17,.0f} {100 * result['spread']:>6.1f}% "
+              f"{result['first_half']:>10,} {result['second_half']:>11,} {100 * result['deviation']:>+8.2f}%  1 + {count}")
+    print("\nspread: (largest - smallest) later snapshot over their mean; deviation: (S(2N)-S(N)) / (S(N)-S(0)) - 1.")
+
+
+if __name__ == "__main__":
+    main()
