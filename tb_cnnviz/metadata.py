@@ -31,10 +31,15 @@ sprites        BLOB_SEQUENCE  tag ``cnnviz/sprites``: thumbnail atlases of the e
                               row-major, content: thumb [h, w], columns, counts per atlas
 top_examples   TENSOR         float32 ``[C, k, 6]``: per filter its k most activating embedding-probe
                               images: image id (-1 empty), activation, receptive-field box x0 y0 x1 y1
+dream          BLOB_SEQUENCE  tag ``cnnviz/dream/<layer>[+<layer>...]``: ``[original PNG, dreamed PNG]``
+                              (``tb-cnnviz dream``), content: layers, octaves, octave_scale, steps, lr,
+                              seed, size [h, w], objective [original, dreamed] and gain (their ratio)
 ============== ============== ===========================================================
 
 Metadata content is fixed by the first summary of a series (TensorBoard keeps the first),
 so anything that changes between steps lives in the tensor itself, never in the content.
+(``dream`` is the exception that proves it: the command line writes it once per run, at step 0,
+so its objective and gain can live in the content.)
 
 Ordinary scalars (plugin ``scalars``, shown by TensorBoard's Scalars dashboard) go under
 ``cnnviz_scalars/<what>/<layer>``; the distinct prefix keeps their metadata from ever
@@ -67,9 +72,10 @@ PATTERN_VALUES = "pattern_values"
 EMBEDDING = "embedding"
 SPRITES = "sprites"
 TOP_EXAMPLES = "top_examples"
+DREAM = "dream"
 
 TENSOR_KINDS = (KERNELS, SMOOTHNESS, DEAD_FILTERS, GRADCAM_MAPS, GRADCAM_INFO, PATTERN_VALUES, EMBEDDING, TOP_EXAMPLES)
-BLOB_KINDS = (KERNEL_GRID, ACTIVATIONS, PROBE, GRADCAM, ATTRIBUTION, PATTERNS, SPRITES)
+BLOB_KINDS = (KERNEL_GRID, ACTIVATIONS, PROBE, GRADCAM, ATTRIBUTION, PATTERNS, SPRITES, DREAM)
 KINDS = TENSOR_KINDS + BLOB_KINDS
 
 _DATA_CLASS = {kind: summary_pb2.DATA_CLASS_TENSOR for kind in TENSOR_KINDS}

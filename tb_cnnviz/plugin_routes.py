@@ -14,7 +14,7 @@ or 503, and an unexpected exception is logged server-side and answered with a sh
 
 Groups: ``runs`` (shared), ``filters``, ``activations``, ``dead``, ``gradcam`` (overlays,
 labels/predictions, raw CAMs on a shared scale, one image over training), ``patterns``
-(pattern galleries; one filter with its kernel, activation rate and top examples) and
+(pattern galleries; one filter with its kernel, activation rate and top examples; DeepDreams) and
 ``embedding`` (2-D maps, sprite atlases, top examples per filter). Per-step routes answer
 a logged step exactly (404 naming the nearest otherwise); what they add from other series
 logged on other schedules (kernels, dead-filter rates, attributions) comes from the nearest
@@ -690,6 +690,42 @@ def patterns_filter(request: Any, query: Query, env: RouteContext) -> dict:
     return result
 
 
+def _content_number(value: Any) -> float | None:
+    """A finite number from plugin content (anything else: None)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return round(float(value), 6)
+
+
+def _content_int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**31 else None
+
+
+def patterns_dream(request: Any, query: Query, env: RouteContext) -> dict:
+    """A DeepDream (``tb-cnnviz dream``) at a logged step (default: the last): the original and the dreamed
+    image, the layers dreamed on, the settings, and the activation gain (DeepDream objective of the dream
+    over that of the original)."""
+    run, layer, info, series = env.layer_series(query, metadata.DREAM)
+    if not len(series.steps):
+        raise HTTPError(404, f"layer: the dream of {layer!r} in {run!r} has no logged steps yet")
+    step = query.integer("step", default=int(series.steps[-1]))
+    keys = _keys_at(series, step, f"dream of {layer!r} in {run!r}")
+    if len(keys) < 2:
+        raise HTTPError(404, f"step: the dream of {layer!r} at step {step} has {len(keys)} image(s); expected 2 (original, dream)")
+    content = info.content
+    objective = content.get("objective")
+    objective = [_content_number(v) for v in objective] if isinstance(objective, list) and len(objective) == 2 else [None, None]
+    size = content.get("size")
+    size = size if isinstance(size, list) and len(size) == 2 and all(_content_int(v) for v in size) else None
+    return {"run": run, "layer": layer, "step": step, "steps": series.steps.tolist(),
+            "layers": _name_list(content.get("layers")) or layer.split("+"),
+            "original": image_url(run, metadata.DREAM, layer, step, 0), "dream": image_url(run, metadata.DREAM, layer, step, 1),
+            "gain": _content_number(content.get("gain")), "objective": objective, "size": size,
+            "octaves": _content_int(content.get("octaves")), "octave_scale": _content_number(content.get("octave_scale")),
+            "optimisation_steps": _content_int(content.get("steps")), "lr": _content_number(content.get("lr")),
+            "seed": _content_int(content.get("seed"))}
+
+
 # ----------------------------------------------------------------------------- embedding view
 def _embedding_meta(env: RouteContext, run: str, step: int) -> dict:
     """Labels, class names and predictions (at the embedding step at or before ``step``) of the embedding probe set."""
@@ -813,7 +849,7 @@ ROUTE_GROUPS: dict[str, dict[str, Handler]] = {
     "activations": {"step": activations_step},
     "dead": {"rates": dead_rates, "fractions": dead_fractions},
     "gradcam": {"step": gradcam_step, "image": gradcam_image, "maps": gradcam_maps},
-    "patterns": {"step": patterns_step, "filter": patterns_filter},
+    "patterns": {"step": patterns_step, "filter": patterns_filter, "dream": patterns_dream},
     "embedding": {"points": embedding_points, "sprites": embedding_sprites, "top": embedding_top},
 }
 

@@ -145,6 +145,49 @@ def patterns(model: nn.Module, layers: Layers, channels: int, size: int, steps: 
     return summaries
 
 
+def dream(model: nn.Module, layers: Layers, image: torch.Tensor, *, octaves: int = 4, octave_scale: float = 1.4, steps: int = 10,
+          lr: float = 0.01, seed: int = 0, progress: bool = False) -> tuple[list, torch.Tensor, tuple[float, float]]:
+    """DeepDream of one image ``[C, H, W]`` in [0, 1] on ``layers`` (seed 001), and how much it amplified them.
+
+    Returns ``(summaries, dreamed, (before, after))``: one ``dream`` summary ``[original PNG, dreamed PNG]``
+    with the settings, the DeepDream objective ``L(x) = sum_l ||a_l(x)||_2 / sqrt(numel(a_l))``
+    (Mordvintsev et al. 2015; see ``analysis.dream``) of the original (``before``) and of the dream
+    (``after``), and the gain ``after / before`` (None when the layers are silent on the original).
+    """
+    from tb_cnnviz.analysis.dream import deep_dream
+
+    modules = [module for _, module in layers]
+    dreamed = deep_dream(model, image, modules, octaves=octaves, octave_scale=octave_scale, steps=steps, lr=lr, seed=seed,
+                         progress=progress)
+    before, after = (float(v) for v in dream_objective(model, modules, torch.stack([image, dreamed])))
+    gain = after / before if before > 0 and math.isfinite(after / before) else None
+    names = [name for name, _ in layers]
+    shown = display_images(torch.stack([image, dreamed]))
+    pngs = [summary.encode_png(to_uint8(picture)) for picture in shown]
+    item = summary.blob_summary(metadata.DREAM, "+".join(names), pngs, layers=names, octaves=int(octaves),
+                                octave_scale=float(octave_scale), steps=int(steps), lr=float(lr), seed=int(seed),
+                                size=[int(image.shape[-2]), int(image.shape[-1])],
+                                objective=[_finite_or_none(before), _finite_or_none(after)], gain=gain)
+    return [item], dreamed, (before, after)
+
+
+def dream_objective(model: nn.Module, layers: Sequence[nn.Module], images: torch.Tensor) -> torch.Tensor:
+    """Per image ``[N]``: what DeepDream maximises, ``sum_l ||a_l||_2 / sqrt(numel(a_l))`` over the
+    outputs of ``layers`` (measured as ``analysis.dream`` measures them: each at its first call, no ReLU after).
+    Eval mode, no gradient; modes, RNG and hooks restored."""
+    from tb_cnnviz.analysis.layers import unwrap
+    from tb_cnnviz.analysis.safety import safe_snapshot
+    from tb_cnnviz.analysis.truncation import truncated_forward
+
+    base = unwrap(model)
+    parameter = next(base.parameters(), None)
+    if parameter is not None and parameter.is_floating_point():
+        images = images.to(parameter.dtype)  # a half-precision model gets half-precision images, as in deep_dream
+    with safe_snapshot(base), torch.no_grad(), truncated_forward(base, list(layers)) as run:
+        outputs = run(images)
+    return sum(output.flatten(1).float().norm(dim=1) / output[0].numel() ** 0.5 for output in outputs)
+
+
 def embedding(model: nn.Module, images: torch.Tensor, labels: torch.Tensor | None, *, layer=None, method: str = "tsne",
               previous: np.ndarray | None = None, top_layers: Layers = (), k: int = 9, class_names: Sequence[str] | None = None,
               batch_size: int = 256) -> tuple[list, np.ndarray, torch.Tensor]:
@@ -266,3 +309,7 @@ def _or_minus_one(values: torch.Tensor | None, like: torch.Tensor) -> torch.Tens
     if values is None:
         return torch.full((like.shape[0],), -1.0, device=like.device)
     return values.detach().float().to(like.device)
+
+
+def _finite_or_none(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None

@@ -86,6 +86,12 @@ def _write(logdir: str, run: str, by_step: dict[int, list]) -> None:
         writer.close()
 
 
+DREAM_RUN = "dream-20250301-101500"
+DREAM_LAYER = "features.conv3+features.conv4"
+DREAM_PNGS = [summary.encode_png(np.arange(6 * 8 * 3, dtype=np.uint8).reshape(6, 8, 3)),
+              summary.encode_png(np.full((6, 8, 3), 200, np.uint8))]
+DREAM_CONTENT = dict(layers=["features.conv3", "features.conv4"], octaves=3, octave_scale=1.5, steps=4, lr=0.02, seed=7,
+                     size=[6, 8], objective=[0.5, 1.25], gain=2.5)
 SMOOTH = {0: np.array([0.5, np.nan, -0.25], np.float32), 10: np.array([0.75, 0.25, np.inf], np.float32)}
 RATES = {5: np.array([0.0, 0.5, 0.02, 1.0], np.float32), 15: np.array([0.0, 0.0, 0.3, np.nan], np.float32)}
 
@@ -103,6 +109,8 @@ def logdir(tmp_path_factory) -> dict:
         exact.setdefault(step, []).append(summary.tensor_summary(metadata.DEAD_FILTERS, "conv", value, window=5, measured_at="bn"))
         exact[step].append(summary.tensor_summary(metadata.DEAD_FILTERS, "other", value[:2]))
     _write(root, "exact", exact)
+    _write(root, DREAM_RUN, {0: [summary.blob_summary(metadata.DREAM, DREAM_LAYER, [DREAM_PNGS[0], DREAM_PNGS[1]], **DREAM_CONTENT),
+                                 summary.blob_summary(metadata.DREAM, "broken", [DREAM_PNGS[0]], gain="x", size=[0, 8])]})
     return {"root": root, "logged": logged}
 
 
@@ -139,7 +147,7 @@ def test_plugin_is_listed_enabled_with_an_iframe_module(client):
 def test_runs_list_describes_layers_kinds_and_probe(client, logdir):
     answer = _json(client, f"{P}/api/runs/list")
     runs = {run["name"]: run for run in answer["runs"]}
-    assert set(runs) == {CALLBACK_RUN, XSS_RUN, "exact"}
+    assert set(runs) == {CALLBACK_RUN, XSS_RUN, "exact", DREAM_RUN}
     layers = {layer["name"]: layer["kinds"] for layer in runs[CALLBACK_RUN]["layers"]}
     assert [layer["name"] for layer in runs[CALLBACK_RUN]["layers"]] == [f"features.conv{i}" for i in range(1, 6)]
     assert set(layers[LAYER]) >= {"kernels", "kernel_grid", "smoothness", "activations", "dead_filters"}
@@ -247,6 +255,39 @@ def test_dead_fractions_of_every_layer(client, logdir):
     assert all(0 <= f <= 1 for l in callback["layers"] for f in l["dead_fraction"])
 
 
+# ------------------------------------------------------------------------------ DeepDream
+def test_dream_answers_both_images_the_layers_settings_and_gain(client):
+    listed = {run["name"]: run for run in _json(client, f"{P}/api/runs/list")["runs"]}[DREAM_RUN]
+    kinds = {layer["name"]: layer["kinds"] for layer in listed["layers"]}
+    assert kinds[DREAM_LAYER]["dream"]["gain"] == 2.5 and kinds[DREAM_LAYER]["dream"]["count"] == 2
+    for url in (f"{P}/api/patterns/dream?run={DREAM_RUN}&layer={DREAM_LAYER.replace('+', '%2B')}",  # default: the last step
+                f"{P}/api/patterns/dream?run={DREAM_RUN}&layer={DREAM_LAYER.replace('+', '%2B')}&step=0"):
+        answer = _json(client, url)
+        assert answer["run"] == DREAM_RUN and answer["layer"] == DREAM_LAYER and answer["step"] == 0 and answer["steps"] == [0]
+        assert answer["layers"] == ["features.conv3", "features.conv4"]
+        assert (answer["gain"], answer["objective"], answer["size"]) == (2.5, [0.5, 1.25], [6, 8])
+        assert (answer["octaves"], answer["octave_scale"], answer["optimisation_steps"], answer["lr"], answer["seed"]) == (3, 1.5, 4, 0.02, 7)
+        for key, expected in (("original", DREAM_PNGS[0]), ("dream", DREAM_PNGS[1])):
+            response = client.get(f"{P}/{answer[key]}")
+            assert response.status_code == 200 and response.headers["Content-Type"] == "image/png"
+            assert response.data == expected
+    # Content that is not what the writer writes is dropped, never sent on (the UI inserts text only).
+    broken = _json(client, f"{P}/api/runs/list")
+    assert {l["name"] for r in broken["runs"] if r["name"] == DREAM_RUN for l in r["layers"]} == {DREAM_LAYER, "broken"}
+    answer = _json(client, f"{P}/api/patterns/dream?run={DREAM_RUN}&layer=broken", status=404)
+    assert answer["error"] == "step: the dream of 'broken' at step 0 has 1 image(s); expected 2 (original, dream)"
+
+
+def test_dream_content_is_sanitised(tmp_path):
+    png = DREAM_PNGS[0]
+    _write(str(tmp_path), "odd", {2: [summary.blob_summary(metadata.DREAM, "conv", [png, png], gain=float("nan"), objective=[1, "a"],
+                                                           octaves=True, octave_scale="1.4", size=[0, 8], layers="conv")]})
+    client, _ = _client(str(tmp_path))
+    answer = _json(client, f"{P}/api/patterns/dream?run=odd&layer=conv")
+    assert answer["step"] == 2 and answer["layers"] == ["conv"]
+    assert (answer["gain"], answer["objective"], answer["octaves"], answer["octave_scale"], answer["size"]) == (None, [1.0, None], None, None, None)
+
+
 # -------------------------------------------------------------------------- bad requests
 K = f"{P}/api/filters/kernels"
 BAD_REQUESTS = [
@@ -282,6 +323,13 @@ BAD_REQUESTS = [
     (f"{P}/api/dead/rates?run=exact&layer=conv&threshold=abc", 400, "threshold"),
     (f"{P}/api/dead/fractions?run={XSS_RUN}&threshold=-0.5", 400, "threshold"),
     (f"{P}/api/filters/smoothness?run={XSS_RUN}&layer=c<b>1</b>", 404, "layer"),
+    (f"{P}/api/patterns/dream?layer={DREAM_LAYER}", 400, "run"),
+    (f"{P}/api/patterns/dream?run={DREAM_RUN}", 400, "layer"),
+    (f"{P}/api/patterns/dream?run={DREAM_RUN}&layer=features.conv3", 404, "layers with dream: ['broken', 'features.conv3+features.conv4']"),
+    (f"{P}/api/patterns/dream?run={DREAM_RUN}&layer=features.conv3%2Bfeatures.conv4&step=abc", 400, "step"),
+    (f"{P}/api/patterns/dream?run={DREAM_RUN}&layer=features.conv3%2Bfeatures.conv4&step=5", 404, "nearest logged step is 0"),
+    (f"{P}/api/patterns/dream?run=exact&layer=conv", 404, "run 'exact' has no 'dream' data for layer 'conv'"),
+    (f"{P}/api/runs/image?run={DREAM_RUN}&kind=dream&layer=features.conv3%2Bfeatures.conv4&step=0&index=2", 404, "index"),
     (f"{P}/api/nope/list", 404, "unknown view"),
     (f"{P}/api/filters/nope", 404, "unknown route"),
     (f"{P}/api/filters", 404, "api/<view>/<route>"),

@@ -3,7 +3,9 @@
 // Click a filter: its pattern beside its kernel (when the layer's kernels are logged), the
 // activation its pattern reached over training, its activation rate and dead status (at the
 // nearest measured step), and its most activating images (with a link to Top images).
-// Routes: api/patterns/step, api/patterns/filter (+ PNGs from api/runs/image, sprites).
+// Below the gallery, when a run has DeepDreams (`tb-cnnviz dream`): a DeepDream panel with the
+// original and the dreamed image side by side, the layers dreamed on and the activation gain.
+// Routes: api/patterns/step, api/patterns/filter, api/patterns/dream (+ PNGs from api/runs/image, sprites).
 import { bitmap, getJSON, peekBitmap, seriesJSON, stable } from "../api.js";
 import { atOrBefore, field, fillSelect, formatNumber, h, message, naturalCompare, select, setChildren, toggle, unionSteps } from "../dom.js";
 import { colors, drawFilter, lineChart } from "../draw.js";
@@ -14,9 +16,10 @@ export const id = "patterns";
 export const title = "Patterns";
 
 const layersOf = (run) => run.layers.filter((l) => l.kinds.patterns).map((l) => l.name);
+const dreamsOf = (run) => run.layers.filter((l) => l.kinds.dream).map((l) => l.name);
 
 export function hasData(run) {
-  return layersOf(run).length > 0;
+  return layersOf(run).length > 0 || dreamsOf(run).length > 0;
 }
 
 const SIZES = { small: 48, medium: 72, large: 104 };
@@ -61,7 +64,8 @@ export function create(root, shell) {
   );
   const controls = h("div", { class: "controls" }, field("Layer", layerSelect), slider.el, field("Tiles", size));
   const panelRow = h("div", { class: "panels" });
-  setChildren(root, controls, panelRow);
+  const dreamBox = h("section", { class: "dream-section", hidden: true });
+  setChildren(root, controls, panelRow, dreamBox);
 
   function makePanel(run, layer) {
     const p = { run, layer, steps: [], wanted: null, layout: null, data: null };
@@ -91,11 +95,19 @@ export function create(root, shell) {
     const my = ++token;
     const runs = shell.selectedRuns();
     const intent = shell.takeIntent(id);
+    await Promise.all([updatePatterns(runs, intent, my), updateDreams(runs, my)]);
+  }
+
+  async function updatePatterns(runs, intent, my) {
     const layers = [...new Set(runs.flatMap(layersOf))].sort(naturalCompare);
     if (!layers.length) {
       controls.hidden = true;
       panels = [];
       signature = "";
+      if (runs.some((run) => dreamsOf(run).length)) {
+        setChildren(panelRow); // only DeepDreams in this run: the DeepDream panel below is the view
+        return;
+      }
       setChildren(
         panelRow,
         message(
@@ -313,6 +325,99 @@ export function create(root, shell) {
       return h("figure", { class: "top-example", title: `image ${ex.id}: activation ${formatNumber(ex.activation, 3)}` }, canvas, h("figcaption", { text: formatNumber(ex.activation, 2) }));
     });
     setChildren(box, head, h("div", { class: "top-strip" }, thumbs), sheet ? null : h("p", { class: "hint", text: "Thumbnails need the sprites (logged with the embedding)." }));
+  }
+
+  // ------------------------------------------------------------------------- DeepDream
+  async function updateDreams(runs, my) {
+    const items = runs.flatMap((run) => dreamsOf(run).map((layer) => ({ run, layer })));
+    if (!items.length) {
+      dreamBox.hidden = true;
+      setChildren(dreamBox);
+      return;
+    }
+    const loaded = await Promise.all(
+      items.map(async (item) => {
+        try {
+          const data = await seriesJSON("api/patterns/dream", { run: item.run.name, layer: item.layer });
+          const images = await Promise.all([bitmap(data.original), bitmap(data.dream)]);
+          return { ...item, data, images };
+        } catch (error) {
+          return { ...item, error };
+        }
+      })
+    );
+    if (my !== token) return;
+    const side = runs.length > 1 ? 200 : 280;
+    const perRun = runs
+      .filter((run) => dreamsOf(run).length)
+      .map((run) =>
+        h(
+          "article",
+          { class: "panel dream-panel", dataset: { run: run.name } },
+          h("h3", { class: "panel-title", text: run.name }),
+          loaded.filter((item) => item.run === run).map((item) => dreamCard(item, side))
+        )
+      );
+    dreamBox.hidden = false;
+    setChildren(
+      dreamBox,
+      h("h3", { class: "section-title dream-title", text: "DeepDream" }),
+      h("div", { class: "panels" }, perRun),
+      h("p", { class: "hint", text: "Gradient ascent on the image for the L2 norm of the layers' activations (DeepDream, tb-cnnviz dream). The gain is that norm on the dream over the norm on the original image." })
+    );
+  }
+
+  function dreamCard(item, side) {
+    if (item.error) {
+      return h("div", { class: "dream-card", dataset: { layer: item.layer } }, message("error", `Could not load the dream on ${item.layer}`, h("p", { text: String(item.error.message || item.error) })));
+    }
+    const { data, images } = item;
+    const figures = [
+      dreamFigure(images[0], "original", side),
+      dreamFigure(images[1], `dream, step ${data.step}`, side),
+    ];
+    const precise = (x) => (x === null || x === undefined ? "–" : Number(x).toPrecision(3));
+    const gain = data.gain === null ? "undefined (the layers are silent on the original)" : `×${formatNumber(data.gain, 2)}`;
+    const settings = [
+      data.octaves !== null ? `${data.octaves} octave${data.octaves === 1 ? "" : "s"}` : null,
+      data.octave_scale !== null ? `scale ${formatNumber(data.octave_scale, 2)}` : null,
+      data.optimisation_steps !== null ? `${data.optimisation_steps} steps each` : null,
+      data.lr !== null ? `lr ${data.lr}` : null,
+    ].filter(Boolean);
+    const rows = [
+      h("dt", { text: data.layers.length > 1 ? "Layers" : "Layer" }),
+      h("dd", { class: "dream-layers", text: data.layers.join(", ") }),
+      h("dt", { text: "Activation gain" }),
+      h("dd", { class: "dream-gain", text: gain }),
+      h("dt", { text: "Activation norm" }),
+      h("dd", { text: `${precise(data.objective[0])} → ${precise(data.objective[1])}` }),
+    ];
+    if (settings.length) rows.push(h("dt", { text: "Settings" }), h("dd", { text: settings.join(", ") }));
+    if (data.size) rows.push(h("dt", { text: "Image" }), h("dd", { text: `${data.size[1]}×${data.size[0]} px` }));
+    return h(
+      "div",
+      { class: "pattern-detail dream-card", dataset: { layer: item.layer, step: String(data.step) } },
+      h("div", { class: "pattern-figures" }, figures),
+      h("div", { class: "pattern-side" }, h("dl", {}, rows))
+    );
+  }
+
+  /** An image at its own aspect ratio, `side` px on its longer side (whole multiples when enlarging: crisp pixels). */
+  function dreamFigure(image, caption, side) {
+    const fit = side / Math.max(image.width, image.height, 1);
+    const scale = fit >= 1 ? Math.floor(fit) : fit;
+    const width = Math.max(1, Math.round(image.width * scale));
+    const height = Math.max(1, Math.round(image.height * scale));
+    const dpr = window.devicePixelRatio || 1;
+    const canvas = h("canvas", { class: "dream-image", dataset: { natural: `${image.width}x${image.height}` } });
+    canvas.width = Math.round(width * dpr);
+    canvas.height = Math.round(height * dpr);
+    Object.assign(canvas.style, { width: `${width}px`, height: `${height}px`, imageRendering: scale >= 1 ? "pixelated" : "auto" });
+    const ctx = canvas.getContext("2d");
+    ctx.imageSmoothingEnabled = scale < 1; // smooth when shrinking, crisp pixels when enlarging
+    ctx.drawImage(image, 0, 0, canvas.width, canvas.height);
+    canvas.dataset.drawn = "true";
+    return h("figure", {}, canvas, h("figcaption", { text: caption, style: { maxWidth: `${width}px` } }));
   }
 
   return {
