@@ -291,8 +291,7 @@ def cmd_explain(args) -> int:
 
 
 def cmd_dream(args) -> int:
-    from tb_cnnviz import image_files, model_loading as models, snapshots
-    from tb_cnnviz.analysis.dream import deep_dream
+    from tb_cnnviz import image_files, metadata, model_loading as models, snapshots
 
     loaded = _load(args)
     models.require_hooks(loaded, "dream")
@@ -306,12 +305,15 @@ def cmd_dream(args) -> int:
         image = image_files.fit(image, (max(1, round(image.shape[-2] * scale)), max(1, round(image.shape[-1] * scale))))
     convs = models.required_convs(loaded)
     layers = models.resolve_layers(loaded, args.layer, conv_only=False) if args.layer else [convs[(2 * len(convs)) // 3]]
-    dreamed = deep_dream(loaded.module, image.to(models.model_device(loaded)), [module for _, module in layers],
-                         octaves=args.octaves, octave_scale=args.octave_scale, steps=args.steps, lr=args.lr, seed=args.seed,
-                         progress=not args.no_progress).cpu()
+    summaries, dreamed, (before, after) = snapshots.dream(
+        loaded.module, layers, image.to(models.model_device(loaded)), octaves=args.octaves, octave_scale=args.octave_scale,
+        steps=args.steps, lr=args.lr, seed=args.seed, progress=not args.no_progress)
     names = [name for name, _ in layers]
-    print(f"dreamed on {', '.join(names)}: mean absolute pixel change {float((dreamed - image).abs().mean()):.3f}")
-    _write_run(args, "dream", [snapshots.probe(image[None], None, None)], images={"dream/" + "+".join(names): dreamed})
+    gain = f"x{after / before:.2f}" if before > 0 else "undefined (the layers are silent on the image)"
+    print(f"dreamed on {', '.join(names)}: mean absolute pixel change {float((dreamed.cpu() - image).abs().mean()):.3f}, "
+          f"activation norm {before:.4g} -> {after:.4g} (gain {gain})")
+    stem = "dream_" + "+".join(names)
+    _write_run(args, "dream", summaries, file_names={metadata.tag(metadata.DREAM, "+".join(names)): [f"{stem}_original.png", f"{stem}.png"]})
     return 0
 
 
@@ -330,6 +332,7 @@ def cmd_embed(args) -> int:
         raise ValueError(f"--max-images/--top-k/--batch-size: expected at least 4, 1 and 1, got "
                          f"{args.max_images}, {args.top_k} and {args.batch_size}")
     paths, labels, classes = image_files.image_folder(args.folder)
+    labels, classes = _model_labels(labels, classes, loaded.class_names)
     if len(paths) > args.max_images:
         keep = [round(i * (len(paths) - 1) / (args.max_images - 1)) for i in range(args.max_images)]
         _note(f"{args.folder}: using {args.max_images} of its {len(paths)} images (--max-images)")
@@ -351,6 +354,17 @@ def cmd_embed(args) -> int:
     print(f"{args.method} map of {len(images)} images" + (f" in {len(classes)} classes{accuracy}" if labels else ""))
     _write_run(args, "embed", summaries, images={"embedding/map": image_files.thumbnail_map(images, layout, labels)})
     return 0
+
+
+def _model_labels(labels, folders, class_names):
+    """Folder labels as the model's class indices when every folder is named after one of its classes,
+    so labels and predictions compare in the same order (folders are numbered in sorted order)."""
+    if labels is None or not class_names:
+        return labels, folders
+    index = {name.lower(): i for i, name in enumerate(class_names)}
+    if not all(folder.lower() in index for folder in folders):
+        return labels, folders
+    return [index[folders[label].lower()] for label in labels], list(class_names)
 
 
 # --------------------------------------------------------------------------- shared steps
@@ -428,8 +442,10 @@ def _predictions(paths, logits, names, top: int) -> list[str]:
             for path, row_v, row_i in zip(paths, values, indices)]
 
 
-def _write_run(args, command: str, summaries: list, texts: Optional[dict] = None, images: Optional[dict] = None) -> str:
-    """Write everything at step 0 into a new run (only once all of it is computed); ``--out`` also gets the PNGs."""
+def _write_run(args, command: str, summaries: list, texts: Optional[dict] = None, images: Optional[dict] = None,
+               file_names: Optional[dict] = None) -> str:
+    """Write everything at step 0 into a new run (only once all of it is computed); ``--out`` also gets the PNGs
+    (named after the tag, or ``file_names[tag]``, one name per blob)."""
     from tensorboard.compat.proto import summary_pb2
     from tensorboard.util import tensor_util
     from torch.utils.tensorboard import SummaryWriter
@@ -443,9 +459,11 @@ def _write_run(args, command: str, summaries: list, texts: Optional[dict] = None
             if value.metadata.data_class == summary_pb2.DATA_CLASS_BLOB_SEQUENCE:
                 blobs = [bytes(blob) for blob in tensor_util.make_ndarray(value.tensor).ravel()]
                 stem = value.tag.split("/", 1)[-1].replace("/", "_")
-                for index, blob in enumerate(blobs):
+                names = (file_names or {}).get(value.tag) or [f"{stem}.png" if len(blobs) == 1 else f"{stem}_{index}.png"
+                                                             for index in range(len(blobs))]
+                for name, blob in zip(names, blobs):
                     if blob.startswith(b"\x89PNG"):
-                        files[f"{stem}.png" if len(blobs) == 1 else f"{stem}_{index}.png"] = blob
+                        files[name] = blob
     for tag, image in (images or {}).items():
         files[tag.replace("/", "_") + ".png"] = summary.encode_png(to_uint8(image))
     for tag, text in (texts or {}).items():

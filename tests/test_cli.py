@@ -20,6 +20,7 @@ from PIL import Image
 from conftest import TRAINED_WIDTH, read_logdir
 from tb_cnnviz import cli, image_files
 from tb_cnnviz.analysis.cam import grad_cam
+from tb_cnnviz.analysis.dream import deep_dream
 from tb_cnnviz.datasets import SHAPE_CLASSES, ShapesDataset
 from tb_cnnviz.models import small_vgg
 
@@ -167,19 +168,70 @@ def test_patterns_of_chosen_channels_and_classes(data, tmp_path, capsys):
     assert classes["cnnviz/patterns/logits"]["content"]["channels"] == [0, 1]
 
 
-def test_dream_writes_the_image_and_its_dream(data, tmp_path, capsys):
+def test_dream_writes_the_image_its_dream_and_the_gain(data, tmp_path, capsys):
     out_dir = tmp_path / "png"
-    code, out, err = run(capsys, "dream", data["random"], data["images"][0], "--layer", "features.conv3", "--octaves", "2",
-                         "--steps", "2", "--logdir", tmp_path / "logs", "--out", out_dir)
+    code, out, err = run(capsys, "dream", data["random"], data["images"][0], "--layer", "features.conv3,features.conv4",
+                         "--octaves", "2", "--steps", "2", "--logdir", tmp_path / "logs", "--out", out_dir)
     assert code == 0, err
-    change = float(out.split("mean absolute pixel change ")[1].split()[0])
+    change = float(out.split("mean absolute pixel change ")[1].split(",")[0])
+    printed_gain = float(out.split("(gain x")[1].split(")")[0])
     assert change > 0.005
-    (dream,) = only_run(tmp_path / "logs", "images").values()
-    dreamed = png(dream["values"][0][2])
-    original = png(only_run(tmp_path / "logs")["cnnviz/probe"]["values"][0][0])
-    assert dreamed.shape == original.shape == (32, 32, 3)
+    series = only_run(tmp_path / "logs")  # read back through TensorBoard's data provider, as the plugin reads it
+    assert list(series) == ["cnnviz/dream/features.conv3+features.conv4"]  # no probe, no Images-tab copy: one series
+    dream = series["cnnviz/dream/features.conv3+features.conv4"]
+    content = dream["content"]
+    assert dream["steps"] == [0] and content["layers"] == ["features.conv3", "features.conv4"]
+    assert (content["octaves"], content["octave_scale"], content["steps"], content["lr"], content["seed"], content["size"]) == \
+        (2, 1.4, 2, 0.01, 0, [32, 32])
+    original, dreamed = (png(blob) for blob in dream["values"][0])
+    assert np.array_equal(original, data["dataset"].images[0])  # the file's pixels, unchanged
     assert abs(np.abs(dreamed / 255.0 - original / 255.0).mean() - change) < 0.01
-    assert sorted(os.listdir(out_dir)) == ["dream_features.conv3.png", "probe.png"]
+
+    # Recompute independently: the same dream (deterministic for the seed), measured with plain forward hooks.
+    model = small_vgg(width=8).eval()
+    model.load_state_dict(torch.load(data["random"]))
+    image = image_files.read_image(data["images"][0])
+    again = deep_dream(model, image, ["features.conv3", "features.conv4"], octaves=2, steps=2, seed=0)
+    assert np.array_equal(dreamed, (again.permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8))
+
+    def objective(picture: torch.Tensor) -> float:
+        outputs = []
+        handles = [getattr(model.features, name).register_forward_hook(lambda _m, _i, output: outputs.append(output.clone()))
+                   for name in ("conv3", "conv4")]
+        try:
+            with torch.no_grad():
+                model(picture[None])
+        finally:
+            for handle in handles:
+                handle.remove()
+        return sum(float(output.norm()) / output.numel() ** 0.5 for output in outputs)
+
+    before, after = objective(image), objective(again)
+    assert content["objective"] == pytest.approx([before, after], rel=1e-5)
+    assert content["gain"] == pytest.approx(after / before, rel=1e-5) and content["gain"] > 1.2
+    assert printed_gain == pytest.approx(content["gain"], abs=0.005)
+    from_pngs = objective(torch.tensor(dreamed).permute(2, 0, 1) / 255.0) / objective(torch.tensor(original).permute(2, 0, 1) / 255.0)
+    assert from_pngs == pytest.approx(content["gain"], rel=0.02)  # what the panel shows has that gain too
+    assert sorted(os.listdir(out_dir)) == ["dream_features.conv3+features.conv4.png", "dream_features.conv3+features.conv4_original.png"]
+    assert np.array_equal(png((out_dir / "dream_features.conv3+features.conv4.png").read_bytes()), dreamed)
+
+
+def test_the_dream_snapshot_is_training_safe():
+    from tb_cnnviz import snapshots
+
+    torch.manual_seed(3)
+    model = small_vgg(width=4).train()
+    layers = [("features.conv2", model.features.conv2)]
+    image = torch.rand(3, 16, 16, generator=torch.Generator().manual_seed(0))
+    state = torch.random.get_rng_state()
+    summaries, dreamed, (before, after) = snapshots.dream(model, layers, image, octaves=1, steps=2)
+    assert model.training and all(module.training for module in model.modules())
+    assert all(p.grad is None for p in model.parameters())
+    assert all(not m._forward_hooks and not m._forward_pre_hooks for m in model.modules())
+    assert torch.equal(torch.random.get_rng_state(), state)
+    assert after > before > 0 and summaries[0].value[0].tag == "cnnviz/dream/features.conv2"
+    assert torch.allclose(snapshots.dream_objective(model, [model.features.conv2], torch.stack([image, dreamed])),
+                          torch.tensor([before, after]))
 
 
 def test_embed_an_image_folder_with_the_trained_checkpoint(data, trained_checkpoint, tmp_path, capsys):
@@ -349,3 +401,12 @@ def test_the_console_script(data, tmp_path):
     assert result.returncode == 2
     errors = [line for line in result.stderr.splitlines() if not line.startswith("note: ")]
     assert errors == [errors[0]] and errors[0].startswith("error: --layer: no layer named 'features.conv0'")
+
+
+def test_embed_folder_labels_follow_the_models_class_order():
+    # Folders sort as ['car', 'plane', 'ship']; the model's classes are plane, car, ship.
+    labels, classes = cli._model_labels([0, 1, 2, 1], ["car", "plane", "ship"], ["plane", "Car", "ship"])
+    assert labels == [1, 0, 2, 0] and classes == ["plane", "Car", "ship"]
+    # A folder that is not a class name: folder order is kept, as documented.
+    assert cli._model_labels([0, 1], ["00-car", "01-plane"], ["plane", "car"]) == ([0, 1], ["00-car", "01-plane"])
+    assert cli._model_labels(None, [], ["plane"]) == (None, [])
