@@ -1,4 +1,6 @@
-// Widgets shared by the views: the step slider (with play) and per-panel loading overlays.
+// Widgets shared by the views: the step slider (with play), per-panel loading overlays, a
+// once-per-frame redraw and the per-panel loading of a series' logged steps.
+import { seriesJSON } from "./api.js";
 import { atOrBefore, h } from "./dom.js";
 
 /**
@@ -87,4 +89,36 @@ export function setLoading(panel, on, text = "Loading…") {
     overlay.remove();
   }
   panel.classList.toggle("is-loading", on);
+}
+
+/** `draw` wrapped to run at most once per animation frame however often it is asked for (slider drags); `.cancel()` drops a pending one. */
+export function frameScheduler(draw) {
+  let frame = 0;
+  const schedule = () => {
+    if (frame) return;
+    frame = requestAnimationFrame(() => {
+      frame = 0;
+      draw();
+    });
+  };
+  schedule.cancel = () => {
+    if (frame) cancelAnimationFrame(frame);
+    frame = 0;
+  };
+  return schedule;
+}
+
+/** Set each panel's `steps` to its run's logged steps of `kind` at `layer` (none where the run has none); a failure shows in the panel's note. Stale answers (`isCurrent()` false) are dropped. */
+export async function loadPanelSteps(panels, kind, layer, isCurrent) {
+  await Promise.all(
+    panels.map(async (p) => {
+      const has = p.run.layers.some((l) => l.name === layer && l.kinds[kind]);
+      try {
+        const steps = has ? (await seriesJSON("api/runs/steps", { run: p.run.name, kind, layer })).steps : [];
+        if (isCurrent()) p.steps = steps;
+      } catch (error) {
+        if (isCurrent()) p.note.textContent = `Could not load: ${error.message}`;
+      }
+    })
+  );
 }

@@ -1,10 +1,10 @@
 // Activations view: for one probe image and a layer, the per-channel activation tiles at a
 // chosen step, with the probe image beside them. Routes: api/activations/step (+ PNGs from
 // api/runs/image, decoded once into ImageBitmaps and kept, so scrubbing back is instant).
-import { bitmap, getJSON, peekBitmap, seriesJSON, stable } from "../api.js";
+import { bitmap, getJSON, peekBitmap, stable } from "../api.js";
 import { atOrBefore, field, fillSelect, h, message, naturalCompare, select, setChildren, unionSteps } from "../dom.js";
 import { colors } from "../draw.js";
-import { setLoading, stepSlider } from "../widgets.js";
+import { frameScheduler, loadPanelSteps, setLoading, stepSlider } from "../widgets.js";
 
 export const id = "activations";
 export const title = "Activations";
@@ -29,10 +29,10 @@ function labelText(probe, index) {
 
 export function create(root, shell) {
   const st = { layer: null, step: null, image: 0 };
+  const scheduleDraw = frameScheduler(() => drawAll());
   let panels = [];
   let signature = "";
   let token = 0;
-  let frame = 0;
 
   const layerSelect = select([], null, (v) => {
     st.layer = v;
@@ -85,28 +85,10 @@ export function create(root, shell) {
     } else {
       panels.forEach((p, i) => (p.run = runs[i]));
     }
-    await Promise.all(
-      panels.map(async (p) => {
-        const has = p.run.layers.some((l) => l.name === layer && l.kinds.activations);
-        try {
-          const steps = has ? (await seriesJSON("api/runs/steps", { run: p.run.name, kind: "activations", layer })).steps : [];
-          if (my === token) p.steps = steps;
-        } catch (error) {
-          if (my === token) p.note.textContent = `Could not load: ${error.message}`;
-        }
-      })
-    );
+    await loadPanelSteps(panels, "activations", layer, () => my === token);
     if (my !== token) return;
     st.step = slider.setSteps(unionSteps(...panels.map((p) => p.steps)), st.step);
     drawAll();
-  }
-
-  function scheduleDraw() {
-    if (frame) return;
-    frame = requestAnimationFrame(() => {
-      frame = 0;
-      drawAll();
-    });
   }
 
   function drawAll() {
@@ -242,7 +224,7 @@ export function create(root, shell) {
     destroy() {
       token++;
       slider.stop();
-      if (frame) cancelAnimationFrame(frame);
+      scheduleDraw.cancel();
     },
   };
 }

@@ -6,7 +6,7 @@
 import { seriesJSON } from "../api.js";
 import { atOrBefore, field, fillSelect, formatNumber, h, message, naturalCompare, select, setChildren, unionSteps } from "../dom.js";
 import { colors, heatmap, lineChart, rateLegend } from "../draw.js";
-import { setLoading, stepSlider } from "../widgets.js";
+import { frameScheduler, setLoading, stepSlider } from "../widgets.js";
 
 export const id = "dead";
 export const title = "Dead filters";
@@ -19,10 +19,10 @@ export function hasData(run) {
 
 export function create(root, shell) {
   const st = { layer: null, step: null, threshold: 0, selected: -1 };
+  const scheduleDraw = frameScheduler(() => drawAll());
   let panels = [];
   let signature = "";
   let token = 0;
-  let frame = 0;
 
   const layerSelect = select([], null, (v) => {
     st.layer = v;
@@ -125,14 +125,6 @@ export function create(root, shell) {
     drawAll();
   }
 
-  function scheduleDraw() {
-    if (frame) return;
-    frame = requestAnimationFrame(() => {
-      frame = 0;
-      drawAll();
-    });
-  }
-
   function drawAll() {
     for (const p of panels) drawPanel(p);
   }
@@ -181,7 +173,7 @@ export function create(root, shell) {
     destroy() {
       token++;
       slider.stop();
-      if (frame) cancelAnimationFrame(frame);
+      scheduleDraw.cancel();
     },
   };
 }

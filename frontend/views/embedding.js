@@ -10,7 +10,7 @@ import { decodeFloat32, getJSON, seriesJSON, stable } from "../api.js";
 import { atOrBefore, field, fillSelect, formatNumber, h, message, naturalCompare, select, setChildren, toggle, unionSteps } from "../dom.js";
 import { categorical, colors, sizeCanvas } from "../draw.js";
 import { cell, className, drawThumb, sprites } from "../sprites.js";
-import { setLoading, stepSlider } from "../widgets.js";
+import { frameScheduler, setLoading, stepSlider } from "../widgets.js";
 
 export const id = "embedding";
 export const title = "Embedding";
@@ -48,10 +48,10 @@ const ease = (t) => (t < 0.5 ? 4 * t * t * t : 1 - Math.pow(-2 * t + 2, 3) / 2);
 
 export function create(root, shell) {
   const st = { layer: null, step: null, colourBy: "label", mark: true, hidden: new Set(), topLayer: null, filter: 0, highlight: null, pinned: null };
+  const scheduleDraw = frameScheduler(() => drawAll());
   let panels = [];
   let signature = "";
   let token = 0;
-  let frame = 0;
   let focusRun = null;
 
   const layerSelect = select([], null, (v) => {
@@ -204,14 +204,6 @@ export function create(root, shell) {
     if (my !== token) return;
     st.step = slider.setSteps(unionSteps(...panels.map((p) => p.steps)), st.step);
     drawAll();
-  }
-
-  function scheduleDraw() {
-    if (frame) return;
-    frame = requestAnimationFrame(() => {
-      frame = 0;
-      drawAll();
-    });
   }
 
   function drawAll() {
@@ -725,7 +717,7 @@ export function create(root, shell) {
     destroy() {
       token++;
       slider.stop();
-      if (frame) cancelAnimationFrame(frame);
+      scheduleDraw.cancel();
       panels.forEach((p) => p.anim && cancelAnimationFrame(p.anim.frame));
     },
   };

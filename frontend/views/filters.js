@@ -6,7 +6,7 @@
 import { kernels, peekKernels, seriesJSON } from "../api.js";
 import { atOrBefore, field, fillSelect, formatNumber, h, message, naturalCompare, select, setChildren, toggle, unionSteps } from "../dom.js";
 import { colors, drawFilter, drawKernelGrid, hitKernelGrid, inputModes, lineChart } from "../draw.js";
-import { setLoading, stepSlider } from "../widgets.js";
+import { frameScheduler, setLoading, stepSlider } from "../widgets.js";
 
 export const id = "filters";
 export const title = "Filters";
@@ -20,10 +20,10 @@ export function hasData(run) {
 
 export function create(root, shell) {
   const st = { layer: null, step: null, normalization: "global", inputMode: null, selected: -1 };
+  const scheduleDraw = frameScheduler(() => drawAll());
   let panels = [];
   let signature = "";
   let token = 0;
-  let frame = 0;
 
   const layerSelect = select([], null, (v) => {
     st.layer = v;
@@ -125,14 +125,6 @@ export function create(root, shell) {
   function panelError(p, error) {
     setLoading(p.figure, false);
     setChildren(p.detail, message("error", "Could not load this run", h("p", { text: String(error.message || error) })));
-  }
-
-  function scheduleDraw() {
-    if (frame) return;
-    frame = requestAnimationFrame(() => {
-      frame = 0;
-      drawAll();
-    });
   }
 
   function drawAll() {
@@ -270,7 +262,7 @@ export function create(root, shell) {
     destroy() {
       token++;
       slider.stop();
-      if (frame) cancelAnimationFrame(frame);
+      scheduleDraw.cancel();
     },
   };
 }

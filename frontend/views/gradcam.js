@@ -9,7 +9,7 @@ import { bitmap, decodeFloat32, getJSON, peekBitmap, seriesJSON, stable } from "
 import { atOrBefore, field, fillSelect, formatNumber, h, message, naturalCompare, select, setChildren, toggle, unionSteps } from "../dom.js";
 import { colors, drawCam, lineChart, paintBitmap } from "../draw.js";
 import { className } from "../sprites.js";
-import { setLoading, stepSlider } from "../widgets.js";
+import { frameScheduler, loadPanelSteps, setLoading, stepSlider } from "../widgets.js";
 
 export const id = "gradcam";
 export const title = "Grad-CAM";
@@ -43,10 +43,10 @@ function percent(p) {
 
 export function create(root, shell) {
   const st = { layer: null, step: null, image: 0, opacity: 0.6, colouring: "overlay", only: "all" };
+  const scheduleDraw = frameScheduler(() => drawAll());
   let panels = [];
   let signature = "";
   let token = 0;
-  let frame = 0;
 
   const layerSelect = select([], null, (v) => {
     st.layer = v;
@@ -154,28 +154,10 @@ export function create(root, shell) {
         p.watchKey = ""; // new steps may have arrived: refresh the strip
       });
     }
-    await Promise.all(
-      panels.map(async (p) => {
-        const has = p.run.layers.some((l) => l.name === layer && l.kinds.gradcam);
-        try {
-          const steps = has ? (await seriesJSON("api/runs/steps", { run: p.run.name, kind: "gradcam", layer })).steps : [];
-          if (my === token) p.steps = steps;
-        } catch (error) {
-          if (my === token) p.note.textContent = `Could not load: ${error.message}`;
-        }
-      })
-    );
+    await loadPanelSteps(panels, "gradcam", layer, () => my === token);
     if (my !== token) return;
     st.step = slider.setSteps(unionSteps(...panels.map((p) => p.steps)), st.step);
     drawAll();
-  }
-
-  function scheduleDraw() {
-    if (frame) return;
-    frame = requestAnimationFrame(() => {
-      frame = 0;
-      drawAll();
-    });
   }
 
   function drawAll() {
@@ -409,7 +391,7 @@ export function create(root, shell) {
     destroy() {
       token++;
       slider.stop();
-      if (frame) cancelAnimationFrame(frame);
+      scheduleDraw.cancel();
     },
   };
 }

@@ -10,7 +10,7 @@ import { bitmap, getJSON, peekBitmap, seriesJSON, stable } from "../api.js";
 import { atOrBefore, field, fillSelect, formatNumber, h, message, naturalCompare, select, setChildren, toggle, unionSteps } from "../dom.js";
 import { colors, drawFilter, lineChart } from "../draw.js";
 import { drawThumb, sprites } from "../sprites.js";
-import { setLoading, stepSlider } from "../widgets.js";
+import { frameScheduler, loadPanelSteps, setLoading, stepSlider } from "../widgets.js";
 
 export const id = "patterns";
 export const title = "Patterns";
@@ -39,10 +39,10 @@ function layout(count, tile, width) {
 
 export function create(root, shell) {
   const st = { layer: null, step: null, selected: null, size: "medium" };
+  const scheduleDraw = frameScheduler(() => drawAll());
   let panels = [];
   let signature = "";
   let token = 0;
-  let frame = 0;
 
   const layerSelect = select([], null, (v) => {
     st.layer = v;
@@ -134,28 +134,10 @@ export function create(root, shell) {
     } else {
       panels.forEach((p, i) => (p.run = runs[i]));
     }
-    await Promise.all(
-      panels.map(async (p) => {
-        const has = p.run.layers.some((l) => l.name === layer && l.kinds.patterns);
-        try {
-          const steps = has ? (await seriesJSON("api/runs/steps", { run: p.run.name, kind: "patterns", layer })).steps : [];
-          if (my === token) p.steps = steps;
-        } catch (error) {
-          if (my === token) p.note.textContent = `Could not load: ${error.message}`;
-        }
-      })
-    );
+    await loadPanelSteps(panels, "patterns", layer, () => my === token);
     if (my !== token) return;
     st.step = slider.setSteps(unionSteps(...panels.map((p) => p.steps)), st.step);
     drawAll();
-  }
-
-  function scheduleDraw() {
-    if (frame) return;
-    frame = requestAnimationFrame(() => {
-      frame = 0;
-      drawAll();
-    });
   }
 
   function drawAll() {
@@ -426,7 +408,7 @@ export function create(root, shell) {
     destroy() {
       token++;
       slider.stop();
-      if (frame) cancelAnimationFrame(frame);
+      scheduleDraw.cancel();
     },
   };
 }
