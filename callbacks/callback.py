@@ -198,6 +198,7 @@ class CNNVizCallback:
             # logged. Drop compiled code; the next training forward re-traces with the hooks.
             torch.compiler.reset()
         self._window_start: int | None = None
+        self._warned_no_forward = False
         self._last_step: int | None = None
         self._logged_probe = False
         self._last_slow_step: dict[str, int] = {}
@@ -226,8 +227,15 @@ class CNNVizCallback:
         for kind in SLOW_KINDS:
             if self.rank == 0 and self.enabled[kind] and step % self.every_n_steps[kind] == 0:
                 self._run(kind, step)
-        if self._tracker is not None and step % self.every_n_steps["dead_filters"] == 0 and (self._tracker.batches or _distributed()):
-            self._end_window(step)
+        if self._tracker is not None and step % self.every_n_steps["dead_filters"] == 0:
+            if self._tracker.batches or _distributed():
+                self._end_window(step)
+            elif step > self._window_start and not self._warned_no_forward:
+                self._warned_no_forward = True
+                warnings.warn(f"tb-cnnviz: no forward pass of the model reached the dead-filter hooks between steps "
+                              f"{self._window_start} and {step}, so dead filters are not measured. Is the training step "
+                              f"compiled (torch.compile) from before CNNVizCallback was created, or run on another "
+                              f"copy of the model?", RuntimeWarning, stacklevel=2)
 
     def on_epoch_end(self, step: int) -> None:
         """Call at the end of an epoch with the global step: logs the slow kinds (pattern galleries)."""

@@ -451,3 +451,26 @@ def test_gradcam_alone_still_logs_the_probe_images(tmp_path, model):
         viz.on_step_end(1)
     run = read_logdir(str(tmp_path))["."]
     assert run["cnnviz/probe"]["content"]["labels"] == [1, 2] and "cnnviz/gradcam/features.conv5" in run
+
+
+def test_warns_once_when_no_forward_reaches_the_dead_filter_hooks(tmp_path, model, data):
+    images, labels = data
+    copy_model = small_vgg(width=8)  # trained instead of the watched model: its forwards never reach our hooks
+    viz = CNNVizCallback(model, log_dir=tmp_path / "none", every_n_steps=2)
+    with pytest.warns(RuntimeWarning, match="no forward pass of the model reached the dead-filter hooks between steps 1 and 2"):
+        train(copy_model, viz, images, labels, steps=6)
+    assert sum("dead-filter hooks" in str(w.message) for w in viz_warnings(lambda: train(copy_model, viz, images, labels, 4, start=7))) == 0
+    viz.close()
+    assert not any(tag.startswith("cnnviz/dead_filters/") for tag in read_logdir(str(tmp_path / "none"))["."])
+    # Training the watched model: no warning, and the windows are logged.
+    watched = CNNVizCallback(model, log_dir=tmp_path / "ok", every_n_steps=2)
+    assert not [w for w in viz_warnings(lambda: train(model, watched, images, labels, steps=6)) if "dead-filter hooks" in str(w.message)]
+    watched.close()
+    assert read_logdir(str(tmp_path / "ok"))["."]["cnnviz/dead_filters/features.conv1"]["steps"] == [2, 4, 6]
+
+
+def viz_warnings(run):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run()
+    return caught
