@@ -1,7 +1,7 @@
 // Widgets shared by the views: the step slider (with play), per-panel loading overlays, a
-// once-per-frame redraw and the per-panel loading of a series' logged steps.
+// once-per-frame redraw, the per-run panels of a layer and the loading of their logged steps.
 import { seriesJSON } from "./api.js";
-import { atOrBefore, h } from "./dom.js";
+import { atOrBefore, h, setChildren } from "./dom.js";
 
 /**
  * A slider over logged steps. `onStep(step, {final})` runs on every move (final = released).
@@ -121,4 +121,35 @@ export async function loadPanelSteps(panels, kind, layer, isCurrent) {
       }
     })
   );
+}
+
+/**
+ * The panels of a view, one per selected run for one layer. `sync(runs, layer)` rebuilds them
+ * into `row` when the runs or the layer changed (`drop(panel)` on each old one), else keeps them,
+ * so their pictures stay while new data loads (`keep(panel)` on each); `reset()` forgets them.
+ */
+export function panelSet(row, make, { keep = () => {}, drop = () => {} } = {}) {
+  let signature = "";
+  let panels = [];
+  return {
+    sync(runs, layer) {
+      const sig = `${runs.map((r) => r.name).join("\u0000")}\u0001${layer}`;
+      if (sig !== signature) {
+        signature = sig;
+        panels.forEach(drop);
+        panels = runs.map((run) => make(run, layer));
+        setChildren(row, panels.map((p) => p.el));
+      } else {
+        panels.forEach((p, i) => {
+          p.run = runs[i];
+          keep(p);
+        });
+      }
+      return panels;
+    },
+    reset() {
+      signature = "";
+      panels = [];
+    },
+  };
 }

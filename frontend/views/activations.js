@@ -4,7 +4,7 @@
 import { bitmap, getJSON, peekBitmap, stable } from "../api.js";
 import { atOrBefore, field, fillSelect, h, message, naturalCompare, select, setChildren, unionSteps } from "../dom.js";
 import { colors } from "../draw.js";
-import { frameScheduler, loadPanelSteps, setLoading, stepSlider } from "../widgets.js";
+import { frameScheduler, loadPanelSteps, panelSet, setLoading, stepSlider } from "../widgets.js";
 
 export const id = "activations";
 export const title = "Activations";
@@ -31,7 +31,6 @@ export function create(root, shell) {
   const st = { layer: null, step: null, image: 0 };
   const scheduleDraw = frameScheduler(() => drawAll());
   let panels = [];
-  let signature = "";
   let token = 0;
 
   const layerSelect = select([], null, (v) => {
@@ -45,6 +44,7 @@ export function create(root, shell) {
   const strip = h("div", { class: "probe-strip", role: "listbox", "aria-label": "probe image" });
   const controls = h("div", { class: "controls" }, field("Layer", layerSelect), slider.el);
   const panelRow = h("div", { class: "panels" });
+  const runPanels = panelSet(panelRow, makePanel);
   setChildren(root, controls, h("div", { class: "strip-box" }, h("div", { class: "field-label", text: "Probe image" }), strip), panelRow);
 
   function makePanel(run, layer) {
@@ -68,7 +68,7 @@ export function create(root, shell) {
       controls.hidden = true;
       strip.parentElement.hidden = true;
       panels = [];
-      signature = "";
+      runPanels.reset();
       setChildren(panelRow, message("empty", `No activation maps logged in ${runs.map((r) => r.name).join(" or ") || "this run"}`, h("p", { text: "Pass probe=(images, labels) to CNNVizCallback: it then logs the activation maps of 3 evenly spaced conv layers every 200 steps (activation_layers=[...] to choose)." })));
       return;
     }
@@ -77,14 +77,7 @@ export function create(root, shell) {
     if (!layers.includes(st.layer)) st.layer = layers[0];
     fillSelect(layerSelect, layers, st.layer);
     const layer = st.layer;
-    const sig = `${runs.map((r) => r.name).join("\u0000")}\u0001${layer}`;
-    if (sig !== signature) {
-      signature = sig;
-      panels = runs.map((run) => makePanel(run, layer));
-      setChildren(panelRow, panels.map((p) => p.el));
-    } else {
-      panels.forEach((p, i) => (p.run = runs[i]));
-    }
+    panels = runPanels.sync(runs, layer);
     await loadPanelSteps(panels, "activations", layer, () => my === token);
     if (my !== token) return;
     st.step = slider.setSteps(unionSteps(...panels.map((p) => p.steps)), st.step);

@@ -6,7 +6,7 @@
 import { seriesJSON } from "../api.js";
 import { atOrBefore, field, fillSelect, formatNumber, h, message, naturalCompare, select, setChildren, unionSteps } from "../dom.js";
 import { colors, heatmap, lineChart, rateLegend } from "../draw.js";
-import { frameScheduler, setLoading, stepSlider } from "../widgets.js";
+import { frameScheduler, panelSet, setLoading, stepSlider } from "../widgets.js";
 
 export const id = "dead";
 export const title = "Dead filters";
@@ -21,7 +21,6 @@ export function create(root, shell) {
   const st = { layer: null, step: null, threshold: 0, selected: -1 };
   const scheduleDraw = frameScheduler(() => drawAll());
   let panels = [];
-  let signature = "";
   let token = 0;
 
   const layerSelect = select([], null, (v) => {
@@ -50,6 +49,7 @@ export function create(root, shell) {
     h("div", { class: "legend-box" }, legend, h("span", { class: "legend-text", text: "dead · activation rate 0 → 1" }))
   );
   const panelRow = h("div", { class: "panels" });
+  const runPanels = panelSet(panelRow, makePanel);
   setChildren(root, controls, panelRow);
 
   function makePanel(run, layer) {
@@ -85,7 +85,7 @@ export function create(root, shell) {
     if (!layers.length) {
       controls.hidden = true;
       panels = [];
-      signature = "";
+      runPanels.reset();
       setChildren(panelRow, message("empty", `No dead-filter statistics logged in ${runs.map((r) => r.name).join(" or ") || "this run"}`, h("p", { text: "CNNVizCallback measures every conv layer's activation rates over windows of 200 steps by default (dead_filter_layers=[...], every_n_steps={\"dead_filters\": N})." })));
       return;
     }
@@ -94,14 +94,7 @@ export function create(root, shell) {
     if (!layers.includes(st.layer)) st.layer = layers[0];
     fillSelect(layerSelect, layers, st.layer);
     const layer = st.layer;
-    const sig = `${runs.map((r) => r.name).join("\u0000")}\u0001${layer}`;
-    if (sig !== signature) {
-      signature = sig;
-      panels = runs.map((run) => makePanel(run, layer));
-      setChildren(panelRow, panels.map((p) => p.el));
-    } else {
-      panels.forEach((p, i) => (p.run = runs[i]));
-    }
+    panels = runPanels.sync(runs, layer);
     await Promise.all(
       panels.map(async (p) => {
         setLoading(p.figure, true);

@@ -10,7 +10,7 @@ import { decodeFloat32, getJSON, seriesJSON, stable } from "../api.js";
 import { atOrBefore, field, fillSelect, formatNumber, h, message, naturalCompare, select, setChildren, toggle, unionSteps } from "../dom.js";
 import { categorical, colors, sizeCanvas } from "../draw.js";
 import { cell, className, drawThumb, sprites } from "../sprites.js";
-import { frameScheduler, setLoading, stepSlider } from "../widgets.js";
+import { frameScheduler, panelSet, setLoading, stepSlider } from "../widgets.js";
 
 export const id = "embedding";
 export const title = "Embedding";
@@ -50,7 +50,6 @@ export function create(root, shell) {
   const st = { layer: null, step: null, colourBy: "label", mark: true, hidden: new Set(), topLayer: null, filter: 0, highlight: null, pinned: null };
   const scheduleDraw = frameScheduler(() => drawAll());
   let panels = [];
-  let signature = "";
   let token = 0;
   let focusRun = null;
 
@@ -108,6 +107,10 @@ export function create(root, shell) {
     topFields
   );
   const panelRow = h("div", { class: "panels" });
+  const runPanels = panelSet(panelRow, makePanel, {
+    keep: (p) => (p.topSteps = []), // new steps may have arrived
+    drop: (p) => p.anim && cancelAnimationFrame(p.anim.frame),
+  });
   setChildren(root, controls, panelRow);
 
   // ------------------------------------------------------------------------------ panels
@@ -148,7 +151,7 @@ export function create(root, shell) {
     if (!layers.length) {
       controls.hidden = true;
       panels = [];
-      signature = "";
+      runPanels.reset();
       setChildren(
         panelRow,
         message(
@@ -173,18 +176,7 @@ export function create(root, shell) {
     topFields.hidden = !topLayers.length;
     filterInput.value = String(st.filter);
     const layer = st.layer;
-    const sig = `${runs.map((r) => r.name).join("\u0000")}\u0001${layer}`;
-    if (sig !== signature) {
-      signature = sig;
-      panels.forEach((p) => p.anim && cancelAnimationFrame(p.anim.frame));
-      panels = runs.map((run) => makePanel(run, layer));
-      setChildren(panelRow, panels.map((p) => p.el));
-    } else {
-      panels.forEach((p, i) => {
-        p.run = runs[i];
-        p.topSteps = []; // new steps may have arrived
-      });
-    }
+    panels = runPanels.sync(runs, layer);
     await Promise.all(
       panels.map(async (p) => {
         const has = p.run.layers.some((l) => l.name === layer && l.kinds.embedding);

@@ -6,7 +6,7 @@
 import { kernels, peekKernels, seriesJSON } from "../api.js";
 import { atOrBefore, field, fillSelect, formatNumber, h, message, naturalCompare, select, setChildren, toggle, unionSteps } from "../dom.js";
 import { colors, drawFilter, drawKernelGrid, hitKernelGrid, inputModes, lineChart } from "../draw.js";
-import { frameScheduler, setLoading, stepSlider } from "../widgets.js";
+import { frameScheduler, panelSet, setLoading, stepSlider } from "../widgets.js";
 
 export const id = "filters";
 export const title = "Filters";
@@ -22,7 +22,6 @@ export function create(root, shell) {
   const st = { layer: null, step: null, normalization: "global", inputMode: null, selected: -1 };
   const scheduleDraw = frameScheduler(() => drawAll());
   let panels = [];
-  let signature = "";
   let token = 0;
 
   const layerSelect = select([], null, (v) => {
@@ -53,6 +52,7 @@ export function create(root, shell) {
   });
   const controls = h("div", { class: "controls" }, field("Layer", layerSelect), field("Normalisation", normalization), field("Inputs", inputSelect), slider.el);
   const panelRow = h("div", { class: "panels" });
+  const runPanels = panelSet(panelRow, makePanel);
   setChildren(root, controls, panelRow);
 
   function makePanel(run, layer) {
@@ -81,7 +81,7 @@ export function create(root, shell) {
     if (!layers.length) {
       controls.hidden = true;
       panels = [];
-      signature = "";
+      runPanels.reset();
       setChildren(
         panelRow,
         message("empty", `No kernels logged in ${runs.map((r) => r.name).join(" or ") || "this run"}`, h("p", { text: "CNNVizCallback logs the kernels of the first conv layer every 100 steps by default; choose layers with kernel_layers=[...] and the schedule with every_n_steps={\"kernels\": N}." }))
@@ -92,14 +92,7 @@ export function create(root, shell) {
     if (!layers.includes(st.layer)) st.layer = layers[0];
     fillSelect(layerSelect, layers, st.layer);
     const layer = st.layer;
-    const sig = `${runs.map((r) => r.name).join("\u0000")}\u0001${layer}`;
-    if (sig !== signature) {
-      signature = sig;
-      panels = runs.map((run) => makePanel(run, layer));
-      setChildren(panelRow, panels.map((p) => p.el));
-    } else {
-      panels.forEach((p, i) => (p.run = runs[i]));
-    }
+    panels = runPanels.sync(runs, layer);
     await Promise.all(
       panels.map(async (p) => {
         const kinds = kindsOf(p.run, layer);

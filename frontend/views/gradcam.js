@@ -9,7 +9,7 @@ import { bitmap, decodeFloat32, getJSON, peekBitmap, seriesJSON, stable } from "
 import { atOrBefore, field, fillSelect, formatNumber, h, message, naturalCompare, select, setChildren, toggle, unionSteps } from "../dom.js";
 import { colors, drawCam, lineChart, paintBitmap } from "../draw.js";
 import { className } from "../sprites.js";
-import { frameScheduler, loadPanelSteps, setLoading, stepSlider } from "../widgets.js";
+import { frameScheduler, loadPanelSteps, panelSet, setLoading, stepSlider } from "../widgets.js";
 
 export const id = "gradcam";
 export const title = "Grad-CAM";
@@ -45,7 +45,6 @@ export function create(root, shell) {
   const st = { layer: null, step: null, image: 0, opacity: 0.6, colouring: "overlay", only: "all" };
   const scheduleDraw = frameScheduler(() => drawAll());
   let panels = [];
-  let signature = "";
   let token = 0;
 
   const layerSelect = select([], null, (v) => {
@@ -98,6 +97,9 @@ export function create(root, shell) {
     field("Show", only)
   );
   const panelRow = h("div", { class: "panels" });
+  const runPanels = panelSet(panelRow, makePanel, {
+    keep: (p) => (p.watchKey = ""), // new steps may have arrived: refresh the strip
+  });
   setChildren(root, controls, panelRow);
   root.style.setProperty("--cam-opacity", String(st.opacity));
 
@@ -128,7 +130,7 @@ export function create(root, shell) {
     if (!layers.length) {
       controls.hidden = true;
       panels = [];
-      signature = "";
+      runPanels.reset();
       setChildren(
         panelRow,
         message(
@@ -143,17 +145,7 @@ export function create(root, shell) {
     if (!layers.includes(st.layer)) st.layer = layers[0];
     fillSelect(layerSelect, layers, st.layer);
     const layer = st.layer;
-    const sig = `${runs.map((r) => r.name).join("\u0000")}\u0001${layer}`;
-    if (sig !== signature) {
-      signature = sig;
-      panels = runs.map((run) => makePanel(run, layer));
-      setChildren(panelRow, panels.map((p) => p.el));
-    } else {
-      panels.forEach((p, i) => {
-        p.run = runs[i];
-        p.watchKey = ""; // new steps may have arrived: refresh the strip
-      });
-    }
+    panels = runPanels.sync(runs, layer);
     await loadPanelSteps(panels, "gradcam", layer, () => my === token);
     if (my !== token) return;
     st.step = slider.setSteps(unionSteps(...panels.map((p) => p.steps)), st.step);

@@ -10,7 +10,7 @@ import { bitmap, getJSON, peekBitmap, seriesJSON, stable } from "../api.js";
 import { atOrBefore, field, fillSelect, formatNumber, h, message, naturalCompare, select, setChildren, toggle, unionSteps } from "../dom.js";
 import { colors, drawFilter, lineChart } from "../draw.js";
 import { drawThumb, sprites } from "../sprites.js";
-import { frameScheduler, loadPanelSteps, setLoading, stepSlider } from "../widgets.js";
+import { frameScheduler, loadPanelSteps, panelSet, setLoading, stepSlider } from "../widgets.js";
 
 export const id = "patterns";
 export const title = "Patterns";
@@ -41,7 +41,6 @@ export function create(root, shell) {
   const st = { layer: null, step: null, selected: null, size: "medium" };
   const scheduleDraw = frameScheduler(() => drawAll());
   let panels = [];
-  let signature = "";
   let token = 0;
 
   const layerSelect = select([], null, (v) => {
@@ -64,6 +63,7 @@ export function create(root, shell) {
   );
   const controls = h("div", { class: "controls" }, field("Layer", layerSelect), slider.el, field("Tiles", size));
   const panelRow = h("div", { class: "panels" });
+  const runPanels = panelSet(panelRow, makePanel);
   const dreamBox = h("section", { class: "dream-section", hidden: true });
   setChildren(root, controls, panelRow, dreamBox);
 
@@ -103,7 +103,7 @@ export function create(root, shell) {
     if (!layers.length) {
       controls.hidden = true;
       panels = [];
-      signature = "";
+      runPanels.reset();
       if (runs.some((run) => dreamsOf(run).length)) {
         setChildren(panelRow); // only DeepDreams in this run: the DeepDream panel below is the view
         return;
@@ -126,14 +126,7 @@ export function create(root, shell) {
     if (!layers.includes(st.layer)) st.layer = layers[0];
     fillSelect(layerSelect, layers, st.layer);
     const layer = st.layer;
-    const sig = `${runs.map((r) => r.name).join("\u0000")}\u0001${layer}`;
-    if (sig !== signature) {
-      signature = sig;
-      panels = runs.map((run) => makePanel(run, layer));
-      setChildren(panelRow, panels.map((p) => p.el));
-    } else {
-      panels.forEach((p, i) => (p.run = runs[i]));
-    }
+    panels = runPanels.sync(runs, layer);
     await loadPanelSteps(panels, "patterns", layer, () => my === token);
     if (my !== token) return;
     st.step = slider.setSteps(unionSteps(...panels.map((p) => p.steps)), st.step);
