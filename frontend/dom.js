@@ -124,3 +124,8 @@ export function formatNumber(x, digits = 3) {
   if (x === null || x === undefined || Number.isNaN(x)) return "–";
   return Number(x).toFixed(digits);
 }
+
+/** The selected runs' names for an empty state: "a or b", or "this run". */
+export function runNames(runs) {
+  return runs.map((r) => r.name).join(" or ") || "this run";
+}

@@ -127,6 +127,7 @@ export async function loadPanelSteps(panels, kind, layer, isCurrent) {
  * The panels of a view, one per selected run for one layer. `sync(runs, layer)` rebuilds them
  * into `row` when the runs or the layer changed (`drop(panel)` on each old one), else keeps them,
  * so their pictures stay while new data loads (`keep(panel)` on each); `reset()` forgets them.
+ * Both return the panels now shown.
  */
 export function panelSet(row, make, { keep = () => {}, drop = () => {} } = {}) {
   let signature = "";
@@ -150,6 +151,7 @@ export function panelSet(row, make, { keep = () => {}, drop = () => {} } = {}) {
     reset() {
       signature = "";
       panels = [];
+      return panels;
     },
   };
 }

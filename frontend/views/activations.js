@@ -2,7 +2,7 @@
 // chosen step, with the probe image beside them. Routes: api/activations/step (+ PNGs from
 // api/runs/image, decoded once into ImageBitmaps and kept, so scrubbing back is instant).
 import { bitmap, getJSON, peekBitmap, stable } from "../api.js";
-import { atOrBefore, field, fillSelect, h, message, naturalCompare, select, setChildren, unionSteps } from "../dom.js";
+import { atOrBefore, field, fillSelect, h, message, naturalCompare, runNames, select, setChildren, unionSteps } from "../dom.js";
 import { colors } from "../draw.js";
 import { frameScheduler, loadPanelSteps, panelSet, setLoading, stepSlider } from "../widgets.js";
 
@@ -67,9 +67,8 @@ export function create(root, shell) {
     if (!layers.length) {
       controls.hidden = true;
       strip.parentElement.hidden = true;
-      panels = [];
-      runPanels.reset();
-      setChildren(panelRow, message("empty", `No activation maps logged in ${runs.map((r) => r.name).join(" or ") || "this run"}`, h("p", { text: "Pass probe=(images, labels) to CNNVizCallback: it then logs the activation maps of 3 evenly spaced conv layers every 200 steps (activation_layers=[...] to choose)." })));
+      panels = runPanels.reset();
+      setChildren(panelRow, message("empty", `No activation maps logged in ${runNames(runs)}`, h("p", { text: "Pass probe=(images, labels) to CNNVizCallback: it then logs the activation maps of 3 evenly spaced conv layers every 200 steps (activation_layers=[...] to choose)." })));
       return;
     }
     controls.hidden = false;

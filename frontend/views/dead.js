@@ -4,7 +4,7 @@
 // was > 0 at no position (rate 0); the threshold widens that to "rate <= t".
 // Routes: api/dead/fractions, api/dead/rates.
 import { seriesJSON } from "../api.js";
-import { atOrBefore, field, fillSelect, formatNumber, h, message, naturalCompare, select, setChildren, unionSteps } from "../dom.js";
+import { atOrBefore, field, fillSelect, formatNumber, h, message, naturalCompare, runNames, select, setChildren, unionSteps } from "../dom.js";
 import { colors, heatmap, lineChart, rateLegend } from "../draw.js";
 import { frameScheduler, panelSet, setLoading, stepSlider } from "../widgets.js";
 
@@ -84,9 +84,8 @@ export function create(root, shell) {
     const layers = [...new Set(runs.flatMap(layersOf))].sort(naturalCompare);
     if (!layers.length) {
       controls.hidden = true;
-      panels = [];
-      runPanels.reset();
-      setChildren(panelRow, message("empty", `No dead-filter statistics logged in ${runs.map((r) => r.name).join(" or ") || "this run"}`, h("p", { text: "CNNVizCallback measures every conv layer's activation rates over windows of 200 steps by default (dead_filter_layers=[...], every_n_steps={\"dead_filters\": N})." })));
+      panels = runPanels.reset();
+      setChildren(panelRow, message("empty", `No dead-filter statistics logged in ${runNames(runs)}`, h("p", { text: "CNNVizCallback measures every conv layer's activation rates over windows of 200 steps by default (dead_filter_layers=[...], every_n_steps={\"dead_filters\": N})." })));
       return;
     }
     controls.hidden = false;

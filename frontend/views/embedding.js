@@ -7,7 +7,7 @@
 // receptive field of the maximum), the target of the "Top images" links of Filters/Patterns.
 // Routes: api/embedding/points, api/embedding/sprites, api/embedding/top.
 import { decodeFloat32, getJSON, seriesJSON, stable } from "../api.js";
-import { atOrBefore, field, fillSelect, formatNumber, h, message, naturalCompare, select, setChildren, toggle, unionSteps } from "../dom.js";
+import { atOrBefore, field, fillSelect, formatNumber, h, message, naturalCompare, runNames, select, setChildren, toggle, unionSteps } from "../dom.js";
 import { categorical, colors, sizeCanvas } from "../draw.js";
 import { cell, className, drawThumb, sprites } from "../sprites.js";
 import { frameScheduler, panelSet, setLoading, stepSlider } from "../widgets.js";
@@ -150,13 +150,12 @@ export function create(root, shell) {
     const layers = [...new Set(runs.flatMap(layersOf))].sort(naturalCompare);
     if (!layers.length) {
       controls.hidden = true;
-      panels = [];
-      runPanels.reset();
+      panels = runPanels.reset();
       setChildren(
         panelRow,
         message(
           "empty",
-          `No embedding logged in ${runs.map((r) => r.name).join(" or ") || "this run"}`,
+          `No embedding logged in ${runNames(runs)}`,
           h("p", { text: "Pass embedding_probe=(images, labels) (a few hundred to a few thousand held-out images) to CNNVizCallback: it then maps their codes in 2-D with t-SNE every 1000 steps and at on_epoch_end, stable across steps, with thumbnails, and records each filter's top images for top_example_layers." })
         )
       );

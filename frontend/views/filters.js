@@ -4,7 +4,7 @@
 // curve with the current step marked, and a click-to-enlarge filter with its smoothness and
 // activation rate. Routes: api/filters/kernels, api/filters/smoothness (+ api/dead/rates).
 import { kernels, peekKernels, seriesJSON } from "../api.js";
-import { atOrBefore, field, fillSelect, formatNumber, h, message, naturalCompare, select, setChildren, toggle, unionSteps } from "../dom.js";
+import { atOrBefore, field, fillSelect, formatNumber, h, message, naturalCompare, runNames, select, setChildren, toggle, unionSteps } from "../dom.js";
 import { colors, drawFilter, drawKernelGrid, hitKernelGrid, inputModes, lineChart } from "../draw.js";
 import { frameScheduler, panelSet, setLoading, stepSlider } from "../widgets.js";
 
@@ -80,11 +80,10 @@ export function create(root, shell) {
     const layers = [...new Set(runs.flatMap(layersOf))].sort(naturalCompare);
     if (!layers.length) {
       controls.hidden = true;
-      panels = [];
-      runPanels.reset();
+      panels = runPanels.reset();
       setChildren(
         panelRow,
-        message("empty", `No kernels logged in ${runs.map((r) => r.name).join(" or ") || "this run"}`, h("p", { text: "CNNVizCallback logs the kernels of the first conv layer every 100 steps by default; choose layers with kernel_layers=[...] and the schedule with every_n_steps={\"kernels\": N}." }))
+        message("empty", `No kernels logged in ${runNames(runs)}`, h("p", { text: "CNNVizCallback logs the kernels of the first conv layer every 100 steps by default; choose layers with kernel_layers=[...] and the schedule with every_n_steps={\"kernels\": N}." }))
       );
       return;
     }

@@ -6,7 +6,7 @@
 // per image across all steps (so a map growing stronger over training looks stronger).
 // Routes: api/gradcam/step, api/gradcam/image, api/gradcam/maps (+ PNGs from api/runs/image).
 import { bitmap, decodeFloat32, getJSON, peekBitmap, seriesJSON, stable } from "../api.js";
-import { atOrBefore, field, fillSelect, formatNumber, h, message, naturalCompare, select, setChildren, toggle, unionSteps } from "../dom.js";
+import { atOrBefore, field, fillSelect, formatNumber, h, message, naturalCompare, runNames, select, setChildren, toggle, unionSteps } from "../dom.js";
 import { colors, drawCam, lineChart, paintBitmap } from "../draw.js";
 import { className } from "../sprites.js";
 import { frameScheduler, loadPanelSteps, panelSet, setLoading, stepSlider } from "../widgets.js";
@@ -129,13 +129,12 @@ export function create(root, shell) {
     const layers = [...new Set(runs.flatMap(layersOf))].sort(naturalCompare);
     if (!layers.length) {
       controls.hidden = true;
-      panels = [];
-      runPanels.reset();
+      panels = runPanels.reset();
       setChildren(
         panelRow,
         message(
           "empty",
-          `No Grad-CAM logged in ${runs.map((r) => r.name).join(" or ") || "this run"}`,
+          `No Grad-CAM logged in ${runNames(runs)}`,
           h("p", { text: "Pass probe=(images, labels) to CNNVizCallback: it then logs the Grad-CAM of the probe images at the last conv layer every 200 steps (gradcam_layers=[...] and every_n_steps={\"gradcam\": N} to choose; attributions=[\"saliency\", \"occlusion\"] adds attribution maps)." })
         )
       );

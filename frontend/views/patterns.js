@@ -7,7 +7,7 @@
 // original and the dreamed image side by side, the layers dreamed on and the activation gain.
 // Routes: api/patterns/step, api/patterns/filter, api/patterns/dream (+ PNGs from api/runs/image, sprites).
 import { bitmap, getJSON, peekBitmap, seriesJSON, stable } from "../api.js";
-import { atOrBefore, field, fillSelect, formatNumber, h, message, naturalCompare, select, setChildren, toggle, unionSteps } from "../dom.js";
+import { atOrBefore, field, fillSelect, formatNumber, h, message, naturalCompare, runNames, select, setChildren, toggle, unionSteps } from "../dom.js";
 import { colors, drawFilter, lineChart } from "../draw.js";
 import { drawThumb, sprites } from "../sprites.js";
 import { frameScheduler, loadPanelSteps, panelSet, setLoading, stepSlider } from "../widgets.js";
@@ -102,8 +102,7 @@ export function create(root, shell) {
     const layers = [...new Set(runs.flatMap(layersOf))].sort(naturalCompare);
     if (!layers.length) {
       controls.hidden = true;
-      panels = [];
-      runPanels.reset();
+      panels = runPanels.reset();
       if (runs.some((run) => dreamsOf(run).length)) {
         setChildren(panelRow); // only DeepDreams in this run: the DeepDream panel below is the view
         return;
@@ -112,7 +111,7 @@ export function create(root, shell) {
         panelRow,
         message(
           "empty",
-          `No filter patterns logged in ${runs.map((r) => r.name).join(" or ") || "this run"}`,
+          `No filter patterns logged in ${runNames(runs)}`,
           h("p", { text: "Pass pattern_layers=[\"features.conv2\", ...] to CNNVizCallback: it then optimises an image for each of the first pattern_channels filters (every 1000 steps and at on_epoch_end, in the background on a copy of the model)." })
         )
       );
