@@ -1,9 +1,17 @@
 """tb-cnnviz: see what a CNN learns while it trains, in a TensorBoard tab."""
+
+import re
+
 from setuptools import setup
+
+# One version, written in tb_cnnviz/__init__.py (read here without importing the package).
+VERSION = re.search(
+    r'^__version__ = "([^"]+)"', open("tb_cnnviz/__init__.py", encoding="utf-8").read(), re.M
+).group(1)
 
 setup(
     name="tb-cnnviz",
-    version="0.1.0",
+    version=VERSION,
     description="TensorBoard plugin and PyTorch training callbacks for visualising convolutional networks",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
@@ -32,7 +40,14 @@ setup(
         "tqdm>=4.60,<5",
     ],
     extras_require={
-        "dev": ["pytest>=7,<10", "pytest-timeout>=2,<3", "playwright>=1.40,<2", "scikit-learn>=1.2,<2", "lightning>=2.1,<3"],
+        "dev": [
+            "pytest>=7,<10",
+            "ruff>=0.6,<1",
+            "pytest-timeout>=2,<3",
+            "playwright>=1.40,<2",
+            "scikit-learn>=1.2,<2",
+            "lightning>=2.1,<3",
+        ],
         "lightning": ["lightning>=2.1,<3"],
         "umap": ["umap-learn>=0.5,<1"],
     },
@@ -40,5 +55,9 @@ setup(
         "tensorboard_plugins": ["cnnviz = tb_cnnviz.plugin:CNNVizLoader"],
         "console_scripts": ["tb-cnnviz = tb_cnnviz.cli:main"],
     },
-    classifiers=["Framework :: TensorBoard", "Programming Language :: Python :: 3", "Topic :: Scientific/Engineering :: Artificial Intelligence"],
+    classifiers=[
+        "Framework :: TensorBoard",
+        "Programming Language :: Python :: 3",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
 )

@@ -9,6 +9,7 @@ issue 4: our ``grad_cam`` at most 1.3x the plain forward. pytorch-grad-cam is ti
 only if installed (it is not a dependency); it calls ``backward()`` and ``zero_grad()``
 on the model, so it gets its own copy.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,7 +40,9 @@ def _timed(function: Callable[[], object], device: torch.device) -> float:
     return time.perf_counter() - start
 
 
-def _alternate(methods: dict[str, Callable[[], object]], repeats: int, device: torch.device) -> dict[str, float]:
+def _alternate(
+    methods: dict[str, Callable[[], object]], repeats: int, device: torch.device
+) -> dict[str, float]:
     """Median seconds per method; one warm-up call each, then ``repeats`` rounds in alternation."""
     for function in methods.values():
         function()
@@ -60,7 +63,6 @@ def grad_cam_table(repeats: int, device: torch.device) -> list[tuple[str, str, f
     for label, model, layer_name, size in cases:
         model = model.to(device).eval()
         images = torch.rand(16, 3, size, size, generator=generator).to(device)
-        layer = dict(model.named_modules())[layer_name]
 
         def plain_forward(model=model, images=images):
             with torch.no_grad():
@@ -68,9 +70,15 @@ def grad_cam_table(repeats: int, device: torch.device) -> list[tuple[str, str, f
 
         methods: dict[str, Callable[[], object]] = {
             "plain forward": plain_forward,
-            "grad_cam (ours)": lambda model=model, images=images: grad_cam(model, layer_name, images),
-            "grad_cam++ (ours)": lambda model=model, images=images: grad_cam(model, layer_name, images, method="gradcam++"),
-            "grad_cam details (ours)": lambda model=model, images=images: grad_cam(model, layer_name, images, return_details=True),
+            "grad_cam (ours)": lambda model=model, images=images, layer_name=layer_name: grad_cam(
+                model, layer_name, images
+            ),
+            "grad_cam++ (ours)": lambda model=model, images=images, layer_name=layer_name: grad_cam(
+                model, layer_name, images, method="gradcam++"
+            ),
+            "grad_cam details (ours)": lambda model=model, images=images, layer_name=layer_name: grad_cam(
+                model, layer_name, images, return_details=True
+            ),
         }
         try:
             from captum.attr import LayerAttribution, LayerGradCam
@@ -82,8 +90,12 @@ def grad_cam_table(repeats: int, device: torch.device) -> list[tuple[str, str, f
             with torch.no_grad():
                 given = captum_model(images).argmax(1)
 
-            def captum_grad_cam(captum_model=captum_model, captum_layer=captum_layer, images=images, given=given):
-                cam = LayerGradCam(captum_model, captum_layer).attribute(images, target=given, relu_attributions=True)
+            def captum_grad_cam(
+                captum_model=captum_model, captum_layer=captum_layer, images=images, given=given
+            ):
+                cam = LayerGradCam(captum_model, captum_layer).attribute(
+                    images, target=given, relu_attributions=True
+                )
                 return LayerAttribution.interpolate(cam, images.shape[-2:], "bilinear")
 
             def captum_frozen(captum_model=captum_model, images=images, given=given):
@@ -122,8 +134,8 @@ def occlusion_table(repeats: int, device: torch.device) -> list[tuple[str, float
     images = torch.rand(32, 3, 32, 32, generator=generator).to(device)
     methods: dict[str, Callable[[], object]] = {}
     for batch_size in (64, 128, 256, 512):
-        methods[f"occlusion (ours) batch_size={batch_size}"] = (
-            lambda batch_size=batch_size: occlusion(model, images, window=8, stride=4, batch_size=batch_size)
+        methods[f"occlusion (ours) batch_size={batch_size}"] = lambda batch_size=batch_size: occlusion(
+            model, images, window=8, stride=4, batch_size=batch_size
         )
     try:
         from captum.attr import Occlusion
@@ -132,8 +144,13 @@ def occlusion_table(repeats: int, device: torch.device) -> list[tuple[str, float
             with torch.no_grad():
                 predicted = model(images).argmax(1)
             probability = lambda x: torch.softmax(model(x), dim=1)  # noqa: E731
-            return Occlusion(probability).attribute(images, sliding_window_shapes=(3, 8, 8), strides=(3, 4, 4),
-                                                    target=predicted, perturbations_per_eval=49)
+            return Occlusion(probability).attribute(
+                images,
+                sliding_window_shapes=(3, 8, 8),
+                strides=(3, 4, 4),
+                target=predicted,
+                perturbations_per_eval=49,
+            )
 
         methods["captum Occlusion (per-pixel drops; scale only)"] = captum_occlusion
     except ImportError:
@@ -146,12 +163,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's default); 1 is steadier on a shared machine")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="torch intra-op threads (0: torch's default); 1 is steadier on a shared machine",
+    )
     arguments = parser.parse_args()
     if arguments.threads > 0:
         torch.set_num_threads(arguments.threads)
     device = torch.device(arguments.device)
-    print(f"torch {torch.__version__}, device {device}, threads {torch.get_num_threads()}, medians of {arguments.repeats} alternated runs\n")
+    print(
+        f"torch {torch.__version__}, device {device}, threads {torch.get_num_threads()}, medians of {arguments.repeats} alternated runs\n"
+    )
 
     print(f"{'model':<20} {'method':<36} {'ms':>9} {'x forward':>10}")
     for label, name, seconds, ratio in grad_cam_table(arguments.repeats, device):

@@ -22,6 +22,7 @@ Wall times on a machine shared with other work vary; the script prints the load 
 and each method's CPU time (all threads; ``time.process_time``), which contention
 inflates much less, so a reader can judge. scikit-learn is an optional import (``pip install scikit-learn``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,7 +37,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from tb_cnnviz.analysis.projection import knn_accuracy, nearest_neighbors, neighbor_overlap, tsne  # noqa: E402
 
 
-def clustered_features(points: int = 10_000, width: int = 512, classes: int = 10, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def clustered_features(
+    points: int = 10_000, width: int = 512, classes: int = 10, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """CNN-code-like features [points, width] float32 and their class labels (see the module docstring)."""
     rng = np.random.default_rng(seed)
     latent, modes = 32, 3
@@ -61,7 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--points", type=int, default=10_000)
     parser.add_argument("--width", type=int, default=512)
-    parser.add_argument("--n-jobs", type=int, nargs="+", default=[2], help="thread counts to time our tsne with")
+    parser.add_argument(
+        "--n-jobs", type=int, nargs="+", default=[2], help="thread counts to time our tsne with"
+    )
     parser.add_argument("--sklearn-jobs", type=int, default=2)
     parser.add_argument("--skip-sklearn", action="store_true")
     parser.add_argument("--seed", type=int, default=0)
@@ -69,12 +74,18 @@ def main(argv: list[str] | None = None) -> int:
 
     features, labels = clustered_features(args.points, args.width, seed=args.seed)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    print(f"data: {features.shape[0]} x {features.shape[1]} Gaussian-mixture CNN-like codes, 10 classes; "
-          f"{cores} cores visible, load average {os.getloadavg()[0]:.1f} at start", flush=True)
+    print(
+        f"data: {features.shape[0]} x {features.shape[1]} Gaussian-mixture CNN-like codes, 10 classes; "
+        f"{cores} cores visible, load average {os.getloadavg()[0]:.1f} at start",
+        flush=True,
+    )
     started = time.perf_counter()
     high_neighbors = nearest_neighbors(features, 10)
-    print(f"exact 10-NN in {args.width}-D (for scoring): {time.perf_counter() - started:.1f} s; "
-          f"5-NN accuracy in {args.width}-D: {knn_accuracy(features, labels, k=5):.3f}", flush=True)
+    print(
+        f"exact 10-NN in {args.width}-D (for scoring): {time.perf_counter() - started:.1f} s; "
+        f"5-NN accuracy in {args.width}-D: {knn_accuracy(features, labels, k=5):.3f}",
+        flush=True,
+    )
 
     rows = []
     for jobs in args.n_jobs:
@@ -83,8 +94,11 @@ def main(argv: list[str] | None = None) -> int:
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
         preservation, accuracy = scores(layout, high_neighbors, labels)
         rows.append((f"tb_cnnviz tsne (openTSNE, n_jobs={jobs})", seconds, cpu, preservation, accuracy))
-        print(f"{rows[-1][0]}: {seconds:.1f} s ({cpu:.1f} CPU s), 10-NN preservation {preservation:.3f}, "
-              f"5-NN accuracy {accuracy:.3f}", flush=True)
+        print(
+            f"{rows[-1][0]}: {seconds:.1f} s ({cpu:.1f} CPU s), 10-NN preservation {preservation:.3f}, "
+            f"5-NN accuracy {accuracy:.3f}",
+            flush=True,
+        )
 
     reference = None
     if not args.skip_sklearn:
@@ -95,16 +109,30 @@ def main(argv: list[str] | None = None) -> int:
             print("scikit-learn is not installed: skipping the comparison (pip install scikit-learn)")
         else:
             started, cpu = time.perf_counter(), time.process_time()
-            model = TSNE(n_components=2, perplexity=30.0, init="pca", learning_rate="auto",
-                         random_state=args.seed, n_jobs=args.sklearn_jobs)
+            model = TSNE(
+                n_components=2,
+                perplexity=30.0,
+                init="pca",
+                learning_rate="auto",
+                random_state=args.seed,
+                n_jobs=args.sklearn_jobs,
+            )
             layout = model.fit_transform(features)
             seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
             preservation, accuracy = scores(layout.astype(np.float32), high_neighbors, labels)
-            reference = (f"scikit-learn {sklearn.__version__} TSNE (Barnes-Hut, n_jobs={args.sklearn_jobs})",
-                         seconds, cpu, preservation, accuracy)
+            reference = (
+                f"scikit-learn {sklearn.__version__} TSNE (Barnes-Hut, n_jobs={args.sklearn_jobs})",
+                seconds,
+                cpu,
+                preservation,
+                accuracy,
+            )
             rows.append(reference)
-            print(f"{reference[0]}: {seconds:.1f} s ({cpu:.1f} CPU s), 10-NN preservation {preservation:.3f}, "
-                  f"5-NN accuracy {accuracy:.3f}", flush=True)
+            print(
+                f"{reference[0]}: {seconds:.1f} s ({cpu:.1f} CPU s), 10-NN preservation {preservation:.3f}, "
+                f"5-NN accuracy {accuracy:.3f}",
+                flush=True,
+            )
 
     print()
     print(f"{'method':58s} {'wall s':>8s} {'CPU s':>8s} {'10-NN pres.':>12s} {'5-NN acc.':>10s}")
@@ -112,13 +140,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:58s} {seconds:8.1f} {cpu:8.1f} {preservation:12.3f} {accuracy:10.3f}")
     ours = [row for row in rows if row[0].startswith("tb_cnnviz")]
     best = min(ours, key=lambda row: row[1])
-    print(f"\ntarget: {args.points} points in under 60 s: {best[1]:.1f} s -> {'met' if best[1] < 60 else 'NOT met'}")
+    print(
+        f"\ntarget: {args.points} points in under 60 s: {best[1]:.1f} s -> {'met' if best[1] < 60 else 'NOT met'}"
+    )
     if reference is not None:
         speedup = reference[1] / best[1]
         quality = best[3] >= reference[3] - 1e-9
-        print(f"target: >= 1.5x faster than scikit-learn at equal or better 10-NN preservation: {speedup:.1f}x "
-              f"(CPU time {reference[2] / best[2]:.1f}x), preservation {best[3]:.3f} vs {reference[3]:.3f} "
-              f"-> {'met' if speedup >= 1.5 and quality else 'NOT met'}")
+        print(
+            f"target: >= 1.5x faster than scikit-learn at equal or better 10-NN preservation: {speedup:.1f}x "
+            f"(CPU time {reference[2] / best[2]:.1f}x), preservation {best[3]:.3f} vs {reference[3]:.3f} "
+            f"-> {'met' if speedup >= 1.5 and quality else 'NOT met'}"
+        )
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     return 0
 

@@ -19,6 +19,7 @@ embedding: t-SNE of 1,000 held-out images with the top-9 examples of conv1, conv
     .venv/bin/python benchmarks/event_growth.py                 # every kind (about 2-4 minutes on 2 busy cores)
     .venv/bin/python benchmarks/event_growth.py --kinds kernels gradcam --snapshots 20
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,7 +42,12 @@ from tb_cnnviz.models import small_vgg  # noqa: E402
 CHEAP_KINDS = ("kernels", "activations", "dead_filters", "gradcam")
 SLOW_KINDS = ("patterns", "embedding")
 OFF = {"kernel_layers": [], "activation_layers": [], "dead_filter_layers": [], "gradcam_layers": []}
-ON = {"kernels": "kernel_layers", "activations": "activation_layers", "dead_filters": "dead_filter_layers", "gradcam": "gradcam_layers"}
+ON = {
+    "kernels": "kernel_layers",
+    "activations": "activation_layers",
+    "dead_filters": "dead_filter_layers",
+    "gradcam": "gradcam_layers",
+}
 TOP_LAYERS = ["features.conv1", "features.conv3", "features.conv5"]
 
 
@@ -55,10 +61,12 @@ def event_bytes(log_dir: str) -> int:
 
 def scheduled_steps(kind: str, every: int, steps: int) -> list[int]:
     """The steps at which ``kind`` writes: the first step (a baseline, for the cheap snapshot kinds) and every multiple of ``every``."""
-    return [step for step in range(1, steps + 1) if step % every == 0 or (step == 1 and kind in SNAPSHOT_KINDS)]
+    return [
+        step for step in range(1, steps + 1) if step % every == 0 or (step == 1 and kind in SNAPSHOT_KINDS)
+    ]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def shapes(size: int, seed: int) -> ShapesDataset:
     return ShapesDataset(size, seed=seed)
 
@@ -80,8 +88,18 @@ def pretrain(width: int, steps: int, batch_size: int = 32) -> dict:
     return model.state_dict()
 
 
-def measure(kind: str, every: int, steps: int, log_dir: str, width: int = 16, batch_size: int = 16, embedding_images: int = 1000,
-            pattern_channels: int = 64, pattern_steps: int = 16, state: dict | None = None) -> list[int]:
+def measure(
+    kind: str,
+    every: int,
+    steps: int,
+    log_dir: str,
+    width: int = 16,
+    batch_size: int = 16,
+    embedding_images: int = 1000,
+    pattern_channels: int = 64,
+    pattern_steps: int = 16,
+    state: dict | None = None,
+) -> list[int]:
     """Train ``steps`` steps logging only ``kind`` every ``every`` steps; returns the event-file size before step 1 and after each step."""
     held_out = shapes(max(embedding_images, 8), 1)
     images, labels = shapes(2048, 0).tensors()
@@ -90,9 +108,13 @@ def measure(kind: str, every: int, steps: int, log_dir: str, width: int = 16, ba
     if kind in ON:
         options.pop(ON[kind])
     elif kind == "patterns":
-        options.update(pattern_layers=["features.conv5"], pattern_channels=pattern_channels, pattern_steps=pattern_steps)
+        options.update(
+            pattern_layers=["features.conv5"], pattern_channels=pattern_channels, pattern_steps=pattern_steps
+        )
     elif kind == "embedding":
-        options.update(embedding_probe=held_out.tensors(range(embedding_images)), top_example_layers=TOP_LAYERS)
+        options.update(
+            embedding_probe=held_out.tensors(range(embedding_images)), top_example_layers=TOP_LAYERS
+        )
     else:
         raise ValueError(f"kind: expected one of {CHEAP_KINDS + SLOW_KINDS}, got {kind!r}")
     torch.manual_seed(0)
@@ -101,8 +123,17 @@ def measure(kind: str, every: int, steps: int, log_dir: str, width: int = 16, ba
         model.load_state_dict(state)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     generator = torch.Generator().manual_seed(0)
-    viz = CNNVizCallback(model, log_dir=log_dir, probe=probe, class_names=ShapesDataset.classes, every_n_steps={kind: every},
-                         background=False, strict=True, flush_secs=3600, **options)
+    viz = CNNVizCallback(
+        model,
+        log_dir=log_dir,
+        probe=probe,
+        class_names=ShapesDataset.classes,
+        every_n_steps={kind: every},
+        background=False,
+        strict=True,
+        flush_secs=3600,
+        **options,
+    )
     viz.flush()
     sizes = [event_bytes(log_dir)]
     model.train()
@@ -125,7 +156,11 @@ def growth(sizes: list[int], snapshots: int) -> dict:
     increments = [sizes[step] - sizes[step - 1] for step in written]
     later = increments[1:]
     half = snapshots // 2
-    s0, sn, s2n = (sizes[written[0]], sizes[written[half]], sizes[written[2 * half]]) if len(later) >= 2 * half else (0, 0, 0)
+    s0, sn, s2n = (
+        (sizes[written[0]], sizes[written[half]], sizes[written[2 * half]])
+        if len(later) >= 2 * half
+        else (0, 0, 0)
+    )
     return {
         "written": written,
         "first": increments[0] if increments else 0,
@@ -139,13 +174,32 @@ def growth(sizes: list[int], snapshots: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--kinds", nargs="+", default=list(CHEAP_KINDS + SLOW_KINDS), choices=CHEAP_KINDS + SLOW_KINDS)
-    parser.add_argument("--snapshots", type=int, default=10, help="N for the cheap kinds: 2N snapshots after the first (default 10)")
-    parser.add_argument("--slow-snapshots", type=int, default=2, help="N for patterns and embedding (default 2)")
-    parser.add_argument("--every", type=int, default=2, help="every_n_steps (default 2; the size of a snapshot does not depend on it)")
+    parser.add_argument(
+        "--kinds", nargs="+", default=list(CHEAP_KINDS + SLOW_KINDS), choices=CHEAP_KINDS + SLOW_KINDS
+    )
+    parser.add_argument(
+        "--snapshots",
+        type=int,
+        default=10,
+        help="N for the cheap kinds: 2N snapshots after the first (default 10)",
+    )
+    parser.add_argument(
+        "--slow-snapshots", type=int, default=2, help="N for patterns and embedding (default 2)"
+    )
+    parser.add_argument(
+        "--every",
+        type=int,
+        default=2,
+        help="every_n_steps (default 2; the size of a snapshot does not depend on it)",
+    )
     parser.add_argument("--width", type=int, default=16)
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--pretrain", type=int, default=150, help="SGD steps (batch 32) before measuring (default 150; 0: from the initialisation)")
+    parser.add_argument(
+        "--pretrain",
+        type=int,
+        default=150,
+        help="SGD steps (batch 32) before measuring (default 150; 0: from the initialisation)",
+    )
     parser.add_argument("--embedding-images", type=int, default=1000)
     parser.add_argument("--pattern-channels", type=int, default=64)
     parser.add_argument("--pattern-steps", type=int, default=16)
@@ -155,29 +209,59 @@ def main() -> None:
     rows = []
     started = time.perf_counter()
     state = pretrain(args.width, args.pretrain) if args.pretrain else None
-    print(f"pretrained {args.pretrain} steps, {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
+    print(
+        f"pretrained {args.pretrain} steps, {time.perf_counter() - started:.0f} s",
+        file=sys.stderr,
+        flush=True,
+    )
     for kind in args.kinds:
         n = args.snapshots if kind in CHEAP_KINDS else args.slow_snapshots
         every = args.every
-        steps = (2 * n + 1) * every  # the first snapshot, then 2N more (plus a baseline at step 1 for snapshot kinds)
+        steps = (
+            2 * n + 1
+        ) * every  # the first snapshot, then 2N more (plus a baseline at step 1 for snapshot kinds)
         begin = time.perf_counter()
         with tempfile.TemporaryDirectory() as log_dir:
-            sizes = measure(kind, every, steps, log_dir, width=args.width, batch_size=args.batch_size, embedding_images=args.embedding_images,
-                            pattern_channels=args.pattern_channels, pattern_steps=args.pattern_steps, state=state)
+            sizes = measure(
+                kind,
+                every,
+                steps,
+                log_dir,
+                width=args.width,
+                batch_size=args.batch_size,
+                embedding_images=args.embedding_images,
+                pattern_channels=args.pattern_channels,
+                pattern_steps=args.pattern_steps,
+                state=state,
+            )
         result = growth(sizes, 2 * n)
         expected = scheduled_steps(kind, every, steps)
         if result["written"] != expected:
-            print(f"warning: {kind} wrote at steps {result['written']}, scheduled {expected}", file=sys.stderr)
+            print(
+                f"warning: {kind} wrote at steps {result['written']}, scheduled {expected}", file=sys.stderr
+            )
         rows.append((kind, 2 * n, result, time.perf_counter() - begin))
-        print(f"{kind}: {len(result['written'])} snapshots in {steps} steps, {rows[-1][3]:.0f} s", file=sys.stderr, flush=True)
+        print(
+            f"{kind}: {len(result['written'])} snapshots in {steps} steps, {rows[-1][3]:.0f} s",
+            file=sys.stderr,
+            flush=True,
+        )
 
-    print(f"\nSmallVGG(width={args.width}), shapes 32x32, pretrained {args.pretrain} steps, then batch {args.batch_size}, every {args.every} steps, probe 8 images; one kind per run; torch {torch.__version__}; "
-          f"total {time.perf_counter() - started:.0f} s; load average {os.getloadavg()[0]:.1f}")
-    print(f"{'kind':<13} {'first (B)':>10} {'per snapshot (B)':>17} {'spread':>7} {'S(N)-S(0)':>10} {'S(2N)-S(N)':>11} {'deviation':>9}  snapshots")
+    print(
+        f"\nSmallVGG(width={args.width}), shapes 32x32, pretrained {args.pretrain} steps, then batch {args.batch_size}, every {args.every} steps, probe 8 images; one kind per run; torch {torch.__version__}; "
+        f"total {time.perf_counter() - started:.0f} s; load average {os.getloadavg()[0]:.1f}"
+    )
+    print(
+        f"{'kind':<13} {'first (B)':>10} {'per snapshot (B)':>17} {'spread':>7} {'S(N)-S(0)':>10} {'S(2N)-S(N)':>11} {'deviation':>9}  snapshots"
+    )
     for kind, count, result, _ in rows:
-        print(f"{kind:<13} {result['first']:>10,} {result['per_snapshot']:>17,.0f} {100 * result['spread']:>6.1f}% "
-              f"{result['first_half']:>10,} {result['second_half']:>11,} {100 * result['deviation']:>+8.2f}%  1 + {count}")
-    print("\nspread: (largest - smallest) later snapshot over their mean; deviation: (S(2N)-S(N)) / (S(N)-S(0)) - 1.")
+        print(
+            f"{kind:<13} {result['first']:>10,} {result['per_snapshot']:>17,.0f} {100 * result['spread']:>6.1f}% "
+            f"{result['first_half']:>10,} {result['second_half']:>11,} {100 * result['deviation']:>+8.2f}%  1 + {count}"
+        )
+    print(
+        "\nspread: (largest - smallest) later snapshot over their mean; deviation: (S(2N)-S(N)) / (S(N)-S(0)) - 1."
+    )
 
 
 if __name__ == "__main__":

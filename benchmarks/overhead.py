@@ -7,6 +7,7 @@ wall time on a shared machine) and of wall time, and the peak extra memory (max 
 
     python benchmarks/overhead.py [--steps 400] [--repeats 3] [--width 32]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,8 +53,11 @@ def child(steps: int, width: int, batch_size: int, with_callback: bool, logdir: 
         step(index)
     if viz is not None:
         viz.close()
-    return {"wall": time.perf_counter() - start_wall, "cpu": _cpu() - start_cpu,
-            "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {
+        "wall": time.perf_counter() - start_wall,
+        "cpu": _cpu() - start_cpu,
+        "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
 
 
 def _cpu() -> float:
@@ -63,7 +67,9 @@ def _cpu() -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=400, help="timed training steps per run (default logs at 100/200 steps)")
+    parser.add_argument(
+        "--steps", type=int, default=400, help="timed training steps per run (default logs at 100/200 steps)"
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--width", type=int, default=32)
     parser.add_argument("--batch-size", type=int, default=64)
@@ -78,20 +84,43 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for repeat in range(args.repeats):
             for variant in ("without", "with"):  # A/B alternating
-                command = [sys.executable, __file__, "--child", variant, "--steps", str(args.steps), "--width", str(args.width),
-                           "--batch-size", str(args.batch_size), "--logdir", os.path.join(tmp, f"{variant}-{repeat}")]
+                command = [
+                    sys.executable,
+                    __file__,
+                    "--child",
+                    variant,
+                    "--steps",
+                    str(args.steps),
+                    "--width",
+                    str(args.width),
+                    "--batch-size",
+                    str(args.batch_size),
+                    "--logdir",
+                    os.path.join(tmp, f"{variant}-{repeat}"),
+                ]
                 output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
                 results[variant].append(json.loads(output.strip().splitlines()[-1]))
                 run = results[variant][-1]
-                print(f"repeat {repeat + 1} {variant:>7} callback: cpu {run['cpu']:.2f} s  wall {run['wall']:.2f} s  max rss {run['max_rss_mb']:.0f} MB", flush=True)
+                print(
+                    f"repeat {repeat + 1} {variant:>7} callback: cpu {run['cpu']:.2f} s  wall {run['wall']:.2f} s  max rss {run['max_rss_mb']:.0f} MB",
+                    flush=True,
+                )
 
     def ratio(key: str) -> float:
         return statistics.median(w[key] / wo[key] for w, wo in zip(results["with"], results["without"]))
 
-    extra_memory = statistics.median(w["max_rss_mb"] - wo["max_rss_mb"] for w, wo in zip(results["with"], results["without"]))
-    print(f"\nSmallVGG(width={args.width}), batch {args.batch_size}, {args.steps} steps, {args.repeats} A/B repeats, default settings")
-    print(f"median CPU-time ratio  with/without: {ratio('cpu'):.3f}  (overhead {100 * (ratio('cpu') - 1):+.1f}%, target <= +3%)")
-    print(f"median wall-time ratio with/without: {ratio('wall'):.3f}  (overhead {100 * (ratio('wall') - 1):+.1f}%)")
+    extra_memory = statistics.median(
+        w["max_rss_mb"] - wo["max_rss_mb"] for w, wo in zip(results["with"], results["without"])
+    )
+    print(
+        f"\nSmallVGG(width={args.width}), batch {args.batch_size}, {args.steps} steps, {args.repeats} A/B repeats, default settings"
+    )
+    print(
+        f"median CPU-time ratio  with/without: {ratio('cpu'):.3f}  (overhead {100 * (ratio('cpu') - 1):+.1f}%, target <= +3%)"
+    )
+    print(
+        f"median wall-time ratio with/without: {ratio('wall'):.3f}  (overhead {100 * (ratio('wall') - 1):+.1f}%)"
+    )
     print(f"median peak extra memory (max RSS):  {extra_memory:+.0f} MB")
 
 

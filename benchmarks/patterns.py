@@ -14,6 +14,7 @@ rounds and medians are reported.
 
     .venv/bin/python benchmarks/patterns.py [--size 32] [--repeats 3] [--threads 2]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -117,29 +118,38 @@ def main() -> None:
         flip = repeat % 2 == 1
         if not flip:
             measure(seq, repeat)
-        for pair in (reversed(pairs) if flip else pairs):
-            for name in (reversed(pair) if flip else pair):
+        for pair in reversed(pairs) if flip else pairs:
+            for name in reversed(pair) if flip else pair:
                 measure(name, repeat)
         if flip:
             measure(seq, repeat)
 
-    print(f"\nfilter patterns: SmallVGG(width={args.width}) {LAYER} ({channels} filters), {args.size} px, "
-          f"{args.steps} steps, {torch.get_num_threads()} threads, median of {args.repeats} alternating rounds")
+    print(
+        f"\nfilter patterns: SmallVGG(width={args.width}) {LAYER} ({channels} filters), {args.size} px, "
+        f"{args.steps} steps, {torch.get_num_threads()} threads, median of {args.repeats} alternating rounds"
+    )
     floors = dict(pairs)
     for label, times in (("wall-clock", wall), ("process CPU time", cpu)):
         median = {name: statistics.median(values) for name, values in times.items()}
         print(f"[{label}]")
-        print(f"{'method':<32}{'median (s)':>11}{'vs sequential':>16}{'x floor':>9}{'x floor/round':>15}   all rounds (s)")
+        print(
+            f"{'method':<32}{'median (s)':>11}{'vs sequential':>16}{'x floor':>9}{'x floor/round':>15}   all rounds (s)"
+        )
         for name in names:
             rounds = " ".join(f"{t:.1f}" for t in times[name])
             speedup = f"{median[seq] / median[name]:.2f}x faster" if name in floors else ""
             vs_floor = f"{median[name] / median[floors[name]]:.2f}" if name in floors else ""
-            per_round = (f"{statistics.median(a / b for a, b in zip(times[name], times[floors[name]])):.2f}"
-                         if name in floors else "")
+            per_round = (
+                f"{statistics.median(a / b for a, b in zip(times[name], times[floors[name]])):.2f}"
+                if name in floors
+                else ""
+            )
             print(f"{name:<32}{median[name]:>11.2f}{speedup:>16}{vs_floor:>9}{per_round:>15}   {rounds}")
-    print("targets: batched >= 1.2x faster than sequential; batched <= 1.3x its floor (the random transforms\n"
-          "output a window of the requested size, so both methods feed the network the same batch);\n"
-          "'x floor/round' is the median over rounds of the ratio to the floor measured next to it.")
+    print(
+        "targets: batched >= 1.2x faster than sequential; batched <= 1.3x its floor (the random transforms\n"
+        "output a window of the requested size, so both methods feed the network the same batch);\n"
+        "'x floor/round' is the median over rounds of the ratio to the floor measured next to it."
+    )
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ latency per route and the error count (non-200 answers or failed connections).
 Target: p95 < 100 ms for the listing and the per-step routes. Exit status 1 if any
 request failed or a target was missed (``--no-check`` to only report).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,7 +40,13 @@ from tb_cnnviz import metadata, summary
 
 # Routes whose p95 must stay under the target: what the UI asks while you scrub and browse.
 TARGET_MS = 100.0
-TARGET_ROUTES = ("runs/list", "runs/steps", "filters/kernels (1 step)", "activations/step", "runs/image (png)")
+TARGET_ROUTES = (
+    "runs/list",
+    "runs/steps",
+    "filters/kernels (1 step)",
+    "activations/step",
+    "runs/image (png)",
+)
 LAYERS = ("features.conv1", "features.conv3", "features.conv5")
 FILTERS = {"features.conv1": 32, "features.conv3": 64, "features.conv5": 128}
 
@@ -61,21 +68,49 @@ def build_logdir(root: Path, runs: int, steps: int, probe: int, seed: int = 0) -
                 tiles = np.zeros((6 * 4, 6 * 8, 3), np.uint8)
                 for f in range(32):
                     y, x = divmod(f, 8)
-                    tiles[y * 6 + 1:y * 6 + 4, x * 6 + 1:x * 6 + 4] = grid[f].transpose(1, 2, 0)
+                    tiles[y * 6 + 1 : y * 6 + 4, x * 6 + 1 : x * 6 + 4] = grid[f].transpose(1, 2, 0)
                 summaries = [
                     summary.tensor_summary(metadata.KERNELS, LAYERS[0], kernels),
-                    summary.blob_summary(metadata.KERNEL_GRID, LAYERS[0], [summary.encode_png(tiles)], normalization="global", nrow=8, padding=1),
-                    summary.tensor_summary(metadata.SMOOTHNESS, LAYERS[0], rng.uniform(-1, 1, 32).astype(np.float32)),
+                    summary.blob_summary(
+                        metadata.KERNEL_GRID,
+                        LAYERS[0],
+                        [summary.encode_png(tiles)],
+                        normalization="global",
+                        nrow=8,
+                        padding=1,
+                    ),
+                    summary.tensor_summary(
+                        metadata.SMOOTHNESS, LAYERS[0], rng.uniform(-1, 1, 32).astype(np.float32)
+                    ),
                 ]
                 # Activation grids: 32 channels of 8x8 tiles per probe image (as the callback draws conv5 maps).
-                pngs = [summary.encode_png(rng.integers(0, 255, (4 * 9 + 1, 8 * 9 + 1), dtype=np.uint8)) for _ in range(probe)]
-                summaries.append(summary.blob_summary(metadata.ACTIVATIONS, LAYERS[2], pngs, channels=32, nrow=8, padding=1, tile=[8, 8]))
+                pngs = [
+                    summary.encode_png(rng.integers(0, 255, (4 * 9 + 1, 8 * 9 + 1), dtype=np.uint8))
+                    for _ in range(probe)
+                ]
+                summaries.append(
+                    summary.blob_summary(
+                        metadata.ACTIVATIONS, LAYERS[2], pngs, channels=32, nrow=8, padding=1, tile=[8, 8]
+                    )
+                )
                 if i == 0:
-                    summaries.append(summary.blob_summary(metadata.PROBE, None, probe_pngs, labels=list(range(probe)), class_names=[f"class {c}" for c in range(probe)]))
+                    summaries.append(
+                        summary.blob_summary(
+                            metadata.PROBE,
+                            None,
+                            probe_pngs,
+                            labels=list(range(probe)),
+                            class_names=[f"class {c}" for c in range(probe)],
+                        )
+                    )
                 for layer in LAYERS:
                     rates = rng.uniform(0, 1, FILTERS[layer]).astype(np.float32)
                     rates[rng.random(FILTERS[layer]) < 0.05] = 0.0
-                    summaries.append(summary.tensor_summary(metadata.DEAD_FILTERS, layer, rates, window=100, measured_at=layer))
+                    summaries.append(
+                        summary.tensor_summary(
+                            metadata.DEAD_FILTERS, layer, rates, window=100, measured_at=layer
+                        )
+                    )
                 summary.write(writer, summaries, step)
         finally:
             writer.close()
@@ -87,8 +122,20 @@ def tensorboard(logdir: Path, load_fast: str):
     binary = shutil.which("tensorboard", path=os.path.dirname(sys.executable)) or shutil.which("tensorboard")
     if binary is None:
         raise SystemExit("error: no tensorboard executable found")
-    command = [binary, "--logdir", str(logdir), "--host", "127.0.0.1", "--port", "0", "--load_fast", load_fast]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    command = [
+        binary,
+        "--logdir",
+        str(logdir),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--load_fast",
+        load_fast,
+    ]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
     try:
         port = None
         deadline = time.monotonic() + 90
@@ -143,6 +190,7 @@ def api(route: str, **params) -> str:
 
 def request_mix(runs: list[str], steps: list[int], probe: int):
     """The requests the UI makes, weighted like a user browsing and scrubbing."""
+
     def pick():
         run, step = random.choice(runs), random.choice(steps)
         return random.choices(
@@ -150,15 +198,29 @@ def request_mix(runs: list[str], steps: list[int], probe: int):
                 ("runs/list", api("runs/list")),
                 ("runs/steps", api("runs/steps", run=run, kind="kernels", layer=LAYERS[0])),
                 ("filters/kernels (1 step)", api("filters/kernels", run=run, layer=LAYERS[0], step=step)),
-                ("filters/kernels (block of 64)", api("filters/kernels", run=run, layer=LAYERS[0], step=step, count=64)),
+                (
+                    "filters/kernels (block of 64)",
+                    api("filters/kernels", run=run, layer=LAYERS[0], step=step, count=64),
+                ),
                 ("filters/smoothness", api("filters/smoothness", run=run, layer=LAYERS[0])),
                 ("activations/step", api("activations/step", run=run, layer=LAYERS[2], step=step)),
-                ("runs/image (png)", api("runs/image", run=run, kind="activations", layer=LAYERS[2], step=step, index=random.randrange(probe))),
+                (
+                    "runs/image (png)",
+                    api(
+                        "runs/image",
+                        run=run,
+                        kind="activations",
+                        layer=LAYERS[2],
+                        step=step,
+                        index=random.randrange(probe),
+                    ),
+                ),
                 ("dead/rates", api("dead/rates", run=run, layer=random.choice(LAYERS))),
                 ("dead/fractions", api("dead/fractions", run=run)),
             ],
             weights=[1, 1, 4, 1, 1, 3, 4, 1, 1],
         )[0]
+
     return pick
 
 
@@ -169,9 +231,16 @@ def main(argv=None) -> int:
     parser.add_argument("--probe", type=int, default=4, help="probe images (activation PNGs per step)")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--duration", type=float, default=30.0, help="seconds of load")
-    parser.add_argument("--load-fast", choices=("auto", "true", "false"), default="auto", help="TensorBoard's --load_fast (default: its Rust data server)")
+    parser.add_argument(
+        "--load-fast",
+        choices=("auto", "true", "false"),
+        default="auto",
+        help="TensorBoard's --load_fast (default: its Rust data server)",
+    )
     parser.add_argument("--logdir", default=None, help="reuse/keep the logdir here (built if missing)")
-    parser.add_argument("--no-check", action="store_true", help="report only; exit 0 even if a target is missed")
+    parser.add_argument(
+        "--no-check", action="store_true", help="report only; exit 0 even if a target is missed"
+    )
     args = parser.parse_args(argv)
     for name in ("runs", "steps", "probe", "clients"):
         if getattr(args, name) < 1:
@@ -190,7 +259,10 @@ def main(argv=None) -> int:
             logdir.mkdir(parents=True, exist_ok=True)
             started = time.monotonic()
             build_logdir(logdir, args.runs, args.steps, args.probe)
-            print(f"built {args.runs} runs x {args.steps} steps in {time.monotonic() - started:.1f} s: {logdir}", flush=True)
+            print(
+                f"built {args.runs} runs x {args.steps} steps in {time.monotonic() - started:.1f} s: {logdir}",
+                flush=True,
+            )
         return run(args, logdir)
     finally:
         if temporary is not None:
@@ -208,7 +280,14 @@ def run(args, logdir: Path) -> int:
                 listing = json.loads(client.get(api("runs/list"))[1])
                 loaded = len(listing.get("runs", []))
                 if loaded == args.runs:
-                    counts = [len(json.loads(client.get(api("runs/steps", run=r, kind="activations", layer=LAYERS[2]))[1]).get("steps", [])) for r in runs]
+                    counts = [
+                        len(
+                            json.loads(
+                                client.get(api("runs/steps", run=r, kind="activations", layer=LAYERS[2]))[1]
+                            ).get("steps", [])
+                        )
+                        for r in runs
+                    ]
                     if min(counts) == args.steps:
                         break
             except (OSError, ValueError, http.client.HTTPException):
@@ -217,8 +296,11 @@ def run(args, logdir: Path) -> int:
                 print("error: TensorBoard did not load every step in 300 s", file=sys.stderr)
                 return 1
             time.sleep(0.5)
-        print(f"tensorboard (--load_fast {args.load_fast}) loaded everything in {time.monotonic() - started:.1f} s; "
-              f"{args.clients} clients for {args.duration:.0f} s", flush=True)
+        print(
+            f"tensorboard (--load_fast {args.load_fast}) loaded everything in {time.monotonic() - started:.1f} s; "
+            f"{args.clients} clients for {args.duration:.0f} s",
+            flush=True,
+        )
         pick = request_mix(runs, steps, args.probe)
         warm = time.monotonic()
         for run in runs:  # a first look at each run: the series are read once, then cached
@@ -226,7 +308,9 @@ def run(args, logdir: Path) -> int:
             client.get(api("activations/step", run=run, layer=LAYERS[2], step=steps[0]))
             client.get(api("filters/smoothness", run=run, layer=LAYERS[0]))
             client.get(api("dead/fractions", run=run))
-        print(f"first look at every run (reads each series once): {time.monotonic() - warm:.1f} s", flush=True)
+        print(
+            f"first look at every run (reads each series once): {time.monotonic() - warm:.1f} s", flush=True
+        )
         timings: dict[str, list[float]] = {}
         errors: dict[str, int] = {}
         lock = threading.Lock()
@@ -256,7 +340,9 @@ def run(args, logdir: Path) -> int:
             thread.join()
 
     total = sum(len(v) for v in timings.values())
-    print(f"\n{total} requests in {args.duration:.0f} s ({total / args.duration:.0f}/s), errors: {sum(errors.values())}\n")
+    print(
+        f"\n{total} requests in {args.duration:.0f} s ({total / args.duration:.0f}/s), errors: {sum(errors.values())}\n"
+    )
     print(f"{'route':32s} {'n':>6s} {'p50 ms':>8s} {'p95 ms':>8s} {'max ms':>8s} {'errors':>6s}")
     failed = bool(errors)
     for name in sorted(timings):
@@ -266,7 +352,9 @@ def run(args, logdir: Path) -> int:
         if name in TARGET_ROUTES:
             mark = "  ok" if p95 < TARGET_MS else f"  over the {TARGET_MS:.0f} ms target"
             failed |= p95 >= TARGET_MS
-        print(f"{name:32s} {len(values):6d} {p50:8.1f} {p95:8.1f} {values.max():8.1f} {errors.get(name, 0):6d}{mark}")
+        print(
+            f"{name:32s} {len(values):6d} {p50:8.1f} {p95:8.1f} {values.max():8.1f} {errors.get(name, 0):6d}{mark}"
+        )
     return 0 if args.no_check or not failed else 1
 
 

@@ -2,6 +2,7 @@
 
 ``LightningCNNVizCallback`` is imported on first use, so Lightning stays optional.
 """
+
 from tb_cnnviz.callbacks.callback import DEFAULT_EVERY_N_STEPS, CNNVizCallback
 
 __all__ = ["CNNVizCallback", "DEFAULT_EVERY_N_STEPS", "LightningCNNVizCallback"]

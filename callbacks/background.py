@@ -5,6 +5,7 @@ Work is submitted with the data it needs already copied (weights, features), so 
 training thread can go on changing the model. When the queue is full the new job is
 dropped and counted rather than piling up memory and lag.
 """
+
 from __future__ import annotations
 
 import queue
@@ -22,7 +23,7 @@ class BackgroundWorker:
         self.dropped = 0
         self.completed = 0
         self._on_error = on_error
-        self._queue: "queue.Queue[Callable[[], None] | None]" = queue.Queue(maxsize=max_pending)
+        self._queue: queue.Queue[Callable[[], None] | None] = queue.Queue(maxsize=max_pending)
         self._thread: threading.Thread | None = None
 
     def submit(self, job: Callable[[], None]) -> bool:

@@ -10,6 +10,7 @@ Every configuration error is raised here, at construction, before training start
 failure inside a visualisation later is reported once as a warning and disables that
 kind only; training goes on (``strict=True`` re-raises instead, for tests).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -17,24 +18,46 @@ import copy
 import os
 import traceback
 import warnings
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Callable
 
 import numpy as np
 import torch
 from torch import nn
 
-from tb_cnnviz import summary
+from tb_cnnviz import snapshots, summary
 from tb_cnnviz.analysis.dead_filters import DeadFilterTracker
 from tb_cnnviz.analysis.kernels import NORMALIZATIONS
-from tb_cnnviz.analysis.layers import LayerSpec, conv_layers, evenly_spaced, layer_name, resolve_layers, unwrap
-from tb_cnnviz import snapshots
+from tb_cnnviz.analysis.layers import (
+    LayerSpec,
+    conv_layers,
+    evenly_spaced,
+    layer_name,
+    resolve_layers,
+    unwrap,
+)
 from tb_cnnviz.callbacks.background import BackgroundWorker
 
 KINDS = ("kernels", "activations", "dead_filters", "gradcam", "attributions", "patterns", "embedding")
-DEFAULT_EVERY_N_STEPS = {"kernels": 100, "activations": 200, "dead_filters": 200, "gradcam": 200, "attributions": 500,
-                         "patterns": 1000, "embedding": 1000}
-SNAPSHOT_KINDS = ("kernels", "activations", "gradcam", "attributions")  # cheap: run on the training thread, baseline at the first step
-SLOW_KINDS = ("patterns", "embedding")  # run on a copy of the model in the background thread; also at on_epoch_end
+DEFAULT_EVERY_N_STEPS = {
+    "kernels": 100,
+    "activations": 200,
+    "dead_filters": 200,
+    "gradcam": 200,
+    "attributions": 500,
+    "patterns": 1000,
+    "embedding": 1000,
+}
+SNAPSHOT_KINDS = (
+    "kernels",
+    "activations",
+    "gradcam",
+    "attributions",
+)  # cheap: run on the training thread, baseline at the first step
+SLOW_KINDS = (
+    "patterns",
+    "embedding",
+)  # run on a copy of the model in the background thread; also at on_epoch_end
 MAX_EMBEDDING_IMAGES = 10000
 PROBE_KINDS = ("activations", "gradcam", "attributions")  # need probe images
 DEFAULT_ACTIVATION_LAYERS = 3
@@ -129,39 +152,63 @@ class CNNVizCallback:
         self._compiled = _compiled(model)
         convs = conv_layers(self.base)
         if not convs:
-            raise ValueError(f"model: {type(self.base).__name__} has no nn.Conv2d layer; CNNVizCallback visualises 2-D conv layers")
+            raise ValueError(
+                f"model: {type(self.base).__name__} has no nn.Conv2d layer; CNNVizCallback visualises 2-D conv layers"
+            )
         if kernel_normalization not in NORMALIZATIONS:
-            raise ValueError(f"kernel_normalization: expected one of {NORMALIZATIONS}, got {kernel_normalization!r}")
+            raise ValueError(
+                f"kernel_normalization: expected one of {NORMALIZATIONS}, got {kernel_normalization!r}"
+            )
         self.kernel_normalization = kernel_normalization
         self.strict = bool(strict)
         self.every_n_steps = _schedule(every_n_steps)
         self.kernel_layers = self._layers(kernel_layers, [convs[0]], "kernel_layers")
-        self.activation_layers = self._layers(activation_layers, evenly_spaced(convs, DEFAULT_ACTIVATION_LAYERS), "activation_layers")
+        self.activation_layers = self._layers(
+            activation_layers, evenly_spaced(convs, DEFAULT_ACTIVATION_LAYERS), "activation_layers"
+        )
         self.dead_filter_layers = self._layers(dead_filter_layers, convs, "dead_filter_layers")
         self.gradcam_layers = self._layers(gradcam_layers, [convs[-1]], "gradcam_layers", conv_only=False)
         self.attributions = _attributions(attributions)
         self.pattern_layers = self._layers(pattern_layers, [], "pattern_layers", conv_only=False)
-        self.pattern_settings = {"channels": _positive(pattern_channels, "pattern_channels"),
-                                 "steps": _positive(pattern_steps, "pattern_steps"),
-                                 "in_channels": convs[0][1].in_channels, "mean": input_mean, "std": input_std}
+        self.pattern_settings = {
+            "channels": _positive(pattern_channels, "pattern_channels"),
+            "steps": _positive(pattern_steps, "pattern_steps"),
+            "in_channels": convs[0][1].in_channels,
+            "mean": input_mean,
+            "std": input_std,
+        }
         self.probe_images, self.probe_labels = _probe(probe, in_channels=convs[0][1].in_channels)
-        self.embedding_images, self.embedding_labels = _probe(embedding_probe, convs[0][1].in_channels, "embedding_probe",
-                                                              max_images=MAX_EMBEDDING_IMAGES)
+        self.embedding_images, self.embedding_labels = _probe(
+            embedding_probe, convs[0][1].in_channels, "embedding_probe", max_images=MAX_EMBEDDING_IMAGES
+        )
         if embedding_method not in ("tsne", "pca", "umap"):
             raise ValueError(f"embedding_method: expected 'tsne', 'pca' or 'umap', got {embedding_method!r}")
         if embedding_layer is not None:
             resolve_layers(self.base, [embedding_layer], argument="embedding_layer", conv_only=False)
-        self.embedding_settings = {"layer": embedding_layer, "method": embedding_method, "k": _positive(top_k, "top_k"),
-                                   "class_names": list(class_names) if class_names is not None else None,
-                                   "top_layers": self._layers(top_example_layers, self.activation_layers, "top_example_layers")}
+        self.embedding_settings = {
+            "layer": embedding_layer,
+            "method": embedding_method,
+            "k": _positive(top_k, "top_k"),
+            "class_names": list(class_names) if class_names is not None else None,
+            "top_layers": self._layers(top_example_layers, self.activation_layers, "top_example_layers"),
+        }
         self._layout = None
         self.projector = bool(projector)
         default_size = int(self.probe_images.shape[-1]) if self.probe_images is not None else 64
-        self.pattern_settings["size"] = _positive(pattern_size, "pattern_size") if pattern_size is not None else default_size
+        self.pattern_settings["size"] = (
+            _positive(pattern_size, "pattern_size") if pattern_size is not None else default_size
+        )
         self.class_names = list(class_names) if class_names is not None else None
         if self.probe_images is None:
-            asked = [name for name, value in (("activation_layers", activation_layers), ("gradcam_layers", gradcam_layers),
-                                              ("attributions", attributions or None)) if value]
+            asked = [
+                name
+                for name, value in (
+                    ("activation_layers", activation_layers),
+                    ("gradcam_layers", gradcam_layers),
+                    ("attributions", attributions or None),
+                )
+                if value
+            ]
             if asked:
                 raise ValueError(f"probe: {', '.join(asked)} need probe images; pass probe=(images, labels)")
         self.rank = _rank()
@@ -190,7 +237,11 @@ class CNNVizCallback:
         self._background_error: BaseException | None = None
         if self.probe_images is None:
             self.enabled.update({kind: False for kind in PROBE_KINDS})
-        self._tracker = DeadFilterTracker(self.base, [m for _, m in self.dead_filter_layers]) if self.enabled["dead_filters"] else None
+        self._tracker = (
+            DeadFilterTracker(self.base, [m for _, m in self.dead_filter_layers])
+            if self.enabled["dead_filters"]
+            else None
+        )
         if self._tracker is not None and self._compiled:
             # torch.compile does not guard on empty hook dicts (torch._dynamo.config.skip_nnmodule_hook_guards):
             # code traced before our counting hooks existed (an earlier call of this model, or another
@@ -232,10 +283,14 @@ class CNNVizCallback:
                 self._end_window(step)
             elif step > self._window_start and not self._warned_no_forward:
                 self._warned_no_forward = True
-                warnings.warn(f"tb-cnnviz: no forward pass of the model reached the dead-filter hooks between steps "
-                              f"{self._window_start} and {step}, so dead filters are not measured. Is the training step "
-                              f"compiled (torch.compile) from before CNNVizCallback was created, or run on another "
-                              f"copy of the model?", RuntimeWarning, stacklevel=2)
+                warnings.warn(
+                    f"tb-cnnviz: no forward pass of the model reached the dead-filter hooks between steps "
+                    f"{self._window_start} and {step}, so dead filters are not measured. Is the training step "
+                    f"compiled (torch.compile) from before CNNVizCallback was created, or run on another "
+                    f"copy of the model?",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
 
     def on_epoch_end(self, step: int) -> None:
         """Call at the end of an epoch with the global step: logs the slow kinds (pattern galleries)."""
@@ -279,12 +334,20 @@ class CNNVizCallback:
                 except Exception as error:  # e.g. the disk filled up: report, never raise into training code
                     if self.strict:
                         raise
-                    warnings.warn(f"tb-cnnviz: flushing the event file failed ({type(error).__name__}: {error})", RuntimeWarning, stacklevel=2)
+                    warnings.warn(
+                        f"tb-cnnviz: flushing the event file failed ({type(error).__name__}: {error})",
+                        RuntimeWarning,
+                        stacklevel=2,
+                    )
 
     def state_dict(self) -> dict:
         """Schedule state, so a resumed run continues its windows and does not re-log the baseline."""
-        return {"last_step": self._last_step, "window_start": self._window_start,
-                "logged_probe": self._logged_probe, "enabled": dict(self.enabled)}
+        return {
+            "last_step": self._last_step,
+            "window_start": self._window_start,
+            "logged_probe": self._logged_probe,
+            "enabled": dict(self.enabled),
+        }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self._last_step = state.get("last_step")
@@ -294,7 +357,7 @@ class CNNVizCallback:
             if kind in self.enabled:
                 self.enabled[kind] = self.enabled[kind] and bool(flag)
 
-    def __enter__(self) -> "CNNVizCallback":
+    def __enter__(self) -> CNNVizCallback:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -307,7 +370,11 @@ class CNNVizCallback:
         disabled the kind after a write error while other ranks kept reducing, they
         would wait for it forever.
         """
-        rates = self._tracker.rates() if not _distributed() else _reduced_rates(self._tracker, self.dead_filter_layers, _device(self.base))
+        rates = (
+            self._tracker.rates()
+            if not _distributed()
+            else _reduced_rates(self._tracker, self.dead_filter_layers, _device(self.base))
+        )
         window = step - self._window_start if self._window_start is not None else 0
         self._tracker.reset()
         self._window_start = step
@@ -349,8 +416,12 @@ class CNNVizCallback:
     def _disable(self, kind: str, step: int, error: BaseException) -> None:
         self.enabled[kind] = False
         details = "".join(traceback.format_exception(type(error), error, error.__traceback__))
-        warnings.warn(f"tb-cnnviz: logging {kind!r} failed at step {step} and is now disabled "
-                      f"({type(error).__name__}: {error})\n{details}", RuntimeWarning, stacklevel=4)
+        warnings.warn(
+            f"tb-cnnviz: logging {kind!r} failed at step {step} and is now disabled "
+            f"({type(error).__name__}: {error})\n{details}",
+            RuntimeWarning,
+            stacklevel=4,
+        )
 
     def _raise_background_error(self) -> None:
         if self._background_error is not None:
@@ -385,13 +456,21 @@ class CNNVizCallback:
         return summaries
 
     def _activations(self, step: int) -> list:
-        return self._with_probe(snapshots.activations(self.base, self.activation_layers, self._probe_on_device()))
+        return self._with_probe(
+            snapshots.activations(self.base, self.activation_layers, self._probe_on_device())
+        )
 
     def _gradcam(self, step: int) -> list:
-        return self._with_probe(snapshots.gradcam(self._scores_model, self.gradcam_layers, self._probe_on_device(), self.probe_labels))
+        return self._with_probe(
+            snapshots.gradcam(
+                self._scores_model, self.gradcam_layers, self._probe_on_device(), self.probe_labels
+            )
+        )
 
     def _attributions(self, step: int) -> list:
-        return snapshots.attributions(self._scores_model, self.attributions, self._probe_on_device(), self.probe_labels)
+        return snapshots.attributions(
+            self._scores_model, self.attributions, self._probe_on_device(), self.probe_labels
+        )
 
     def _check_probe_forward(self) -> None:
         """One eval forward of two probe images at construction, so a probe the model cannot
@@ -403,35 +482,63 @@ class CNNVizCallback:
             with safe_snapshot(self.base), torch.no_grad(), self._own_forwards():
                 output = self.base(images)
         except Exception as error:
-            raise ValueError(f"probe: the model cannot run on the probe images of shape {tuple(self.probe_images.shape)}: "
-                             f"{type(error).__name__}: {error}") from error
+            raise ValueError(
+                f"probe: the model cannot run on the probe images of shape {tuple(self.probe_images.shape)}: "
+                f"{type(error).__name__}: {error}"
+            ) from error
         if not (self.enabled["gradcam"] or self.enabled["attributions"]):
             return
         scores = self._scores_model.select(output)
         if not isinstance(scores, torch.Tensor) or scores.dim() != 2:
             shape = tuple(scores.shape) if isinstance(scores, torch.Tensor) else type(scores).__name__
-            raise ValueError(f"logits: Grad-CAM needs class scores [N, classes] from the model output, got {shape}; "
-                             "pass logits=a function picking them, or gradcam_layers=[] to turn Grad-CAM off")
-        if self.probe_labels is not None and len(self.probe_labels) and int(self.probe_labels.max()) >= scores.shape[1]:
-            raise ValueError(f"probe: label {int(self.probe_labels.max())} is out of range for a model with {scores.shape[1]} classes")
+            raise ValueError(
+                f"logits: Grad-CAM needs class scores [N, classes] from the model output, got {shape}; "
+                "pass logits=a function picking them, or gradcam_layers=[] to turn Grad-CAM off"
+            )
+        if (
+            self.probe_labels is not None
+            and len(self.probe_labels)
+            and int(self.probe_labels.max()) >= scores.shape[1]
+        ):
+            raise ValueError(
+                f"probe: label {int(self.probe_labels.max())} is out of range for a model with {scores.shape[1]} classes"
+            )
 
     def _patterns(self, step: int):
         model = _detached_copy(self.base)  # taken now, on the training thread; used later in the background
-        return lambda: snapshots.patterns(model, _same_layers(model, self.pattern_layers), **self.pattern_settings)
+        return lambda: snapshots.patterns(
+            model, _same_layers(model, self.pattern_layers), **self.pattern_settings
+        )
 
     def _embedding(self, step: int):
         model = _detached_copy(self.base)
-        settings = dict(self.embedding_settings, top_layers=_same_layers(model, self.embedding_settings["top_layers"]))
+        settings = dict(
+            self.embedding_settings, top_layers=_same_layers(model, self.embedding_settings["top_layers"])
+        )
         first = self._layout is None
 
         def job() -> list:
             images = self.embedding_images.to(_device(model))
-            summaries, self._layout, codes = snapshots.embedding(model, images, self.embedding_labels, previous=self._layout, **settings)
-            if self.projector and self.writer is not None:  # TensorBoard's own Projector tab, for its 3-D view
-                labels = None if self.embedding_labels is None else [self._class_name(int(v)) for v in self.embedding_labels]
-                self.writer.add_embedding(codes, metadata=labels, label_img=snapshots.display_images(self.embedding_images),
-                                          global_step=step, tag="cnnviz_embedding")
+            summaries, self._layout, codes = snapshots.embedding(
+                model, images, self.embedding_labels, previous=self._layout, **settings
+            )
+            if (
+                self.projector and self.writer is not None
+            ):  # TensorBoard's own Projector tab, for its 3-D view
+                labels = (
+                    None
+                    if self.embedding_labels is None
+                    else [self._class_name(int(v)) for v in self.embedding_labels]
+                )
+                self.writer.add_embedding(
+                    codes,
+                    metadata=labels,
+                    label_img=snapshots.display_images(self.embedding_images),
+                    global_step=step,
+                    tag="cnnviz_embedding",
+                )
             return summaries + ([snapshots.sprites(self.embedding_images)] if first else [])
+
         return job
 
     def _class_name(self, label: int) -> str:
@@ -450,11 +557,19 @@ class CNNVizCallback:
 
 # ---------------------------------------------------------------- distributed
 def _distributed() -> bool:
-    return torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_world_size() > 1
+    return (
+        torch.distributed.is_available()
+        and torch.distributed.is_initialized()
+        and torch.distributed.get_world_size() > 1
+    )
 
 
 def _rank() -> int:
-    return torch.distributed.get_rank() if torch.distributed.is_available() and torch.distributed.is_initialized() else 0
+    return (
+        torch.distributed.get_rank()
+        if torch.distributed.is_available() and torch.distributed.is_initialized()
+        else 0
+    )
 
 
 def _reduced_rates(tracker: DeadFilterTracker, layers, device: torch.device) -> list[torch.Tensor]:
@@ -465,13 +580,20 @@ def _reduced_rates(tracker: DeadFilterTracker, layers, device: torch.device) -> 
     """
     parts = []
     for (positive, positions), (_, conv) in zip(tracker.counts(), layers):
-        counts = positive if positive is not None else torch.zeros(conv.out_channels, dtype=torch.float64, device=device)
-        parts += [counts.to(device=device, dtype=torch.float64), torch.tensor([float(positions)], dtype=torch.float64, device=device)]
+        counts = (
+            positive
+            if positive is not None
+            else torch.zeros(conv.out_channels, dtype=torch.float64, device=device)
+        )
+        parts += [
+            counts.to(device=device, dtype=torch.float64),
+            torch.tensor([float(positions)], dtype=torch.float64, device=device),
+        ]
     flat = torch.cat(parts)
     torch.distributed.all_reduce(flat)
     rates, offset = [], 0
     for _, conv in layers:
-        counts, positions = flat[offset:offset + conv.out_channels], flat[offset + conv.out_channels]
+        counts, positions = flat[offset : offset + conv.out_channels], flat[offset + conv.out_channels]
         rates.append(counts / positions if positions > 0 else None)
         offset += conv.out_channels + 1
     return rates
@@ -491,7 +613,9 @@ def _schedule(every_n_steps) -> dict[str, int]:
         items = {kind: every_n_steps for kind in KINDS}
     for kind, value in items.items():
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
-            raise TypeError(f"every_n_steps[{kind!r}]: expected an int >= 1, got {value!r} ({type(value).__name__})")
+            raise TypeError(
+                f"every_n_steps[{kind!r}]: expected an int >= 1, got {value!r} ({type(value).__name__})"
+            )
         if value < 1:
             raise ValueError(f"every_n_steps[{kind!r}]: expected an int >= 1, got {value}")
         schedule[kind] = int(value)
@@ -530,28 +654,40 @@ def _attributions(methods) -> tuple[str, ...]:
     try:
         methods = tuple(methods)
     except TypeError:
-        raise TypeError(f"attributions: expected a list of method names, got {type(methods).__name__}") from None
+        raise TypeError(
+            f"attributions: expected a list of method names, got {type(methods).__name__}"
+        ) from None
     unknown = [m for m in methods if m not in snapshots.ATTRIBUTION_METHODS]
     if unknown:
-        raise ValueError(f"attributions: unknown method(s) {unknown}; expected any of {list(snapshots.ATTRIBUTION_METHODS)}")
+        raise ValueError(
+            f"attributions: unknown method(s) {unknown}; expected any of {list(snapshots.ATTRIBUTION_METHODS)}"
+        )
     return methods
 
 
-def _probe(probe, in_channels: int, argument: str = "probe", max_images: int = MAX_PROBE_IMAGES) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+def _probe(
+    probe, in_channels: int, argument: str = "probe", max_images: int = MAX_PROBE_IMAGES
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
     """Validate a probe batch (images or ``(images, labels)``); a CPU copy is kept, moved to the model when used."""
     if probe is None:
         return None, None
     labels = None
     if isinstance(probe, (tuple, list)):
         if len(probe) != 2:
-            raise ValueError(f"{argument}: expected images or (images, labels), got a {type(probe).__name__} of length {len(probe)}")
+            raise ValueError(
+                f"{argument}: expected images or (images, labels), got a {type(probe).__name__} of length {len(probe)}"
+            )
         probe, labels = probe
     if not isinstance(probe, torch.Tensor):
         raise TypeError(f"{argument}: expected a float tensor [N, C, H, W], got {type(probe).__name__}")
     if probe.dim() != 4 or not probe.is_floating_point():
-        raise ValueError(f"{argument}: expected a 4-D float tensor [N, C, H, W], got shape {tuple(probe.shape)} and dtype {probe.dtype}")
+        raise ValueError(
+            f"{argument}: expected a 4-D float tensor [N, C, H, W], got shape {tuple(probe.shape)} and dtype {probe.dtype}"
+        )
     if probe.shape[1] != in_channels:
-        raise ValueError(f"{argument}: the model's first conv layer takes {in_channels} channels, the images have {probe.shape[1]} (shape {tuple(probe.shape)})")
+        raise ValueError(
+            f"{argument}: the model's first conv layer takes {in_channels} channels, the images have {probe.shape[1]} (shape {tuple(probe.shape)})"
+        )
     if not 1 <= probe.shape[0] <= max_images:
         typical = " (8-16 is typical)" if argument == "probe" else ""
         raise ValueError(f"{argument}: expected 1 to {max_images} images{typical}, got {probe.shape[0]}")
@@ -569,10 +705,14 @@ def _open_writer(log_dir, writer, flush_secs: float):
         if log_dir is not None:
             raise ValueError("log_dir: give either log_dir or writer, not both")
         if not hasattr(writer, "_get_file_writer"):
-            raise TypeError(f"writer: expected a torch.utils.tensorboard.SummaryWriter, got {type(writer).__name__}")
+            raise TypeError(
+                f"writer: expected a torch.utils.tensorboard.SummaryWriter, got {type(writer).__name__}"
+            )
         return writer
     if log_dir is None:
-        raise ValueError("log_dir: expected a directory for the event files (or pass writer=SummaryWriter(...))")
+        raise ValueError(
+            "log_dir: expected a directory for the event files (or pass writer=SummaryWriter(...))"
+        )
     try:
         os.makedirs(log_dir, exist_ok=True)
     except OSError as error:
@@ -595,8 +735,11 @@ def _step(step) -> int:
 def _compiled(model: nn.Module) -> bool:
     """Whether ``torch.compile`` is in play: a compiled wrapper (``torch.compile(model)``, possibly inside or
     around DDP) or a module compiled in place (``module.compile()``)."""
-    return any(isinstance(getattr(module, "_orig_mod", None), nn.Module) or getattr(module, "_compiled_call_impl", None) is not None
-               for module in model.modules())
+    return any(
+        isinstance(getattr(module, "_orig_mod", None), nn.Module)
+        or getattr(module, "_compiled_call_impl", None) is not None
+        for module in model.modules()
+    )
 
 
 def _device(model: nn.Module) -> torch.device:
@@ -605,4 +748,3 @@ def _device(model: nn.Module) -> torch.device:
     for tensor in model.buffers():
         return tensor.device
     return torch.device("cpu")
-

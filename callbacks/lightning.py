@@ -6,6 +6,7 @@ Imported lazily by ``tb_cnnviz.callbacks`` (Lightning is an optional extra,
 TensorBoard logger when there is one (so everything lands in the same run directory),
 logs from global rank zero only, and saves its schedule in checkpoints.
 """
+
 from __future__ import annotations
 
 import os
@@ -41,7 +42,7 @@ class LightningCNNVizCallback(pl.Callback):
         self.viz: CNNVizCallback | None = None
         self._pending_state: dict | None = None
 
-    def setup(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule", stage: str) -> None:
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if stage != "fit" or self.viz is not None:
             return
         writer = None
@@ -52,27 +53,33 @@ class LightningCNNVizCallback(pl.Callback):
         if writer is not None:
             self.viz = CNNVizCallback(pl_module, writer=writer, **self.kwargs)
         else:
-            log_dir = self.log_dir if self.log_dir is not None else os.path.join(trainer.default_root_dir, "cnnviz")
+            log_dir = (
+                self.log_dir if self.log_dir is not None else os.path.join(trainer.default_root_dir, "cnnviz")
+            )
             self.viz = CNNVizCallback(pl_module, log_dir=log_dir, **self.kwargs)
         if self._pending_state is not None:
             self.viz.load_state_dict(self._pending_state)
             self._pending_state = None
 
-    def on_train_batch_end(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule", outputs: Any, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         if self.viz is not None:
             self.viz.on_step_end(trainer.global_step)
 
-    def on_train_epoch_end(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.viz is not None:
             self.viz.on_epoch_end(trainer.global_step)
 
-    def on_train_end(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._close()
 
-    def on_exception(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule", exception: BaseException) -> None:
+    def on_exception(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
+    ) -> None:
         self._close()  # flush what was logged before the crash
 
-    def teardown(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule", stage: str) -> None:
+    def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if stage == "fit":
             self._close()
 

@@ -18,7 +18,8 @@ export class ApiError extends Error {
 /** Absolute URL of a plugin route, e.g. apiUrl("api/runs/list", {run: "a"}). */
 export function apiUrl(path, params = {}) {
   const u = new URL(path, ROOT);
-  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null) u.searchParams.set(k, String(v));
+  for (const [k, v] of Object.entries(params))
+    if (v !== undefined && v !== null) u.searchParams.set(k, String(v));
   return u.href;
 }
 
@@ -96,7 +97,7 @@ export class Memo {
         (error) => {
           if (this.entries.get(key) === entry) this.entries.delete(key);
           throw error;
-        }
+        },
       );
     this.entries.set(key, entry);
     return entry.promise;
@@ -143,7 +144,7 @@ export function bitmap(relative) {
       const blob = await (await fetchOk(new URL(relative, ROOT).href)).blob();
       return createImageBitmap(blob);
     },
-    (b) => b.width * b.height * 4
+    (b) => b.width * b.height * 4,
   );
 }
 
@@ -197,6 +198,6 @@ export function kernels(run, layer, steps, index) {
       const answer = await getJSON("api/filters/kernels", { run, layer, step, count: 1 });
       return { step, shape: answer.shape, data: decodeFloat32(answer.data) };
     },
-    (v) => v.data.length * 4
+    (v) => v.data.length * 4,
   );
 }

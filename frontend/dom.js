@@ -7,7 +7,8 @@ export function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
   for (const [key, value] of Object.entries(attrs || {})) {
     if (value === undefined || value === null || value === false) continue;
-    if (/html/i.test(key) || /^on./i.test(key)) throw new Error(`h(): refusing attribute ${key}; use text or on: {...}`);
+    if (/html/i.test(key) || /^on./i.test(key))
+      throw new Error(`h(): refusing attribute ${key}; use text or on: {...}`);
     if (key === "class") el.className = value;
     else if (key === "text") el.textContent = String(value);
     else if (key === "dataset") Object.assign(el.dataset, value);
@@ -47,7 +48,7 @@ export function fillSelect(el, options, selected) {
     ...options.map((o) => {
       const { value, label } = typeof o === "string" ? { value: o, label: o } : o;
       return h("option", { value, text: label });
-    })
+    }),
   );
   const values = options.map((o) => (typeof o === "string" ? o : o.value));
   if (values.includes(selected)) el.value = selected;
@@ -79,7 +80,7 @@ export function toggle(options, selected, onChange, attrs = {}) {
           onChange(value);
         },
       },
-    })
+    }),
   );
   const buttonFor = (value) => buttons.find((b) => b.dataset.value === value);
   el.append(...buttons);
@@ -88,7 +89,12 @@ export function toggle(options, selected, onChange, attrs = {}) {
 
 /** Spinner shown while something loads. */
 export function spinner(text = "Loading…") {
-  return h("div", { class: "loading", role: "status" }, h("span", { class: "spinner", "aria-hidden": "true" }), h("span", { text }));
+  return h(
+    "div",
+    { class: "loading", role: "status" },
+    h("span", { class: "spinner", "aria-hidden": "true" }),
+    h("span", { text }),
+  );
 }
 
 /** A message box: kind = "empty" | "error" | "note". */

@@ -14,7 +14,16 @@ export function colors() {
     accent: get("--accent", "#f57c00"),
     select: get("--select", "#1e88e5"),
     dead: get("--dead", "#e53935"),
-    series: [get("--c0", "#1e88e5"), get("--c1", "#f57c00"), get("--c2", "#43a047"), get("--c3", "#8e24aa"), get("--c4", "#e53935"), get("--c5", "#00897b"), get("--c6", "#6d4c41"), get("--c7", "#546e7a")],
+    series: [
+      get("--c0", "#1e88e5"),
+      get("--c1", "#f57c00"),
+      get("--c2", "#43a047"),
+      get("--c3", "#8e24aa"),
+      get("--c4", "#e53935"),
+      get("--c5", "#00897b"),
+      get("--c6", "#6d4c41"),
+      get("--c7", "#546e7a"),
+    ],
   };
 }
 
@@ -59,7 +68,8 @@ export function filterPixels(kernel, normalization, inputMode) {
   const rgb = inputMode === "rgb" && inC === 3;
   const ch = rgb ? 3 : 1;
   const values = new Float32Array(out * area * ch);
-  const channel = inputMode && inputMode.startsWith("c") ? Math.min(inC - 1, parseInt(inputMode.slice(1), 10) || 0) : -1;
+  const channel =
+    inputMode && inputMode.startsWith("c") ? Math.min(inC - 1, parseInt(inputMode.slice(1), 10) || 0) : -1;
   for (let f = 0; f < out; f++) {
     const base = f * inC * area;
     for (let p = 0; p < area; p++) {
@@ -195,7 +205,10 @@ export function drawFilter(canvas, kernel, index, { normalization, inputMode, si
  * Line chart: lines = [{xs, ys, color, label, width, dash}]; marker = x of the current step.
  * yRange = [lo, hi] or null (from data). Returns {toX(px) -> data x} for clicks.
  */
-export function lineChart(canvas, { lines, marker = null, yRange = null, width = 420, height = 150, yLabel = "", legend = true }) {
+export function lineChart(
+  canvas,
+  { lines, marker = null, yRange = null, width = 420, height = 150, yLabel = "", legend = true },
+) {
   const ctx = sizeCanvas(canvas, width, height);
   const c = colors();
   const pad = { l: 42, r: 10, t: 10, b: 22 };
@@ -206,7 +219,9 @@ export function lineChart(canvas, { lines, marker = null, yRange = null, width =
   if (x1 === x0) [x0, x1] = [x0 - 1, x1 + 1];
   let [y0, y1] = yRange || [Infinity, -Infinity];
   if (!yRange) {
-    for (const l of lines) for (const y of l.ys) if (y !== null && Number.isFinite(y)) [y0, y1] = [Math.min(y0, y), Math.max(y1, y)];
+    for (const l of lines)
+      for (const y of l.ys)
+        if (y !== null && Number.isFinite(y)) [y0, y1] = [Math.min(y0, y), Math.max(y1, y)];
     if (!Number.isFinite(y0)) [y0, y1] = [0, 1];
     if (y1 === y0) [y0, y1] = [y0 - 0.5, y1 + 0.5];
   }
@@ -335,7 +350,10 @@ function parseColor(css) {
  * Filters (rows) × logged steps (columns) heat-map of activation rates in [0, 1]; cells with
  * rate <= threshold (dead filters) in the "dead" colour. Returns a hit-tester.
  */
-export function heatmap(canvas, { rates, threshold, column = -1, selectedRow = -1, width = 420, maxHeight = 360 }) {
+export function heatmap(
+  canvas,
+  { rates, threshold, column = -1, selectedRow = -1, width = 420, maxHeight = 360 },
+) {
   const steps = rates.length;
   const filters = steps ? rates[0].length : 0;
   const cellW = Math.max(1, Math.min(40, Math.floor((width - 2) / Math.max(steps, 1))));
@@ -375,7 +393,12 @@ export function heatmap(canvas, { rates, threshold, column = -1, selectedRow = -
     ctx.strokeStyle = c.select;
     ctx.strokeRect(1, selectedRow * cellH, w - 2, cellH);
   }
-  return { hit: (x, y) => ({ column: Math.min(steps - 1, Math.floor(x / cellW)), row: Math.min(filters - 1, Math.floor(y / cellH)) }) };
+  return {
+    hit: (x, y) => ({
+      column: Math.min(steps - 1, Math.floor(x / cellW)),
+      row: Math.min(filters - 1, Math.floor(y / cellH)),
+    }),
+  };
 }
 
 /** A horizontal colour bar (legend) for rates 0..1 with the dead colour at the left. */
@@ -394,8 +417,28 @@ export function rateLegend(canvas, width = 160) {
 // ------------------------------------------------------------------------ categorical colours
 // Tableau's 10 categorical colours (readable on light and dark panels), then 10 lighter ones,
 // then golden-angle hues for more classes.
-const CATEGORICAL = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac",
-  "#a0cbe8", "#ffbe7d", "#ff9d9a", "#86bcb6", "#8cd17d", "#f1ce63", "#d4a6c8", "#fabfd2", "#d7b5a6", "#79706e"];
+const CATEGORICAL = [
+  "#4e79a7",
+  "#f28e2b",
+  "#e15759",
+  "#76b7b2",
+  "#59a14f",
+  "#edc948",
+  "#b07aa1",
+  "#ff9da7",
+  "#9c755f",
+  "#bab0ac",
+  "#a0cbe8",
+  "#ffbe7d",
+  "#ff9d9a",
+  "#86bcb6",
+  "#8cd17d",
+  "#f1ce63",
+  "#d4a6c8",
+  "#fabfd2",
+  "#d7b5a6",
+  "#79706e",
+];
 
 /** Colour of class `i` (stable across steps and runs). */
 export function categorical(i) {
@@ -408,7 +451,11 @@ export function categorical(i) {
 export function jet(t) {
   const x = Math.min(1, Math.max(0, t));
   const clamp = (v) => Math.round(255 * Math.min(1, Math.max(0, v)));
-  return [clamp(1.5 - Math.abs(4 * x - 3)), clamp(1.5 - Math.abs(4 * x - 2)), clamp(1.5 - Math.abs(4 * x - 1))];
+  return [
+    clamp(1.5 - Math.abs(4 * x - 3)),
+    clamp(1.5 - Math.abs(4 * x - 2)),
+    clamp(1.5 - Math.abs(4 * x - 1)),
+  ];
 }
 
 /**

@@ -29,7 +29,9 @@ export function connectToTensorBoard(onReload) {
     }
     if (!message || message.isReply) return;
     if (message.type === DATA_RELOADED) onReload();
-    port.postMessage(JSON.stringify({ type: message.type, id: message.id, payload: null, error: null, isReply: true }));
+    port.postMessage(
+      JSON.stringify({ type: message.type, id: message.id, payload: null, error: null, isReply: true }),
+    );
   };
   window.parent.postMessage("experimental.bootstrap", window.location.origin, [channel.port2]);
   followTheme(parentDocument);
@@ -44,5 +46,9 @@ function followTheme(parentDocument) {
     window.dispatchEvent(new Event("cnnviz-theme"));
   };
   apply();
-  if (parentDocument.body) new MutationObserver(apply).observe(parentDocument.body, { attributes: true, attributeFilter: ["class"] });
+  if (parentDocument.body)
+    new MutationObserver(apply).observe(parentDocument.body, {
+      attributes: true,
+      attributeFilter: ["class"],
+    });
 }

@@ -52,18 +52,35 @@ class Shell {
     this.intent = null;
 
     this.tabs = h("nav", { class: "tabs", role: "tablist" });
-    this.runSelect = select([], null, (v) => this.chooseRuns(v, this.runB), { class: "run-a", "aria-label": "run" });
-    this.compareSelect = select([], null, (v) => this.chooseRuns(this.runA, v), { class: "run-b", "aria-label": "compare with run" });
+    this.runSelect = select([], null, (v) => this.chooseRuns(v, this.runB), {
+      class: "run-a",
+      "aria-label": "run",
+    });
+    this.compareSelect = select([], null, (v) => this.chooseRuns(this.runA, v), {
+      class: "run-b",
+      "aria-label": "compare with run",
+    });
     this.status = h("span", { class: "status", "aria-live": "polite" });
-    this.reloadButton = h("button", { type: "button", class: "reload", title: "Reload the data (also happens when TensorBoard reloads)", text: "⟳ Reload", on: { click: () => this.reload() } });
+    this.reloadButton = h("button", {
+      type: "button",
+      class: "reload",
+      title: "Reload the data (also happens when TensorBoard reloads)",
+      text: "⟳ Reload",
+      on: { click: () => this.reload() },
+    });
     this.header = h(
       "header",
       { class: "shell-header" },
       h("div", { class: "brand", text: "CNN Viz" }),
       this.tabs,
-      (this.pickers = h("div", { class: "run-pickers", hidden: true }, field("Run", this.runSelect), field("Compare with", this.compareSelect))),
+      (this.pickers = h(
+        "div",
+        { class: "run-pickers", hidden: true },
+        field("Run", this.runSelect),
+        field("Compare with", this.compareSelect),
+      )),
       this.status,
-      this.reloadButton
+      this.reloadButton,
     );
     this.body = h("main", { class: "view-root" });
     setChildren(root, this.header, this.body);
@@ -71,7 +88,10 @@ class Shell {
 
   savePrefs() {
     try {
-      window.localStorage.setItem(STORE_KEY, JSON.stringify({ view: this.viewId, runA: this.runA, runB: this.runB }));
+      window.localStorage.setItem(
+        STORE_KEY,
+        JSON.stringify({ view: this.viewId, runA: this.runA, runB: this.runB }),
+      );
     } catch (_) {
       /* storage blocked: fine */
     }
@@ -80,7 +100,9 @@ class Shell {
   /** Run entries (from api/runs/list) currently selected: one, or two for a comparison. */
   selectedRuns() {
     const byName = new Map(this.runs.map((r) => [r.name, r]));
-    return [this.runA, this.runB].filter((name, i) => name && byName.has(name) && (i === 0 || name !== this.runA)).map((name) => byName.get(name));
+    return [this.runA, this.runB]
+      .filter((name, i) => name && byName.has(name) && (i === 0 || name !== this.runA))
+      .map((name) => byName.get(name));
   }
 
   /** Count an async task in the header's loading indicator. */
@@ -97,8 +119,13 @@ class Shell {
 
   showStatus() {
     this.root.dataset.loading = this.pending > 0 ? "true" : "false";
-    if (this.pending > 0) setChildren(this.status, h("span", { class: "spinner small", "aria-hidden": "true" }), " Loading…");
-    else setChildren(this.status, this.runs.length ? `${this.runs.length} run${this.runs.length === 1 ? "" : "s"}` : "");
+    if (this.pending > 0)
+      setChildren(this.status, h("span", { class: "spinner small", "aria-hidden": "true" }), " Loading…");
+    else
+      setChildren(
+        this.status,
+        this.runs.length ? `${this.runs.length} run${this.runs.length === 1 ? "" : "s"}` : "",
+      );
   }
 
   renderTabs() {
@@ -113,8 +140,8 @@ class Shell {
           dataset: { view: v.id },
           text: v.title,
           on: { click: () => this.chooseView(v.id) },
-        })
-      )
+        }),
+      ),
     );
   }
 
@@ -123,7 +150,11 @@ class Shell {
     if (!names.includes(this.runA)) this.runA = names[0] || null;
     if (this.runB && (!names.includes(this.runB) || this.runB === this.runA)) this.runB = "";
     fillSelect(this.runSelect, names, this.runA);
-    fillSelect(this.compareSelect, [{ value: "", label: "— none —" }, ...names.filter((n) => n !== this.runA)], this.runB);
+    fillSelect(
+      this.compareSelect,
+      [{ value: "", label: "— none —" }, ...names.filter((n) => n !== this.runA)],
+      this.runB,
+    );
     this.compareSelect.disabled = names.length < 2;
     this.pickers.hidden = names.length === 0;
   }
@@ -182,16 +213,25 @@ class Shell {
       message(
         "empty",
         "No CNN Viz data yet — add CNNVizCallback to your loop",
-        h("p", { text: "Nothing in this logdir was written by tb-cnnviz (or TensorBoard has not loaded it yet). Three lines in your training loop log kernels, activation maps and dead filters:" }),
+        h("p", {
+          text: "Nothing in this logdir was written by tb-cnnviz (or TensorBoard has not loaded it yet). Three lines in your training loop log kernels, activation maps and dead filters:",
+        }),
         h("pre", { class: "snippet", text: SNIPPET }),
-        h("p", { text: "Then reload (⟳ above, or TensorBoard's reload)." })
-      )
+        h("p", { text: "Then reload (⟳ above, or TensorBoard's reload)." }),
+      ),
     );
   }
 
   showError(error) {
     console.warn("tb-cnnviz:", error);
-    setChildren(this.body, message("error", "Could not load CNN Viz data", h("p", { text: String(error && error.message ? error.message : error) })));
+    setChildren(
+      this.body,
+      message(
+        "error",
+        "Could not load CNN Viz data",
+        h("p", { text: String(error && error.message ? error.message : error) }),
+      ),
+    );
   }
 
   async load() {
@@ -231,14 +271,22 @@ class Shell {
 
 function addStylesheet() {
   if (document.querySelector("link[data-cnnviz]")) return;
-  document.head.append(h("link", { rel: "stylesheet", href: new URL("./style.css", import.meta.url).href, dataset: { cnnviz: "" } }));
+  document.head.append(
+    h("link", {
+      rel: "stylesheet",
+      href: new URL("./style.css", import.meta.url).href,
+      dataset: { cnnviz: "" },
+    }),
+  );
 }
 
 /** Entry point called by TensorBoard's plugin frame. */
 export async function render() {
   addStylesheet();
   document.title = "CNN Viz";
-  const meta = document.querySelector("meta[name=color-scheme]") || document.head.appendChild(h("meta", { name: "color-scheme" }));
+  const meta =
+    document.querySelector("meta[name=color-scheme]") ||
+    document.head.appendChild(h("meta", { name: "color-scheme" }));
   meta.setAttribute("content", "light dark");
   const root = h("div", { class: "cnnviz", id: "cnnviz" });
   document.body.append(root);
@@ -255,4 +303,3 @@ export async function render() {
   if (window.matchMedia) window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", redraw);
   await shell.start();
 }
-

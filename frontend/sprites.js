@@ -14,7 +14,7 @@ export function sprites(run) {
       const atlases = await Promise.all(info.atlases.map((url) => bitmap(url)));
       return { ...info, atlases };
     },
-    () => 1024
+    () => 1024,
   );
 }
 
@@ -26,7 +26,13 @@ export function cell(sheet, id) {
     if (id < start + sheet.counts[a]) {
       const j = id - start;
       const [h, w] = sheet.thumb;
-      return { atlas: sheet.atlases[a], sx: (j % sheet.columns) * w, sy: Math.floor(j / sheet.columns) * h, w, h };
+      return {
+        atlas: sheet.atlases[a],
+        sx: (j % sheet.columns) * w,
+        sy: Math.floor(j / sheet.columns) * h,
+        w,
+        h,
+      };
     }
     start += sheet.counts[a];
   }
@@ -59,9 +65,19 @@ export function drawThumb(canvas, sheet, id, { size = 64, box = null, imageSize 
     const lw = Math.max(1, Math.round(1.5 * dpr));
     ctx.lineWidth = lw;
     ctx.strokeStyle = "rgba(0,0,0,0.55)";
-    ctx.strokeRect(box[0] * sx + lw, box[1] * sy + lw, Math.max(1, (box[2] - box[0]) * sx) - lw, Math.max(1, (box[3] - box[1]) * sy) - lw);
+    ctx.strokeRect(
+      box[0] * sx + lw,
+      box[1] * sy + lw,
+      Math.max(1, (box[2] - box[0]) * sx) - lw,
+      Math.max(1, (box[3] - box[1]) * sy) - lw,
+    );
     ctx.strokeStyle = "#ffd54f";
-    ctx.strokeRect(box[0] * sx + lw / 2, box[1] * sy + lw / 2, Math.max(1, (box[2] - box[0]) * sx) - lw, Math.max(1, (box[3] - box[1]) * sy) - lw);
+    ctx.strokeRect(
+      box[0] * sx + lw / 2,
+      box[1] * sy + lw / 2,
+      Math.max(1, (box[2] - box[0]) * sx) - lw,
+      Math.max(1, (box[3] - box[1]) * sy) - lw,
+    );
   }
   return true;
 }
@@ -69,5 +85,7 @@ export function drawThumb(canvas, sheet, id, { size = 64, box = null, imageSize 
 /** "circle (0)" / "label 3" / "" for a class index. */
 export function className(names, index) {
   if (index === null || index === undefined || index < 0) return "";
-  return names && names[index] !== undefined && names[index] !== null ? String(names[index]) : `class ${index}`;
+  return names && names[index] !== undefined && names[index] !== null
+    ? String(names[index])
+    : `class ${index}`;
 }

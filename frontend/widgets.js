@@ -11,14 +11,36 @@ import { atOrBefore, h, setChildren } from "./dom.js";
 export function stepSlider(onStep, { label = "Step" } = {}) {
   let steps = [];
   let timer = null;
-  const input = h("input", { type: "range", min: "0", max: "0", step: "1", value: "0", class: "step-range", "aria-label": "training step" });
+  const input = h("input", {
+    type: "range",
+    min: "0",
+    max: "0",
+    step: "1",
+    value: "0",
+    class: "step-range",
+    "aria-label": "training step",
+  });
   const readout = h("output", { class: "step-readout", text: "–" });
-  const play = h("button", { type: "button", class: "play", title: "Play through the logged steps", text: "▶ Play" });
-  const el = h("div", { class: "step-slider" }, h("span", { class: "field-label", text: label }), input, readout, play);
+  const play = h("button", {
+    type: "button",
+    class: "play",
+    title: "Play through the logged steps",
+    text: "▶ Play",
+  });
+  const el = h(
+    "div",
+    { class: "step-slider" },
+    h("span", { class: "field-label", text: label }),
+    input,
+    readout,
+    play,
+  );
 
   const current = () => (steps.length ? steps[Number(input.value)] : null);
   const show = () => {
-    readout.textContent = steps.length ? `${current()}  (${Number(input.value) + 1}/${steps.length})` : "no steps";
+    readout.textContent = steps.length
+      ? `${current()}  (${Number(input.value) + 1}/${steps.length})`
+      : "no steps";
     el.dataset.step = steps.length ? String(current()) : "";
   };
   input.addEventListener("input", () => {
@@ -83,7 +105,12 @@ export function stepSlider(onStep, { label = "Step" } = {}) {
 export function setLoading(panel, on, text = "Loading…") {
   let overlay = panel.querySelector(":scope > .panel-loading");
   if (on && !overlay) {
-    overlay = h("div", { class: "panel-loading", role: "status" }, h("span", { class: "spinner", "aria-hidden": "true" }), h("span", { text }));
+    overlay = h(
+      "div",
+      { class: "panel-loading", role: "status" },
+      h("span", { class: "spinner", "aria-hidden": "true" }),
+      h("span", { text }),
+    );
     panel.append(overlay);
   } else if (!on && overlay) {
     overlay.remove();
@@ -119,7 +146,7 @@ export async function loadPanelSteps(panels, kind, layer, isCurrent) {
       } catch (error) {
         if (isCurrent()) p.note.textContent = `Could not load: ${error.message}`;
       }
-    })
+    }),
   );
 }
 
@@ -139,7 +166,10 @@ export function panelSet(row, make, { keep = () => {}, drop = () => {} } = {}) {
         signature = sig;
         panels.forEach(drop);
         panels = runs.map((run) => make(run, layer));
-        setChildren(row, panels.map((p) => p.el));
+        setChildren(
+          row,
+          panels.map((p) => p.el),
+        );
       } else {
         panels.forEach((p, i) => {
           p.run = runs[i];

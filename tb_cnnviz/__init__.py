@@ -3,4 +3,5 @@
 Importing the package is cheap (no torch): the TensorBoard plugin entry point lives
 in ``tb_cnnviz.plugin`` and must load fast and without torch.
 """
+
 __version__ = "0.1.0"

@@ -7,10 +7,12 @@ scaled by 1/65535, CMYK/YCbCr/LAB/HSV become RGB, grey images are repeated to RG
 Unreadable files, 32-bit integer images and float images outside [0, 1] are errors.
 Every error is a ``ValueError`` with one line naming the file.
 """
+
 from __future__ import annotations
 
 import os
-from typing import Callable, Optional, Sequence
+from collections.abc import Sequence
+from typing import Callable, Optional
 
 import numpy as np
 import torch
@@ -21,7 +23,9 @@ EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", 
 Note = Callable[[str], None]
 
 
-def read_image(path: str, channels: int = 3, note: Optional[Note] = None, argument: str = "IMAGE") -> torch.Tensor:
+def read_image(
+    path: str, channels: int = 3, note: Optional[Note] = None, argument: str = "IMAGE"
+) -> torch.Tensor:
     """The image at ``path`` as a float tensor ``[channels, H, W]`` in [0, 1]."""
     if not os.path.exists(path):
         raise ValueError(f"{argument}: {path}: no such file")
@@ -57,7 +61,9 @@ def _to_array(image: Image.Image, path: str, note: Note, argument: str) -> np.nd
     if mode == "I":
         values = np.asarray(image)
         if values.min() < 0 or values.max() > 65535:
-            raise ValueError(f"{argument}: {path} is a 32-bit integer image with values outside 0..65535; expected 8- or 16-bit")
+            raise ValueError(
+                f"{argument}: {path} is a 32-bit integer image with values outside 0..65535; expected 8- or 16-bit"
+            )
         note(f"{path}: 16-bit image scaled to [0, 1]")
         return values.astype(np.float32) / 65535.0
     if mode == "F":
@@ -72,7 +78,9 @@ def _to_array(image: Image.Image, path: str, note: Note, argument: str) -> np.nd
     if image.mode in ("RGBA", "LA"):
         note(f"{path}: {image.mode} image composited onto white")
         grey = image.mode == "LA"
-        image = Image.alpha_composite(Image.new("RGBA", image.size, (255, 255, 255, 255)), image.convert("RGBA"))
+        image = Image.alpha_composite(
+            Image.new("RGBA", image.size, (255, 255, 255, 255)), image.convert("RGBA")
+        )
         image = image.convert("L" if grey else "RGB")
     elif image.mode == "1":
         image = image.convert("L")
@@ -91,27 +99,42 @@ def fit(image: torch.Tensor, size: Sequence[int], resize_size: Optional[int] = N
     if tuple(image.shape[-2:]) == (height, width):
         return image
     in_h, in_w = image.shape[-2:]
-    scale = max(height / in_h, width / in_w) if resize_size is None else max(resize_size / min(in_h, in_w), height / in_h, width / in_w)
+    scale = (
+        max(height / in_h, width / in_w)
+        if resize_size is None
+        else max(resize_size / min(in_h, in_w), height / in_h, width / in_w)
+    )
     new_h, new_w = max(height, round(in_h * scale)), max(width, round(in_w * scale))
-    resized = F.interpolate(image[None], size=(new_h, new_w), mode="bilinear", align_corners=False,
-                            antialias=scale < 1)[0].clamp(0, 1)
+    resized = F.interpolate(
+        image[None], size=(new_h, new_w), mode="bilinear", align_corners=False, antialias=scale < 1
+    )[0].clamp(0, 1)
     top, left = (new_h - height) // 2, (new_w - width) // 2
-    return resized[:, top:top + height, left:left + width]
+    return resized[:, top : top + height, left : left + width]
 
 
-def read_images(paths: Sequence[str], channels: int, size: Optional[Sequence[int]], resize_size: Optional[int] = None,
-                note: Optional[Note] = None, argument: str = "IMAGE") -> torch.Tensor:
+def read_images(
+    paths: Sequence[str],
+    channels: int,
+    size: Optional[Sequence[int]],
+    resize_size: Optional[int] = None,
+    note: Optional[Note] = None,
+    argument: str = "IMAGE",
+) -> torch.Tensor:
     """Several images as one batch ``[N, C, h, w]``; ``size=None`` needs them all to have the same size."""
     images = [read_image(path, channels, note, argument) for path in paths]
     if size is None:
         sizes = {tuple(image.shape[-2:]) for image in images}
         if len(sizes) > 1:
-            raise ValueError(f"{argument}: the images have different sizes {sorted(sizes)}; pass --input-size")
+            raise ValueError(
+                f"{argument}: the images have different sizes {sorted(sizes)}; pass --input-size"
+            )
         return torch.stack(images)
     return torch.stack([fit(image, size, resize_size) for image in images])
 
 
-def image_folder(root: str, argument: str = "IMAGE_FOLDER") -> tuple[list[str], Optional[list[int]], Optional[list[str]]]:
+def image_folder(
+    root: str, argument: str = "IMAGE_FOLDER"
+) -> tuple[list[str], Optional[list[int]], Optional[list[str]]]:
     """``(paths, labels, class_names)`` of an ImageFolder layout (``root/<class>/<image>``).
 
     A folder with images and no class folders gives ``labels=None``; files with other
@@ -120,9 +143,13 @@ def image_folder(root: str, argument: str = "IMAGE_FOLDER") -> tuple[list[str], 
     if not os.path.exists(root):
         raise ValueError(f"{argument}: {root}: no such folder")
     if not os.path.isdir(root):
-        raise ValueError(f"{argument}: {root} is not a folder; expected root/<class>/<image> (ImageFolder layout)")
+        raise ValueError(
+            f"{argument}: {root} is not a folder; expected root/<class>/<image> (ImageFolder layout)"
+        )
     entries = sorted(os.listdir(root))
-    classes = [name for name in entries if os.path.isdir(os.path.join(root, name)) and not name.startswith(".")]
+    classes = [
+        name for name in entries if os.path.isdir(os.path.join(root, name)) and not name.startswith(".")
+    ]
     paths: list[str] = []
     labels: list[int] = []
     for index, name in enumerate(classes):
@@ -136,10 +163,14 @@ def image_folder(root: str, argument: str = "IMAGE_FOLDER") -> tuple[list[str], 
     flat = [os.path.join(root, name) for name in entries if name.lower().endswith(EXTENSIONS)]
     if flat:
         return flat, None, None
-    raise ValueError(f"{argument}: {root} holds no images (expected root/<class>/<image> with extensions {', '.join(EXTENSIONS)})")
+    raise ValueError(
+        f"{argument}: {root} holds no images (expected root/<class>/<image> with extensions {', '.join(EXTENSIONS)})"
+    )
 
 
-def thumbnail_map(images: torch.Tensor, layout, labels: Optional[Sequence[int]], side: int = 1200, thumb: int = 32) -> torch.Tensor:
+def thumbnail_map(
+    images: torch.Tensor, layout, labels: Optional[Sequence[int]], side: int = 1200, thumb: int = 32
+) -> torch.Tensor:
     """A 2-D map as one picture ``[3, side, side]`` in [0, 1]: each image's thumbnail at its point, framed in its class colour."""
     import matplotlib
 
@@ -156,6 +187,6 @@ def thumbnail_map(images: torch.Tensor, layout, labels: Optional[Sequence[int]],
         left, top = int(x), int(side - thumb - y)  # y grows upwards
         if labels is not None:
             colour = torch.tensor(colours(labels[index] % 10)[:3], dtype=torch.float32)[:, None, None]
-            canvas[:, top - 2:top + thumb + 2, left - 2:left + thumb + 2] = colour
-        canvas[:, top:top + thumb, left:left + thumb] = shown[index]
+            canvas[:, top - 2 : top + thumb + 2, left - 2 : left + thumb + 2] = colour
+        canvas[:, top : top + thumb, left : left + thumb] = shown[index]
     return canvas

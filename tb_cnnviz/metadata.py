@@ -45,6 +45,7 @@ Ordinary scalars (plugin ``scalars``, shown by TensorBoard's Scalars dashboard) 
 ``cnnviz_scalars/<what>/<layer>``; the distinct prefix keeps their metadata from ever
 colliding with the plugin's own tags (the first metadata seen for a tag wins).
 """
+
 from __future__ import annotations
 
 import json
@@ -74,7 +75,16 @@ SPRITES = "sprites"
 TOP_EXAMPLES = "top_examples"
 DREAM = "dream"
 
-TENSOR_KINDS = (KERNELS, SMOOTHNESS, DEAD_FILTERS, GRADCAM_MAPS, GRADCAM_INFO, PATTERN_VALUES, EMBEDDING, TOP_EXAMPLES)
+TENSOR_KINDS = (
+    KERNELS,
+    SMOOTHNESS,
+    DEAD_FILTERS,
+    GRADCAM_MAPS,
+    GRADCAM_INFO,
+    PATTERN_VALUES,
+    EMBEDDING,
+    TOP_EXAMPLES,
+)
 BLOB_KINDS = (KERNEL_GRID, ACTIVATIONS, PROBE, GRADCAM, ATTRIBUTION, PATTERNS, SPRITES, DREAM)
 KINDS = TENSOR_KINDS + BLOB_KINDS
 
@@ -92,7 +102,9 @@ def scalar_tag(what: str, layer: str) -> str:
     return f"{SCALAR_PREFIX}/{what}/{layer}"
 
 
-def create_summary_metadata(kind: str, *, layer: str | None = None, description: str = "", **extra: Any) -> summary_pb2.SummaryMetadata:
+def create_summary_metadata(
+    kind: str, *, layer: str | None = None, description: str = "", **extra: Any
+) -> summary_pb2.SummaryMetadata:
     """Metadata for one plugin series, with ``data_class`` set (TensorBoard drops data without it)."""
     if kind not in _DATA_CLASS:
         raise ValueError(f"kind: unknown summary kind {kind!r}; expected one of {sorted(_DATA_CLASS)}")

@@ -18,6 +18,7 @@ while every layer keeps its own dotted name):
 
 Every bad input raises ``ValueError`` with a one-line message naming the argument.
 """
+
 from __future__ import annotations
 
 import ast
@@ -29,8 +30,9 @@ import pickle
 import socket
 import warnings
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Optional, Sequence
+from typing import Any, Optional
 
 import torch
 from torch import nn
@@ -50,16 +52,16 @@ class LoadedModel:
     """A model ready for the analysis functions, and what the commands need to know about it."""
 
     module: nn.Module
-    kind: str                                   # "eager", "export" or "torchscript"
-    description: str                            # for messages, e.g. "tb_cnnviz.models:small_vgg(width=8)"
+    kind: str  # "eager", "export" or "torchscript"
+    description: str  # for messages, e.g. "tb_cnnviz.models:small_vgg(width=8)"
     input_size: tuple[int, int]
-    resize_size: Optional[int] = None           # shorter side before the centre crop (torchvision weights)
+    resize_size: Optional[int] = None  # shorter side before the centre crop (torchvision weights)
     mean: Optional[list[float]] = None
     std: Optional[list[float]] = None
     class_names: Optional[list[str]] = None
     in_channels: int = 3
-    fixed_batch: Optional[int] = None           # an exported program traced with a static batch size
-    fixed_size: bool = False                    # an exported program traced with a static image size
+    fixed_batch: Optional[int] = None  # an exported program traced with a static batch size
+    fixed_size: bool = False  # an exported program traced with a static image size
     module_types: dict = field(default_factory=dict)  # export: dotted name -> original class name
     notes: list = field(default_factory=list)
 
@@ -69,32 +71,48 @@ class LoadedModel:
 
 
 # --------------------------------------------------------------------------- loading
-def load_model(spec: str, *, checkpoint: Optional[str] = None, factory_kwargs: Optional[dict] = None,
-               weights: Optional[str] = None, input_size: Optional[tuple[int, int]] = None,
-               mean: Optional[Sequence[float]] = None, std: Optional[Sequence[float]] = None,
-               class_names: Optional[Sequence[str]] = None, device: str = "cpu") -> LoadedModel:
+def load_model(
+    spec: str,
+    *,
+    checkpoint: Optional[str] = None,
+    factory_kwargs: Optional[dict] = None,
+    weights: Optional[str] = None,
+    input_size: Optional[tuple[int, int]] = None,
+    mean: Optional[Sequence[float]] = None,
+    std: Optional[Sequence[float]] = None,
+    class_names: Optional[Sequence[str]] = None,
+    device: str = "cpu",
+) -> LoadedModel:
     """Build or load the model named by ``spec`` on ``device``, in eval mode, taking images in [0, 1]."""
     factory_kwargs = dict(factory_kwargs or {})
     if weights is not None and not spec.startswith("torchvision:"):
         raise ValueError(f"--weights: only applies to torchvision:NAME models, got MODEL {spec!r}")
     if spec.startswith("torchvision:"):
-        loaded = _torchvision(spec[len("torchvision:"):], weights, factory_kwargs)
+        loaded = _torchvision(spec[len("torchvision:") :], weights, factory_kwargs)
     elif os.path.exists(spec) or spec.endswith((".pt", ".pth", ".pt2", ".ts", ".ckpt")):
         loaded = _file(spec, factory_kwargs, has_checkpoint=checkpoint is not None)
     elif ":" in spec:
         loaded = _factory(spec, factory_kwargs)
     else:
-        raise ValueError(f"MODEL: {spec!r} is neither an existing file nor 'torchvision:NAME' nor 'module.path:factory'")
+        raise ValueError(
+            f"MODEL: {spec!r} is neither an existing file nor 'torchvision:NAME' nor 'module.path:factory'"
+        )
     if checkpoint is not None:
         if loaded.kind != "eager":
-            raise ValueError(f"--checkpoint: only applies to a model built by a factory or torchvision, not to a {loaded.kind} file")
+            raise ValueError(
+                f"--checkpoint: only applies to a model built by a factory or torchvision, not to a {loaded.kind} file"
+            )
         load_checkpoint(loaded, checkpoint)
     elif loaded.kind == "eager" and weights is None and not loaded.notes:
-        loaded.notes.append(f"{loaded.description} has its initial (random) weights; pass --checkpoint to load trained ones")
+        loaded.notes.append(
+            f"{loaded.description} has its initial (random) weights; pass --checkpoint to load trained ones"
+        )
     if input_size is not None:
         if loaded.fixed_size and tuple(input_size) != loaded.input_size:
-            raise ValueError(f"--input-size: the exported program only accepts {loaded.input_size[0]}x{loaded.input_size[1]} "
-                             f"images, got {input_size[0]}x{input_size[1]}")
+            raise ValueError(
+                f"--input-size: the exported program only accepts {loaded.input_size[0]}x{loaded.input_size[1]} "
+                f"images, got {input_size[0]}x{input_size[1]}"
+            )
         loaded.input_size, loaded.resize_size = tuple(input_size), None
     loaded.mean = _channels(mean, "--mean", loaded.in_channels) if mean is not None else loaded.mean
     loaded.std = _channels(std, "--std", loaded.in_channels) if std is not None else loaded.std
@@ -118,7 +136,9 @@ def _torchvision(name: str, weights: Optional[str], kwargs: dict) -> LoadedModel
     if weights is not None and weights.lower() != "none":
         enum = torchvision.models.get_model_weights(name)
         if weights not in enum.__members__:
-            raise ValueError(f"--weights: {name} has no weights {weights!r}; expected one of {list(enum.__members__)}")
+            raise ValueError(
+                f"--weights: {name} has no weights {weights!r}; expected one of {list(enum.__members__)}"
+            )
         chosen = enum[weights]
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
@@ -129,12 +149,19 @@ def _torchvision(name: str, weights: Optional[str], kwargs: dict) -> LoadedModel
     except (OSError, RuntimeError) as error:  # URLError is an OSError; a corrupt download a RuntimeError
         if chosen is None:
             raise
-        raise ValueError(f"--weights {weights}: could not download the weights of torchvision:{name} "
-                         f"({type(error).__name__}: {error}); check the network, or use random weights or --checkpoint") from None
+        raise ValueError(
+            f"--weights {weights}: could not download the weights of torchvision:{name} "
+            f"({type(error).__name__}: {error}); check the network, or use random weights or --checkpoint"
+        ) from None
     finally:
         socket.setdefaulttimeout(previous)
-    loaded = LoadedModel(module=module, kind="eager", description=f"torchvision:{name}",
-                         input_size=(DEFAULT_INPUT_SIZE, DEFAULT_INPUT_SIZE), in_channels=_first_conv_channels(module))
+    loaded = LoadedModel(
+        module=module,
+        kind="eager",
+        description=f"torchvision:{name}",
+        input_size=(DEFAULT_INPUT_SIZE, DEFAULT_INPUT_SIZE),
+        in_channels=_first_conv_channels(module),
+    )
     if chosen is not None:
         preset = chosen.transforms()
         crop = list(getattr(preset, "crop_size", [DEFAULT_INPUT_SIZE]))
@@ -144,8 +171,10 @@ def _torchvision(name: str, weights: Optional[str], kwargs: dict) -> LoadedModel
         loaded.mean, loaded.std = list(preset.mean), list(preset.std)
         loaded.class_names = list(chosen.meta.get("categories") or []) or None
         loaded.description += f" ({weights} weights)"
-        loaded.notes.append(f"input {loaded.input_size[0]}x{loaded.input_size[1]}, mean {loaded.mean}, std {loaded.std} "
-                            f"from the {chosen} weights")
+        loaded.notes.append(
+            f"input {loaded.input_size[0]}x{loaded.input_size[1]}, mean {loaded.mean}, std {loaded.std} "
+            f"from the {chosen} weights"
+        )
     return loaded
 
 
@@ -157,7 +186,9 @@ def _factory(spec: str, kwargs: dict) -> LoadedModel:
         if target.endswith(".py"):
             if not os.path.isfile(target):
                 raise ValueError(f"MODEL: {target}: no such file")
-            module_spec = importlib.util.spec_from_file_location(os.path.splitext(os.path.basename(target))[0], target)
+            module_spec = importlib.util.spec_from_file_location(
+                os.path.splitext(os.path.basename(target))[0], target
+            )
             python_module = importlib.util.module_from_spec(module_spec)
             module_spec.loader.exec_module(python_module)
         else:
@@ -175,8 +206,13 @@ def _factory(spec: str, kwargs: dict) -> LoadedModel:
         raise ValueError(f"MODEL: {spec}() returned a {type(module).__name__}, expected a torch.nn.Module")
     shown = ", ".join(f"{key}={value!r}" for key, value in kwargs.items())
     size = SMALL_VGG_INPUT_SIZE if type(module).__name__ == "SmallVGG" else DEFAULT_INPUT_SIZE
-    return LoadedModel(module=module, kind="eager", description=f"{spec}({shown})", input_size=(size, size),
-                       in_channels=_first_conv_channels(module))
+    return LoadedModel(
+        module=module,
+        kind="eager",
+        description=f"{spec}({shown})",
+        input_size=(size, size),
+        in_channels=_first_conv_channels(module),
+    )
 
 
 def _file(path: str, kwargs: dict, has_checkpoint: bool) -> LoadedModel:
@@ -185,21 +221,34 @@ def _file(path: str, kwargs: dict, has_checkpoint: bool) -> LoadedModel:
     if os.path.isdir(path):
         raise ValueError(f"MODEL: {path} is a directory; expected a model file or 'module.path:factory'")
     names = zipfile.ZipFile(path).namelist() if zipfile.is_zipfile(path) else []
-    if path.endswith(".pt2") or any(n.endswith("/models/model.json") or n.endswith("/archive_format") for n in names):
+    if path.endswith(".pt2") or any(
+        n.endswith("/models/model.json") or n.endswith("/archive_format") for n in names
+    ):
         return _exported(path)
     if any("/code/__torch__" in n for n in names):
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)  # "torch.jit.load is deprecated": the user chose the format
+            warnings.simplefilter(
+                "ignore", FutureWarning
+            )  # "torch.jit.load is deprecated": the user chose the format
             module = torch.jit.load(path, map_location="cpu")
-        return LoadedModel(module=module, kind="torchscript", description=f"TorchScript {path}",
-                           input_size=(DEFAULT_INPUT_SIZE, DEFAULT_INPUT_SIZE), in_channels=_first_conv_channels(module))
+        return LoadedModel(
+            module=module,
+            kind="torchscript",
+            description=f"TorchScript {path}",
+            input_size=(DEFAULT_INPUT_SIZE, DEFAULT_INPUT_SIZE),
+            in_channels=_first_conv_channels(module),
+        )
     state = read_state_dict(path, "MODEL")
     if has_checkpoint:
-        raise ValueError(f"MODEL: {path} holds weights only; give the architecture as MODEL (module.path:factory) and the weights as --checkpoint")
+        raise ValueError(
+            f"MODEL: {path} holds weights only; give the architecture as MODEL (module.path:factory) and the weights as --checkpoint"
+        )
     detected = small_vgg_kwargs(state)
     if detected is None:
-        raise ValueError(f"MODEL: {path} holds weights only (a state_dict); give the architecture: "
-                         f"tb-cnnviz COMMAND module.path:factory --checkpoint {path}")
+        raise ValueError(
+            f"MODEL: {path} holds weights only (a state_dict); give the architecture: "
+            f"tb-cnnviz COMMAND module.path:factory --checkpoint {path}"
+        )
     detected.update(kwargs)
     loaded = _factory(SMALL_VGG, detected)
     loaded.notes.append(f"{path} looks like the example's checkpoint: using {loaded.description}")
@@ -211,7 +260,9 @@ def _exported(path: str) -> LoadedModel:
     try:
         program = torch.export.load(path)
     except Exception as error:  # a damaged or foreign archive: many exception types
-        raise ValueError(f"MODEL: {path} is not a readable torch.export program ({type(error).__name__}: {error})") from None
+        raise ValueError(
+            f"MODEL: {path} is not a readable torch.export program ({type(error).__name__}: {error})"
+        ) from None
     module = torch.export.unflatten(program)
     shape = None
     for node in program.graph.nodes:
@@ -223,8 +274,13 @@ def _exported(path: str) -> LoadedModel:
     for node in program.graph.nodes:
         for path_and_type in (node.meta.get("nn_module_stack") or {}).values():
             types[path_and_type[0]] = str(path_and_type[1]).rpartition(".")[2]
-    loaded = LoadedModel(module=module, kind="export", description=f"torch.export program {path}",
-                         input_size=(DEFAULT_INPUT_SIZE, DEFAULT_INPUT_SIZE), module_types=types)
+    loaded = LoadedModel(
+        module=module,
+        kind="export",
+        description=f"torch.export program {path}",
+        input_size=(DEFAULT_INPUT_SIZE, DEFAULT_INPUT_SIZE),
+        module_types=types,
+    )
     if shape is not None and len(shape) == 4:
         loaded.in_channels = int(shape[1])
         if isinstance(shape[0], int):
@@ -241,24 +297,32 @@ def read_state_dict(path: str, argument: str) -> dict:
         raise ValueError(f"{argument}: {path}: no such file")
     with open(path, "rb") as file:
         magic = file.read(2)
-    if not zipfile.is_zipfile(path) and magic[:1] != b"\x80":  # neither torch.save's zip format nor a legacy pickle
+    if (
+        not zipfile.is_zipfile(path) and magic[:1] != b"\x80"
+    ):  # neither torch.save's zip format nor a legacy pickle
         raise ValueError(f"{argument}: {path} is not a file saved with torch.save")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
-        raise ValueError(f"{argument}: {path} pickles Python objects, not only tensors (a whole model?); "
-                         "save model.state_dict() instead") from None
+        raise ValueError(
+            f"{argument}: {path} pickles Python objects, not only tensors (a whole model?); "
+            "save model.state_dict() instead"
+        ) from None
     except Exception as error:
-        raise ValueError(f"{argument}: {path} is not a checkpoint torch.load can read ({type(error).__name__}: {error})") from None
+        raise ValueError(
+            f"{argument}: {path} is not a checkpoint torch.load can read ({type(error).__name__}: {error})"
+        ) from None
     for key in ("state_dict", "model_state_dict", "model"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
             break
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ValueError(f"{argument}: {path} does not hold a state_dict (a dict of tensors), got {type(state).__name__}")
+        raise ValueError(
+            f"{argument}: {path} does not hold a state_dict (a dict of tensors), got {type(state).__name__}"
+        )
     for prefix in ("module.", "_orig_mod.", "model."):
         if state and all(key.startswith(prefix) for key in state):
-            state = {key[len(prefix):]: value for key, value in state.items()}
+            state = {key[len(prefix) :]: value for key, value in state.items()}
     return state
 
 
@@ -270,10 +334,16 @@ def small_vgg_kwargs(state: dict) -> Optional[dict]:
     conv1, classifier = state["features.conv1.weight"], state["classifier.weight"]
     if conv1.dim() != 4 or classifier.dim() != 2:
         return None
-    found = {"width": int(conv1.shape[0]), "num_classes": int(classifier.shape[0]), "in_channels": int(conv1.shape[1]),
-             "batch_norm": "features.bn1.weight" in state}
+    found = {
+        "width": int(conv1.shape[0]),
+        "num_classes": int(classifier.shape[0]),
+        "in_channels": int(conv1.shape[1]),
+        "batch_norm": "features.bn1.weight" in state,
+    }
     defaults = {"width": 32, "num_classes": 10, "in_channels": 3, "batch_norm": True}
-    return {key: value for key, value in found.items() if value != defaults[key]}  # only what differs from the defaults
+    return {
+        key: value for key, value in found.items() if value != defaults[key]
+    }  # only what differs from the defaults
 
 
 def load_checkpoint(loaded: LoadedModel, path: str) -> None:
@@ -285,13 +355,24 @@ def _load_state(loaded: LoadedModel, state: dict, path: str, argument: str) -> N
     own = loaded.module.state_dict()
     missing = [key for key in own if key not in state]
     unexpected = [key for key in state if key not in own]
-    shapes = [f"{key} {list(state[key].shape)} vs {list(own[key].shape)}" for key in own
-              if key in state and state[key].shape != own[key].shape]
+    shapes = [
+        f"{key} {list(state[key].shape)} vs {list(own[key].shape)}"
+        for key in own
+        if key in state and state[key].shape != own[key].shape
+    ]
     if missing or unexpected or shapes:
         parts = []
-        for label, items in (("shape mismatch (checkpoint vs model)", shapes), ("missing", missing), ("unexpected", unexpected)):
+        for label, items in (
+            ("shape mismatch (checkpoint vs model)", shapes),
+            ("missing", missing),
+            ("unexpected", unexpected),
+        ):
             if items:
-                more = f" (+{len(items) - MAX_MISMATCHES_SHOWN} more)" if len(items) > MAX_MISMATCHES_SHOWN else ""
+                more = (
+                    f" (+{len(items) - MAX_MISMATCHES_SHOWN} more)"
+                    if len(items) > MAX_MISMATCHES_SHOWN
+                    else ""
+                )
                 parts.append(f"{label}: {', '.join(items[:MAX_MISMATCHES_SHOWN])}{more}")
         detected = small_vgg_kwargs(state)
         flags = f" --factory-kwargs {','.join(f'{k}={v}' for k, v in detected.items())}" if detected else ""
@@ -320,7 +401,9 @@ def _place(loaded: LoadedModel, device: str) -> None:
     def normalise(_module, args):
         return ((args[0] - mean.to(args[0].dtype)) / std.to(args[0].dtype),) + tuple(args[1:])
 
-    if loaded.kind == "torchscript":  # no hooks on a ScriptModule: wrap it (its layers keep their names in .inner)
+    if (
+        loaded.kind == "torchscript"
+    ):  # no hooks on a ScriptModule: wrap it (its layers keep their names in .inner)
         loaded.module = _Normalised(loaded.module, mean, std)
     else:
         loaded.module.register_forward_pre_hook(normalise)
@@ -348,11 +431,16 @@ def conv_layers(loaded: LoadedModel) -> list[tuple[str, nn.Module]]:
     root = layer_root(loaded)
     if loaded.kind == "eager":
         return layer_tools.conv_layers(root)
-    return [(name, module) for name, module in root.named_modules()
-            if name and getattr(dict(module.named_parameters(recurse=False)).get("weight"), "ndim", 0) == 4]
+    return [
+        (name, module)
+        for name, module in root.named_modules()
+        if name and getattr(dict(module.named_parameters(recurse=False)).get("weight"), "ndim", 0) == 4
+    ]
 
 
-def resolve_layers(loaded: LoadedModel, spec: str, *, conv_only: bool, argument: str = "--layer") -> list[tuple[str, nn.Module]]:
+def resolve_layers(
+    loaded: LoadedModel, spec: str, *, conv_only: bool, argument: str = "--layer"
+) -> list[tuple[str, nn.Module]]:
     """Comma-separated layer names (``all`` = every conv layer) to ``[(name, module)]``; errors list the valid names."""
     names = [part.strip() for part in spec.split(",") if part.strip()]
     convs = conv_layers(loaded)
@@ -367,8 +455,12 @@ def resolve_layers(loaded: LoadedModel, spec: str, *, conv_only: bool, argument:
     resolved = []
     for name in names:
         if name not in modules or not name or (conv_only and name not in dict(convs)):
-            shown = ", ".join(repr(v) for v in valid[:30]) + (f", ... ({len(valid) - 30} more)" if len(valid) > 30 else "")
-            raise ValueError(f"{argument}: no {'conv ' if conv_only else ''}layer named {name!r} in the model; valid names: {shown}")
+            shown = ", ".join(repr(v) for v in valid[:30]) + (
+                f", ... ({len(valid) - 30} more)" if len(valid) > 30 else ""
+            )
+            raise ValueError(
+                f"{argument}: no {'conv ' if conv_only else ''}layer named {name!r} in the model; valid names: {shown}"
+            )
         resolved.append((name, modules[name]))
     return resolved
 
@@ -385,15 +477,19 @@ def module_type(loaded: LoadedModel, name: str, module: nn.Module) -> str:
 def require_hooks(loaded: LoadedModel, what: str) -> None:
     """A one-line error when ``what`` needs forward hooks and the model is TorchScript."""
     if not loaded.hooks_supported:
-        raise ValueError(f"MODEL: {what} needs forward hooks, which TorchScript modules do not support; "
-                         "give a torch.export program (.pt2) or module.path:factory with --checkpoint")
+        raise ValueError(
+            f"MODEL: {what} needs forward hooks, which TorchScript modules do not support; "
+            "give a torch.export program (.pt2) or module.path:factory with --checkpoint"
+        )
 
 
 def require_free_batch(loaded: LoadedModel, command: str) -> None:
     """A one-line error when the model is an exported program traced for one fixed batch size."""
     if loaded.fixed_batch is not None:
-        raise ValueError(f"MODEL: the exported program only accepts batches of exactly {loaded.fixed_batch}, which `{command}` "
-                         "cannot use; export it with dynamic_shapes={'x': {0: torch.export.Dim.DYNAMIC}}")
+        raise ValueError(
+            f"MODEL: the exported program only accepts batches of exactly {loaded.fixed_batch}, which `{command}` "
+            "cannot use; export it with dynamic_shapes={'x': {0: torch.export.Dim.DYNAMIC}}"
+        )
 
 
 def layer_table(loaded: LoadedModel, batch: int = 1) -> tuple[list[dict], Any]:
@@ -402,14 +498,18 @@ def layer_table(loaded: LoadedModel, batch: int = 1) -> tuple[list[dict], Any]:
     Output shapes come from forward hooks on a zero batch (no hooks on TorchScript: ``-``).
     """
     root = layer_root(loaded)
-    leaves = [(name, module) for name, module in root.named_modules()
-              if name and (not list(module.children()) or list(module.parameters(recurse=False)))]
+    leaves = [
+        (name, module)
+        for name, module in root.named_modules()
+        if name and (not list(module.children()) or list(module.parameters(recurse=False)))
+    ]
     shapes: dict[str, list] = {name: [] for name, _ in leaves}
     handles = []
 
     def make_hook(name: str):
         def hook(_module, _inputs, output):
             shapes[name].append(_shape(output))
+
         return hook
 
     device = next(iter(list(root.parameters()) + list(root.buffers())), torch.zeros(())).device
@@ -420,8 +520,10 @@ def layer_table(loaded: LoadedModel, batch: int = 1) -> tuple[list[dict], Any]:
         with safe_snapshot(loaded.module), torch.no_grad():
             output = loaded.module(x)
     except Exception as error:
-        raise ValueError(f"--input-size: the model cannot run on a {loaded.input_size[0]}x{loaded.input_size[1]} input "
-                         f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})") from None
+        raise ValueError(
+            f"--input-size: the model cannot run on a {loaded.input_size[0]}x{loaded.input_size[1]} input "
+            f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})"
+        ) from None
     finally:
         for handle in handles:
             handle.remove()
@@ -431,9 +533,21 @@ def layer_table(loaded: LoadedModel, batch: int = 1) -> tuple[list[dict], Any]:
         trainable = [p.requires_grad for p in params]
         seen = shapes[name]
         shape = "-" if not seen else seen[0] + (f" (x{len(seen)} calls)" if len(seen) > 1 else "")
-        rows.append({"name": name, "type": module_type(loaded, name, module), "output": shape,
-                     "params": sum(p.numel() for p in params),
-                     "trainable": "-" if not params else "yes" if all(trainable) else "no" if not any(trainable) else "partly"})
+        rows.append(
+            {
+                "name": name,
+                "type": module_type(loaded, name, module),
+                "output": shape,
+                "params": sum(p.numel() for p in params),
+                "trainable": "-"
+                if not params
+                else "yes"
+                if all(trainable)
+                else "no"
+                if not any(trainable)
+                else "partly",
+            }
+        )
     return rows, _shape(output)
 
 
@@ -460,7 +574,9 @@ def _channels(values: Sequence[float], argument: str, channels: int) -> list[flo
     if len(values) == 1:
         values = values * channels
     if len(values) != channels:
-        raise ValueError(f"{argument}: expected 1 or {channels} values (one per input channel), got {len(values)}")
+        raise ValueError(
+            f"{argument}: expected 1 or {channels} values (one per input channel), got {len(values)}"
+        )
     return values
 
 
@@ -500,7 +616,9 @@ def model_device(loaded: LoadedModel) -> torch.device:
 
 def output_classes(loaded: LoadedModel) -> int:
     """The number of classes, from one forward pass of a zero batch."""
-    x = torch.zeros(loaded.fixed_batch or 1, loaded.in_channels, *loaded.input_size, device=model_device(loaded))
+    x = torch.zeros(
+        loaded.fixed_batch or 1, loaded.in_channels, *loaded.input_size, device=model_device(loaded)
+    )
     with safe_snapshot(loaded.module), torch.no_grad():
         output = loaded.module(x)
     if not isinstance(output, torch.Tensor) or output.dim() != 2:
@@ -516,16 +634,27 @@ def channel_count(module: nn.Module) -> int:
     weight = dict(module.named_parameters(recurse=False)).get("weight")
     if weight is not None and weight.ndim >= 2:
         return int(weight.shape[0])
-    raise ValueError(f"--layer: cannot tell how many channels a {type(module).__name__} has; choose a conv layer")
+    raise ValueError(
+        f"--layer: cannot tell how many channels a {type(module).__name__} has; choose a conv layer"
+    )
 
 
 def default_feature_layer(loaded: LoadedModel) -> Optional[str]:
     """Eager: ``None`` (the input of the last nn.Linear); export: the leaf just before the last one with a 2-D weight."""
     if loaded.kind == "eager":
         return None
-    leaves = [(name, module) for name, module in layer_root(loaded).named_modules() if name and not list(module.children())]
-    linear = [index for index, (_, module) in enumerate(leaves)
-              if getattr(dict(module.named_parameters(recurse=False)).get("weight"), "ndim", 0) == 2]
+    leaves = [
+        (name, module)
+        for name, module in layer_root(loaded).named_modules()
+        if name and not list(module.children())
+    ]
+    linear = [
+        index
+        for index, (_, module) in enumerate(leaves)
+        if getattr(dict(module.named_parameters(recurse=False)).get("weight"), "ndim", 0) == 2
+    ]
     if not linear or linear[-1] == 0:
-        raise ValueError("--layer: cannot find the model's last linear layer to take its input; name the feature layer")
+        raise ValueError(
+            "--layer: cannot find the model's last linear layer to take its input; name the feature layer"
+        )
     return leaves[linear[-1] - 1][0]

@@ -11,6 +11,7 @@ werkzeug only, never torch (an import error here would stop TensorBoard).
   it imports, from an allowlist of regular files) and the data routes ``api/<view>/<route>``
   (``tb_cnnviz.plugin_routes``), reading only through ``context.data_provider``.
 """
+
 from __future__ import annotations
 
 import logging
@@ -23,9 +24,8 @@ from tensorboard.backend import http_util
 from tensorboard.plugins import base_plugin
 from werkzeug import wrappers
 
-from tb_cnnviz import metadata
+from tb_cnnviz import metadata, plugin_routes
 from tb_cnnviz.plugin_data import PluginData
-from tb_cnnviz import plugin_routes
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +81,13 @@ class CNNVizPlugin(base_plugin.TBPlugin):
 
     plugin_name = metadata.PLUGIN_NAME
 
-    def __init__(self, context: base_plugin.TBContext, *, frontend_dir: str | None = None, index_ttl: float | None = None):
+    def __init__(
+        self,
+        context: base_plugin.TBContext,
+        *,
+        frontend_dir: str | None = None,
+        index_ttl: float | None = None,
+    ):
         self._provider = getattr(context, "data_provider", None)
         kwargs = {} if index_ttl is None else {"index_ttl": index_ttl}
         self._data = PluginData(self._provider, **kwargs) if self._provider is not None else None
@@ -96,7 +102,10 @@ class CNNVizPlugin(base_plugin.TBPlugin):
         for subdir in STATIC_SUBDIRS:
             apps[f"/{subdir}/*"] = self._static_app(files)
         if "/index.js" not in apps:
-            logger.warning("tb-cnnviz: the frontend's index.js is missing from %s", self._frontend_dir or default_frontend_dir())
+            logger.warning(
+                "tb-cnnviz: the frontend's index.js is missing from %s",
+                self._frontend_dir or default_frontend_dir(),
+            )
         return apps
 
     def is_active(self) -> bool:
@@ -111,11 +120,13 @@ class CNNVizPlugin(base_plugin.TBPlugin):
         @wrappers.Request.application
         def serve(request: wrappers.Request) -> Any:
             if request.method not in ("GET", "HEAD"):
-                response = plugin_routes.error_response(request, 405, f"method {request.method[:20]!r} not allowed; expected GET")
+                response = plugin_routes.error_response(
+                    request, 405, f"method {request.method[:20]!r} not allowed; expected GET"
+                )
                 response.headers["Allow"] = "GET, HEAD"
                 return response
             path = request.path
-            relative = path[len(ROUTE_PREFIX):] if path.startswith(ROUTE_PREFIX) else None
+            relative = path[len(ROUTE_PREFIX) :] if path.startswith(ROUTE_PREFIX) else None
             filename = files.get(relative) if relative is not None else None
             if filename is None:
                 return plugin_routes.error_response(request, 404, f"no frontend file {str(relative)[:200]!r}")
@@ -132,7 +143,7 @@ class CNNVizPlugin(base_plugin.TBPlugin):
     @wrappers.Request.application
     def _serve_api(self, request: wrappers.Request) -> Any:
         path = request.path
-        relative = path[len(ROUTE_PREFIX):] if path.startswith(ROUTE_PREFIX) else ""
+        relative = path[len(ROUTE_PREFIX) :] if path.startswith(ROUTE_PREFIX) else ""
         parts = relative[:-1].split("/") if relative.endswith("/") else relative.split("/")
         if len(parts) != 3 or parts[0] != "api" or not parts[1] or not parts[2]:
             return plugin_routes.error_response(request, 404, "expected a path api/<view>/<route>")
@@ -161,7 +172,12 @@ class CNNVizLoader(base_plugin.TBLoader):
             if isinstance(samples, MutableMapping):
                 samples.setdefault(metadata.PLUGIN_NAME, DEFAULT_SAMPLES)
         except Exception:  # pragma: no cover - defensive: TensorBoard must start anyway
-            logger.warning("tb-cnnviz: could not set --samples_per_plugin %s=%d", metadata.PLUGIN_NAME, DEFAULT_SAMPLES, exc_info=True)
+            logger.warning(
+                "tb-cnnviz: could not set --samples_per_plugin %s=%d",
+                metadata.PLUGIN_NAME,
+                DEFAULT_SAMPLES,
+                exc_info=True,
+            )
 
     def load(self, context: base_plugin.TBContext) -> CNNVizPlugin:
         return CNNVizPlugin(context)

@@ -13,6 +13,7 @@ request, so this module keeps:
 
 It imports no torch (TensorBoard loads the plugin at start-up) and never touches files.
 """
+
 from __future__ import annotations
 
 import collections
@@ -21,7 +22,8 @@ import logging
 import re
 import threading
 import time
-from typing import Any, Callable, Hashable
+from collections.abc import Hashable
+from typing import Any, Callable
 
 import numpy as np
 from tensorboard import errors as tb_errors
@@ -60,7 +62,9 @@ def _ask(what: str, call: Callable[[], Any]) -> Any:
         raise DataUnavailable(404, f"{what}: no longer available (was its run deleted?)") from error
     except Exception as error:  # noqa: BLE001 - a provider failure must not become a 500
         logger.warning("tb-cnnviz: the data provider failed for %s", what, exc_info=True)
-        raise DataUnavailable(503, f"{what}: the data provider failed ({type(error).__name__}); try again") from error
+        raise DataUnavailable(
+            503, f"{what}: the data provider failed ({type(error).__name__}); try again"
+        ) from error
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,7 +147,10 @@ class DataIndex:
         return list(self._by_run.get(run, ()))
 
     def layers(self, run: str, kind: str) -> list[str]:
-        return sorted((i.layer for i in self._by_run.get(run, ()) if i.kind == kind and i.layer is not None), key=natural_key)
+        return sorted(
+            (i.layer for i in self._by_run.get(run, ()) if i.kind == kind and i.layer is not None),
+            key=natural_key,
+        )
 
     def __len__(self) -> int:
         return len(self._by_key)
@@ -166,7 +173,7 @@ class PluginData:
         self.cache_bytes = int(cache_bytes)
         self._lock = threading.Lock()
         self._indexes: dict[str, tuple[float, DataIndex]] = {}
-        self._series: "collections.OrderedDict[Hashable, tuple[tuple, Series]]" = collections.OrderedDict()
+        self._series: collections.OrderedDict[Hashable, tuple[tuple, Series]] = collections.OrderedDict()
         self._series_bytes = 0
         self._key_locks: dict[Hashable, threading.Lock] = {}
 
@@ -180,8 +187,20 @@ class PluginData:
             return cached[1]
         series: list[SeriesInfo] = []
         name = metadata.PLUGIN_NAME
-        tensors = _ask("the list of tensor series", lambda: self.provider.list_tensors(ctx, experiment_id=experiment_id, plugin_name=name)) or {}
-        blobs = _ask("the list of image series", lambda: self.provider.list_blob_sequences(ctx, experiment_id=experiment_id, plugin_name=name)) or {}
+        tensors = (
+            _ask(
+                "the list of tensor series",
+                lambda: self.provider.list_tensors(ctx, experiment_id=experiment_id, plugin_name=name),
+            )
+            or {}
+        )
+        blobs = (
+            _ask(
+                "the list of image series",
+                lambda: self.provider.list_blob_sequences(ctx, experiment_id=experiment_id, plugin_name=name),
+            )
+            or {}
+        )
         for data_class, listing in ((TENSOR, tensors), (BLOB, blobs)):
             for run, tags in listing.items():
                 if not isinstance(run, str):
@@ -197,8 +216,13 @@ class PluginData:
                         continue
                     series.append(
                         SeriesInfo(
-                            run=run, tag=tag, kind=kind, layer=layer, data_class=data_class,
-                            max_step=int(ts.max_step), max_wall_time=float(ts.max_wall_time),
+                            run=run,
+                            tag=tag,
+                            kind=kind,
+                            layer=layer,
+                            data_class=data_class,
+                            max_step=int(ts.max_step),
+                            max_wall_time=float(ts.max_wall_time),
                             max_length=int(getattr(ts, "max_length", 0)) if data_class == BLOB else None,
                             content=content,
                         )
@@ -234,16 +258,30 @@ class PluginData:
         name = metadata.PLUGIN_NAME
         run_tag_filter = provider_lib.RunTagFilter(runs=[info.run], tags=[info.tag])
         if info.data_class == TENSOR:
-            result = _ask(f"series {info.tag!r} of run {info.run[:200]!r}", lambda: self.provider.read_tensors(
-                ctx, experiment_id=experiment_id, plugin_name=name, downsample=self.downsample, run_tag_filter=run_tag_filter
-            ))
+            result = _ask(
+                f"series {info.tag!r} of run {info.run[:200]!r}",
+                lambda: self.provider.read_tensors(
+                    ctx,
+                    experiment_id=experiment_id,
+                    plugin_name=name,
+                    downsample=self.downsample,
+                    run_tag_filter=run_tag_filter,
+                ),
+            )
             data = (result or {}).get(info.run, {}).get(info.tag, [])
             values = [_as_float32(datum.numpy) for datum in data]
             nbytes = sum(v.nbytes for v in values)
         else:
-            result = _ask(f"series {info.tag!r} of run {info.run[:200]!r}", lambda: self.provider.read_blob_sequences(
-                ctx, experiment_id=experiment_id, plugin_name=name, downsample=self.downsample, run_tag_filter=run_tag_filter
-            ))
+            result = _ask(
+                f"series {info.tag!r} of run {info.run[:200]!r}",
+                lambda: self.provider.read_blob_sequences(
+                    ctx,
+                    experiment_id=experiment_id,
+                    plugin_name=name,
+                    downsample=self.downsample,
+                    run_tag_filter=run_tag_filter,
+                ),
+            )
             data = (result or {}).get(info.run, {}).get(info.tag, [])
             values = [tuple(ref.blob_key for ref in datum.values) for datum in data]
             nbytes = sum(sum(len(k) for k in v) + 64 for v in values)
@@ -256,7 +294,9 @@ class PluginData:
             keep = np.append(steps[1:] != steps[:-1], True)
             steps, wall_times = steps[keep], wall_times[keep]
             values = [v for v, k in zip(values, keep) if k]
-        return Series(steps=steps, wall_times=wall_times, values=values, nbytes=int(nbytes) + steps.nbytes * 2)
+        return Series(
+            steps=steps, wall_times=wall_times, values=values, nbytes=int(nbytes) + steps.nbytes * 2
+        )
 
     def _store(self, key: Hashable, version: tuple, series: Series) -> None:
         with self._lock:

@@ -26,6 +26,7 @@ little-endian float32, which the browser turns into a ``Float32Array`` without p
 numbers. Per-filter series (smoothness, activation rates) are steps x filters and small;
 their JSON is built and gzipped once per version of the series (``Series.memo``).
 """
+
 from __future__ import annotations
 
 import base64
@@ -81,7 +82,9 @@ class Query:
             raise HTTPError(400, f"{name}: {len(value)} characters is too long; expected at most {MAX_TEXT}")
         return value
 
-    def integer(self, name: str, *, default: int | None = None, minimum: int = 0, maximum: int = MAX_INT) -> int:
+    def integer(
+        self, name: str, *, default: int | None = None, minimum: int = 0, maximum: int = MAX_INT
+    ) -> int:
         value = self._args.get(name)
         if value is None or value == "":
             if default is None:
@@ -89,10 +92,15 @@ class Query:
             return default
         shown = value if len(value) <= 40 else value[:40] + "..."
         if not _INTEGER.fullmatch(value):
-            raise HTTPError(400, f"{name}: {shown!r} is not a non-negative integer; expected an integer in [{minimum}, {maximum}]")
+            raise HTTPError(
+                400,
+                f"{name}: {shown!r} is not a non-negative integer; expected an integer in [{minimum}, {maximum}]",
+            )
         number = int(value)
         if not minimum <= number <= maximum:
-            raise HTTPError(400, f"{name}: {shown} is out of range; expected an integer in [{minimum}, {maximum}]")
+            raise HTTPError(
+                400, f"{name}: {shown} is out of range; expected an integer in [{minimum}, {maximum}]"
+            )
         return number
 
     def number(self, name: str, *, default: float, minimum: float, maximum: float) -> float:
@@ -103,9 +111,13 @@ class Query:
         try:
             number = float(value)
         except ValueError:
-            raise HTTPError(400, f"{name}: {shown!r} is not a number; expected a number in [{minimum}, {maximum}]") from None
+            raise HTTPError(
+                400, f"{name}: {shown!r} is not a number; expected a number in [{minimum}, {maximum}]"
+            ) from None
         if not minimum <= number <= maximum:  # also rejects NaN
-            raise HTTPError(400, f"{name}: {shown} is out of range; expected a number in [{minimum}, {maximum}]")
+            raise HTTPError(
+                400, f"{name}: {shown} is out of range; expected a number in [{minimum}, {maximum}]"
+            )
         return number
 
     def choice(self, name: str, choices: tuple[str, ...]) -> str:
@@ -132,7 +144,9 @@ class RouteContext:
     def run(self, query: Query) -> str:
         run = query.text("run")
         if run not in self.index().runs:
-            raise HTTPError(404, f"run: no CNN Viz data for run {run[:200]!r}; known runs: {_short(self.index().runs)}")
+            raise HTTPError(
+                404, f"run: no CNN Viz data for run {run[:200]!r}; known runs: {_short(self.index().runs)}"
+            )
         return run
 
     def info(self, run: str, kind: str, layer: str | None) -> SeriesInfo:
@@ -141,7 +155,10 @@ class RouteContext:
             if layer is None:
                 raise HTTPError(404, f"run {run[:200]!r} has no {kind!r} data")
             layers = self.index().layers(run, kind)
-            raise HTTPError(404, f"layer: run {run[:200]!r} has no {kind!r} data for layer {layer[:200]!r}; layers with {kind}: {_short(layers)}")
+            raise HTTPError(
+                404,
+                f"layer: run {run[:200]!r} has no {kind!r} data for layer {layer[:200]!r}; layers with {kind}: {_short(layers)}",
+            )
         return info
 
     def series(self, info: SeriesInfo) -> Series:
@@ -168,7 +185,10 @@ def _position(series: Series, step: int, what: str) -> int:
         if len(steps) == 0:
             raise HTTPError(404, f"step: {what} has no logged steps yet")
         nearest = int(steps[np.argmin(np.abs(steps - step))])
-        raise HTTPError(404, f"step: {step} is not a logged step of {what}; nearest logged step is {nearest} ({len(steps)} steps from {int(steps[0])} to {int(steps[-1])})")
+        raise HTTPError(
+            404,
+            f"step: {step} is not a logged step of {what}; nearest logged step is {nearest} ({len(steps)} steps from {int(steps[0])} to {int(steps[-1])})",
+        )
     return position
 
 
@@ -202,8 +222,16 @@ def _memo_json(request: Any, series: Series, key: tuple, build: Callable[[], dic
 def _incompressible_json(payload: dict) -> Any:
     """JSON sent without gzip: base64 of float32 weights barely compresses, and gzip would cost more than it saves."""
     body = json.dumps(payload, allow_nan=False, separators=(",", ":"))
-    return wrappers.Response(body, status=200, content_type="application/json", headers=[
-        ("X-Content-Type-Options", "nosniff"), ("Expires", "0"), ("Cache-Control", "no-cache, must-revalidate")])
+    return wrappers.Response(
+        body,
+        status=200,
+        content_type="application/json",
+        headers=[
+            ("X-Content-Type-Options", "nosniff"),
+            ("Expires", "0"),
+            ("Cache-Control", "no-cache, must-revalidate"),
+        ],
+    )
 
 
 def image_url(run: str, kind: str, layer: str | None, step: int, index: int) -> str:
@@ -247,12 +275,14 @@ def runs_list(request: Any, query: Query, env: RouteContext) -> dict:
                 run_kinds[info.kind] = entry
             else:
                 layers.setdefault(info.layer, {})[info.kind] = entry
-        runs.append({
-            "name": run,
-            "layers": [{"name": name, "kinds": layers[name]} for name in sorted(layers, key=natural_key)],
-            "kinds": run_kinds,  # series of the whole run (no layer), e.g. the probe images
-            "probe": run_kinds.get(metadata.PROBE),
-        })
+        runs.append(
+            {
+                "name": run,
+                "layers": [{"name": name, "kinds": layers[name]} for name in sorted(layers, key=natural_key)],
+                "kinds": run_kinds,  # series of the whole run (no layer), e.g. the probe images
+                "probe": run_kinds.get(metadata.PROBE),
+            }
+        )
     return {"runs": runs, "kinds": list(metadata.KINDS), "views": sorted(ROUTE_GROUPS)}
 
 
@@ -262,7 +292,13 @@ def runs_steps(request: Any, query: Query, env: RouteContext) -> dict:
     kind = query.choice("kind", metadata.KINDS)
     layer = query.text("layer", required=False)  # None for a run-level series such as the probe
     series = env.series(env.info(run, kind, layer))
-    return {"run": run, "kind": kind, "layer": layer, "steps": series.steps.tolist(), "wall_times": series.wall_times.tolist()}
+    return {
+        "run": run,
+        "kind": kind,
+        "layer": layer,
+        "steps": series.steps.tolist(),
+        "wall_times": series.wall_times.tolist(),
+    }
 
 
 def runs_image(request: Any, query: Query, env: RouteContext) -> Any:
@@ -299,15 +335,17 @@ def filters_kernels(request: Any, query: Query, env: RouteContext) -> dict:
     while stop < start + count and series.values[stop].shape == shape:
         stop += 1
     block = np.stack(series.values[start:stop]).astype("<f4", copy=False)
-    return _incompressible_json({
-        "run": run,
-        "layer": layer,
-        "shape": list(shape),
-        "steps": series.steps[start:stop].tolist(),
-        "wall_times": series.wall_times[start:stop].tolist(),
-        "dtype": "float32",
-        "data": base64.b64encode(np.ascontiguousarray(block).tobytes()).decode("ascii"),
-    })
+    return _incompressible_json(
+        {
+            "run": run,
+            "layer": layer,
+            "shape": list(shape),
+            "steps": series.steps[start:stop].tolist(),
+            "wall_times": series.wall_times[start:stop].tolist(),
+            "dtype": "float32",
+            "data": base64.b64encode(np.ascontiguousarray(block).tobytes()).decode("ascii"),
+        }
+    )
 
 
 def filters_smoothness(request: Any, query: Query, env: RouteContext) -> dict:
@@ -319,7 +357,13 @@ def filters_smoothness(request: Any, query: Query, env: RouteContext) -> dict:
         with np.errstate(all="ignore"):
             finite = np.where(np.isfinite(matrix), matrix, np.nan)
             mean = np.nanmean(finite, axis=1) if matrix.size else np.zeros(len(steps))
-        return {"run": run, "layer": layer, "steps": steps.tolist(), "values": _floats(matrix), "mean": _floats(mean)}
+        return {
+            "run": run,
+            "layer": layer,
+            "steps": steps.tolist(),
+            "values": _floats(matrix),
+            "mean": _floats(mean),
+        }
 
     return _memo_json(request, series, ("smoothness",), build)
 
@@ -392,8 +436,17 @@ def dead_fractions(request: Any, query: Query, env: RouteContext) -> dict:
         entry = series.memo.get(("fraction", threshold))
         if entry is None:
             steps, matrix = _matrix(series)
-            fraction = (np.isfinite(matrix) & (matrix <= threshold)).mean(axis=1) if matrix.size else np.zeros(len(steps))
-            entry = {"layer": layer, "steps": steps.tolist(), "dead_fraction": _floats(fraction), "filters": int(matrix.shape[1]) if matrix.size else 0}
+            fraction = (
+                (np.isfinite(matrix) & (matrix <= threshold)).mean(axis=1)
+                if matrix.size
+                else np.zeros(len(steps))
+            )
+            entry = {
+                "layer": layer,
+                "steps": steps.tolist(),
+                "dead_fraction": _floats(fraction),
+                "filters": int(matrix.shape[1]) if matrix.size else 0,
+            }
             if len(series.memo) >= MEMO_ENTRIES:
                 series.memo.clear()
             series.memo[("fraction", threshold)] = entry
@@ -406,7 +459,10 @@ def _int_list(value: Any) -> list | None:
     """A list of class indices from plugin content (anything else: None; bad entries: None)."""
     if not isinstance(value, list):
         return None
-    return [int(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None for v in value]
+    return [
+        int(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
+        for v in value
+    ]
 
 
 def _name_list(value: Any) -> list | None:
@@ -446,7 +502,9 @@ def _nearest(series: Series, step: int, *, at_or_before: bool = False) -> int | 
     return after if int(series.steps[after]) - step < step - int(series.steps[after - 1]) else after - 1
 
 
-def _optional_series(env: RouteContext, run: str, kind: str, layer: str | None) -> tuple[SeriesInfo, Series] | None:
+def _optional_series(
+    env: RouteContext, run: str, kind: str, layer: str | None
+) -> tuple[SeriesInfo, Series] | None:
     info = env.index().get(run, kind, layer)
     return None if info is None else (info, env.series(info))
 
@@ -480,14 +538,24 @@ MAX_STRIP = 500
 def _info_rows(value: np.ndarray | None, count: int) -> list:
     """``gradcam_info`` rows ``[target, predicted, probability, target_probability]`` as dicts (None: undefined)."""
     rows: list = []
-    table = value.reshape(-1, 4) if value is not None and value.size and value.size % 4 == 0 else np.zeros((0, 4), np.float32)
+    table = (
+        value.reshape(-1, 4)
+        if value is not None and value.size and value.size % 4 == 0
+        else np.zeros((0, 4), np.float32)
+    )
     for i in range(count):
         if i >= len(table):
             rows.append(None)
             continue
         target, predicted, probability, target_probability = (float(v) for v in table[i])
-        rows.append({"target": _class_index(target), "predicted": _class_index(predicted),
-                     "probability": _probability(probability), "target_probability": _probability(target_probability)})
+        rows.append(
+            {
+                "target": _class_index(target),
+                "predicted": _class_index(predicted),
+                "probability": _probability(probability),
+                "target_probability": _probability(target_probability),
+            }
+        )
     return rows
 
 
@@ -504,7 +572,9 @@ def _cam_maxima(series: Series) -> tuple[np.ndarray, np.ndarray]:
         with np.errstate(all="ignore"):
             for i, value in enumerate(series.values):
                 if value.ndim == 3 and value.shape[1] * value.shape[2] > 0:
-                    finite = np.where(np.isfinite(value), value, -np.inf).reshape(value.shape[0], -1).max(axis=1)
+                    finite = (
+                        np.where(np.isfinite(value), value, -np.inf).reshape(value.shape[0], -1).max(axis=1)
+                    )
                     table[i, : value.shape[0]] = np.where(np.isfinite(finite), finite, np.nan)
         if len(series.memo) >= MEMO_ENTRIES:
             series.memo.clear()
@@ -515,7 +585,11 @@ def _cam_maxima(series: Series) -> tuple[np.ndarray, np.ndarray]:
 def _cam_scale(table: np.ndarray) -> list:
     """Per image, the largest CAM value over all logged steps (the shared colour scale of the raw-CAM mode)."""
     with np.errstate(all="ignore"):
-        return _floats(np.nanmax(table, axis=0) if table.size and np.isfinite(table).any() else np.full(table.shape[1], np.nan))
+        return _floats(
+            np.nanmax(table, axis=0)
+            if table.size and np.isfinite(table).any()
+            else np.full(table.shape[1], np.nan)
+        )
 
 
 def _misclassified(label: int | None, row: dict | None) -> bool | None:
@@ -551,9 +625,20 @@ def gradcam_step(request: Any, query: Query, env: RouteContext) -> dict:
     images = []
     for i in range(count):
         label = labels[i] if i < len(labels) else None
-        images.append({"index": i, "overlay": image_url(run, metadata.GRADCAM, layer, step, i), "label": label,
-                       **(rows[i] or {"target": None, "predicted": None, "probability": None, "target_probability": None}),
-                       "misclassified": _misclassified(label, rows[i]), "cam_max": cam["max"][i], "cam_scale": cam["scale"][i]})
+        images.append(
+            {
+                "index": i,
+                "overlay": image_url(run, metadata.GRADCAM, layer, step, i),
+                "label": label,
+                **(
+                    rows[i]
+                    or {"target": None, "predicted": None, "probability": None, "target_probability": None}
+                ),
+                "misclassified": _misclassified(label, rows[i]),
+                "cam_max": cam["max"][i],
+                "cam_scale": cam["scale"][i],
+            }
+        )
     attributions = []
     for method in env.index().layers(run, metadata.ATTRIBUTION):
         method_series = env.series(env.info(run, metadata.ATTRIBUTION, method))
@@ -561,10 +646,28 @@ def gradcam_step(request: Any, query: Query, env: RouteContext) -> dict:
         if at is None:
             continue
         method_step = int(method_series.steps[at])
-        attributions.append({"method": method, "step": method_step,
-                             "images": [image_url(run, metadata.ATTRIBUTION, method, method_step, i) for i in range(len(method_series.values[at]))]})
-    return {"run": run, "layer": layer, "step": step, "count": count, "images": images, "cam_shape": cam["shape"],
-            "class_names": (probe or {}).get("class_names"), "probe": probe, "attributions": attributions, **info.extras()}
+        attributions.append(
+            {
+                "method": method,
+                "step": method_step,
+                "images": [
+                    image_url(run, metadata.ATTRIBUTION, method, method_step, i)
+                    for i in range(len(method_series.values[at]))
+                ],
+            }
+        )
+    return {
+        "run": run,
+        "layer": layer,
+        "step": step,
+        "count": count,
+        "images": images,
+        "cam_shape": cam["shape"],
+        "class_names": (probe or {}).get("class_names"),
+        "probe": probe,
+        "attributions": attributions,
+        **info.extras(),
+    }
 
 
 def gradcam_maps(request: Any, query: Query, env: RouteContext) -> Any:
@@ -574,13 +677,22 @@ def gradcam_maps(request: Any, query: Query, env: RouteContext) -> Any:
     step = query.integer("step")
     value = series.values[_position(series, step, f"gradcam_maps of {layer!r} in {run!r}")]
     if value.ndim != 3:
-        raise HTTPError(404, f"step: gradcam_maps of {layer!r} at step {step} has shape {list(value.shape)}; expected [N, h, w]")
+        raise HTTPError(
+            404,
+            f"step: gradcam_maps of {layer!r} at step {step} has shape {list(value.shape)}; expected [N, h, w]",
+        )
     _, table = _cam_maxima(series)
-    return _incompressible_json({
-        "run": run, "layer": layer, "step": step, "shape": list(value.shape), "dtype": "float32",
-        "data": base64.b64encode(np.ascontiguousarray(value, dtype="<f4").tobytes()).decode("ascii"),
-        "scale": (_cam_scale(table) + [None] * value.shape[0])[: value.shape[0]],
-    })
+    return _incompressible_json(
+        {
+            "run": run,
+            "layer": layer,
+            "step": step,
+            "shape": list(value.shape),
+            "dtype": "float32",
+            "data": base64.b64encode(np.ascontiguousarray(value, dtype="<f4").tobytes()).decode("ascii"),
+            "scale": (_cam_scale(table) + [None] * value.shape[0])[: value.shape[0]],
+        }
+    )
 
 
 def gradcam_image(request: Any, query: Query, env: RouteContext) -> dict:
@@ -589,7 +701,12 @@ def gradcam_image(request: Any, query: Query, env: RouteContext) -> dict:
     run, layer, info, series = env.layer_series(query, metadata.GRADCAM)
     if not len(series.steps):
         raise HTTPError(404, f"layer: gradcam of {layer!r} in {run!r} has no logged steps yet")
-    index = _checked_index(query, "index", len(series.values[-1]), f"the last logged step ({int(series.steps[-1])}) of gradcam {layer!r}")
+    index = _checked_index(
+        query,
+        "index",
+        len(series.values[-1]),
+        f"the last logged step ({int(series.steps[-1])}) of gradcam {layer!r}",
+    )
     limit = query.integer("limit", default=DEFAULT_STRIP, minimum=1, maximum=MAX_STRIP)
     steps = [int(s) for s in series.steps]
     info_series = _optional_series(env, run, metadata.GRADCAM_INFO, layer)
@@ -612,19 +729,37 @@ def gradcam_image(request: Any, query: Query, env: RouteContext) -> dict:
     def field(name: str) -> list:
         return [row[name] if row else None for row in rows]
 
-    strip = [{"step": steps[i], "overlay": image_url(run, metadata.GRADCAM, layer, steps[i], index)}
-             for i in _thin(len(steps), limit) if index < len(series.values[i])]
-    return {"run": run, "layer": layer, "index": index, "label": label, "class_names": (probe or {}).get("class_names"),
-            "probe_image": probe["images"][index] if probe and index < len(probe["images"]) else None,
-            "steps": steps, "target": field("target"), "predicted": field("predicted"), "probability": field("probability"),
-            "target_probability": field("target_probability"), "cam_max": cam_max, "strip": strip}
+    strip = [
+        {"step": steps[i], "overlay": image_url(run, metadata.GRADCAM, layer, steps[i], index)}
+        for i in _thin(len(steps), limit)
+        if index < len(series.values[i])
+    ]
+    return {
+        "run": run,
+        "layer": layer,
+        "index": index,
+        "label": label,
+        "class_names": (probe or {}).get("class_names"),
+        "probe_image": probe["images"][index] if probe and index < len(probe["images"]) else None,
+        "steps": steps,
+        "target": field("target"),
+        "predicted": field("predicted"),
+        "probability": field("probability"),
+        "target_probability": field("target_probability"),
+        "cam_max": cam_max,
+        "strip": strip,
+    }
 
 
 # ------------------------------------------------------------------------------ patterns view
 def _channels(info: SeriesInfo, count: int) -> list[int]:
     """The filter index of each pattern PNG (content ``channels``; 0..count-1 if absent or inconsistent)."""
     channels = info.content.get("channels")
-    if isinstance(channels, list) and len(channels) == count and all(isinstance(c, int) and not isinstance(c, bool) for c in channels):
+    if (
+        isinstance(channels, list)
+        and len(channels) == count
+        and all(isinstance(c, int) and not isinstance(c, bool) for c in channels)
+    ):
         return list(channels)
     return list(range(count))
 
@@ -644,11 +779,19 @@ def patterns_step(request: Any, query: Query, env: RouteContext) -> dict:
     keys = _keys_at(series, step, f"patterns of {layer!r} in {run!r}")
     channels = _channels(info, len(keys))
     kinds = {i.kind for i in env.index().of_run(run) if i.layer == layer}
-    return {"run": run, "layer": layer, "step": step, "channels": channels,
-            "images": [image_url(run, metadata.PATTERNS, layer, step, i) for i in range(len(keys))],
-            "values": _values_at(env, run, metadata.PATTERN_VALUES, layer, step, len(keys)),
-            "size": info.content.get("size"), "optimisation_steps": info.content.get("steps"),
-            "has": {kind: kind in kinds for kind in (metadata.KERNELS, metadata.DEAD_FILTERS, metadata.TOP_EXAMPLES)}}
+    return {
+        "run": run,
+        "layer": layer,
+        "step": step,
+        "channels": channels,
+        "images": [image_url(run, metadata.PATTERNS, layer, step, i) for i in range(len(keys))],
+        "values": _values_at(env, run, metadata.PATTERN_VALUES, layer, step, len(keys)),
+        "size": info.content.get("size"),
+        "optimisation_steps": info.content.get("steps"),
+        "has": {
+            kind: kind in kinds for kind in (metadata.KERNELS, metadata.DEAD_FILTERS, metadata.TOP_EXAMPLES)
+        },
+    }
 
 
 def patterns_filter(request: Any, query: Query, env: RouteContext) -> dict:
@@ -660,11 +803,22 @@ def patterns_filter(request: Any, query: Query, env: RouteContext) -> dict:
     channel = query.integer("channel", maximum=MAX_COUNT)
     channels = _channels(info, len(keys))
     if channel not in channels:
-        raise HTTPError(404, f"channel: filter {channel} has no pattern in layer {layer!r} at step {step}; filters with patterns: {_short(channels)}")
+        raise HTTPError(
+            404,
+            f"channel: filter {channel} has no pattern in layer {layer!r} at step {step}; filters with patterns: {_short(channels)}",
+        )
     column = channels.index(channel)
-    result: dict = {"run": run, "layer": layer, "step": step, "channel": channel,
-                    "image": image_url(run, metadata.PATTERNS, layer, step, column),
-                    "values": {"steps": [], "values": []}, "kernel": None, "dead": None, "top": None}
+    result: dict = {
+        "run": run,
+        "layer": layer,
+        "step": step,
+        "channel": channel,
+        "image": image_url(run, metadata.PATTERNS, layer, step, column),
+        "values": {"steps": [], "values": []},
+        "kernel": None,
+        "dead": None,
+        "top": None,
+    }
     found = _optional_series(env, run, metadata.PATTERN_VALUES, layer)
     if found is not None:
         values = [float(v.reshape(-1)[column]) if v.size > column else math.nan for v in found[1].values]
@@ -673,20 +827,33 @@ def patterns_filter(request: Any, query: Query, env: RouteContext) -> dict:
     at = _nearest(found[1], step) if found is not None else None
     if at is not None and found[1].values[at].ndim == 4 and channel < found[1].values[at].shape[0]:
         weights = found[1].values[at][channel]
-        result["kernel"] = {"step": int(found[1].steps[at]), "shape": list(weights.shape), "values": _floats(weights, 6)}
+        result["kernel"] = {
+            "step": int(found[1].steps[at]),
+            "shape": list(weights.shape),
+            "values": _floats(weights, 6),
+        }
     found = _optional_series(env, run, metadata.DEAD_FILTERS, layer)
     at = _nearest(found[1], step) if found is not None else None
     if at is not None and channel < found[1].values[at].size:
         rate = float(found[1].values[at].reshape(-1)[channel])
-        result["dead"] = {"step": int(found[1].steps[at]), "rate": _float(rate), "dead": (rate <= 0) if math.isfinite(rate) else None,
-                          "window": found[0].content.get("window"), "measured_at": found[0].content.get("measured_at")}
+        result["dead"] = {
+            "step": int(found[1].steps[at]),
+            "rate": _float(rate),
+            "dead": (rate <= 0) if math.isfinite(rate) else None,
+            "window": found[0].content.get("window"),
+            "measured_at": found[0].content.get("measured_at"),
+        }
     found = _optional_series(env, run, metadata.TOP_EXAMPLES, layer)
     at = _nearest(found[1], step) if found is not None else None
     if at is not None:
         table = _top_table(found[1].values[at])
         if channel < len(table):
-            result["top"] = {"step": int(found[1].steps[at]), "layer": layer, "image_size": _image_size(env, run, found[0], table),
-                             "examples": _examples(table[channel], _embedding_meta(env, run, int(found[1].steps[at])))}
+            result["top"] = {
+                "step": int(found[1].steps[at]),
+                "layer": layer,
+                "image_size": _image_size(env, run, found[0], table),
+                "examples": _examples(table[channel], _embedding_meta(env, run, int(found[1].steps[at]))),
+            }
     return result
 
 
@@ -711,19 +878,36 @@ def patterns_dream(request: Any, query: Query, env: RouteContext) -> dict:
     step = query.integer("step", default=int(series.steps[-1]))
     keys = _keys_at(series, step, f"dream of {layer!r} in {run!r}")
     if len(keys) < 2:
-        raise HTTPError(404, f"step: the dream of {layer!r} at step {step} has {len(keys)} image(s); expected 2 (original, dream)")
+        raise HTTPError(
+            404,
+            f"step: the dream of {layer!r} at step {step} has {len(keys)} image(s); expected 2 (original, dream)",
+        )
     content = info.content
     objective = content.get("objective")
-    objective = [_content_number(v) for v in objective] if isinstance(objective, list) and len(objective) == 2 else [None, None]
+    objective = (
+        [_content_number(v) for v in objective]
+        if isinstance(objective, list) and len(objective) == 2
+        else [None, None]
+    )
     size = content.get("size")
     size = size if isinstance(size, list) and len(size) == 2 and all(_content_int(v) for v in size) else None
-    return {"run": run, "layer": layer, "step": step, "steps": series.steps.tolist(),
-            "layers": _name_list(content.get("layers")) or layer.split("+"),
-            "original": image_url(run, metadata.DREAM, layer, step, 0), "dream": image_url(run, metadata.DREAM, layer, step, 1),
-            "gain": _content_number(content.get("gain")), "objective": objective, "size": size,
-            "octaves": _content_int(content.get("octaves")), "octave_scale": _content_number(content.get("octave_scale")),
-            "optimisation_steps": _content_int(content.get("steps")), "lr": _content_number(content.get("lr")),
-            "seed": _content_int(content.get("seed"))}
+    return {
+        "run": run,
+        "layer": layer,
+        "step": step,
+        "steps": series.steps.tolist(),
+        "layers": _name_list(content.get("layers")) or layer.split("+"),
+        "original": image_url(run, metadata.DREAM, layer, step, 0),
+        "dream": image_url(run, metadata.DREAM, layer, step, 1),
+        "gain": _content_number(content.get("gain")),
+        "objective": objective,
+        "size": size,
+        "octaves": _content_int(content.get("octaves")),
+        "octave_scale": _content_number(content.get("octave_scale")),
+        "optimisation_steps": _content_int(content.get("steps")),
+        "lr": _content_number(content.get("lr")),
+        "seed": _content_int(content.get("seed")),
+    }
 
 
 # ----------------------------------------------------------------------------- embedding view
@@ -738,7 +922,11 @@ def _embedding_meta(env: RouteContext, run: str, step: int) -> dict:
     predicted = None
     if at is not None and series.values[at].ndim == 2 and series.values[at].shape[1] >= 3:
         predicted = [_class_index(float(v)) for v in series.values[at][:, 2]]
-    return {"labels": _int_list(info.content.get("labels")), "class_names": _name_list(info.content.get("class_names")), "predicted": predicted}
+    return {
+        "labels": _int_list(info.content.get("labels")),
+        "class_names": _name_list(info.content.get("class_names")),
+        "predicted": predicted,
+    }
 
 
 def _top_table(value: np.ndarray) -> np.ndarray:
@@ -756,10 +944,15 @@ def _examples(rows: np.ndarray, meta: dict) -> list:
         if image is None:
             continue
         box = [float(v) for v in row[2:6]]
-        examples.append({"id": image, "activation": _float(row[1]),
-                         "box": _floats(np.array(box), 2) if all(math.isfinite(v) for v in box) else None,
-                         "label": labels[image] if image < len(labels) else None,
-                         "predicted": predicted[image] if image < len(predicted) else None})
+        examples.append(
+            {
+                "id": image,
+                "activation": _float(row[1]),
+                "box": _floats(np.array(box), 2) if all(math.isfinite(v) for v in box) else None,
+                "label": labels[image] if image < len(labels) else None,
+                "predicted": predicted[image] if image < len(predicted) else None,
+            }
+        )
     return examples
 
 
@@ -771,22 +964,45 @@ def embedding_points(request: Any, query: Query, env: RouteContext) -> Any:
     position = _position(series, step, f"embedding of {layer!r} in {run!r}")
     value = series.values[position]
     if value.ndim != 2 or value.shape[1] < 2:
-        raise HTTPError(404, f"step: the embedding of {layer!r} at step {step} has shape {list(value.shape)}; expected [N, 3]")
+        raise HTTPError(
+            404,
+            f"step: the embedding of {layer!r} at step {step} has shape {list(value.shape)}; expected [N, 3]",
+        )
 
     def build() -> dict:
         xy = np.ascontiguousarray(value[:, :2], dtype="<f4")
-        predicted = [_class_index(float(v)) for v in value[:, 2]] if value.shape[1] >= 3 else [None] * len(value)
+        predicted = (
+            [_class_index(float(v)) for v in value[:, 2]] if value.shape[1] >= 3 else [None] * len(value)
+        )
         labels = _int_list(info.content.get("labels"))
         if labels is not None and len(labels) != len(value):
             labels = None
         finite = xy[np.isfinite(xy).all(axis=1)]
-        bounds = [float(finite[:, 0].min()), float(finite[:, 0].max()), float(finite[:, 1].min()), float(finite[:, 1].max())] if len(finite) else None
-        known = [(l, p) for l, p in zip(labels or [], predicted) if l is not None and p is not None]
-        return {"run": run, "layer": layer, "step": step, "count": len(value), "method": info.content.get("method"),
-                "xy": base64.b64encode(xy.tobytes()).decode("ascii"), "predicted": predicted, "labels": labels,
-                "class_names": _name_list(info.content.get("class_names")), "bounds": bounds,
-                "misclassified": sum(1 for l, p in known if l != p) if known else None,
-                "accuracy": round(sum(1 for l, p in known if l == p) / len(known), 5) if known else None}
+        bounds = (
+            [
+                float(finite[:, 0].min()),
+                float(finite[:, 0].max()),
+                float(finite[:, 1].min()),
+                float(finite[:, 1].max()),
+            ]
+            if len(finite)
+            else None
+        )
+        known = [(t, p) for t, p in zip(labels or [], predicted) if t is not None and p is not None]
+        return {
+            "run": run,
+            "layer": layer,
+            "step": step,
+            "count": len(value),
+            "method": info.content.get("method"),
+            "xy": base64.b64encode(xy.tobytes()).decode("ascii"),
+            "predicted": predicted,
+            "labels": labels,
+            "class_names": _name_list(info.content.get("class_names")),
+            "bounds": bounds,
+            "misclassified": sum(1 for t, p in known if t != p) if known else None,
+            "accuracy": round(sum(1 for t, p in known if t == p) / len(known), 5) if known else None,
+        }
 
     return _memo_json(request, series, ("points", position), build)
 
@@ -801,14 +1017,35 @@ def embedding_sprites(request: Any, query: Query, env: RouteContext) -> dict:
         raise HTTPError(404, f"run {run[:200]!r} has no logged sprites yet")
     step = int(series.steps[-1])
     count = len(series.values[-1])
-    thumb, columns, counts = info.content.get("thumb"), info.content.get("columns"), info.content.get("counts")
-    valid = (isinstance(thumb, list) and len(thumb) == 2 and all(isinstance(v, int) and 0 < v <= 4096 for v in thumb)
-             and isinstance(columns, int) and columns > 0 and isinstance(counts, list) and len(counts) == count
-             and all(isinstance(v, int) and v >= 0 for v in counts))
+    thumb, columns, counts = (
+        info.content.get("thumb"),
+        info.content.get("columns"),
+        info.content.get("counts"),
+    )
+    valid = (
+        isinstance(thumb, list)
+        and len(thumb) == 2
+        and all(isinstance(v, int) and 0 < v <= 4096 for v in thumb)
+        and isinstance(columns, int)
+        and columns > 0
+        and isinstance(counts, list)
+        and len(counts) == count
+        and all(isinstance(v, int) and v >= 0 for v in counts)
+    )
     if not valid:
-        raise HTTPError(404, f"run {run[:200]!r}: its sprites metadata is malformed (thumb {str(thumb)[:40]}, columns {str(columns)[:20]}); expected thumb [h, w], columns and counts per atlas")
-    return {"run": run, "step": step, "thumb": thumb, "columns": columns, "counts": counts, "image_size": info.content.get("image_size"),
-            "atlases": [image_url(run, metadata.SPRITES, None, step, i) for i in range(count)]}
+        raise HTTPError(
+            404,
+            f"run {run[:200]!r}: its sprites metadata is malformed (thumb {str(thumb)[:40]}, columns {str(columns)[:20]}); expected thumb [h, w], columns and counts per atlas",
+        )
+    return {
+        "run": run,
+        "step": step,
+        "thumb": thumb,
+        "columns": columns,
+        "counts": counts,
+        "image_size": info.content.get("image_size"),
+        "atlases": [image_url(run, metadata.SPRITES, None, step, i) for i in range(count)],
+    }
 
 
 def _image_size(env: RouteContext, run: str, info: SeriesInfo, table: np.ndarray) -> list | None:
@@ -832,13 +1069,22 @@ def embedding_top(request: Any, query: Query, env: RouteContext) -> dict:
     step = query.integer("step")
     table = _top_table(series.values[_position(series, step, f"top_examples of {layer!r} in {run!r}")])
     meta = _embedding_meta(env, run, step)
-    result = {"run": run, "layer": layer, "step": step, "filters": int(table.shape[0]), "k": int(table.shape[1]),
-              "image_size": _image_size(env, run, info, table), "class_names": meta["class_names"]}
+    result = {
+        "run": run,
+        "layer": layer,
+        "step": step,
+        "filters": int(table.shape[0]),
+        "k": int(table.shape[1]),
+        "image_size": _image_size(env, run, info, table),
+        "class_names": meta["class_names"],
+    }
     if query.text("channel", required=False) is None:
         best = [_examples(rows[:1], meta) for rows in table]
         result["best"] = [b[0] if b else None for b in best]
         return result
-    channel = _checked_index(query, "channel", len(table), f"layer {layer!r} at step {step} ({len(table)} filters)")
+    channel = _checked_index(
+        query, "channel", len(table), f"layer {layer!r} at step {step} ({len(table)} filters)"
+    )
     result.update(channel=channel, examples=_examples(table[channel], meta))
     return result
 
@@ -872,10 +1118,16 @@ def dispatch(request: Any, group: str, route: str, env: RouteContext) -> Any:
     """
     routes = ROUTE_GROUPS.get(group)
     if routes is None:
-        return error_response(request, 404, f"unknown view {group[:100]!r}; expected one of {sorted(ROUTE_GROUPS)}")
+        return error_response(
+            request, 404, f"unknown view {group[:100]!r}; expected one of {sorted(ROUTE_GROUPS)}"
+        )
     handler = routes.get(route)
     if handler is None:
-        return error_response(request, 404, f"unknown route {route[:100]!r} of view {group[:100]!r}; expected one of {sorted(routes)}")
+        return error_response(
+            request,
+            404,
+            f"unknown route {route[:100]!r} of view {group[:100]!r}; expected one of {sorted(routes)}",
+        )
     if request.method not in ("GET", "HEAD"):
         response = error_response(request, 405, f"method {request.method[:20]!r} not allowed; expected GET")
         response.headers["Allow"] = "GET, HEAD"
@@ -890,7 +1142,9 @@ def dispatch(request: Any, group: str, route: str, env: RouteContext) -> Any:
         return error_response(request, error.http_code, str(error)[:500])
     except Exception:  # noqa: BLE001 - a bug: log it here, never send a traceback to the browser
         logger.exception("tb-cnnviz: route api/%s/%s failed for %s", group, route, request.full_path[:500])
-        return error_response(request, 500, f"internal error in api/{group}/{route}; the traceback is in TensorBoard's log")
+        return error_response(
+            request, 500, f"internal error in api/{group}/{route}; the traceback is in TensorBoard's log"
+        )
     if isinstance(result, dict):
         return json_response(request, result)
     return result

@@ -4,10 +4,12 @@ No torch here: the callback converts tensors to numpy at the moment of writing. 
 plugin data goes through :func:`write`, the one place that touches the writer, so
 ``data_class`` and the plugin name are always set.
 """
+
 from __future__ import annotations
 
 import io
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -21,14 +23,18 @@ def tensor_summary(kind: str, layer: str | None, array: np.ndarray, **extra: Any
     """A TENSOR summary of a float32 array under ``cnnviz/<kind>/<layer>``."""
     proto = tensor_util.make_tensor_proto(np.ascontiguousarray(array, dtype=np.float32))
     meta = metadata.create_summary_metadata(kind, layer=layer, **extra)
-    return summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=metadata.tag(kind, layer), metadata=meta, tensor=proto)])
+    return summary_pb2.Summary(
+        value=[summary_pb2.Summary.Value(tag=metadata.tag(kind, layer), metadata=meta, tensor=proto)]
+    )
 
 
 def blob_summary(kind: str, layer: str | None, blobs: Sequence[bytes], **extra: Any) -> summary_pb2.Summary:
     """A BLOB_SEQUENCE summary (rank-1 string tensor), e.g. one PNG per probe image."""
     proto = tensor_util.make_tensor_proto(np.array(list(blobs), dtype=object), dtype=np.object_)
     meta = metadata.create_summary_metadata(kind, layer=layer, **extra)
-    return summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=metadata.tag(kind, layer), metadata=meta, tensor=proto)])
+    return summary_pb2.Summary(
+        value=[summary_pb2.Summary.Value(tag=metadata.tag(kind, layer), metadata=meta, tensor=proto)]
+    )
 
 
 def scalar_summary(what: str, layer: str, value: float) -> summary_pb2.Summary:
@@ -38,7 +44,9 @@ def scalar_summary(what: str, layer: str, value: float) -> summary_pb2.Summary:
         data_class=summary_pb2.DATA_CLASS_SCALAR,
         plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"),
     )
-    return summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=metadata.scalar_tag(what, layer), metadata=meta, tensor=proto)])
+    return summary_pb2.Summary(
+        value=[summary_pb2.Summary.Value(tag=metadata.scalar_tag(what, layer), metadata=meta, tensor=proto)]
+    )
 
 
 def encode_png(image: np.ndarray) -> bytes:
@@ -60,7 +68,9 @@ def write(writer: Any, summaries: Sequence[summary_pb2.Summary], step: int) -> N
         file_writer.add_summary(summary, int(step))
 
 
-def heatmap_overlay(image: np.ndarray, heat: np.ndarray, alpha: float = 0.5, colormap: str = "jet") -> np.ndarray:
+def heatmap_overlay(
+    image: np.ndarray, heat: np.ndarray, alpha: float = 0.5, colormap: str = "jet"
+) -> np.ndarray:
     """A heat-map ``heat`` (``[H, W]`` in [0, 1]) coloured by a matplotlib colormap and blended over ``image``.
 
     ``image`` is uint8 ``[H, W, 3]`` or ``[H, W]`` (grey is shown as RGB); returns uint8 ``[H, W, 3]``.
@@ -75,4 +85,3 @@ def heatmap_overlay(image: np.ndarray, heat: np.ndarray, alpha: float = 0.5, col
         base = np.repeat(base, 3, axis=2)
     blended = np.clip((1 - alpha) * base + alpha * colours, 0, 1)
     return (blended * 255).round().astype(np.uint8)
-

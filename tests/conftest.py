@@ -3,6 +3,7 @@
 Training happens once per test session (about 10 s on 2 CPU cores); every test gets
 its own fresh copy of the trained model, so no test can disturb another.
 """
+
 from __future__ import annotations
 
 import copy
@@ -18,7 +19,9 @@ TRAINED_WIDTH = 16
 TRAINED_STEPS = 300
 
 
-def train_small_vgg(dataset: ShapesDataset, steps: int, width: int = TRAINED_WIDTH, seed: int = 0, batch_size: int = 64) -> nn.Module:
+def train_small_vgg(
+    dataset: ShapesDataset, steps: int, width: int = TRAINED_WIDTH, seed: int = 0, batch_size: int = 64
+) -> nn.Module:
     """Train a SmallVGG on ``dataset`` with SGD; deterministic for a given seed."""
     generator = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng():
@@ -83,22 +86,32 @@ def read_logdir(logdir: str, plugin: str = "cnnviz") -> dict:
     list_series = provider.list_scalars if scalar else provider.list_tensors
     read_series = provider.read_scalars if scalar else provider.read_tensors
     tensors = list_series(ctx, experiment_id="", plugin_name=plugin)
-    data = read_series(ctx, experiment_id="", plugin_name=plugin, downsample=10**6, run_tag_filter=None) if tensors else {}
+    data = (
+        read_series(ctx, experiment_id="", plugin_name=plugin, downsample=10**6, run_tag_filter=None)
+        if tensors
+        else {}
+    )
     for run, tags in tensors.items():
         for tag, meta in tags.items():
             points = data[run][tag]
-            result.setdefault(run, {})[tag] = {"steps": [p.step for p in points],
-                                               "values": [p.value if scalar else p.numpy for p in points],
-                                               "content": {} if scalar else parse_plugin_content(meta.plugin_content)}
+            result.setdefault(run, {})[tag] = {
+                "steps": [p.step for p in points],
+                "values": [p.value if scalar else p.numpy for p in points],
+                "content": {} if scalar else parse_plugin_content(meta.plugin_content),
+            }
     blobs = provider.list_blob_sequences(ctx, experiment_id="", plugin_name=plugin)
     if blobs:
-        sequences = provider.read_blob_sequences(ctx, experiment_id="", plugin_name=plugin, downsample=10**6, run_tag_filter=None)
+        sequences = provider.read_blob_sequences(
+            ctx, experiment_id="", plugin_name=plugin, downsample=10**6, run_tag_filter=None
+        )
         for run, tags in blobs.items():
             for tag, meta in tags.items():
                 points = sequences[run][tag]
                 result.setdefault(run, {})[tag] = {
                     "steps": [p.step for p in points],
-                    "values": [[provider.read_blob(ctx, blob_key=ref.blob_key) for ref in p.values] for p in points],
+                    "values": [
+                        [provider.read_blob(ctx, blob_key=ref.blob_key) for ref in p.values] for p in points
+                    ],
                     "content": parse_plugin_content(meta.plugin_content),
                 }
     return result

@@ -9,6 +9,7 @@ pattern gallery (Patterns), the Grad-CAM cards and attribution maps (Grad-CAM), 
 ``$CNNVIZ_CLI_QUALITY=good`` uses longer optimisations and more images for those pictures
 (scripts/screenshots.sh sets both); the default settings keep the test fast.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -19,29 +20,57 @@ import re
 import numpy as np
 import pytest
 import torch
-from PIL import Image
-
 from conftest import train_small_vgg
+from PIL import Image
+from test_plugin_e2e import (  # noqa: F401
+    CHROMIUM,
+    TENSORBOARD,
+    Page,
+    _api,
+    _json,
+    _screenshot,
+    _wait_for,
+    browser,
+    shots,
+    tensorboard,
+)
+
 from tb_cnnviz import cli
 from tb_cnnviz.datasets import SHAPE_CLASSES, ShapesDataset
-from test_plugin_e2e import CHROMIUM, TENSORBOARD, Page, _api, _json, _screenshot, _wait_for, browser, shots, tensorboard  # noqa: F401
 
 QUALITY = os.environ.get("CNNVIZ_CLI_QUALITY", "fast")
 SETTINGS = {  # fast: the test; good: the README's pictures
-    "fast": {"patterns": ["--layer", "features.conv3", "--channels", "0-11", "--size", "32", "--steps", "24"],
-             "dream": ["--layer", "features.conv3", "--octaves", "2", "--steps", "4", "--lr", "0.03"], "dream_side": 32,
-             "explain_images": 4, "embed_images": 60, "width": 8, "train_steps": 400},
-    "good": {"patterns": ["--layer", "features.conv4", "--channels", "0-23", "--size", "64", "--steps", "256"],
-             "dream": ["--layer", "features.conv4", "--octaves", "4", "--steps", "10", "--lr", "0.01"],
-             "dream_side": 160, "explain_images": 6, "embed_images": 400, "width": 16, "train_steps": 400},
+    "fast": {
+        "patterns": ["--layer", "features.conv3", "--channels", "0-11", "--size", "32", "--steps", "24"],
+        "dream": ["--layer", "features.conv3", "--octaves", "2", "--steps", "4", "--lr", "0.03"],
+        "dream_side": 32,
+        "explain_images": 4,
+        "embed_images": 60,
+        "width": 8,
+        "train_steps": 400,
+    },
+    "good": {
+        "patterns": ["--layer", "features.conv4", "--channels", "0-23", "--size", "64", "--steps", "256"],
+        "dream": ["--layer", "features.conv4", "--octaves", "4", "--steps", "10", "--lr", "0.01"],
+        "dream_side": 160,
+        "explain_images": 6,
+        "embed_images": 400,
+        "width": 16,
+        "train_steps": 400,
+    },
 }[QUALITY]
 COMMANDS = ("summary", "filters", "patterns", "explain", "dream", "embed")
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.slow,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"no Chromium at {CHROMIUM} (Debian package 'chromium'): the browser test cannot run"),
-    pytest.mark.skipif(not os.path.exists(TENSORBOARD), reason="no tensorboard executable beside the interpreter"),
+    pytest.mark.skipif(
+        not os.path.exists(CHROMIUM),
+        reason=f"no Chromium at {CHROMIUM} (Debian package 'chromium'): the browser test cannot run",
+    ),
+    pytest.mark.skipif(
+        not os.path.exists(TENSORBOARD), reason="no tensorboard executable beside the interpreter"
+    ),
 ]
 
 
@@ -70,7 +99,9 @@ def _run_commands(root) -> dict:
 def _commands_here(root) -> dict:
     # The example's checkpoint (what examples/cifar10/train.py --save writes: a SmallVGG state_dict),
     # trained like conftest's fixture but smaller (seconds, ~99% test accuracy on shapes).
-    network = train_small_vgg(ShapesDataset(2000, seed=0), SETTINGS["train_steps"], width=SETTINGS["width"], batch_size=32)
+    network = train_small_vgg(
+        ShapesDataset(2000, seed=0), SETTINGS["train_steps"], width=SETTINGS["width"], batch_size=32
+    )
     torch.save(network.state_dict(), "model.pt")
     dataset = ShapesDataset(max(SETTINGS["embed_images"], SETTINGS["explain_images"]), seed=21)
     images = []
@@ -79,8 +110,10 @@ def _commands_here(root) -> dict:
         Image.fromarray(dataset.images[index]).save(images[-1])
     side = SETTINGS["dream_side"]
     Image.fromarray(dataset.images[1]).resize((side, side), Image.LANCZOS).save("photo.png")
-    for index, (image, label) in enumerate(zip(dataset.images[:SETTINGS["embed_images"]], dataset.labels)):
-        folder = os.path.join("shapes", f"{int(label):02d}-{SHAPE_CLASSES[label]}")  # sorted folders = the model's class order
+    for index, (image, label) in enumerate(zip(dataset.images[: SETTINGS["embed_images"]], dataset.labels)):
+        folder = os.path.join(
+            "shapes", f"{int(label):02d}-{SHAPE_CLASSES[label]}"
+        )  # sorted folders = the model's class order
         os.makedirs(folder, exist_ok=True)
         Image.fromarray(image).save(os.path.join(folder, f"{index:04d}.png"))
     arguments = {
@@ -102,16 +135,27 @@ def _commands_here(root) -> dict:
         (run,) = set(os.listdir("runs")) - before
         assert run.startswith(f"{command}-")
         runs[command], outputs[command], argvs[command] = run, out.getvalue(), (argv, err.getvalue())
-    return {"logdir": str(root / "runs"), "runs": runs, "out": outputs, "argv": argvs, "images": images,
-            "labels": [int(v) for v in dataset.labels[:len(images)]],
-            "embed_classes": len(set(int(v) for v in dataset.labels[:SETTINGS["embed_images"]]))}
+    return {
+        "logdir": str(root / "runs"),
+        "runs": runs,
+        "out": outputs,
+        "argv": argvs,
+        "images": images,
+        "labels": [int(v) for v in dataset.labels[: len(images)]],
+        "embed_classes": len(set(int(v) for v in dataset.labels[: SETTINGS["embed_images"]])),
+    }
 
 
 @pytest.fixture(scope="module")
 def server(made):
-    shown = {made["runs"][command] for command in COMMANDS if command != "summary"}  # summary writes text only
+    shown = {
+        made["runs"][command] for command in COMMANDS if command != "summary"
+    }  # summary writes text only
     with tensorboard(made["logdir"]) as base:
-        _wait_for(lambda: {r["name"] for r in _json(_api(base, "runs/list"))["runs"]} == shown, what="the five CNN Viz runs listed")
+        _wait_for(
+            lambda: {r["name"] for r in _json(_api(base, "runs/list"))["runs"]} == shown,
+            what="the five CNN Viz runs listed",
+        )
         yield base
 
 
@@ -130,12 +174,17 @@ def _view(frame, view: str) -> None:
 
 
 def _idle(frame) -> None:
-    frame.wait_for_function("() => document.getElementById('cnnviz')?.dataset.loading === 'false' && !document.querySelector('.panel-loading')", timeout=30_000)
+    frame.wait_for_function(
+        "() => document.getElementById('cnnviz')?.dataset.loading === 'false' && !document.querySelector('.panel-loading')",
+        timeout=30_000,
+    )
 
 
 def _pixels(frame, selector: str) -> dict:
     """Statistics of a canvas's RGBA pixels as the browser drew them (computed in the page: no megabytes over the wire)."""
-    return frame.eval_on_selector(selector, """c => {
+    return frame.eval_on_selector(
+        selector,
+        """c => {
         const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
         let alphaMin = 255, alphaMax = 0, sum = 0, squares = 0, n = 0;
         for (let i = 0; i < d.length; i += 4) {
@@ -144,19 +193,23 @@ def _pixels(frame, selector: str) -> dict:
         }
         const mean = sum / n;
         return {width: c.width, height: c.height, alphaMin, alphaMax, mean, std: Math.sqrt(Math.max(squares / n - mean * mean, 0))};
-    }""")
+    }""",
+    )
 
 
 def _difference(frame, first: str, second: str) -> float:
     """Mean absolute RGB difference of two canvases of the same size (0..255)."""
-    return frame.evaluate("""([a, b]) => {
+    return frame.evaluate(
+        """([a, b]) => {
         const pixels = (s) => { const c = document.querySelector(s); return c.getContext('2d').getImageData(0, 0, c.width, c.height).data; };
         const x = pixels(a), y = pixels(b);
         if (x.length !== y.length) return -1;
         let total = 0;
         for (let i = 0; i < x.length; i += 4) for (let k = 0; k < 3; k++) total += Math.abs(x[i + k] - y[i + k]);
         return total / (x.length / 4 * 3);
-    }""", [first, second])
+    }""",
+        [first, second],
+    )
 
 
 # ----------------------------------------------------------------------------- one test per command
@@ -171,9 +224,17 @@ def test_summary_prints_the_layer_table_and_logs_it_to_the_text_tab(made, server
         cell = page.page.wait_for_selector("td:text-is('features.conv5')", state="attached", timeout=30_000)
         row = cell.evaluate("td => [...td.parentElement.children].map(c => c.textContent.trim())")
         assert row[:2] == ["features.conv5", "Conv2d"] and row[3] == conv5[-2] and row[4] == "yes"
-        names = [line.split()[0] for line in out.splitlines() if line.startswith(("features.", "pool", "flatten", "classifier"))]
-        shown = [text.split()[0] for text in page.page.locator("td:first-child").all_inner_texts() if text.strip()]
-        assert [name for name in shown if name in names] == names  # every layer of the printed table, in order
+        names = [
+            line.split()[0]
+            for line in out.splitlines()
+            if line.startswith(("features.", "pool", "flatten", "classifier"))
+        ]
+        shown = [
+            text.split()[0] for text in page.page.locator("td:first-child").all_inner_texts() if text.strip()
+        ]
+        assert [
+            name for name in shown if name in names
+        ] == names  # every layer of the printed table, in order
     finally:
         page.close()
     # The picture: the command as typed and what it printed (the Text tab's card scrolls after a dozen rows).
@@ -181,10 +242,15 @@ def test_summary_prints_the_layer_table_and_logs_it_to_the_text_tab(made, server
     page = Page(browser)
     try:
         page.page.set_viewport_size({"width": 900, "height": 300})
-        page.page.set_content("<html><body style='margin:0;background:#1e1e1e'><pre id=terminal style='margin:0;padding:14px 18px;"
-                              "color:#ddd;font:13px/1.45 \"DejaVu Sans Mono\",monospace;white-space:pre'></pre></body></html>")
-        page.page.eval_on_selector("#terminal", "(el, text) => { el.textContent = text; }",
-                                   f"$ tb-cnnviz {' '.join(argv)}\n{err}{out}")
+        page.page.set_content(
+            "<html><body style='margin:0;background:#1e1e1e'><pre id=terminal style='margin:0;padding:14px 18px;"
+            'color:#ddd;font:13px/1.45 "DejaVu Sans Mono",monospace;white-space:pre\'></pre></body></html>'
+        )
+        page.page.eval_on_selector(
+            "#terminal",
+            "(el, text) => { el.textContent = text; }",
+            f"$ tb-cnnviz {' '.join(argv)}\n{err}{out}",
+        )
         _screenshot(page.page, shots / "cli-summary.png")
     finally:
         page.close()
@@ -217,15 +283,21 @@ def test_patterns_run_in_the_patterns_view(made, server, browser, shots):
         assert frame.input_value("select.layer") == layer
         assert f"{last - first + 1} filters" in frame.inner_text(".panel-note")
         answer = _json(_api(server, "patterns/step", run=made["runs"]["patterns"], layer=layer, step=0))
-        assert answer["channels"] == list(range(first, last + 1)) and all(v is not None for v in answer["values"]), answer["values"]
+        assert answer["channels"] == list(range(first, last + 1)) and all(
+            v is not None for v in answer["values"]
+        ), answer["values"]
         assert np.mean(answer["values"]) > 0, answer["values"]  # optimised to excite: mostly positive
         assert frame.locator(".dream-section").is_hidden()  # no dream in this run: no DeepDream panel
         width = frame.eval_on_selector("canvas.pattern-grid", "c => c.width")
         frame.click(".tile-size button[data-value=large]")
-        frame.wait_for_function("w => document.querySelector('canvas.pattern-grid').width !== w", arg=width)  # re-laid out
+        frame.wait_for_function(
+            "w => document.querySelector('canvas.pattern-grid').width !== w", arg=width
+        )  # re-laid out
         _screenshot(page.page, shots / "cli-patterns.png")
         frame.click("canvas.pattern-grid", position={"x": 8, "y": 8})
-        frame.wait_for_selector(".pattern-detail[data-filter='0']")  # the run has no kernels: the pattern alone
+        frame.wait_for_selector(
+            ".pattern-detail[data-filter='0']"
+        )  # the run has no kernels: the pattern alone
         assert re.fullmatch(r"-?\d+\.\d{3} at step 0", frame.inner_text(".reached-value"))
         assert page.problems == []
     finally:
@@ -240,12 +312,20 @@ def test_explain_run_in_the_gradcam_view(made, server, browser, shots):
         frame.wait_for_selector(".cam-grid[data-step='0']")
         _idle(frame)
         assert frame.locator(".cam-card").count() == count
-        answer = _json(_api(server, "gradcam/step", run=made["runs"]["explain"], layer="features.conv5", step=0))
-        assert [image["predicted"] for image in answer["images"]] == made["labels"]  # the trained model is right
+        answer = _json(
+            _api(server, "gradcam/step", run=made["runs"]["explain"], layer="features.conv5", step=0)
+        )
+        assert [image["predicted"] for image in answer["images"]] == made[
+            "labels"
+        ]  # the trained model is right
         assert frame.locator(".cam-card.misclassified").count() == 0
         frame.click(".cam-card[data-index='0']")
-        frame.wait_for_selector(".attribution-figures figure:nth-child(5)")  # image, Grad-CAM, saliency, guided, occlusion
-        frame.wait_for_function("() => [...document.querySelectorAll('canvas.attribution-map')].every(c => c.dataset.drawn === 'true')")
+        frame.wait_for_selector(
+            ".attribution-figures figure:nth-child(5)"
+        )  # image, Grad-CAM, saliency, guided, occlusion
+        frame.wait_for_function(
+            "() => [...document.querySelectorAll('canvas.attribution-map')].every(c => c.dataset.drawn === 'true')"
+        )
         row = frame.inner_text(".attribution-row")
         assert all(method in row for method in ("saliency", "guided", "occlusion"))
         _screenshot(page.page, shots / "cli-explain.png")
@@ -263,25 +343,36 @@ def test_dream_run_shows_the_deepdream_panel(made, server, browser, shots):
         _view(frame, "patterns")
         frame.wait_for_selector(".dream-card canvas.dream-image[data-drawn=true] >> nth=1")
         _idle(frame)
-        assert frame.locator(".message.empty").count() == 0 and frame.locator("canvas.pattern-grid").count() == 0
+        assert (
+            frame.locator(".message.empty").count() == 0 and frame.locator("canvas.pattern-grid").count() == 0
+        )
         assert frame.locator(".dream-card").count() == 1
         assert frame.get_attribute(".dream-card", "data-layer") == "+".join(layers)
         assert frame.inner_text(".dream-layers") == ", ".join(layers)
         side = SETTINGS["dream_side"]
-        assert [frame.get_attribute(f"canvas.dream-image >> nth={i}", "data-natural") for i in (0, 1)] == [f"{side}x{side}"] * 2
+        assert [frame.get_attribute(f"canvas.dream-image >> nth={i}", "data-natural") for i in (0, 1)] == [
+            f"{side}x{side}"
+        ] * 2
         gain = float(frame.inner_text(".dream-gain").lstrip("×"))
         assert gain == pytest.approx(printed, abs=0.006) and gain > 1
         original = _pixels(frame, ".dream-card figure:nth-child(1) canvas")
         assert original["alphaMin"] == 255 and original["std"] > 10, original  # the picture fills its canvas
         assert original["width"] == original["height"] >= 160  # shown enlarged
-        change = _difference(frame, ".dream-card figure:nth-child(1) canvas", ".dream-card figure:nth-child(2) canvas")
+        change = _difference(
+            frame, ".dream-card figure:nth-child(1) canvas", ".dream-card figure:nth-child(2) canvas"
+        )
         assert change > 3, change  # the dream differs visibly from the original
         _screenshot(page.page, shots / "cli-dream.png")
         # Beside the patterns run: its gallery, and the DeepDream panel of the dream run only.
         frame.select_option("select.run-b", made["runs"]["patterns"])
-        frame.wait_for_selector(f".panel[data-run='{made['runs']['patterns']}'] canvas.pattern-grid[data-step='0']")
+        frame.wait_for_selector(
+            f".panel[data-run='{made['runs']['patterns']}'] canvas.pattern-grid[data-step='0']"
+        )
         _idle(frame)
-        assert frame.locator(".dream-panel").count() == 1 and frame.get_attribute(".dream-panel", "data-run") == run
+        assert (
+            frame.locator(".dream-panel").count() == 1
+            and frame.get_attribute(".dream-panel", "data-run") == run
+        )
         assert frame.locator(".dream-card canvas.dream-image[data-drawn=true]").count() == 2
         assert page.problems == []
     finally:
@@ -308,4 +399,3 @@ def test_embed_run_in_the_embedding_view(made, server, browser, shots):
         assert page.problems == []
     finally:
         page.close()
-

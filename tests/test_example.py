@@ -1,4 +1,5 @@
 """The example script end to end: trains, logs every kind, prints how to open TensorBoard."""
+
 import os
 import subprocess
 import sys
@@ -12,9 +13,31 @@ def test_example_trains_on_shapes_and_logs_everything(tmp_path):
     logdir = tmp_path / "runs" / "demo"
     checkpoint = tmp_path / "model.pt"
     result = subprocess.run(
-        [sys.executable, EXAMPLE, "--dataset", "shapes", "--epochs", "2", "--steps", "20", "--batch-size", "32",
-         "--width", "8", "--every", "10", "--embedding-images", "60", "--logdir", str(logdir), "--save", str(checkpoint)],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            EXAMPLE,
+            "--dataset",
+            "shapes",
+            "--epochs",
+            "2",
+            "--steps",
+            "20",
+            "--batch-size",
+            "32",
+            "--width",
+            "8",
+            "--every",
+            "10",
+            "--embedding-images",
+            "60",
+            "--logdir",
+            str(logdir),
+            "--save",
+            str(checkpoint),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     assert f"tensorboard --logdir {tmp_path / 'runs'}" in result.stdout
@@ -31,9 +54,13 @@ def test_example_trains_on_shapes_and_logs_everything(tmp_path):
 
     from tb_cnnviz.models import small_vgg
 
-    small_vgg(width=8).load_state_dict(torch.load(checkpoint))  # the checkpoint loads into the factory's model
+    small_vgg(width=8).load_state_dict(
+        torch.load(checkpoint)
+    )  # the checkpoint loads into the factory's model
 
 
 def test_example_rejects_bad_arguments():
-    result = subprocess.run([sys.executable, EXAMPLE, "--steps", "0"], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, EXAMPLE, "--steps", "0"], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 2 and "--steps must be >= 1" in result.stderr

@@ -3,6 +3,7 @@
 An import error (or a heavy import) in the plugin's entry-point module would crash or
 slow TensorBoard's start-up for every user, so that module is checked hardest.
 """
+
 import json
 import pkgutil
 import subprocess
@@ -31,7 +32,9 @@ def test_analysis_imports_neither_tensorboard_nor_lightning():
     assert not modules & {"tensorboard", "lightning", "pytorch_lightning", "tensorflow"}
 
 
-@pytest.mark.parametrize("module", ["tb_cnnviz.plugin", "tb_cnnviz.metadata", "tb_cnnviz.summary", "tb_cnnviz"])
+@pytest.mark.parametrize(
+    "module", ["tb_cnnviz.plugin", "tb_cnnviz.metadata", "tb_cnnviz.summary", "tb_cnnviz"]
+)
 def test_plugin_side_imports_no_torch(module):
     modules = top_level(imported_after(f"import {module}"))
     assert "tb_cnnviz" in modules
@@ -54,6 +57,10 @@ def test_tensorboard_entry_point_loads_the_plugin_loader():
 
 
 def test_callbacks_are_installed_inside_the_package_only():
-    code = "import importlib.util as u; print(u.find_spec('callbacks') is None, u.find_spec('frontend') is None)"
-    output = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd="/").stdout
+    code = (
+        "import importlib.util as u; print(u.find_spec('callbacks') is None, u.find_spec('frontend') is None)"
+    )
+    output = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd="/"
+    ).stdout
     assert output.split() == ["True", "True"]

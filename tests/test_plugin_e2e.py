@@ -11,6 +11,7 @@ Screenshots of each view go to ``$CNNVIZ_SCREENSHOTS`` when set (``scripts/scree
 sets it to ``docs/screenshots``), else to a temporary folder. ``$CNNVIZ_E2E_LOGDIR`` points
 the test at an existing logdir (the script uses one made by examples/cifar10/train.py).
 """
+
 from __future__ import annotations
 
 import base64
@@ -42,7 +43,15 @@ from tb_cnnviz.models import small_vgg
 
 CHROMIUM = "/usr/bin/chromium"
 TENSORBOARD = str(Path(sys.executable).with_name("tensorboard"))
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 XSS_RUN = "<img src=x onerror=alert(1)>"
 STEPS = 12
 SCRUB_RUN = "long-64-filters"
@@ -51,8 +60,13 @@ SCRUB_STEPS = 500
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.slow,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"no Chromium at {CHROMIUM} (Debian package 'chromium'): the browser test cannot run"),
-    pytest.mark.skipif(not os.path.exists(TENSORBOARD), reason=f"no tensorboard executable beside {sys.executable}"),
+    pytest.mark.skipif(
+        not os.path.exists(CHROMIUM),
+        reason=f"no Chromium at {CHROMIUM} (Debian package 'chromium'): the browser test cannot run",
+    ),
+    pytest.mark.skipif(
+        not os.path.exists(TENSORBOARD), reason=f"no tensorboard executable beside {sys.executable}"
+    ),
 ]
 
 
@@ -66,8 +80,15 @@ def _log_run(logdir: str, seed: int, steps: int) -> None:
         model = small_vgg(width=4)
     images, labels = ShapesDataset(48, seed=seed + 10).tensors()
     schedule = {"kernels": 1, "activations": 1, "dead_filters": 2}
-    with CNNVizCallback(model, log_dir=logdir, probe=(images[:4], labels[:4]), class_names=ShapesDataset.classes,
-                        kernel_layers=["features.conv1", "features.conv2"], every_n_steps=schedule, strict=True) as viz:
+    with CNNVizCallback(
+        model,
+        log_dir=logdir,
+        probe=(images[:4], labels[:4]),
+        class_names=ShapesDataset.classes,
+        kernel_layers=["features.conv1", "features.conv2"],
+        every_n_steps=schedule,
+        strict=True,
+    ) as viz:
         model.train()
         for step in range(1, steps + 1):
             model(images[torch.randint(0, len(images), (8,), generator=generator)])
@@ -108,7 +129,9 @@ def _log_long_run(logdir: str) -> None:
     try:
         for step in range(SCRUB_STEPS):
             kernels += rng.normal(0, 0.02, kernels.shape).astype(np.float32)
-            summary.write(writer, [summary.tensor_summary(metadata.KERNELS, "features.conv1", kernels)], step * 10)
+            summary.write(
+                writer, [summary.tensor_summary(metadata.KERNELS, "features.conv1", kernels)], step * 10
+            )
     finally:
         writer.close()
 
@@ -125,8 +148,21 @@ def shots(tmp_path_factory) -> Path:
 @contextlib.contextmanager
 def tensorboard(logdir: str, *extra: str):
     """The real tensorboard binary on 127.0.0.1 with --port 0; yields its base URL; always killed."""
-    command = [TENSORBOARD, "--logdir", logdir, "--host", "127.0.0.1", "--port", "0", "--reload_interval", "1", *extra]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    command = [
+        TENSORBOARD,
+        "--logdir",
+        logdir,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--reload_interval",
+        "1",
+        *extra,
+    ]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
     lines: list[str] = []
     found = threading.Event()
     port: list[int] = []
@@ -142,7 +178,9 @@ def tensorboard(logdir: str, *extra: str):
     threading.Thread(target=read, daemon=True).start()
     try:
         if not found.wait(60):
-            raise AssertionError(f"tensorboard did not report a port in 60 s; output:\n{''.join(lines)[-3000:]}")
+            raise AssertionError(
+                f"tensorboard did not report a port in 60 s; output:\n{''.join(lines)[-3000:]}"
+            )
         yield f"http://127.0.0.1:{port[0]}"
     finally:
         with contextlib.suppress(ProcessLookupError):
@@ -186,17 +224,39 @@ def _api(base: str, route: str, **params) -> str:
 
 def _check_server(base: str, logdir: str) -> dict:
     """Plugin enabled, every logged step served (beyond TensorBoard's default sampling)."""
-    listing = _wait_for(lambda: _json(f"{base}/data/plugins_listing").get("cnnviz", {}).get("enabled") and _json(f"{base}/data/plugins_listing"), what="cnnviz enabled in /data/plugins_listing")
+    listing = _wait_for(
+        lambda: (
+            _json(f"{base}/data/plugins_listing").get("cnnviz", {}).get("enabled")
+            and _json(f"{base}/data/plugins_listing")
+        ),
+        what="cnnviz enabled in /data/plugins_listing",
+    )
     assert listing["cnnviz"]["tab_name"] == "CNN Viz"
-    assert listing["cnnviz"]["loading_mechanism"] == {"type": "IFRAME", "module_path": "/data/plugin/cnnviz/index.js"}
+    assert listing["cnnviz"]["loading_mechanism"] == {
+        "type": "IFRAME",
+        "module_path": "/data/plugin/cnnviz/index.js",
+    }
     expected = {entry.name for entry in os.scandir(logdir) if entry.is_dir()}
-    runs = _wait_for(lambda: (r := _json(_api(base, "runs/list"))["runs"]) and {x["name"] for x in r} == expected and r, what=f"runs {sorted(expected)} loaded")
+    runs = _wait_for(
+        lambda: (r := _json(_api(base, "runs/list"))["runs"]) and {x["name"] for x in r} == expected and r,
+        what=f"runs {sorted(expected)} loaded",
+    )
     steps = _wait_for(
-        lambda: (s := _json(_api(base, "runs/steps", run=XSS_RUN, kind="activations", layer="features.conv1"))["steps"]) and len(s) == STEPS and s,
+        lambda: (
+            (
+                s := _json(_api(base, "runs/steps", run=XSS_RUN, kind="activations", layer="features.conv1"))[
+                    "steps"
+                ]
+            )
+            and len(s) == STEPS
+            and s
+        ),
         what=f"{STEPS} activation steps",
     )
     assert steps == list(range(1, STEPS + 1))  # 12 blob samples > TensorBoard's default of 10
-    status, body = _get(_api(base, "runs/image", run=XSS_RUN, kind="activations", layer="features.conv1", step=STEPS, index=3))
+    status, body = _get(
+        _api(base, "runs/image", run=XSS_RUN, kind="activations", layer="features.conv1", step=STEPS, index=3)
+    )
     assert status == 200 and body.startswith(b"\x89PNG")
     assert _get(_api(base, "filters/kernels", run=XSS_RUN, layer="features.conv1", step="-1"))[0] == 400
     assert _get(f"{base}/data/plugin/cnnviz/views/..%2f..%2fplugin.py")[0] == 404
@@ -233,7 +293,9 @@ class Page:
         self.problems: list[str] = []
         self.page.on("console", self._console)
         self.page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
-        self.page.on("dialog", lambda dialog: (self.problems.append(f"dialog: {dialog.message}"), dialog.dismiss()))
+        self.page.on(
+            "dialog", lambda dialog: (self.problems.append(f"dialog: {dialog.message}"), dialog.dismiss())
+        )
 
     def _console(self, message) -> None:
         if message.type != "error":
@@ -262,7 +324,10 @@ def _wait_drawn(frame, selector: str, step: int | None = None) -> None:
 
 
 def _idle(frame) -> None:
-    frame.wait_for_function("() => document.getElementById('cnnviz')?.dataset.loading === 'false' && !document.querySelector('.panel-loading')", timeout=30_000)
+    frame.wait_for_function(
+        "() => document.getElementById('cnnviz')?.dataset.loading === 'false' && !document.querySelector('.panel-loading')",
+        timeout=30_000,
+    )
 
 
 def _slider_step(frame) -> int:
@@ -278,7 +343,9 @@ def _exercise_filters(frame) -> None:
     first = _slider_step(frame)
     assert first < last
     _wait_drawn(frame, "canvas.kernel-grid", first)
-    assert _signature(frame, "canvas.kernel-grid") != before, "moving the step slider did not change the kernels"
+    assert _signature(frame, "canvas.kernel-grid") != before, (
+        "moving the step slider did not change the kernels"
+    )
     frame.press(".step-range", "ArrowRight")
     _wait_drawn(frame, "canvas.kernel-grid", _slider_step(frame))
     # Normalisation is re-rendered in the browser: the picture changes without a new step.
@@ -299,7 +366,9 @@ def _exercise_filters(frame) -> None:
         frame.wait_for_function("() => document.querySelector('.filter-detail') === null")
         _wait_drawn(frame, "canvas.kernel-grid")
         _idle(frame)
-        assert _signature(frame, "canvas.kernel-grid") != before, "switching layers did not change the kernels"
+        assert _signature(frame, "canvas.kernel-grid") != before, (
+            "switching layers did not change the kernels"
+        )
         frame.select_option("select.layer", layers[0])
         _idle(frame)
 
@@ -311,7 +380,9 @@ def _exercise_activations(frame) -> None:
     before = _signature(frame, "canvas.activation-grid")
     frame.press(".step-range", "Home")
     _wait_drawn(frame, "canvas.activation-grid", _slider_step(frame))
-    assert _signature(frame, "canvas.activation-grid") != before, "moving the step slider did not change the activations"
+    assert _signature(frame, "canvas.activation-grid") != before, (
+        "moving the step slider did not change the activations"
+    )
     layers = frame.eval_on_selector("select.layer", "s => [...s.options].map(o => o.value)")
     assert len(layers) >= 2, layers
     before = _signature(frame, "canvas.activation-grid")
@@ -319,7 +390,10 @@ def _exercise_activations(frame) -> None:
     frame.select_option("select.layer", layers[-1])
     _wait_drawn(frame, "canvas.activation-grid")
     _idle(frame)
-    assert (_signature(frame, "canvas.activation-grid"), frame.eval_on_selector("canvas.activation-grid", "c => [c.width, c.height]")) != (before, size)
+    assert (
+        _signature(frame, "canvas.activation-grid"),
+        frame.eval_on_selector("canvas.activation-grid", "c => [c.width, c.height]"),
+    ) != (before, size)
     frame.click(".strip-item[data-index='1']")
     frame.wait_for_selector("canvas.activation-grid[data-image='1']")
     assert frame.locator(".probe-label").first.inner_text().startswith("probe #1")
@@ -350,7 +424,9 @@ def _exercise_compare(frame, other: str) -> None:
     assert other in titles and len(titles) == 2
     # The hostile run name is text everywhere: no element was made from it.
     assert frame.evaluate("() => document.querySelectorAll('img').length") == 0
-    assert XSS_RUN in frame.eval_on_selector_all("select.run-a option, select.run-b option", "os => os.map(o => o.textContent)")
+    assert XSS_RUN in frame.eval_on_selector_all(
+        "select.run-a option, select.run-b option", "os => os.map(o => o.textContent)"
+    )
 
 
 def test_python_loader_views_and_screenshots(logdir, browser, shots):
@@ -430,15 +506,22 @@ def test_scrubbing_64_filters_over_500_steps_from_memory(default_server, browser
     base = default_server
     page = Page(browser)
     kernel_requests: list[str] = []
-    page.page.on("request", lambda request: "api/filters/kernels" in request.url and kernel_requests.append(request.url))
+    page.page.on(
+        "request",
+        lambda request: "api/filters/kernels" in request.url and kernel_requests.append(request.url),
+    )
     try:
         page.page.goto(f"{base}/data/plugin_entry.html?name=cnnviz")
         page.page.wait_for_selector("#cnnviz[data-host=standalone]")
         page.page.select_option("select.run-a", SCRUB_RUN)
-        page.page.wait_for_function(f"() => document.querySelector('.step-range').max === '{SCRUB_STEPS - 1}'")
+        page.page.wait_for_function(
+            f"() => document.querySelector('.step-range').max === '{SCRUB_STEPS - 1}'"
+        )
         _wait_drawn(page.page.main_frame, "canvas.kernel-grid", (SCRUB_STEPS - 1) * 10)
         first, second = page.page.evaluate(SCRUB_JS)
-        print(f"\nscrub {SCRUB_STEPS} steps x 64 filters: first pass {first}, second pass {second}, kernel requests {len(kernel_requests)}")
+        print(
+            f"\nscrub {SCRUB_STEPS} steps x 64 filters: first pass {first}, second pass {second}, kernel requests {len(kernel_requests)}"
+        )
         assert first["count"] == SCRUB_STEPS and second["count"] == SCRUB_STEPS // 5
         # 64x3x3x3 floats per step, 2**18 floats per block: 151 steps per request.
         assert len(kernel_requests) <= 6, kernel_requests
@@ -466,15 +549,35 @@ def test_default_loader_tab_inside_tensorboard(default_server, logdir, browser, 
         # TensorBoard's reload reaches the frame, and new steps appear (the slider follows them).
         first_run = frame.eval_on_selector("select.run-a", "s => s.value")
         frame.press(".step-range", "End")
-        last = json.loads(_get(_api(base, "filters/kernels", run=first_run, layer="features.conv1", step=frame.locator(".step-slider").get_attribute("data-step")))[1])
+        last = json.loads(
+            _get(
+                _api(
+                    base,
+                    "filters/kernels",
+                    run=first_run,
+                    layer="features.conv1",
+                    step=frame.locator(".step-slider").get_attribute("data-step"),
+                )
+            )[1]
+        )
         flipped = -np.frombuffer(base64.b64decode(last["data"]), "<f4").reshape(last["shape"])
         writer = SummaryWriter(os.path.join(logdir, first_run))  # the run goes on training: a new step
         summary.write(writer, [summary.tensor_summary(metadata.KERNELS, "features.conv1", flipped)], 100_000)
         writer.close()
-        _wait_for(lambda: 100_000 in _json(_api(base, "runs/steps", run=first_run, kind="kernels", layer="features.conv1"))["steps"], what="new step served")
+        _wait_for(
+            lambda: (
+                100_000
+                in _json(_api(base, "runs/steps", run=first_run, kind="kernels", layer="features.conv1"))[
+                    "steps"
+                ]
+            ),
+            what="new step served",
+        )
         page.page.click("button.reload-button")
         frame.wait_for_function("() => Number(document.getElementById('cnnviz').dataset.reloads) >= 1")
-        frame.wait_for_function("() => document.querySelector('.step-slider').dataset.step === '100000'", timeout=30_000)
+        frame.wait_for_function(
+            "() => document.querySelector('.step-slider').dataset.step === '100000'", timeout=30_000
+        )
         _wait_drawn(frame, "canvas.kernel-grid", 100_000)
         assert page.problems == []
     finally:

@@ -9,6 +9,7 @@
 * The same logdir under the real ``tensorboard`` binary (Rust data server), a run deleted
   while it runs.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -23,22 +24,28 @@ import urllib.request
 
 import numpy as np
 import pytest
-from torch.utils.tensorboard import SummaryWriter
-
 from tensorboard.backend import application
 from tensorboard.backend.event_processing import data_provider as mux_provider
 from tensorboard.backend.event_processing import plugin_event_multiplexer
 from tensorboard.plugins import base_plugin
+from test_plugin_views import _exact_run
+from torch.utils.tensorboard import SummaryWriter
 from werkzeug import test as werkzeug_test
 
 from tb_cnnviz import metadata, plugin, plugin_routes, summary
-from test_plugin_views import _exact_run
 
 P = "/data/plugin/cnnviz"
 FUZZ_SECONDS = float(os.environ.get("CNNVIZ_FUZZ_SECONDS", "15"))
 FUZZ_MAX_REQUESTS = 8000
 HTTP_FUZZ_REQUESTS = 400
-HOSTILE_RUNS = ["ラン 😀 ünïcode", "<img src=x onerror=alert(1)>", "a&b=c?d#e%20f;+", "nested/run", "dot.dot..", " spaced "]
+HOSTILE_RUNS = [
+    "ラン 😀 ünïcode",
+    "<img src=x onerror=alert(1)>",
+    "a&b=c?d#e%20f;+",
+    "nested/run",
+    "dot.dot..",
+    " spaced ",
+]
 FORBIDDEN = (b"Traceback", b'File "', b"werkzeug.exceptions", b"Internal Server Error")
 
 
@@ -52,7 +59,9 @@ def _client(root: str, *, index_ttl: float = 0, wrap=None):
     if wrap is not None:
         provider = wrap(provider)
     context = base_plugin.TBContext(logdir=root, multiplexer=multiplexer, data_provider=provider)
-    app = application.TensorBoardWSGI([plugin.CNNVizPlugin(context, index_ttl=index_ttl)], data_provider=provider)
+    app = application.TensorBoardWSGI(
+        [plugin.CNNVizPlugin(context, index_ttl=index_ttl)], data_provider=provider
+    )
     return werkzeug_test.Client(app), multiplexer
 
 
@@ -67,13 +76,25 @@ def _write(root: str, run: str, by_step: dict[int, list]) -> None:
 
 def _small_run(root: str, run: str, value: float) -> None:
     png = summary.encode_png(np.full((4, 4, 3), int(value) % 256, np.uint8))
-    _write(root, run, {
-        step: [summary.tensor_summary(metadata.KERNELS, "layer <1>", np.full((2, 1, 3, 3), value + step, np.float32)),
-               summary.tensor_summary(metadata.DEAD_FILTERS, "layer <1>", np.array([0.0, 0.5], np.float32)),
-               summary.blob_summary(metadata.GRADCAM, "layer <1>", [png, png]),
-               summary.tensor_summary(metadata.GRADCAM_INFO, "layer <1>", np.array([[0, 1, 0.5, 0.2], [1, 1, 0.9, 0.9]], np.float32))]
-        for step in (0, 5)
-    })
+    _write(
+        root,
+        run,
+        {
+            step: [
+                summary.tensor_summary(
+                    metadata.KERNELS, "layer <1>", np.full((2, 1, 3, 3), value + step, np.float32)
+                ),
+                summary.tensor_summary(metadata.DEAD_FILTERS, "layer <1>", np.array([0.0, 0.5], np.float32)),
+                summary.blob_summary(metadata.GRADCAM, "layer <1>", [png, png]),
+                summary.tensor_summary(
+                    metadata.GRADCAM_INFO,
+                    "layer <1>",
+                    np.array([[0, 1, 0.5, 0.2], [1, 1, 0.9, 0.9]], np.float32),
+                ),
+            ]
+            for step in (0, 5)
+        },
+    )
 
 
 def _event_file(root: str, run: str) -> str:
@@ -139,14 +160,26 @@ def test_damaged_logdir_serves_every_good_run(damaged):
     assert "corrupt" not in names  # nothing readable there
     for name in HOSTILE_RUNS + ["truncated", "mixed"]:
         quoted = urllib.parse.quote(name, safe="")
-        steps = _check(client.get(f"{P}/api/runs/steps?run={quoted}&kind=kernels&layer=layer%20%3C1%3E"), name)
+        steps = _check(
+            client.get(f"{P}/api/runs/steps?run={quoted}&kind=kernels&layer=layer%20%3C1%3E"), name
+        )
         assert steps["run"] == name and steps["layer"] == "layer <1>"
-        assert steps["steps"] in ([0, 5], [0]), (name, steps)  # the truncated file lost at most its last record
+        assert steps["steps"] in ([0, 5], [0]), (
+            name,
+            steps,
+        )  # the truncated file lost at most its last record
         answer = _check(client.get(f"{P}/api/gradcam/step?run={quoted}&layer=layer%20%3C1%3E&step=0"), name)
-        assert [image["misclassified"] for image in answer["images"]] == [None, None] and answer["images"][0]["predicted"] == 1
+        assert [image["misclassified"] for image in answer["images"]] == [None, None] and answer["images"][0][
+            "predicted"
+        ] == 1
         image = client.get(f"{P}/{answer['images'][1]['overlay']}")
         assert image.status_code == 200 and image.data.startswith(b"\x89PNG")
-    assert _check(client.get(f"{P}/api/patterns/filter?run=exact&layer=conv&channel=5&step=9"), "exact")["dead"]["dead"] is True
+    assert (
+        _check(client.get(f"{P}/api/patterns/filter?run=exact&layer=conv&channel=5&step=9"), "exact")["dead"][
+            "dead"
+        ]
+        is True
+    )
 
 
 def test_a_run_deleted_while_serving_answers_404_and_the_rest_keeps_working(damaged, tmp_path):
@@ -164,7 +197,9 @@ def test_a_run_deleted_while_serving_answers_404_and_the_rest_keeps_working(dama
     assert "no longer available" in _check(gone, "doomed image")["error"]
     fresh, _ = _client(root)
     assert "doomed" not in {run["name"] for run in _check(fresh.get(f"{P}/api/runs/list"), "list")["runs"]}
-    assert _check(fresh.get(f"{P}/api/gradcam/step?run=doomed&layer=x&step=5"), "doomed after")["error"].startswith("run:")
+    assert _check(fresh.get(f"{P}/api/gradcam/step?run=doomed&layer=x&step=5"), "doomed after")[
+        "error"
+    ].startswith("run:")
     still = _check(client.get(f"{P}/api/gradcam/step?run=exact&layer=conv&step=10"), "exact after")
     assert still["images"][1]["misclassified"] is True
 
@@ -192,10 +227,17 @@ class _FailingProvider:
         return self._inner.read_blob_sequences(ctx, **kwargs)
 
 
-@pytest.mark.parametrize("error,status", [(KeyError("doomed"), 404), (OSError("disk gone"), 503), (RuntimeError("grpc: unavailable"), 503)])
+@pytest.mark.parametrize(
+    "error,status",
+    [(KeyError("doomed"), 404), (OSError("disk gone"), 503), (RuntimeError("grpc: unavailable"), 503)],
+)
 def test_provider_failures_become_json_errors_not_500(damaged, error, status):
     client, _ = _client(damaged["root"], wrap=lambda provider: _FailingProvider(provider, "doomed", error))
-    for route in ("filters/kernels?layer=layer%20%3C1%3E&step=0", "gradcam/step?layer=layer%20%3C1%3E&step=0", "dead/fractions?"):
+    for route in (
+        "filters/kernels?layer=layer%20%3C1%3E&step=0",
+        "gradcam/step?layer=layer%20%3C1%3E&step=0",
+        "dead/fractions?",
+    ):
         response = client.get(f"{P}/api/{route}&run=doomed")
         assert response.status_code == status, (route, response.status_code, response.data[:200])
         assert "doomed" in _check(response, route, unavailable_ok=True)["error"]
@@ -208,10 +250,50 @@ class Fuzzer:
 
     PARAMS = ("run", "layer", "step", "index", "kind", "channel", "count", "threshold", "limit")
     METHODS = ("GET",) * 12 + ("HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH")
-    HOSTILE = ["", " ", "-1", "-0", "0", "00", "1.5", "1e3", "0x10", "nan", "inf", "-inf", "1e309", "NaN", "2" * 40, str(2**63), str(2**64),
-               "9" * 5000, "a" * 5000, "٣", "１２", "\x00", "%00", "../../etc/passwd", "..%2f..%2f", "<script>alert(1)</script>",
-               "' OR 1=1 --", "\ud800".encode("utf-8", "surrogatepass").decode("latin-1"), "😀" * 50, "null", "[]", "{}", "true",
-               "%ff%fe", "%zz", "%", "+", "&", "=", "#", "\r\nX-Injected: 1", "\t"]
+    HOSTILE = [
+        "",
+        " ",
+        "-1",
+        "-0",
+        "0",
+        "00",
+        "1.5",
+        "1e3",
+        "0x10",
+        "nan",
+        "inf",
+        "-inf",
+        "1e309",
+        "NaN",
+        "2" * 40,
+        str(2**63),
+        str(2**64),
+        "9" * 5000,
+        "a" * 5000,
+        "٣",
+        "１２",
+        "\x00",
+        "%00",
+        "../../etc/passwd",
+        "..%2f..%2f",
+        "<script>alert(1)</script>",
+        "' OR 1=1 --",
+        "\ud800".encode("utf-8", "surrogatepass").decode("latin-1"),
+        "😀" * 50,
+        "null",
+        "[]",
+        "{}",
+        "true",
+        "%ff%fe",
+        "%zz",
+        "%",
+        "+",
+        "&",
+        "=",
+        "#",
+        "\r\nX-Injected: 1",
+        "\t",
+    ]
 
     def __init__(self, seed: int, listing: dict):
         self.random = random.Random(seed)
@@ -219,7 +301,9 @@ class Fuzzer:
         self.runs = [run["name"] for run in runs] or ["x"]
         self.layers = sorted({layer["name"] for run in runs for layer in run["layers"]}) or ["x"]
         self.steps = [0, 1, 2, 3, 5, 9, 10, 11, 20]
-        self.routes = [(group, route) for group, routes in plugin_routes.ROUTE_GROUPS.items() for route in routes]
+        self.routes = [
+            (group, route) for group, routes in plugin_routes.ROUTE_GROUPS.items() for route in routes
+        ]
 
     def value(self, name: str) -> str:
         r = self.random
@@ -244,7 +328,9 @@ class Fuzzer:
             return urllib.parse.quote(text, safe="")
         if r < 0.85:
             return text.replace("&", "%26").replace("#", "%23").replace(" ", "+")  # raw unicode in the URL
-        raw = text.encode("utf-8", "surrogatepass") + bytes(self.random.randint(0, 255) for _ in range(self.random.randint(0, 3)))
+        raw = text.encode("utf-8", "surrogatepass") + bytes(
+            self.random.randint(0, 255) for _ in range(self.random.randint(0, 3))
+        )
         return "".join(f"%{b:02x}" for b in raw)  # arbitrary bytes, often invalid UTF-8
 
     def query(self) -> str:
@@ -268,10 +354,32 @@ class Fuzzer:
         elif roll < 0.82:
             path = f"{P}/api/{group}/{route}/" + r.choice(["", "x", "..", "%2e%2e", "extra/segments"])
         elif roll < 0.88:
-            path = f"{P}/api/" + r.choice([group, f"{group}/{route.upper()}", "", "/", f"{group}//{route}", f"{self.encode(self.value('run'))}/{route}"])
+            path = f"{P}/api/" + r.choice(
+                [
+                    group,
+                    f"{group}/{route.upper()}",
+                    "",
+                    "/",
+                    f"{group}//{route}",
+                    f"{self.encode(self.value('run'))}/{route}",
+                ]
+            )
         elif roll < 0.95:
-            path = f"{P}/" + r.choice(["index.js", "views/gradcam.js", "views/%2e%2e/plugin.py", "views/../../setup.py", "vendor/x.js",
-                                       "style.css", "views/", "sprites.js", "nope.js", "views/embedding.js%00.png", "api"])
+            path = f"{P}/" + r.choice(
+                [
+                    "index.js",
+                    "views/gradcam.js",
+                    "views/%2e%2e/plugin.py",
+                    "views/../../setup.py",
+                    "vendor/x.js",
+                    "style.css",
+                    "views/",
+                    "sprites.js",
+                    "nope.js",
+                    "views/embedding.js%00.png",
+                    "api",
+                ]
+            )
         else:
             path = f"{P}/api/{self.encode(self.value('layer'))}/{self.encode(self.value('kind'))}"
         return path
@@ -316,7 +424,9 @@ def test_fuzz_every_route_no_500_no_traceback_valid_json(damaged):
             continue
         statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
         json_ok += answer is not None
-    print(f"\nfuzz: {done} requests in {FUZZ_SECONDS:.0f} s max, statuses {dict(sorted(statuses.items()))}, {json_ok} JSON bodies parsed")
+    print(
+        f"\nfuzz: {done} requests in {FUZZ_SECONDS:.0f} s max, statuses {dict(sorted(statuses.items()))}, {json_ok} JSON bodies parsed"
+    )
     assert not failures, "\n".join(failures)
     assert done >= 1000, f"only {done} requests in {FUZZ_SECONDS} s"
     assert statuses.get(200, 0) > done // 20, statuses  # the fuzz reaches real data, not only errors
@@ -347,8 +457,14 @@ def test_real_tensorboard_keeps_serving_a_damaged_logdir_and_a_deleted_run(damag
         return status, json.loads(body) if body[:1] in (b"{", b"[") else None
 
     with tensorboard(root) as base:  # the default Rust data server
-        names = _wait_for(lambda: (n := {r["name"] for r in api(base, "runs/list")[1]["runs"]}) >= {"exact", "doomed", *HOSTILE_RUNS} and n,
-                          what="the good runs listed")
+        names = _wait_for(
+            lambda: (
+                (n := {r["name"] for r in api(base, "runs/list")[1]["runs"]})
+                >= {"exact", "doomed", *HOSTILE_RUNS}
+                and n
+            ),
+            what="the good runs listed",
+        )
         assert "corrupt" not in names
         url = "gradcam/step?run=doomed&layer=layer%20%3C1%3E&step=5"
         status, answer = api(base, url)
@@ -356,10 +472,17 @@ def test_real_tensorboard_keeps_serving_a_damaged_logdir_and_a_deleted_run(damag
         image = answer["images"][0]["overlay"]
         shutil.rmtree(os.path.join(root, "doomed"))
         time.sleep(3)  # --reload_interval 1: the server notices
-        for route in (url, image[len("api/"):], "runs/list", "gradcam/image?run=doomed&layer=layer%20%3C1%3E&index=0"):
+        for route in (
+            url,
+            image[len("api/") :],
+            "runs/list",
+            "gradcam/image?run=doomed&layer=layer%20%3C1%3E&index=0",
+        ):
             api(base, route)  # 200 from what is still held, or a 4xx: never a 500
         for name in HOSTILE_RUNS:
-            status, steps = api(base, f"runs/steps?run={urllib.parse.quote(name, safe='')}&kind=kernels&layer=layer%20%3C1%3E")
+            status, steps = api(
+                base, f"runs/steps?run={urllib.parse.quote(name, safe='')}&kind=kernels&layer=layer%20%3C1%3E"
+            )
             assert status == 200 and steps["run"] == name and steps["steps"] == [0, 5]
         status, answer = api(base, "patterns/filter?run=exact&layer=conv&channel=5&step=9")
         assert status == 200 and answer["top"]["examples"][0]["id"] == 4
@@ -368,8 +491,12 @@ def test_real_tensorboard_keeps_serving_a_damaged_logdir_and_a_deleted_run(damag
         statuses: dict[int, int] = {}
         for _ in range(HTTP_FUZZ_REQUESTS):
             method, url, kwargs = fuzzer.request()
-            url = urllib.parse.quote(url, safe="/?&=%+;:,'()*!@$~")  # HTTP needs ASCII: raw unicode and controls get %-encoded
-            request = urllib.request.Request(base + url, method=method, data=kwargs.get("data"), headers=kwargs.get("headers", {}))
+            url = urllib.parse.quote(
+                url, safe="/?&=%+;:,'()*!@$~"
+            )  # HTTP needs ASCII: raw unicode and controls get %-encoded
+            request = urllib.request.Request(
+                base + url, method=method, data=kwargs.get("data"), headers=kwargs.get("headers", {})
+            )
             try:
                 with urllib.request.urlopen(request, timeout=20) as response:
                     status, body = response.status, response.read()

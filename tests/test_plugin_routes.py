@@ -5,6 +5,7 @@ TensorBoardWSGI([plugin]) -> werkzeug test Client, over a real logdir written by
 CNNVizCallback (plus a few runs written with tb_cnnviz.summary for exact values, a
 hostile run name and NaNs).
 """
+
 from __future__ import annotations
 
 import base64
@@ -19,12 +20,10 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from tensorboard import program
+from tensorboard import default, program
 from tensorboard.backend import application
-from tensorboard.backend.event_processing import data_ingester
+from tensorboard.backend.event_processing import data_ingester, plugin_event_multiplexer
 from tensorboard.backend.event_processing import data_provider as mux_provider
-from tensorboard.backend.event_processing import plugin_event_multiplexer
-from tensorboard import default
 from tensorboard.plugins import base_plugin
 from tensorboard.plugins.core import core_plugin
 from torch.utils.tensorboard import SummaryWriter
@@ -62,8 +61,14 @@ def _log_steps(logdir: str, steps: int, every: int) -> dict[int, np.ndarray]:
     images, labels = data.tensors()
     logged: dict[int, np.ndarray] = {}
     conv1 = model.features.conv1
-    with CNNVizCallback(model, log_dir=logdir, probe=(images[:3], labels[:3]), class_names=ShapesDataset.classes,
-                        every_n_steps=every, strict=True) as viz:
+    with CNNVizCallback(
+        model,
+        log_dir=logdir,
+        probe=(images[:3], labels[:3]),
+        class_names=ShapesDataset.classes,
+        every_n_steps=every,
+        strict=True,
+    ) as viz:
         model.train()
         for step in range(1, steps + 1):
             index = torch.randint(0, len(images), (8,), generator=generator)
@@ -88,10 +93,21 @@ def _write(logdir: str, run: str, by_step: dict[int, list]) -> None:
 
 DREAM_RUN = "dream-20250301-101500"
 DREAM_LAYER = "features.conv3+features.conv4"
-DREAM_PNGS = [summary.encode_png(np.arange(6 * 8 * 3, dtype=np.uint8).reshape(6, 8, 3)),
-              summary.encode_png(np.full((6, 8, 3), 200, np.uint8))]
-DREAM_CONTENT = dict(layers=["features.conv3", "features.conv4"], octaves=3, octave_scale=1.5, steps=4, lr=0.02, seed=7,
-                     size=[6, 8], objective=[0.5, 1.25], gain=2.5)
+DREAM_PNGS = [
+    summary.encode_png(np.arange(6 * 8 * 3, dtype=np.uint8).reshape(6, 8, 3)),
+    summary.encode_png(np.full((6, 8, 3), 200, np.uint8)),
+]
+DREAM_CONTENT = dict(
+    layers=["features.conv3", "features.conv4"],
+    octaves=3,
+    octave_scale=1.5,
+    steps=4,
+    lr=0.02,
+    seed=7,
+    size=[6, 8],
+    objective=[0.5, 1.25],
+    gain=2.5,
+)
 SMOOTH = {0: np.array([0.5, np.nan, -0.25], np.float32), 10: np.array([0.75, 0.25, np.inf], np.float32)}
 RATES = {5: np.array([0.0, 0.5, 0.02, 1.0], np.float32), 15: np.array([0.0, 0.0, 0.3, np.nan], np.float32)}
 
@@ -101,26 +117,48 @@ def logdir(tmp_path_factory) -> dict:
     root = str(tmp_path_factory.mktemp("cnnviz_logdir"))
     logged = _train_with_callback(os.path.join(root, CALLBACK_RUN))
     kernels = {s: np.full((2, 1, 3, 3), s, np.float32) for s in (0, 10)}
-    _write(root, XSS_RUN, {s: [summary.tensor_summary(metadata.KERNELS, "c<b>1</b>", kernels[s])] for s in kernels})
+    _write(
+        root,
+        XSS_RUN,
+        {s: [summary.tensor_summary(metadata.KERNELS, "c<b>1</b>", kernels[s])] for s in kernels},
+    )
     exact: dict[int, list] = {}
     for step, value in SMOOTH.items():
         exact.setdefault(step, []).append(summary.tensor_summary(metadata.SMOOTHNESS, "conv", value))
     for step, value in RATES.items():
-        exact.setdefault(step, []).append(summary.tensor_summary(metadata.DEAD_FILTERS, "conv", value, window=5, measured_at="bn"))
+        exact.setdefault(step, []).append(
+            summary.tensor_summary(metadata.DEAD_FILTERS, "conv", value, window=5, measured_at="bn")
+        )
         exact[step].append(summary.tensor_summary(metadata.DEAD_FILTERS, "other", value[:2]))
     _write(root, "exact", exact)
-    _write(root, DREAM_RUN, {0: [summary.blob_summary(metadata.DREAM, DREAM_LAYER, [DREAM_PNGS[0], DREAM_PNGS[1]], **DREAM_CONTENT),
-                                 summary.blob_summary(metadata.DREAM, "broken", [DREAM_PNGS[0]], gain="x", size=[0, 8])]})
+    _write(
+        root,
+        DREAM_RUN,
+        {
+            0: [
+                summary.blob_summary(
+                    metadata.DREAM, DREAM_LAYER, [DREAM_PNGS[0], DREAM_PNGS[1]], **DREAM_CONTENT
+                ),
+                summary.blob_summary(metadata.DREAM, "broken", [DREAM_PNGS[0]], gain="x", size=[0, 8]),
+            ]
+        },
+    )
     return {"root": root, "logged": logged}
 
 
-def _client(root: str, samples: dict | None = None, **plugin_kwargs) -> tuple[werkzeug_test.Client, plugin_event_multiplexer.EventMultiplexer]:
-    multiplexer = plugin_event_multiplexer.EventMultiplexer(tensor_size_guidance=samples or {metadata.PLUGIN_NAME: 0})
+def _client(
+    root: str, samples: dict | None = None, **plugin_kwargs
+) -> tuple[werkzeug_test.Client, plugin_event_multiplexer.EventMultiplexer]:
+    multiplexer = plugin_event_multiplexer.EventMultiplexer(
+        tensor_size_guidance=samples or {metadata.PLUGIN_NAME: 0}
+    )
     multiplexer.AddRunsFromDirectory(root)
     multiplexer.Reload()
     provider = mux_provider.MultiplexerDataProvider(multiplexer, root)
     context = base_plugin.TBContext(logdir=root, multiplexer=multiplexer, data_provider=provider)
-    app = application.TensorBoardWSGI([plugin.CNNVizPlugin(context, index_ttl=0, **plugin_kwargs)], data_provider=provider)
+    app = application.TensorBoardWSGI(
+        [plugin.CNNVizPlugin(context, index_ttl=0, **plugin_kwargs)], data_provider=provider
+    )
     return werkzeug_test.Client(app), multiplexer
 
 
@@ -149,15 +187,23 @@ def test_runs_list_describes_layers_kinds_and_probe(client, logdir):
     runs = {run["name"]: run for run in answer["runs"]}
     assert set(runs) == {CALLBACK_RUN, XSS_RUN, "exact", DREAM_RUN}
     layers = {layer["name"]: layer["kinds"] for layer in runs[CALLBACK_RUN]["layers"]}
-    assert [layer["name"] for layer in runs[CALLBACK_RUN]["layers"]] == [f"features.conv{i}" for i in range(1, 6)]
+    assert [layer["name"] for layer in runs[CALLBACK_RUN]["layers"]] == [
+        f"features.conv{i}" for i in range(1, 6)
+    ]
     assert set(layers[LAYER]) >= {"kernels", "kernel_grid", "smoothness", "activations", "dead_filters"}
     assert layers[LAYER]["kernels"]["max_step"] == 12
     assert layers[LAYER]["activations"]["channels"] == 4 and layers[LAYER]["activations"]["count"] == 3
     probe = runs[CALLBACK_RUN]["probe"]
-    assert probe["count"] == 3 and probe["class_names"] == list(ShapesDataset.classes) and len(probe["labels"]) == 3
+    assert (
+        probe["count"] == 3
+        and probe["class_names"] == list(ShapesDataset.classes)
+        and len(probe["labels"]) == 3
+    )
     assert runs[CALLBACK_RUN]["kinds"]["probe"] == probe
     assert runs[XSS_RUN]["layers"][0]["name"] == "c<b>1</b>"
-    assert {"activations", "dead", "filters", "runs"} <= set(answer["views"])  # the other views: tests/test_plugin_views.py
+    assert {"activations", "dead", "filters", "runs"} <= set(
+        answer["views"]
+    )  # the other views: tests/test_plugin_views.py
 
 
 def test_empty_logdir_lists_no_runs(tmp_path):
@@ -193,10 +239,14 @@ def test_kernels_block_of_steps_and_size_cap(client, logdir, monkeypatch):
     for i, step in enumerate(answer["steps"]):
         np.testing.assert_array_equal(block[i], logdir["logged"][step])
     # A block never runs past the last step...
-    assert _json(client, f"{P}/api/filters/kernels?run={CALLBACK_RUN}&layer={LAYER}&step=10&count=50")["steps"] == [10, 12]
+    assert _json(client, f"{P}/api/filters/kernels?run={CALLBACK_RUN}&layer={LAYER}&step=10&count=50")[
+        "steps"
+    ] == [10, 12]
     # ...nor past the response budget: 108 floats per step, budget 250 floats -> 2 steps.
     monkeypatch.setattr(plugin_routes, "MAX_VALUES_PER_RESPONSE", 250)
-    assert _json(client, f"{P}/api/filters/kernels?run={CALLBACK_RUN}&layer={LAYER}&step=1&count=7")["steps"] == [1, 2]
+    assert _json(client, f"{P}/api/filters/kernels?run={CALLBACK_RUN}&layer={LAYER}&step=1&count=7")[
+        "steps"
+    ] == [1, 2]
 
 
 def test_smoothness_series_with_nan_as_null_and_layer_mean(client):
@@ -230,7 +280,9 @@ def test_activations_step_lists_pngs_and_the_probe(client):
 
 
 def test_kernel_grid_png(client):
-    response = client.get(f"{P}/api/runs/image?run={CALLBACK_RUN}&kind=kernel_grid&layer={LAYER}&step=12&index=0")
+    response = client.get(
+        f"{P}/api/runs/image?run={CALLBACK_RUN}&kind=kernel_grid&layer={LAYER}&step=12&index=0"
+    )
     assert response.status_code == 200 and response.headers["Content-Type"] == "image/png"
     assert response.data.startswith(b"\x89PNG\r\n\x1a\n")
 
@@ -248,11 +300,14 @@ def test_dead_rates_matrix_and_fraction(client):
 
 def test_dead_fractions_of_every_layer(client, logdir):
     answer = _json(client, f"{P}/api/dead/fractions?run=exact")
-    assert [(l["layer"], l["dead_fraction"], l["filters"]) for l in answer["layers"]] == [("conv", [0.25, 0.5], 4), ("other", [0.5, 1.0], 2)]
+    assert [(x["layer"], x["dead_fraction"], x["filters"]) for x in answer["layers"]] == [
+        ("conv", [0.25, 0.5], 4),
+        ("other", [0.5, 1.0], 2),
+    ]
     callback = _json(client, f"{P}/api/dead/fractions?run={CALLBACK_RUN}")
-    assert [l["layer"] for l in callback["layers"]] == [f"features.conv{i}" for i in range(1, 6)]
+    assert [x["layer"] for x in callback["layers"]] == [f"features.conv{i}" for i in range(1, 6)]
     assert callback["layers"][0]["steps"] == [2, 4, 6, 8, 10, 12]
-    assert all(0 <= f <= 1 for l in callback["layers"] for f in l["dead_fraction"])
+    assert all(0 <= f <= 1 for x in callback["layers"] for f in x["dead_fraction"])
 
 
 # ------------------------------------------------------------------------------ DeepDream
@@ -260,32 +315,74 @@ def test_dream_answers_both_images_the_layers_settings_and_gain(client):
     listed = {run["name"]: run for run in _json(client, f"{P}/api/runs/list")["runs"]}[DREAM_RUN]
     kinds = {layer["name"]: layer["kinds"] for layer in listed["layers"]}
     assert kinds[DREAM_LAYER]["dream"]["gain"] == 2.5 and kinds[DREAM_LAYER]["dream"]["count"] == 2
-    for url in (f"{P}/api/patterns/dream?run={DREAM_RUN}&layer={DREAM_LAYER.replace('+', '%2B')}",  # default: the last step
-                f"{P}/api/patterns/dream?run={DREAM_RUN}&layer={DREAM_LAYER.replace('+', '%2B')}&step=0"):
+    for url in (
+        f"{P}/api/patterns/dream?run={DREAM_RUN}&layer={DREAM_LAYER.replace('+', '%2B')}",  # default: the last step
+        f"{P}/api/patterns/dream?run={DREAM_RUN}&layer={DREAM_LAYER.replace('+', '%2B')}&step=0",
+    ):
         answer = _json(client, url)
-        assert answer["run"] == DREAM_RUN and answer["layer"] == DREAM_LAYER and answer["step"] == 0 and answer["steps"] == [0]
+        assert (
+            answer["run"] == DREAM_RUN
+            and answer["layer"] == DREAM_LAYER
+            and answer["step"] == 0
+            and answer["steps"] == [0]
+        )
         assert answer["layers"] == ["features.conv3", "features.conv4"]
         assert (answer["gain"], answer["objective"], answer["size"]) == (2.5, [0.5, 1.25], [6, 8])
-        assert (answer["octaves"], answer["octave_scale"], answer["optimisation_steps"], answer["lr"], answer["seed"]) == (3, 1.5, 4, 0.02, 7)
+        assert (
+            answer["octaves"],
+            answer["octave_scale"],
+            answer["optimisation_steps"],
+            answer["lr"],
+            answer["seed"],
+        ) == (3, 1.5, 4, 0.02, 7)
         for key, expected in (("original", DREAM_PNGS[0]), ("dream", DREAM_PNGS[1])):
             response = client.get(f"{P}/{answer[key]}")
             assert response.status_code == 200 and response.headers["Content-Type"] == "image/png"
             assert response.data == expected
     # Content that is not what the writer writes is dropped, never sent on (the UI inserts text only).
     broken = _json(client, f"{P}/api/runs/list")
-    assert {l["name"] for r in broken["runs"] if r["name"] == DREAM_RUN for l in r["layers"]} == {DREAM_LAYER, "broken"}
+    assert {x["name"] for r in broken["runs"] if r["name"] == DREAM_RUN for x in r["layers"]} == {
+        DREAM_LAYER,
+        "broken",
+    }
     answer = _json(client, f"{P}/api/patterns/dream?run={DREAM_RUN}&layer=broken", status=404)
-    assert answer["error"] == "step: the dream of 'broken' at step 0 has 1 image(s); expected 2 (original, dream)"
+    assert (
+        answer["error"]
+        == "step: the dream of 'broken' at step 0 has 1 image(s); expected 2 (original, dream)"
+    )
 
 
 def test_dream_content_is_sanitised(tmp_path):
     png = DREAM_PNGS[0]
-    _write(str(tmp_path), "odd", {2: [summary.blob_summary(metadata.DREAM, "conv", [png, png], gain=float("nan"), objective=[1, "a"],
-                                                           octaves=True, octave_scale="1.4", size=[0, 8], layers="conv")]})
+    _write(
+        str(tmp_path),
+        "odd",
+        {
+            2: [
+                summary.blob_summary(
+                    metadata.DREAM,
+                    "conv",
+                    [png, png],
+                    gain=float("nan"),
+                    objective=[1, "a"],
+                    octaves=True,
+                    octave_scale="1.4",
+                    size=[0, 8],
+                    layers="conv",
+                )
+            ]
+        },
+    )
     client, _ = _client(str(tmp_path))
     answer = _json(client, f"{P}/api/patterns/dream?run=odd&layer=conv")
     assert answer["step"] == 2 and answer["layers"] == ["conv"]
-    assert (answer["gain"], answer["objective"], answer["octaves"], answer["octave_scale"], answer["size"]) == (None, [1.0, None], None, None, None)
+    assert (
+        answer["gain"],
+        answer["objective"],
+        answer["octaves"],
+        answer["octave_scale"],
+        answer["size"],
+    ) == (None, [1.0, None], None, None, None)
 
 
 # -------------------------------------------------------------------------- bad requests
@@ -325,11 +422,23 @@ BAD_REQUESTS = [
     (f"{P}/api/filters/smoothness?run={XSS_RUN}&layer=c<b>1</b>", 404, "layer"),
     (f"{P}/api/patterns/dream?layer={DREAM_LAYER}", 400, "run"),
     (f"{P}/api/patterns/dream?run={DREAM_RUN}", 400, "layer"),
-    (f"{P}/api/patterns/dream?run={DREAM_RUN}&layer=features.conv3", 404, "layers with dream: ['broken', 'features.conv3+features.conv4']"),
+    (
+        f"{P}/api/patterns/dream?run={DREAM_RUN}&layer=features.conv3",
+        404,
+        "layers with dream: ['broken', 'features.conv3+features.conv4']",
+    ),
     (f"{P}/api/patterns/dream?run={DREAM_RUN}&layer=features.conv3%2Bfeatures.conv4&step=abc", 400, "step"),
-    (f"{P}/api/patterns/dream?run={DREAM_RUN}&layer=features.conv3%2Bfeatures.conv4&step=5", 404, "nearest logged step is 0"),
+    (
+        f"{P}/api/patterns/dream?run={DREAM_RUN}&layer=features.conv3%2Bfeatures.conv4&step=5",
+        404,
+        "nearest logged step is 0",
+    ),
     (f"{P}/api/patterns/dream?run=exact&layer=conv", 404, "run 'exact' has no 'dream' data for layer 'conv'"),
-    (f"{P}/api/runs/image?run={DREAM_RUN}&kind=dream&layer=features.conv3%2Bfeatures.conv4&step=0&index=2", 404, "index"),
+    (
+        f"{P}/api/runs/image?run={DREAM_RUN}&kind=dream&layer=features.conv3%2Bfeatures.conv4&step=0&index=2",
+        404,
+        "index",
+    ),
     (f"{P}/api/nope/list", 404, "unknown view"),
     (f"{P}/api/filters/nope", 404, "unknown route"),
     (f"{P}/api/filters", 404, "api/<view>/<route>"),
@@ -337,7 +446,9 @@ BAD_REQUESTS = [
 ]
 
 
-@pytest.mark.parametrize("url,status,mentions", BAD_REQUESTS, ids=[f"{i:02d}" for i in range(len(BAD_REQUESTS))])
+@pytest.mark.parametrize(
+    "url,status,mentions", BAD_REQUESTS, ids=[f"{i:02d}" for i in range(len(BAD_REQUESTS))]
+)
 def test_bad_requests_get_a_4xx_json_error_naming_the_problem(client, url, status, mentions):
     answer = _json(client, url, status=status)
     assert mentions in answer["error"]
@@ -350,9 +461,15 @@ def test_post_is_refused(client):
 
 
 def test_run_names_come_back_verbatim_in_json(client):
-    answer = _json(client, f"{P}/api/runs/steps?run=%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E&kind=kernels&layer=c%3Cb%3E1%3C%2Fb%3E")
+    answer = _json(
+        client,
+        f"{P}/api/runs/steps?run=%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E&kind=kernels&layer=c%3Cb%3E1%3C%2Fb%3E",
+    )
     assert answer["run"] == XSS_RUN and answer["layer"] == "c<b>1</b>" and answer["steps"] == [0, 10]
-    kernels = _json(client, f"{P}/api/filters/kernels?run=%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E&layer=c%3Cb%3E1%3C%2Fb%3E&step=10")
+    kernels = _json(
+        client,
+        f"{P}/api/filters/kernels?run=%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E&layer=c%3Cb%3E1%3C%2Fb%3E&step=10",
+    )
     assert np.all(_decode(kernels) == 10)
 
 
@@ -449,17 +566,33 @@ def test_fix_flags_through_tensorboard_argument_parsing(tmp_path):
 def test_all_logged_steps_are_reachable_with_tensorboards_python_loader(tmp_path):
     """150 tensor and 40 blob steps: more than TensorBoard keeps for a third-party plugin by default (10)."""
     png = summary.encode_png(np.zeros((4, 4), np.uint8))
-    _write(str(tmp_path), "long", {
-        step: [summary.tensor_summary(metadata.KERNELS, "c", np.full((1, 1, 1, 1), step, np.float32))]
-        + ([summary.blob_summary(metadata.ACTIVATIONS, "c", [png], channels=1, nrow=1, padding=1, tile=[4, 4])] if step < 40 else [])
-        for step in range(150)
-    })
+    _write(
+        str(tmp_path),
+        "long",
+        {
+            step: [summary.tensor_summary(metadata.KERNELS, "c", np.full((1, 1, 1, 1), step, np.float32))]
+            + (
+                [
+                    summary.blob_summary(
+                        metadata.ACTIVATIONS, "c", [png], channels=1, nrow=1, padding=1, tile=[4, 4]
+                    )
+                ]
+                if step < 40
+                else []
+            )
+            for step in range(150)
+        },
+    )
     flags = _configured_flags(["--logdir", str(tmp_path), "--load_fast", "false"])
     ingester = data_ingester.LocalDataIngester(flags)
     ingester._multiplexer.AddRunsFromDirectory(str(tmp_path))
     ingester._multiplexer.Reload()
-    context = base_plugin.TBContext(logdir=str(tmp_path), data_provider=ingester.data_provider, sampling_hints=flags.samples_per_plugin)
-    client = werkzeug_test.Client(application.TensorBoardWSGI([plugin.CNNVizPlugin(context)], data_provider=ingester.data_provider))
+    context = base_plugin.TBContext(
+        logdir=str(tmp_path), data_provider=ingester.data_provider, sampling_hints=flags.samples_per_plugin
+    )
+    client = werkzeug_test.Client(
+        application.TensorBoardWSGI([plugin.CNNVizPlugin(context)], data_provider=ingester.data_provider)
+    )
     assert _json(client, f"{P}/api/runs/steps?run=long&kind=kernels&layer=c")["steps"] == list(range(150))
     assert _json(client, f"{P}/api/runs/steps?run=long&kind=activations&layer=c")["steps"] == list(range(40))
     answer = _json(client, f"{P}/api/filters/kernels?run=long&layer=c&step=137")
@@ -468,8 +601,10 @@ def test_all_logged_steps_are_reachable_with_tensorboards_python_loader(tmp_path
 
 def test_new_steps_show_up_after_a_reload(tmp_path):
     def logged(step: int) -> list:
-        return [summary.tensor_summary(metadata.KERNELS, "c", np.full((1, 1, 1, 1), step, np.float32)),
-                summary.tensor_summary(metadata.SMOOTHNESS, "c", np.array([step / 10], np.float32))]
+        return [
+            summary.tensor_summary(metadata.KERNELS, "c", np.full((1, 1, 1, 1), step, np.float32)),
+            summary.tensor_summary(metadata.SMOOTHNESS, "c", np.array([step / 10], np.float32)),
+        ]
 
     writer = SummaryWriter(str(tmp_path / "live"))
     summary.write(writer, logged(0), 0)
@@ -499,7 +634,9 @@ def test_plugin_import_is_light_and_torch_free():
         "import sys, time; t = time.time(); import tb_cnnviz.plugin; "
         "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
     assert out.stdout.strip() == "[]"
 
 

@@ -5,6 +5,7 @@ while a small CNN trains, one written with tb_cnnviz.summary for exact values, o
 hostile name) served through TensorBoard's own WSGI app. ``log_views_run`` is also used by the
 browser test (tests/test_plugin_views_e2e.py) and the screenshots script.
 """
+
 from __future__ import annotations
 
 import base64
@@ -16,16 +17,16 @@ import urllib.parse
 import numpy as np
 import pytest
 import torch
+from conftest import read_logdir
 from PIL import Image
+from test_plugin_routes import _client
 from torch import nn
 from torch.utils.tensorboard import SummaryWriter
 
-from conftest import read_logdir
 from tb_cnnviz import metadata, summary
 from tb_cnnviz.callbacks import CNNVizCallback
 from tb_cnnviz.datasets import ShapesDataset
 from tb_cnnviz.models import small_vgg
-from test_plugin_routes import _client
 
 P = "/data/plugin/cnnviz"
 CALLBACK_RUN = "callback"
@@ -35,9 +36,23 @@ CLASSES = ["a", "b", "c"]
 
 
 # ----------------------------------------------------------------------------- logdirs
-def log_views_run(logdir: str, *, steps: int = 6, every: int = 2, width: int = 4, probe_images: int = 4, embedding_images: int = 60,
-                  embedding_method: str = "pca", pattern_channels: int = 4, pattern_steps: int = 4, pattern_size: int = 16,
-                  attributions: tuple = ("saliency",), seed: int = 0, lr: float = 0.05, batch_size: int = 16) -> None:
+def log_views_run(
+    logdir: str,
+    *,
+    steps: int = 6,
+    every: int = 2,
+    width: int = 4,
+    probe_images: int = 4,
+    embedding_images: int = 60,
+    embedding_method: str = "pca",
+    pattern_channels: int = 4,
+    pattern_steps: int = 4,
+    pattern_size: int = 16,
+    attributions: tuple = ("saliency",),
+    seed: int = 0,
+    lr: float = 0.05,
+    batch_size: int = 16,
+) -> None:
     """Train a SmallVGG on the shapes dataset with CNNVizCallback logging every kind the views read:
     Grad-CAM (+ attributions), probe, kernels of conv1/conv2, patterns of conv2, an embedding of a
     held-out set with sprites, and top examples of conv2 and conv3 (slow kinds on the training thread)."""
@@ -49,16 +64,41 @@ def log_views_run(logdir: str, *, steps: int = 6, every: int = 2, width: int = 4
             torch.manual_seed(seed)
             model = small_vgg(width=width)
         images, labels = ShapesDataset(max(256, batch_size * 8), seed=seed).tensors()
-        held_images, held_labels = ShapesDataset(max(embedding_images, probe_images), seed=seed + 100).tensors()
+        held_images, held_labels = ShapesDataset(
+            max(embedding_images, probe_images), seed=seed + 100
+        ).tensors()
         optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
-        schedule = {kind: every for kind in ("kernels", "activations", "dead_filters", "gradcam", "attributions", "patterns", "embedding")}
-        with CNNVizCallback(model, log_dir=logdir, probe=(held_images[:probe_images], held_labels[:probe_images]),
-                            class_names=ShapesDataset.classes, kernel_layers=["features.conv1", "features.conv2"],
-                            attributions=list(attributions), pattern_layers=["features.conv2"], pattern_channels=pattern_channels,
-                            pattern_steps=pattern_steps, pattern_size=pattern_size,
-                            embedding_probe=(held_images[:embedding_images], held_labels[:embedding_images]),
-                            embedding_method=embedding_method, top_example_layers=["features.conv2", "features.conv3"], top_k=4,
-                            every_n_steps=schedule, background=False, strict=True) as viz:
+        schedule = {
+            kind: every
+            for kind in (
+                "kernels",
+                "activations",
+                "dead_filters",
+                "gradcam",
+                "attributions",
+                "patterns",
+                "embedding",
+            )
+        }
+        with CNNVizCallback(
+            model,
+            log_dir=logdir,
+            probe=(held_images[:probe_images], held_labels[:probe_images]),
+            class_names=ShapesDataset.classes,
+            kernel_layers=["features.conv1", "features.conv2"],
+            attributions=list(attributions),
+            pattern_layers=["features.conv2"],
+            pattern_channels=pattern_channels,
+            pattern_steps=pattern_steps,
+            pattern_size=pattern_size,
+            embedding_probe=(held_images[:embedding_images], held_labels[:embedding_images]),
+            embedding_method=embedding_method,
+            top_example_layers=["features.conv2", "features.conv3"],
+            top_k=4,
+            every_n_steps=schedule,
+            background=False,
+            strict=True,
+        ) as viz:
             model.train()
             for step in range(1, steps + 1):
                 index = torch.randint(0, len(images), (batch_size,), generator=generator)
@@ -96,9 +136,13 @@ MAPS[10][2, 0, 0] = 7.0  # a partly non-finite map: its maximum is the finite on
 PATTERN_CHANNELS = [2, 5]
 PATTERN_VALUES = {9: np.array([1.5, NAN], np.float32), 11: np.array([2.5, 3.0], np.float32)}
 KERNELS = {step: np.stack([np.full((3, 3, 3), step + c, np.float32) for c in range(6)]) for step in (0, 10)}
-DEAD = {5: np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.0], np.float32), 15: np.array([0.1, 0.2, 0.0, 0.4, 0.5, 0.5], np.float32)}
+DEAD = {
+    5: np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.0], np.float32),
+    15: np.array([0.1, 0.2, 0.0, 0.4, 0.5, 0.5], np.float32),
+}
 TOP = {
-    step: np.array([[[4, 9.0, 0, 0, 8, 8], [1, 5.0, 8, 8, 16, 16]]] * 6, np.float32) + np.array([0, step, 0, 0, 0, 0], np.float32)
+    step: np.array([[[4, 9.0, 0, 0, 8, 8], [1, 5.0, 8, 8, 16, 16]]] * 6, np.float32)
+    + np.array([0, step, 0, 0, 0, 0], np.float32)
     for step in (9, 11)
 }
 TOP[11][5, 1, 0] = -1  # an empty slot (fewer images than k)
@@ -114,18 +158,61 @@ def _exact_run(root: str) -> None:
     def add(step, item):
         steps.setdefault(step, []).append(item)
 
-    add(0, summary.blob_summary(metadata.PROBE, None, [_png(10 * i, 8) for i in range(3)], labels=[0, 1, 2], class_names=CLASSES))
+    add(
+        0,
+        summary.blob_summary(
+            metadata.PROBE, None, [_png(10 * i, 8) for i in range(3)], labels=[0, 1, 2], class_names=CLASSES
+        ),
+    )
     for step, info in INFO.items():
-        add(step, summary.blob_summary(metadata.GRADCAM, "conv", [_png(step + i, 8) for i in range(3)], colormap="jet"))
+        add(
+            step,
+            summary.blob_summary(
+                metadata.GRADCAM, "conv", [_png(step + i, 8) for i in range(3)], colormap="jet"
+            ),
+        )
         add(step, summary.tensor_summary(metadata.GRADCAM_MAPS, "conv", MAPS[step]))
-        add(step, summary.tensor_summary(metadata.GRADCAM_INFO, "conv", info, columns=["target", "predicted", "probability", "target_probability"]))
+        add(
+            step,
+            summary.tensor_summary(
+                metadata.GRADCAM_INFO,
+                "conv",
+                info,
+                columns=["target", "predicted", "probability", "target_probability"],
+            ),
+        )
     for step in (0, 20):
-        add(step, summary.blob_summary(metadata.ATTRIBUTION, "saliency", [_png(200, 8) for _ in range(3)], method="saliency"))
+        add(
+            step,
+            summary.blob_summary(
+                metadata.ATTRIBUTION, "saliency", [_png(200, 8) for _ in range(3)], method="saliency"
+            ),
+        )
     for step, values in PATTERN_VALUES.items():
-        add(step, summary.blob_summary(metadata.PATTERNS, "conv", [_png(step, 12), _png(step + 1, 12)], channels=PATTERN_CHANNELS, size=12, steps=3))
+        add(
+            step,
+            summary.blob_summary(
+                metadata.PATTERNS,
+                "conv",
+                [_png(step, 12), _png(step + 1, 12)],
+                channels=PATTERN_CHANNELS,
+                size=12,
+                steps=3,
+            ),
+        )
         add(step, summary.tensor_summary(metadata.PATTERN_VALUES, "conv", values))
         add(step, summary.tensor_summary(metadata.TOP_EXAMPLES, "conv", TOP[step], k=2))
-        add(step, summary.tensor_summary(metadata.EMBEDDING, "penultimate", EMBEDDING[step], method="tsne", labels=LABELS, class_names=CLASSES))
+        add(
+            step,
+            summary.tensor_summary(
+                metadata.EMBEDDING,
+                "penultimate",
+                EMBEDDING[step],
+                method="tsne",
+                labels=LABELS,
+                class_names=CLASSES,
+            ),
+        )
     for step, kernels in KERNELS.items():
         add(step, summary.tensor_summary(metadata.KERNELS, "conv", kernels))
     for step, rates in DEAD.items():
@@ -133,11 +220,21 @@ def _exact_run(root: str) -> None:
     # 5 thumbnails of 4x4 px, 2 a row, in two atlases of 3 and 2 cells; image i is filled with 40 * i
     atlas0 = np.zeros((8, 8, 3), np.uint8)
     for i, (r, c) in enumerate([(0, 0), (0, 1), (1, 0)]):
-        atlas0[r * 4:(r + 1) * 4, c * 4:(c + 1) * 4] = 40 * i
+        atlas0[r * 4 : (r + 1) * 4, c * 4 : (c + 1) * 4] = 40 * i
     atlas1 = np.zeros((4, 8, 3), np.uint8)
     atlas1[:, :4], atlas1[:, 4:] = 120, 160
-    add(9, summary.blob_summary(metadata.SPRITES, None, [summary.encode_png(atlas0), summary.encode_png(atlas1)],
-                                thumb=[4, 4], columns=2, counts=[3, 2], image_size=[16, 16]))
+    add(
+        9,
+        summary.blob_summary(
+            metadata.SPRITES,
+            None,
+            [summary.encode_png(atlas0), summary.encode_png(atlas1)],
+            thumb=[4, 4],
+            columns=2,
+            counts=[3, 2],
+            image_size=[16, 16],
+        ),
+    )
     _write(root, EXACT_RUN, steps)
 
 
@@ -146,8 +243,18 @@ def logdir(tmp_path_factory) -> str:
     root = str(tmp_path_factory.mktemp("views_logdir"))
     log_views_run(os.path.join(root, CALLBACK_RUN))
     _exact_run(root)
-    _write(root, XSS_RUN, {3: [summary.blob_summary(metadata.GRADCAM, "c<b>", [_png(1, 8)]),
-                              summary.tensor_summary(metadata.GRADCAM_INFO, "c<b>", np.array([[1, 1, 0.5, 0.5]], np.float32))]})
+    _write(
+        root,
+        XSS_RUN,
+        {
+            3: [
+                summary.blob_summary(metadata.GRADCAM, "c<b>", [_png(1, 8)]),
+                summary.tensor_summary(
+                    metadata.GRADCAM_INFO, "c<b>", np.array([[1, 1, 0.5, 0.5]], np.float32)
+                ),
+            ]
+        },
+    )
     return root
 
 
@@ -191,7 +298,9 @@ def test_runs_list_names_the_new_views_and_keeps_the_embedding_labels_out(client
     assert set(layers["features.conv5"]) >= {"gradcam", "gradcam_maps", "gradcam_info"}
     assert set(layers["features.conv2"]) >= {"patterns", "pattern_values", "kernels"}
     assert "top_examples" in layers["features.conv2"] and "top_examples" in layers["features.conv3"]
-    assert layers["classifier"]["embedding"]["count"] == 60 and "labels" not in layers["classifier"]["embedding"]
+    assert (
+        layers["classifier"]["embedding"]["count"] == 60 and "labels" not in layers["classifier"]["embedding"]
+    )
     assert runs[CALLBACK_RUN]["kinds"]["sprites"]["counts"] == [60]
     assert XSS_RUN in runs and runs[XSS_RUN]["layers"][0]["name"] == "c<b>"
 
@@ -227,19 +336,53 @@ def test_gradcam_step_matches_the_logged_info_and_maps(client, logged):
 
 def test_gradcam_step_exact_values_with_undefined_entries(client):
     answer = _json(client, _url("gradcam/step", run=EXACT_RUN, layer="conv", step=10))
-    rows = [{k: image[k] for k in ("label", "target", "predicted", "probability", "target_probability", "misclassified")} for image in answer["images"]]
-    assert rows == [
-        {"label": 0, "target": 0, "predicted": 0, "probability": 0.9, "target_probability": 0.9, "misclassified": False},
-        {"label": 1, "target": 1, "predicted": 2, "probability": 0.6, "target_probability": 0.3, "misclassified": True},
-        {"label": 2, "target": None, "predicted": None, "probability": None, "target_probability": None, "misclassified": None},
+    rows = [
+        {
+            k: image[k]
+            for k in ("label", "target", "predicted", "probability", "target_probability", "misclassified")
+        }
+        for image in answer["images"]
     ]
-    assert [image["cam_max"] for image in answer["images"]] == [pytest.approx(v) for v in (15 * 0.11, 31 * 0.11, 7.0)]
+    assert rows == [
+        {
+            "label": 0,
+            "target": 0,
+            "predicted": 0,
+            "probability": 0.9,
+            "target_probability": 0.9,
+            "misclassified": False,
+        },
+        {
+            "label": 1,
+            "target": 1,
+            "predicted": 2,
+            "probability": 0.6,
+            "target_probability": 0.3,
+            "misclassified": True,
+        },
+        {
+            "label": 2,
+            "target": None,
+            "predicted": None,
+            "probability": None,
+            "target_probability": None,
+            "misclassified": None,
+        },
+    ]
+    assert [image["cam_max"] for image in answer["images"]] == [
+        pytest.approx(v) for v in (15 * 0.11, 31 * 0.11, 7.0)
+    ]
     # per image, the largest value over every logged step (here always step 20's: 21/100 * the largest of arange)
-    assert [image["cam_scale"] for image in answer["images"]] == [pytest.approx(v) for v in (15 * 0.21, 31 * 0.21, 47 * 0.21)]
+    assert [image["cam_scale"] for image in answer["images"]] == [
+        pytest.approx(v) for v in (15 * 0.21, 31 * 0.21, 47 * 0.21)
+    ]
     assert answer["class_names"] == CLASSES and answer["probe"]["step"] == 0
     # attribution maps come from the last logged step at or before this one
     assert [(a["method"], a["step"]) for a in answer["attributions"]] == [("saliency", 0)]
-    assert _json(client, _url("gradcam/step", run=EXACT_RUN, layer="conv", step=20))["attributions"][0]["step"] == 20
+    assert (
+        _json(client, _url("gradcam/step", run=EXACT_RUN, layer="conv", step=20))["attributions"][0]["step"]
+        == 20
+    )
 
 
 def test_gradcam_maps_are_the_raw_logged_cams(client, logged):
@@ -288,26 +431,46 @@ def test_pattern_filter_detail_uses_the_nearest_kernel_rates_and_top_examples(cl
     assert at9["values"] == {"steps": [9, 11], "values": [None, 3.0]}
     assert at9["kernel"]["step"] == 10 and at9["kernel"]["shape"] == [3, 3, 3]
     assert np.all(np.array(at9["kernel"]["values"]) == 15.0)  # step 10 + filter 5
-    assert at9["dead"] == {"step": 5, "rate": 0.0, "dead": True, "window": 5, "measured_at": "bn"}  # |9-5| < |15-9|
+    assert at9["dead"] == {
+        "step": 5,
+        "rate": 0.0,
+        "dead": True,
+        "window": 5,
+        "measured_at": "bn",
+    }  # |9-5| < |15-9|
     assert at9["top"]["step"] == 9 and at9["top"]["image_size"] == [16, 16]
-    assert at9["top"]["examples"] == [{"id": 4, "activation": 18.0, "box": [0, 0, 8, 8], "label": 1, "predicted": 1},
-                                      {"id": 1, "activation": 14.0, "box": [8, 8, 16, 16], "label": 1, "predicted": 1}]
+    assert at9["top"]["examples"] == [
+        {"id": 4, "activation": 18.0, "box": [0, 0, 8, 8], "label": 1, "predicted": 1},
+        {"id": 1, "activation": 14.0, "box": [8, 8, 16, 16], "label": 1, "predicted": 1},
+    ]
     at11 = _json(client, _url("patterns/filter", run=EXACT_RUN, layer="conv", channel=5, step=11))
     assert at11["dead"]["step"] == 15 and at11["dead"]["dead"] is False and at11["dead"]["rate"] == 0.5
     assert [e["id"] for e in at11["top"]["examples"]] == [4]  # the empty slot is skipped
     assert at11["top"]["examples"][0]["predicted"] is None  # image 4 has no finite position at step 11
-    assert _json(client, _url("patterns/filter", run=EXACT_RUN, layer="conv", channel=2, step=11))["dead"]["dead"] is True
+    assert (
+        _json(client, _url("patterns/filter", run=EXACT_RUN, layer="conv", channel=2, step=11))["dead"][
+            "dead"
+        ]
+        is True
+    )
 
 
 def test_pattern_filter_of_the_callback_run(client, logged):
-    answer = _json(client, _url("patterns/filter", run=CALLBACK_RUN, layer="features.conv2", channel=1, step=6))
+    answer = _json(
+        client, _url("patterns/filter", run=CALLBACK_RUN, layer="features.conv2", channel=1, step=6)
+    )
     kernels = logged["cnnviz/kernels/features.conv2"]
     np.testing.assert_allclose(answer["kernel"]["values"], kernels["values"][-1][1], atol=1e-6)
     assert answer["kernel"]["step"] == 6
     table = logged["cnnviz/top_examples/features.conv2"]["values"][-1]
-    assert answer["top"]["step"] == 6 and [e["id"] for e in answer["top"]["examples"]] == table[1, :, 0].astype(int).tolist()
+    assert (
+        answer["top"]["step"] == 6
+        and [e["id"] for e in answer["top"]["examples"]] == table[1, :, 0].astype(int).tolist()
+    )
     rates = logged["cnnviz/dead_filters/features.conv2"]
-    assert answer["dead"]["step"] == 6 and answer["dead"]["rate"] == pytest.approx(float(rates["values"][-1][1]), abs=1e-5)
+    assert answer["dead"]["step"] == 6 and answer["dead"]["rate"] == pytest.approx(
+        float(rates["values"][-1][1]), abs=1e-5
+    )
     values = logged["cnnviz/pattern_values/features.conv2"]["values"]
     assert answer["values"]["values"] == [pytest.approx(float(v[1]), abs=1e-5) for v in values]
 
@@ -320,11 +483,15 @@ def test_embedding_points_are_the_logged_map(client, logged):
     assert answer["count"] == 60 and answer["method"] == "pca"
     np.testing.assert_array_equal(_floats(answer, "xy").reshape(60, 2), series["values"][1][:, :2])
     assert answer["predicted"] == series["values"][1][:, 2].astype(int).tolist()
-    assert answer["labels"] == series["content"]["labels"] and answer["class_names"] == list(ShapesDataset.classes)
-    wrong = sum(l != p for l, p in zip(answer["labels"], answer["predicted"]))
+    assert answer["labels"] == series["content"]["labels"] and answer["class_names"] == list(
+        ShapesDataset.classes
+    )
+    wrong = sum(t != p for t, p in zip(answer["labels"], answer["predicted"]))
     assert answer["misclassified"] == wrong and answer["accuracy"] == pytest.approx(1 - wrong / 60, abs=1e-5)
     xy = series["values"][1][:, :2]
-    assert answer["bounds"] == pytest.approx([xy[:, 0].min(), xy[:, 0].max(), xy[:, 1].min(), xy[:, 1].max()], abs=1e-5)
+    assert answer["bounds"] == pytest.approx(
+        [xy[:, 0].min(), xy[:, 0].max(), xy[:, 1].min(), xy[:, 1].max()], abs=1e-5
+    )
 
 
 def test_embedding_points_with_a_non_finite_point(client):
@@ -333,18 +500,25 @@ def test_embedding_points_with_a_non_finite_point(client):
     assert np.isnan(xy[4]).all() and xy[:4].tolist() == [[0, 0], [2, 2], [4, 0], [0, 4]]
     assert answer["bounds"] == [0, 4, 0, 4]
     assert answer["predicted"] == [0, 1, 1, 0, None] and answer["labels"] == LABELS
-    assert answer["misclassified"] == 1 and answer["accuracy"] == 0.75  # the undefined prediction is not counted
+    assert (
+        answer["misclassified"] == 1 and answer["accuracy"] == 0.75
+    )  # the undefined prediction is not counted
 
 
 def test_sprites_locate_every_image(client):
     answer = _json(client, _url("embedding/sprites", run=EXACT_RUN))
-    assert answer["thumb"] == [4, 4] and answer["columns"] == 2 and answer["counts"] == [3, 2] and answer["step"] == 9
+    assert (
+        answer["thumb"] == [4, 4]
+        and answer["columns"] == 2
+        and answer["counts"] == [3, 2]
+        and answer["step"] == 9
+    )
     atlases = [_png_of(client, url) for url in answer["atlases"]]
     assert [a.shape for a in atlases] == [(8, 8, 3), (4, 8, 3)]
     for image in range(5):  # image i: atlas a, cell j (row-major, 2 a row)
         atlas, cell = (0, image) if image < 3 else (1, image - 3)
         row, column = divmod(cell, 2)
-        tile = atlases[atlas][row * 4:(row + 1) * 4, column * 4:(column + 1) * 4]
+        tile = atlases[atlas][row * 4 : (row + 1) * 4, column * 4 : (column + 1) * 4]
         assert np.all(tile == 40 * image), image
     callback = _json(client, _url("embedding/sprites", run=CALLBACK_RUN))
     assert callback["counts"] == [60] and callback["thumb"] == [32, 32]
@@ -356,7 +530,9 @@ def test_top_examples_of_a_filter_and_the_best_of_every_filter(client, logged):
     answer = _json(client, _url("embedding/top", run=CALLBACK_RUN, layer="features.conv3", step=6, channel=3))
     assert answer["filters"] == table.shape[0] == 8 and answer["k"] == 4 and answer["channel"] == 3
     assert [e["id"] for e in answer["examples"]] == table[3, :, 0].astype(int).tolist()
-    assert [e["activation"] for e in answer["examples"]] == [pytest.approx(float(v), abs=1e-5) for v in table[3, :, 1]]
+    assert [e["activation"] for e in answer["examples"]] == [
+        pytest.approx(float(v), abs=1e-5) for v in table[3, :, 1]
+    ]
     assert [e["box"] for e in answer["examples"]] == table[3, :, 2:].tolist()
     labels = logged["cnnviz/embedding/classifier"]["content"]["labels"]
     assert [e["label"] for e in answer["examples"]] == [labels[i] for i in table[3, :, 0].astype(int)]
@@ -371,7 +547,11 @@ def test_top_examples_of_a_filter_and_the_best_of_every_filter(client, logged):
 def test_hostile_names_come_back_verbatim(client):
     answer = _json(client, _url("gradcam/step", run=XSS_RUN, layer="c<b>", step=3))
     assert answer["run"] == XSS_RUN and answer["layer"] == "c<b>" and answer["images"][0]["predicted"] == 1
-    assert answer["probe"] is None and answer["images"][0]["label"] is None and answer["images"][0]["misclassified"] is None
+    assert (
+        answer["probe"] is None
+        and answer["images"][0]["label"] is None
+        and answer["images"][0]["misclassified"] is None
+    )
     assert _png_of(client, answer["images"][0]["overlay"]).shape == (8, 8, 3)
 
 
@@ -395,7 +575,11 @@ BAD_REQUESTS = [
     (f"{G}/image?{C5}&index=0&limit=0", 400, "limit"),
     (f"{G}/image?{C5}&index=0&limit=501", 400, "limit"),
     (f"{G}/nope?{C5}", 404, "unknown route"),
-    (f"{PAT}/step?run={CALLBACK_RUN}&layer=features.conv3&step=2", 404, "layers with patterns: ['features.conv2']"),
+    (
+        f"{PAT}/step?run={CALLBACK_RUN}&layer=features.conv3&step=2",
+        404,
+        "layers with patterns: ['features.conv2']",
+    ),
     (f"{PAT}/step?run={CALLBACK_RUN}&layer=features.conv2&step=1", 404, "step"),
     (f"{PAT}/filter?run={CALLBACK_RUN}&layer=features.conv2&step=2", 400, "channel"),
     (f"{PAT}/filter?run={CALLBACK_RUN}&layer=features.conv2&step=2&channel=4", 404, "channel"),
@@ -418,7 +602,9 @@ BAD_REQUESTS = [
 ]
 
 
-@pytest.mark.parametrize("url,status,mentions", BAD_REQUESTS, ids=[f"{i:02d}" for i in range(len(BAD_REQUESTS))])
+@pytest.mark.parametrize(
+    "url,status,mentions", BAD_REQUESTS, ids=[f"{i:02d}" for i in range(len(BAD_REQUESTS))]
+)
 def test_bad_requests_get_a_4xx_json_error_naming_the_problem(client, url, status, mentions):
     answer = _json(client, url, status=status)
     assert mentions in answer["error"]
@@ -437,7 +623,9 @@ def test_other_methods_are_refused(client):
 def test_new_view_modules_are_served(client):
     for path in ("views/gradcam.js", "views/patterns.js", "views/embedding.js", "sprites.js"):
         response = client.get(f"{P}/{path}")
-        assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/javascript"), path
+        assert response.status_code == 200 and response.headers["Content-Type"].startswith(
+            "text/javascript"
+        ), path
     index = client.get(f"{P}/index.js").data.decode()
     for module in ("gradcam", "patterns", "embedding"):
         assert f'import * as {module} from "./views/{module}.js";' in index

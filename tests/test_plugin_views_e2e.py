@@ -12,6 +12,7 @@ embedding.png into ``$CNNVIZ_SCREENSHOTS`` (scripts/screenshots.sh: docs/screens
 
 ``$CNNVIZ_VIEWS_STEPS`` trains longer for nicer screenshots (the script sets it).
 """
+
 from __future__ import annotations
 
 import os
@@ -19,11 +20,24 @@ import re
 
 import numpy as np
 import pytest
+from test_plugin_e2e import (  # noqa: F401
+    CHROMIUM,
+    TENSORBOARD,
+    Page,
+    _api,
+    _get,
+    _json,
+    _screenshot,
+    _signature,
+    _wait_for,
+    browser,
+    shots,
+    tensorboard,
+)
+from test_plugin_views import log_views_run
 from torch.utils.tensorboard import SummaryWriter
 
 from tb_cnnviz import metadata, summary
-from test_plugin_e2e import CHROMIUM, TENSORBOARD, Page, _api, _get, _json, _screenshot, _signature, _wait_for, browser, shots, tensorboard  # noqa: F401
-from test_plugin_views import log_views_run
 
 RUN = "shapes"
 XSS_RUN = "<img src=x onerror=alert(1)>"
@@ -33,21 +47,47 @@ EVERY = max(1, STEPS // 4)
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.slow,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"no Chromium at {CHROMIUM} (Debian package 'chromium'): the browser test cannot run"),
-    pytest.mark.skipif(not os.path.exists(TENSORBOARD), reason="no tensorboard executable beside the interpreter"),
+    pytest.mark.skipif(
+        not os.path.exists(CHROMIUM),
+        reason=f"no Chromium at {CHROMIUM} (Debian package 'chromium'): the browser test cannot run",
+    ),
+    pytest.mark.skipif(
+        not os.path.exists(TENSORBOARD), reason="no tensorboard executable beside the interpreter"
+    ),
 ]
 
 
 @pytest.fixture(scope="module")
 def logdir(tmp_path_factory) -> str:
     root = tmp_path_factory.mktemp("views_e2e_logdir")
-    log_views_run(str(root / RUN), steps=STEPS, every=EVERY, width=8, probe_images=8, embedding_images=240, embedding_method="tsne",
-                  pattern_channels=8, pattern_steps=32, pattern_size=32, attributions=("saliency", "occlusion"), lr=0.05, batch_size=32)
+    log_views_run(
+        str(root / RUN),
+        steps=STEPS,
+        every=EVERY,
+        width=8,
+        probe_images=8,
+        embedding_images=240,
+        embedding_method="tsne",
+        pattern_channels=8,
+        pattern_steps=32,
+        pattern_size=32,
+        attributions=("saliency", "occlusion"),
+        lr=0.05,
+        batch_size=32,
+    )
     png = summary.encode_png(np.full((8, 8, 3), 90, np.uint8))
     writer = SummaryWriter(str(root / XSS_RUN))
     for step in (1, 2):
-        summary.write(writer, [summary.blob_summary(metadata.GRADCAM, "<b>layer</b>", [png]),
-                               summary.tensor_summary(metadata.GRADCAM_INFO, "<b>layer</b>", np.array([[0, 1, 0.5, 0.1]], np.float32))], step)
+        summary.write(
+            writer,
+            [
+                summary.blob_summary(metadata.GRADCAM, "<b>layer</b>", [png]),
+                summary.tensor_summary(
+                    metadata.GRADCAM_INFO, "<b>layer</b>", np.array([[0, 1, 0.5, 0.1]], np.float32)
+                ),
+            ],
+            step,
+        )
     writer.close()
     return str(root)
 
@@ -55,10 +95,18 @@ def logdir(tmp_path_factory) -> str:
 @pytest.fixture(scope="module")
 def server(logdir):
     with tensorboard(logdir) as base:
-        _wait_for(lambda: {r["name"] for r in _json(_api(base, "runs/list"))["runs"]} == {RUN, XSS_RUN}, what="both runs listed")
+        _wait_for(
+            lambda: {r["name"] for r in _json(_api(base, "runs/list"))["runs"]} == {RUN, XSS_RUN},
+            what="both runs listed",
+        )
         # every logged step reaches the plugin (more than TensorBoard's default sampling for blobs is not needed here)
-        _wait_for(lambda: len(_json(_api(base, "runs/steps", run=RUN, kind="embedding", layer="classifier"))["steps"]) == STEPS // EVERY,
-                  what="all embedding steps")
+        _wait_for(
+            lambda: (
+                len(_json(_api(base, "runs/steps", run=RUN, kind="embedding", layer="classifier"))["steps"])
+                == STEPS // EVERY
+            ),
+            what="all embedding steps",
+        )
         yield base
 
 
@@ -72,7 +120,10 @@ def _open(browser, base: str, scheme: str = "light") -> tuple[Page, object]:
 
 
 def _idle(frame) -> None:
-    frame.wait_for_function("() => document.getElementById('cnnviz')?.dataset.loading === 'false' && !document.querySelector('.panel-loading')", timeout=30_000)
+    frame.wait_for_function(
+        "() => document.getElementById('cnnviz')?.dataset.loading === 'false' && !document.querySelector('.panel-loading')",
+        timeout=30_000,
+    )
 
 
 def _step(frame) -> int:
@@ -80,11 +131,17 @@ def _step(frame) -> int:
 
 
 def _set_range(frame, selector: str, value: float) -> None:
-    frame.eval_on_selector(selector, "(el, v) => { el.value = String(v); el.dispatchEvent(new Event('input', {bubbles: true})); }", value)
+    frame.eval_on_selector(
+        selector,
+        "(el, v) => { el.value = String(v); el.dispatchEvent(new Event('input', {bubbles: true})); }",
+        value,
+    )
 
 
 def _overlay_signature(frame) -> str:
-    return frame.evaluate("() => [...document.querySelectorAll('.cam-card canvas.cam-overlay')].map(c => c.toDataURL().slice(-64)).join('|')")
+    return frame.evaluate(
+        "() => [...document.querySelectorAll('.cam-card canvas.cam-overlay')].map(c => c.toDataURL().slice(-64)).join('|')"
+    )
 
 
 def _exercise_gradcam(frame, base: str) -> None:
@@ -100,7 +157,10 @@ def _exercise_gradcam(frame, base: str) -> None:
     assert frame.locator(".cam-card.misclassified").count() == len(wrong)
     first_caption = frame.inner_text(".cam-card[data-index='0'] .cam-caption")
     names = answer["class_names"]
-    assert names[answer["images"][0]["label"]] in first_caption and names[answer["images"][0]["predicted"]] in first_caption
+    assert (
+        names[answer["images"][0]["label"]] in first_caption
+        and names[answer["images"][0]["predicted"]] in first_caption
+    )
     assert re.search(r"\d+%", first_caption)
     before = _overlay_signature(frame)
     frame.press(".step-range", "Home")
@@ -125,18 +185,29 @@ def _exercise_gradcam(frame, base: str) -> None:
     frame.wait_for_selector(".cam-grid[data-colouring=overlay]")
     # only the misclassified ones
     frame.click(".only button[data-value=wrong]")
-    frame.wait_for_function("n => document.querySelectorAll('.cam-card').length === n || (n === 0 && document.querySelector('.cam-grid .hint'))", arg=len(wrong))
+    frame.wait_for_function(
+        "n => document.querySelectorAll('.cam-card').length === n || (n === 0 && document.querySelector('.cam-grid .hint'))",
+        arg=len(wrong),
+    )
     frame.click(".only button[data-value=all]")
     frame.wait_for_function("() => document.querySelectorAll('.cam-card').length === 8")
     # watch one image over training: its strip has every logged step, a click moves the slider
     frame.click(".cam-card[data-index='2']")
     frame.wait_for_function("() => document.querySelector('.watch-title').textContent.startsWith('Probe #2')")
-    frame.wait_for_function("n => document.querySelectorAll('.watch-item').length === n", arg=STEPS // EVERY + 1)
+    frame.wait_for_function(
+        "n => document.querySelectorAll('.watch-item').length === n", arg=STEPS // EVERY + 1
+    )
     frame.click(".watch-item[data-step='1']")
-    frame.wait_for_function("() => document.querySelector('.cam-grid').dataset.step === '1' && document.querySelector('.watch-item.on').dataset.step === '1'")
+    frame.wait_for_function(
+        "() => document.querySelector('.cam-grid').dataset.step === '1' && document.querySelector('.watch-item.on').dataset.step === '1'"
+    )
     assert _step(frame) == 1
-    frame.wait_for_selector(".attribution-figures figure:nth-child(4)")  # image, Grad-CAM, saliency, occlusion
-    assert "saliency" in frame.inner_text(".attribution-row") and "occlusion" in frame.inner_text(".attribution-row")
+    frame.wait_for_selector(
+        ".attribution-figures figure:nth-child(4)"
+    )  # image, Grad-CAM, saliency, occlusion
+    assert "saliency" in frame.inner_text(".attribution-row") and "occlusion" in frame.inner_text(
+        ".attribution-row"
+    )
     frame.press(".step-range", "End")
     _idle(frame)
 
@@ -150,10 +221,16 @@ def _exercise_patterns(frame) -> None:
     frame.press(".step-range", "Home")
     first = _step(frame)
     assert first < last
-    frame.wait_for_function("s => document.querySelector('canvas.pattern-grid').dataset.step === s", arg=str(first))
-    assert _signature(frame, "canvas.pattern-grid") != before, "moving the step slider did not change the patterns"
+    frame.wait_for_function(
+        "s => document.querySelector('canvas.pattern-grid').dataset.step === s", arg=str(first)
+    )
+    assert _signature(frame, "canvas.pattern-grid") != before, (
+        "moving the step slider did not change the patterns"
+    )
     frame.press(".step-range", "End")
-    frame.wait_for_function("s => document.querySelector('canvas.pattern-grid').dataset.step === s", arg=str(last))
+    frame.wait_for_function(
+        "s => document.querySelector('canvas.pattern-grid').dataset.step === s", arg=str(last)
+    )
     frame.click("canvas.pattern-grid", position={"x": 8, "y": 8})
     frame.wait_for_selector(".pattern-detail[data-filter='0'] canvas.kernel-of-pattern")
     assert re.search(r"-?\d+\.\d{3} at step \d+", frame.inner_text(".reached-value"))
@@ -186,10 +263,14 @@ def _exercise_embedding(frame) -> None:
     first = frame.locator(".legend-item").first
     count = int(first.locator(".legend-count").inner_text())
     first.click()
-    frame.wait_for_function("n => Number(document.querySelector('canvas.scatter').dataset.visible) === n", arg=total - count)
+    frame.wait_for_function(
+        "n => Number(document.querySelector('canvas.scatter').dataset.visible) === n", arg=total - count
+    )
     assert "off" in frame.get_attribute(".legend-item >> nth=0", "class")
     frame.click(".legend-item >> nth=0")
-    frame.wait_for_function("n => Number(document.querySelector('canvas.scatter').dataset.visible) === n", arg=total)
+    frame.wait_for_function(
+        "n => Number(document.querySelector('canvas.scatter').dataset.visible) === n", arg=total
+    )
     # wheel zooms about the cursor, double-click resets
     frame.page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     frame.page.mouse.wheel(0, -400)
@@ -214,11 +295,16 @@ def _exercise_embedding(frame) -> None:
     frame.press(".step-range", "Home")
     first_step = _step(frame)
     assert first_step < last
-    frame.wait_for_function("s => document.querySelector('canvas.scatter').dataset.step === s", arg=str(first_step))
+    frame.wait_for_function(
+        "s => document.querySelector('canvas.scatter').dataset.step === s", arg=str(first_step)
+    )
     frame.wait_for_function("() => document.querySelector('canvas.scatter').dataset.animating === 'false'")
     assert _signature(frame, "canvas.scatter") != before, "moving the step slider did not move the points"
     frame.press(".step-range", "End")
-    frame.wait_for_function("s => document.querySelector('canvas.scatter').dataset.step === s && document.querySelector('canvas.scatter').dataset.animating === 'false'", arg=str(last))
+    frame.wait_for_function(
+        "s => document.querySelector('canvas.scatter').dataset.step === s && document.querySelector('canvas.scatter').dataset.animating === 'false'",
+        arg=str(last),
+    )
     assert _signature(frame, "canvas.scatter") == before
     frame.wait_for_selector(".top-panel .top-example canvas")
 
@@ -230,9 +316,13 @@ def test_new_views_in_the_browser_and_screenshots(server, browser, shots):
         _exercise_gradcam(frame, base)
         frame.click(".cam-card[data-index='1']")
         _idle(frame)
-        frame.wait_for_function("() => document.querySelector('.watch-title').textContent.startsWith('Probe #1')")
+        frame.wait_for_function(
+            "() => document.querySelector('.watch-title').textContent.startsWith('Probe #1')"
+        )
         frame.wait_for_function("() => [...document.querySelectorAll('.watch-item')].length > 0")
-        frame.wait_for_function("() => [...document.querySelectorAll('canvas.attribution-map, canvas.watch-thumb')].every(c => c.dataset.drawn === 'true')")
+        frame.wait_for_function(
+            "() => [...document.querySelectorAll('canvas.attribution-map, canvas.watch-thumb')].every(c => c.dataset.drawn === 'true')"
+        )
         _screenshot(page.page, shots / "gradcam.png")
 
         _exercise_patterns(frame)
@@ -246,7 +336,9 @@ def test_new_views_in_the_browser_and_screenshots(server, browser, shots):
         frame.select_option("select.top-layer", "features.conv3")  # larger receptive fields for the picture
         frame.fill("input.top-filter", "2")
         frame.press("input.top-filter", "Enter")
-        frame.wait_for_selector(".top-panel[data-layer='features.conv3'][data-filter='2'] .top-example canvas")
+        frame.wait_for_selector(
+            ".top-panel[data-layer='features.conv3'][data-filter='2'] .top-example canvas"
+        )
         frame.evaluate("() => window.scrollTo(0, 0)")
         x, y = frame.evaluate("() => document.querySelector('canvas.scatter').pointAt(17)")
         box = frame.locator("canvas.scatter").bounding_box()
@@ -258,7 +350,9 @@ def test_new_views_in_the_browser_and_screenshots(server, browser, shots):
         frame.click("button[data-view=filters]")
         frame.wait_for_selector("canvas.kernel-grid")
         frame.select_option("select.layer", "features.conv2")
-        frame.wait_for_function("() => document.querySelector('canvas.kernel-grid').dataset.step !== undefined")
+        frame.wait_for_function(
+            "() => document.querySelector('canvas.kernel-grid').dataset.step !== undefined"
+        )
         _idle(frame)
         frame.click("canvas.kernel-grid", position={"x": 20, "y": 6})
         frame.wait_for_selector(".filter-detail .open-top")
@@ -279,7 +373,11 @@ def test_new_views_in_the_browser_and_screenshots(server, browser, shots):
 def test_new_views_in_dark_mode_without_errors(server, browser):
     page, frame = _open(browser, server, scheme="dark")
     try:
-        for view, ready in (("gradcam", ".cam-grid[data-step]"), ("patterns", "canvas.pattern-grid[data-step]"), ("embedding", "canvas.scatter[data-step]")):
+        for view, ready in (
+            ("gradcam", ".cam-grid[data-step]"),
+            ("patterns", "canvas.pattern-grid[data-step]"),
+            ("embedding", "canvas.scatter[data-step]"),
+        ):
             frame.click(f"button[data-view={view}]")
             frame.wait_for_selector(ready)
             _idle(frame)

@@ -6,6 +6,7 @@
 Without internet (and without a local CIFAR-10 copy) it says so in one line and uses the
 built-in procedurally generated shapes dataset, so it always runs.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,8 +45,13 @@ def load_data(name: str, data_dir: str):
             return train, test, CIFAR_CLASSES, "cifar10"
         except Exception as error:  # no network, no local copy
             if name == "cifar10":
-                raise SystemExit(f"error: --dataset cifar10: CIFAR-10 is not available ({type(error).__name__}: {error})")
-            print(f"CIFAR-10 not available ({type(error).__name__}); using the built-in shapes dataset instead.", flush=True)
+                raise SystemExit(
+                    f"error: --dataset cifar10: CIFAR-10 is not available ({type(error).__name__}: {error})"
+                )
+            print(
+                f"CIFAR-10 not available ({type(error).__name__}); using the built-in shapes dataset instead.",
+                flush=True,
+            )
     return ShapesDataset(10000, seed=0), ShapesDataset(1000, seed=1), ShapesDataset.classes, "shapes"
 
 
@@ -66,15 +72,24 @@ def main(argv=None) -> int:
     parser.add_argument("--dataset", choices=("auto", "cifar10", "shapes"), default="auto")
     parser.add_argument("--data-dir", default="data", help="where CIFAR-10 is (or is downloaded to)")
     parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--steps", type=int, default=None, help="steps per epoch (default: the whole training set)")
+    parser.add_argument(
+        "--steps", type=int, default=None, help="steps per epoch (default: the whole training set)"
+    )
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=0.05)
     parser.add_argument("--width", type=int, default=32, help="channels of the first conv layer")
     parser.add_argument("--logdir", default=None, help="run directory (default: runs/<dataset>-<time>)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--every", type=int, default=None, help="log every N steps (default: the callback's defaults)")
-    parser.add_argument("--embedding-images", type=int, default=500, help="held-out images in the per-epoch t-SNE map (0: off)")
+    parser.add_argument(
+        "--every", type=int, default=None, help="log every N steps (default: the callback's defaults)"
+    )
+    parser.add_argument(
+        "--embedding-images",
+        type=int,
+        default=500,
+        help="held-out images in the per-epoch t-SNE map (0: off)",
+    )
     parser.add_argument("--save", default=None, metavar="PATH", help="save the trained state_dict here")
     args = parser.parse_args(argv)
     for flag in ("epochs", "batch_size", "width"):
@@ -87,27 +102,53 @@ def main(argv=None) -> int:
     device = torch.device(args.device)
     train, test, class_names, dataset_name = load_data(args.dataset, args.data_dir)
     logdir = args.logdir or os.path.join("runs", f"{dataset_name}-{time.strftime('%Y%m%d-%H%M%S')}")
-    loader = DataLoader(train, batch_size=args.batch_size, shuffle=True, drop_last=True,
-                        generator=torch.Generator().manual_seed(args.seed))
+    loader = DataLoader(
+        train,
+        batch_size=args.batch_size,
+        shuffle=True,
+        drop_last=True,
+        generator=torch.Generator().manual_seed(args.seed),
+    )
     test_loader = DataLoader(Subset(test, range(min(len(test), 2000))), batch_size=256)
     probe_images, probe_labels = zip(*(test[i] for i in range(8)))
     probe = (torch.stack(probe_images), torch.tensor(probe_labels))
     held_out = [test[i] for i in range(8, 8 + min(args.embedding_images, len(test) - 8))]
-    embedding_probe = (torch.stack([image for image, _ in held_out]), torch.tensor([label for _, label in held_out])) if held_out else None
+    embedding_probe = (
+        (torch.stack([image for image, _ in held_out]), torch.tensor([label for _, label in held_out]))
+        if held_out
+        else None
+    )
 
     model = small_vgg(num_classes=len(class_names), width=args.width).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, weight_decay=5e-4)
     steps_per_epoch = min(args.steps or len(loader), len(loader))
     # --every applies to the cheap kinds; galleries and maps come once per epoch.
-    every = {kind: args.every for kind in ("kernels", "activations", "dead_filters", "gradcam")} if args.every else None
+    every = (
+        {kind: args.every for kind in ("kernels", "activations", "dead_filters", "gradcam")}
+        if args.every
+        else None
+    )
     # Per epoch (on_epoch_end below): a gallery of conv3's first 16 filter patterns and a
     # t-SNE map of held-out images, both computed in the background.
-    with CNNVizCallback(model, log_dir=logdir, probe=probe, class_names=class_names, every_n_steps=every,
-                        pattern_layers=["features.conv3"], pattern_channels=16, pattern_steps=48,
-                        embedding_probe=embedding_probe) as viz:
+    with CNNVizCallback(
+        model,
+        log_dir=logdir,
+        probe=probe,
+        class_names=class_names,
+        every_n_steps=every,
+        pattern_layers=["features.conv3"],
+        pattern_channels=16,
+        pattern_steps=48,
+        embedding_probe=embedding_probe,
+    ) as viz:
         step = 0
         for epoch in range(args.epochs):
-            bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{args.epochs}", file=sys.stdout, dynamic_ncols=True)
+            bar = tqdm(
+                total=steps_per_epoch,
+                desc=f"epoch {epoch + 1}/{args.epochs}",
+                file=sys.stdout,
+                dynamic_ncols=True,
+            )
             for batch, (images, labels) in enumerate(loader):
                 if batch >= steps_per_epoch:
                     break
@@ -128,7 +169,9 @@ def main(argv=None) -> int:
     if args.save:
         torch.save(model.state_dict(), args.save)
         print(f"saved the trained weights to {args.save}")
-    print(f"\nLogged to {logdir}. To browse it:\n    tensorboard --logdir {os.path.dirname(logdir.rstrip('/')) or logdir}\nthen open the CNN Viz tab.")
+    print(
+        f"\nLogged to {logdir}. To browse it:\n    tensorboard --logdir {os.path.dirname(logdir.rstrip('/')) or logdir}\nthen open the CNN Viz tab."
+    )
     return 0
 
 

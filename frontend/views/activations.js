@@ -2,7 +2,18 @@
 // chosen step, with the probe image beside them. Routes: api/activations/step (+ PNGs from
 // api/runs/image, decoded once into ImageBitmaps and kept, so scrubbing back is instant).
 import { bitmap, getJSON, peekBitmap, stable } from "../api.js";
-import { atOrBefore, field, fillSelect, h, message, naturalCompare, runNames, select, setChildren, unionSteps } from "../dom.js";
+import {
+  atOrBefore,
+  field,
+  fillSelect,
+  h,
+  message,
+  naturalCompare,
+  runNames,
+  select,
+  setChildren,
+  unionSteps,
+} from "../dom.js";
 import { colors } from "../draw.js";
 import { frameScheduler, loadPanelSteps, panelSet, setLoading, stepSlider } from "../widgets.js";
 
@@ -17,7 +28,11 @@ export function hasData(run) {
 
 /** JSON of api/activations/step for one logged step (never changes: cached with the images). */
 function stepData(run, layer, step) {
-  return stable.get(`act:${run}\u0000${layer}\u0000${step}`, () => getJSON("api/activations/step", { run, layer, step }), () => 2048);
+  return stable.get(
+    `act:${run}\u0000${layer}\u0000${step}`,
+    () => getJSON("api/activations/step", { run, layer, step }),
+    () => 2048,
+  );
 }
 
 function labelText(probe, index) {
@@ -33,10 +48,15 @@ export function create(root, shell) {
   let panels = [];
   let token = 0;
 
-  const layerSelect = select([], null, (v) => {
-    st.layer = v;
-    shell.busy(update());
-  }, { class: "layer", "aria-label": "layer" });
+  const layerSelect = select(
+    [],
+    null,
+    (v) => {
+      st.layer = v;
+      shell.busy(update());
+    },
+    { class: "layer", "aria-label": "layer" },
+  );
   const slider = stepSlider((step) => {
     st.step = step;
     scheduleDraw();
@@ -45,7 +65,12 @@ export function create(root, shell) {
   const controls = h("div", { class: "controls" }, field("Layer", layerSelect), slider.el);
   const panelRow = h("div", { class: "panels" });
   const runPanels = panelSet(panelRow, makePanel);
-  setChildren(root, controls, h("div", { class: "strip-box" }, h("div", { class: "field-label", text: "Probe image" }), strip), panelRow);
+  setChildren(
+    root,
+    controls,
+    h("div", { class: "strip-box" }, h("div", { class: "field-label", text: "Probe image" }), strip),
+    panelRow,
+  );
 
   function makePanel(run, layer) {
     const p = { run, layer, steps: [], wanted: null };
@@ -55,8 +80,19 @@ export function create(root, shell) {
     p.hover = h("div", { class: "hover-readout", text: "Hover over a tile to see its channel." });
     p.grid.addEventListener("mousemove", (event) => hover(p, event));
     p.note = h("div", { class: "panel-note" });
-    p.figure = h("div", { class: "figure activation-figure" }, h("figure", { class: "probe-figure" }, p.probe, p.probeLabel), h("figure", { class: "grid-figure" }, p.grid, p.hover));
-    p.el = h("article", { class: "panel", dataset: { run: run.name } }, h("h3", { class: "panel-title", text: run.name }), p.note, p.figure);
+    p.figure = h(
+      "div",
+      { class: "figure activation-figure" },
+      h("figure", { class: "probe-figure" }, p.probe, p.probeLabel),
+      h("figure", { class: "grid-figure" }, p.grid, p.hover),
+    );
+    p.el = h(
+      "article",
+      { class: "panel", dataset: { run: run.name } },
+      h("h3", { class: "panel-title", text: run.name }),
+      p.note,
+      p.figure,
+    );
     return p;
   }
 
@@ -68,7 +104,16 @@ export function create(root, shell) {
       controls.hidden = true;
       strip.parentElement.hidden = true;
       panels = runPanels.reset();
-      setChildren(panelRow, message("empty", `No activation maps logged in ${runNames(runs)}`, h("p", { text: "Pass probe=(images, labels) to CNNVizCallback: it then logs the activation maps of 3 evenly spaced conv layers every 200 steps (activation_layers=[...] to choose)." })));
+      setChildren(
+        panelRow,
+        message(
+          "empty",
+          `No activation maps logged in ${runNames(runs)}`,
+          h("p", {
+            text: "Pass probe=(images, labels) to CNNVizCallback: it then logs the activation maps of 3 evenly spaced conv layers every 200 steps (activation_layers=[...] to choose).",
+          }),
+        ),
+      );
       return;
     }
     controls.hidden = false;
@@ -95,7 +140,8 @@ export function create(root, shell) {
     const i = atOrBefore(p.steps, st.step);
     const step = p.steps[i];
     p.wanted = step;
-    p.note.textContent = step === st.step ? `step ${step}` : `step ${step} (last logged at or before ${st.step})`;
+    p.note.textContent =
+      step === st.step ? `step ${step}` : `step ${step} (last logged at or before ${st.step})`;
     const my = token;
     let data;
     try {
@@ -124,7 +170,11 @@ export function create(root, shell) {
     for (const j of [i + 1, i - 1]) {
       if (j < 0 || j >= p.steps.length) continue;
       stepData(p.run.name, p.layer, p.steps[j])
-        .then((d) => d.images[Math.min(st.image, d.images.length - 1)] && bitmap(d.images[Math.min(st.image, d.images.length - 1)]))
+        .then(
+          (d) =>
+            d.images[Math.min(st.image, d.images.length - 1)] &&
+            bitmap(d.images[Math.min(st.image, d.images.length - 1)]),
+        )
         .catch(() => {});
     }
   }
@@ -136,7 +186,13 @@ export function create(root, shell) {
     const ctx = p.grid.getContext("2d");
     ctx.imageSmoothingEnabled = false;
     ctx.drawImage(grid, 0, 0, p.grid.width, p.grid.height);
-    p.layout = { scale, nrow: data.nrow || 8, padding: data.padding ?? 1, tile: data.tile || null, channels: data.channels || 0 };
+    p.layout = {
+      scale,
+      nrow: data.nrow || 8,
+      padding: data.padding ?? 1,
+      tile: data.tile || null,
+      channels: data.channels || 0,
+    };
     p.grid.dataset.step = String(data.step);
     p.grid.dataset.image = String(index);
     if (probe) {
@@ -163,7 +219,10 @@ export function create(root, shell) {
     const col = Math.floor((x - L.padding) / (tw + L.padding));
     const row = Math.floor((y - L.padding) / (th + L.padding));
     const channel = row * L.nrow + col;
-    p.hover.textContent = col >= 0 && col < L.nrow && row >= 0 && channel < L.channels ? `channel ${channel} of ${L.channels} (tile ${th}×${tw})` : "Hover over a tile to see its channel.";
+    p.hover.textContent =
+      col >= 0 && col < L.nrow && row >= 0 && channel < L.channels
+        ? `channel ${channel} of ${L.channels} (tile ${th}×${tw})`
+        : "Hover over a tile to see its channel.";
   }
 
   let stripKey = "";
@@ -176,7 +235,19 @@ export function create(root, shell) {
     const items = [];
     for (let i = 0; i < count; i++) {
       const thumb = h("canvas", { class: "thumb", width: "40", height: "40" });
-      const item = h("button", { type: "button", class: "strip-item", role: "option", dataset: { index: String(i) }, title: labelText(probe, i) || `probe #${i}`, on: { click: () => choose(i) } }, thumb, h("span", { text: labelText(probe, i).split(" (")[0] || `#${i}` }));
+      const item = h(
+        "button",
+        {
+          type: "button",
+          class: "strip-item",
+          role: "option",
+          dataset: { index: String(i) },
+          title: labelText(probe, i) || `probe #${i}`,
+          on: { click: () => choose(i) },
+        },
+        thumb,
+        h("span", { text: labelText(probe, i).split(" (")[0] || `#${i}` }),
+      );
       items.push(item);
       if (probe && probe.images[i]) {
         bitmap(probe.images[i])

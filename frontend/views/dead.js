@@ -4,7 +4,19 @@
 // was > 0 at no position (rate 0); the threshold widens that to "rate <= t".
 // Routes: api/dead/fractions, api/dead/rates.
 import { seriesJSON } from "../api.js";
-import { atOrBefore, field, fillSelect, formatNumber, h, message, naturalCompare, runNames, select, setChildren, unionSteps } from "../dom.js";
+import {
+  atOrBefore,
+  field,
+  fillSelect,
+  formatNumber,
+  h,
+  message,
+  naturalCompare,
+  runNames,
+  select,
+  setChildren,
+  unionSteps,
+} from "../dom.js";
 import { colors, heatmap, lineChart, rateLegend } from "../draw.js";
 import { frameScheduler, panelSet, setLoading, stepSlider } from "../widgets.js";
 
@@ -23,12 +35,25 @@ export function create(root, shell) {
   let panels = [];
   let token = 0;
 
-  const layerSelect = select([], null, (v) => {
-    st.layer = v;
-    st.selected = -1;
-    shell.busy(update());
-  }, { class: "layer", "aria-label": "layer" });
-  const threshold = h("input", { type: "number", min: "0", max: "1", step: "0.01", value: "0", class: "threshold", "aria-label": "dead threshold" });
+  const layerSelect = select(
+    [],
+    null,
+    (v) => {
+      st.layer = v;
+      st.selected = -1;
+      shell.busy(update());
+    },
+    { class: "layer", "aria-label": "layer" },
+  );
+  const threshold = h("input", {
+    type: "number",
+    min: "0",
+    max: "1",
+    step: "0.01",
+    value: "0",
+    class: "threshold",
+    "aria-label": "dead threshold",
+  });
   threshold.addEventListener("change", () => {
     const t = Number(threshold.value);
     st.threshold = Number.isFinite(t) ? Math.min(1, Math.max(0, t)) : 0;
@@ -46,7 +71,12 @@ export function create(root, shell) {
     field("Heat-map layer", layerSelect),
     field("Dead if rate ≤", threshold),
     slider.el,
-    h("div", { class: "legend-box" }, legend, h("span", { class: "legend-text", text: "dead · activation rate 0 → 1" }))
+    h(
+      "div",
+      { class: "legend-box" },
+      legend,
+      h("span", { class: "legend-text", text: "dead · activation rate 0 → 1" }),
+    ),
   );
   const panelRow = h("div", { class: "panels" });
   const runPanels = panelSet(panelRow, makePanel);
@@ -60,7 +90,10 @@ export function create(root, shell) {
     p.heat.addEventListener("click", (event) => {
       if (!p.hit) return;
       const rect = p.heat.getBoundingClientRect();
-      const { column, row } = p.hit(((event.clientX - rect.left) * p.heat.width) / rect.width, ((event.clientY - rect.top) * p.heat.height) / rect.height);
+      const { column, row } = p.hit(
+        ((event.clientX - rect.left) * p.heat.width) / rect.width,
+        ((event.clientY - rect.top) * p.heat.height) / rect.height,
+      );
       st.selected = row;
       slider.select(p.rates.steps[column]);
     });
@@ -70,11 +103,21 @@ export function create(root, shell) {
       { class: "figure" },
       h("div", { class: "chart-title", text: "Dead fraction per layer" }),
       p.chart,
-      h("div", { class: "chart-title heat-title", text: `Activation rate per filter (rows) and logged step (columns): ${layer}` }),
+      h("div", {
+        class: "chart-title heat-title",
+        text: `Activation rate per filter (rows) and logged step (columns): ${layer}`,
+      }),
       h("div", { class: "heat-box" }, p.heat),
-      (p.axes = h("div", { class: "heat-axes" }))
+      (p.axes = h("div", { class: "heat-axes" })),
     );
-    p.el = h("article", { class: "panel", dataset: { run: run.name } }, h("h3", { class: "panel-title", text: run.name }), p.note, p.figure, p.list);
+    p.el = h(
+      "article",
+      { class: "panel", dataset: { run: run.name } },
+      h("h3", { class: "panel-title", text: run.name }),
+      p.note,
+      p.figure,
+      p.list,
+    );
     return p;
   }
 
@@ -85,7 +128,16 @@ export function create(root, shell) {
     if (!layers.length) {
       controls.hidden = true;
       panels = runPanels.reset();
-      setChildren(panelRow, message("empty", `No dead-filter statistics logged in ${runNames(runs)}`, h("p", { text: "CNNVizCallback measures every conv layer's activation rates over windows of 200 steps by default (dead_filter_layers=[...], every_n_steps={\"dead_filters\": N})." })));
+      setChildren(
+        panelRow,
+        message(
+          "empty",
+          `No dead-filter statistics logged in ${runNames(runs)}`,
+          h("p", {
+            text: 'CNNVizCallback measures every conv layer\'s activation rates over windows of 200 steps by default (dead_filter_layers=[...], every_n_steps={"dead_filters": N}).',
+          }),
+        ),
+      );
       return;
     }
     controls.hidden = false;
@@ -110,7 +162,7 @@ export function create(root, shell) {
         } finally {
           setLoading(p.figure, false);
         }
-      })
+      }),
     );
     if (my !== token) return;
     st.step = slider.setSteps(unionSteps(...panels.map((p) => (p.rates ? p.rates.steps : []))), st.step);
@@ -125,7 +177,13 @@ export function create(root, shell) {
     const width = panels.length > 1 ? 380 : 560;
     const c = colors();
     if (p.fractions) {
-      const lines = p.fractions.layers.map((l, i) => ({ xs: l.steps, ys: l.dead_fraction, color: c.series[i % c.series.length], label: l.layer, width: l.layer === p.layer ? 2.5 : 1.5 }));
+      const lines = p.fractions.layers.map((l, i) => ({
+        xs: l.steps,
+        ys: l.dead_fraction,
+        color: c.series[i % c.series.length],
+        label: l.layer,
+        width: l.layer === p.layer ? 2.5 : 1.5,
+      }));
       lineChart(p.chart, { lines, marker: st.step, yRange: [0, 1], width, height: 150 });
     }
     if (!p.rates || !p.rates.steps.length) {
@@ -139,8 +197,18 @@ export function create(root, shell) {
     const step = p.rates.steps[column];
     const before = step > st.step;
     p.el.dataset.step = String(step);
-    p.note.textContent = before ? `first measured at step ${step}` : step === st.step ? `step ${step}` : `step ${step} (last measured at or before ${st.step})`;
-    const out = heatmap(p.heat, { rates: p.rates.rates, threshold: st.threshold, column, selectedRow: st.selected, width });
+    p.note.textContent = before
+      ? `first measured at step ${step}`
+      : step === st.step
+        ? `step ${step}`
+        : `step ${step} (last measured at or before ${st.step})`;
+    const out = heatmap(p.heat, {
+      rates: p.rates.rates,
+      threshold: st.threshold,
+      column,
+      selectedRow: st.selected,
+      width,
+    });
     p.hit = out.hit;
     const filters = p.rates.rates.length ? p.rates.rates[0].length : 0;
     const steps = p.rates.steps;
@@ -152,10 +220,29 @@ export function create(root, shell) {
     });
     const span = "";
     const items = [
-      h("p", { class: deadNow.length ? "dead-summary has-dead" : "dead-summary", text: deadNow.length ? `${deadNow.length} of ${row.length} filters dead at step ${step}${span}:` : `No dead filters at step ${step} (${row.length} filters, rate ≤ ${st.threshold}${span}).` }),
+      h("p", {
+        class: deadNow.length ? "dead-summary has-dead" : "dead-summary",
+        text: deadNow.length
+          ? `${deadNow.length} of ${row.length} filters dead at step ${step}${span}:`
+          : `No dead filters at step ${step} (${row.length} filters, rate ≤ ${st.threshold}${span}).`,
+      }),
     ];
-    if (deadNow.length) items.push(h("ul", { class: "dead-filters" }, deadNow.slice(0, 256).map((f) => h("li", { text: `#${f}` })), deadNow.length > 256 ? h("li", { text: `… ${deadNow.length - 256} more` }) : null));
-    if (st.selected >= 0 && st.selected < row.length) items.push(h("p", { class: "selected-filter", text: `Filter #${st.selected}: activation rate ${formatNumber(row[st.selected], 3)} at step ${step}.` }));
+    if (deadNow.length)
+      items.push(
+        h(
+          "ul",
+          { class: "dead-filters" },
+          deadNow.slice(0, 256).map((f) => h("li", { text: `#${f}` })),
+          deadNow.length > 256 ? h("li", { text: `… ${deadNow.length - 256} more` }) : null,
+        ),
+      );
+    if (st.selected >= 0 && st.selected < row.length)
+      items.push(
+        h("p", {
+          class: "selected-filter",
+          text: `Filter #${st.selected}: activation rate ${formatNumber(row[st.selected], 3)} at step ${step}.`,
+        }),
+      );
     setChildren(p.list, items);
   }
 

@@ -7,7 +7,20 @@
 // receptive field of the maximum), the target of the "Top images" links of Filters/Patterns.
 // Routes: api/embedding/points, api/embedding/sprites, api/embedding/top.
 import { decodeFloat32, getJSON, seriesJSON, stable } from "../api.js";
-import { atOrBefore, field, fillSelect, formatNumber, h, message, naturalCompare, runNames, select, setChildren, toggle, unionSteps } from "../dom.js";
+import {
+  atOrBefore,
+  field,
+  fillSelect,
+  formatNumber,
+  h,
+  message,
+  naturalCompare,
+  runNames,
+  select,
+  setChildren,
+  toggle,
+  unionSteps,
+} from "../dom.js";
 import { categorical, colors, sizeCanvas } from "../draw.js";
 import { cell, className, drawThumb, sprites } from "../sprites.js";
 import { frameScheduler, panelSet, setLoading, stepSlider } from "../widgets.js";
@@ -34,29 +47,48 @@ function pointsData(run, layer, step) {
       const answer = await getJSON("api/embedding/points", { run, layer, step });
       return { ...answer, xy: decodeFloat32(answer.xy) };
     },
-    (v) => v.xy.length * 4 + v.count * 16
+    (v) => v.xy.length * 4 + v.count * 16,
   );
 }
 
 function topData(run, layer, step, channel) {
   const params = { run, layer, step };
   if (channel !== null && channel !== undefined) params.channel = channel;
-  return stable.get(`top:${run}\u0000${layer}\u0000${step}\u0000${channel}`, () => getJSON("api/embedding/top", params), () => 8192);
+  return stable.get(
+    `top:${run}\u0000${layer}\u0000${step}\u0000${channel}`,
+    () => getJSON("api/embedding/top", params),
+    () => 8192,
+  );
 }
 
 const ease = (t) => (t < 0.5 ? 4 * t * t * t : 1 - Math.pow(-2 * t + 2, 3) / 2);
 
 export function create(root, shell) {
-  const st = { layer: null, step: null, colourBy: "label", mark: true, hidden: new Set(), topLayer: null, filter: 0, highlight: null, pinned: null };
+  const st = {
+    layer: null,
+    step: null,
+    colourBy: "label",
+    mark: true,
+    hidden: new Set(),
+    topLayer: null,
+    filter: 0,
+    highlight: null,
+    pinned: null,
+  };
   const scheduleDraw = frameScheduler(() => drawAll());
   let panels = [];
   let token = 0;
   let focusRun = null;
 
-  const layerSelect = select([], null, (v) => {
-    st.layer = v;
-    shell.busy(update());
-  }, { class: "layer", "aria-label": "embedding layer" });
+  const layerSelect = select(
+    [],
+    null,
+    (v) => {
+      st.layer = v;
+      shell.busy(update());
+    },
+    { class: "layer", "aria-label": "embedding layer" },
+  );
   const slider = stepSlider((step) => {
     st.step = step;
     scheduleDraw();
@@ -75,9 +107,14 @@ export function create(root, shell) {
         drawScatter(p);
       }
     },
-    { class: "colour-by", "aria-label": "colour points by" }
+    { class: "colour-by", "aria-label": "colour points by" },
   );
-  const mark = h("input", { type: "checkbox", class: "mark-wrong", checked: true, "aria-label": "ring misclassified points" });
+  const mark = h("input", {
+    type: "checkbox",
+    class: "mark-wrong",
+    checked: true,
+    "aria-label": "ring misclassified points",
+  });
   mark.addEventListener("change", () => {
     st.mark = mark.checked;
     for (const p of panels) {
@@ -85,17 +122,51 @@ export function create(root, shell) {
       drawScatter(p);
     }
   });
-  const reset = h("button", { type: "button", class: "reset-zoom", text: "Reset zoom", on: { click: () => panels.forEach((p) => resetZoom(p)) } });
-  const topLayerSelect = select([], null, (v) => {
-    st.topLayer = v;
-    st.filter = 0;
-    drawTops();
-  }, { class: "top-layer", "aria-label": "top images layer" });
-  const filterInput = h("input", { type: "number", min: "0", step: "1", value: "0", class: "top-filter", "aria-label": "filter" });
+  const reset = h("button", {
+    type: "button",
+    class: "reset-zoom",
+    text: "Reset zoom",
+    on: { click: () => panels.forEach((p) => resetZoom(p)) },
+  });
+  const topLayerSelect = select(
+    [],
+    null,
+    (v) => {
+      st.topLayer = v;
+      st.filter = 0;
+      drawTops();
+    },
+    { class: "top-layer", "aria-label": "top images layer" },
+  );
+  const filterInput = h("input", {
+    type: "number",
+    min: "0",
+    step: "1",
+    value: "0",
+    class: "top-filter",
+    "aria-label": "filter",
+  });
   filterInput.addEventListener("change", () => chooseFilter(Number(filterInput.value)));
-  const prev = h("button", { type: "button", class: "step-button", text: "◀", title: "previous filter", on: { click: () => chooseFilter(st.filter - 1) } });
-  const next = h("button", { type: "button", class: "step-button", text: "▶", title: "next filter", on: { click: () => chooseFilter(st.filter + 1) } });
-  const topFields = h("span", { class: "top-fields" }, field("Top images of", topLayerSelect), field("filter", h("span", { class: "filter-picker" }, prev, filterInput, next)));
+  const prev = h("button", {
+    type: "button",
+    class: "step-button",
+    text: "◀",
+    title: "previous filter",
+    on: { click: () => chooseFilter(st.filter - 1) },
+  });
+  const next = h("button", {
+    type: "button",
+    class: "step-button",
+    text: "▶",
+    title: "next filter",
+    on: { click: () => chooseFilter(st.filter + 1) },
+  });
+  const topFields = h(
+    "span",
+    { class: "top-fields" },
+    field("Top images of", topLayerSelect),
+    field("filter", h("span", { class: "filter-picker" }, prev, filterInput, next)),
+  );
   const controls = h(
     "div",
     { class: "controls" },
@@ -104,7 +175,7 @@ export function create(root, shell) {
     field("Colour by", colourBy),
     h("label", { class: "field" }, mark, h("span", { class: "field-label", text: "ring misclassified" })),
     reset,
-    topFields
+    topFields,
   );
   const panelRow = h("div", { class: "panels" });
   const runPanels = panelSet(panelRow, makePanel, {
@@ -119,17 +190,53 @@ export function create(root, shell) {
   }
 
   function makePanel(run, layer) {
-    const p = { run, layer, steps: [], topSteps: [], data: null, pos: null, bounds: null, zoom: { k: 1, tx: 0, ty: 0 }, anim: null, grid: null, sheet: null, wanted: null };
-    p.canvas = h("canvas", { class: "scatter", tabindex: "0", "aria-label": "embedding map: wheel to zoom, drag to pan, double-click to reset" });
+    const p = {
+      run,
+      layer,
+      steps: [],
+      topSteps: [],
+      data: null,
+      pos: null,
+      bounds: null,
+      zoom: { k: 1, tx: 0, ty: 0 },
+      anim: null,
+      grid: null,
+      sheet: null,
+      wanted: null,
+    };
+    p.canvas = h("canvas", {
+      class: "scatter",
+      tabindex: "0",
+      "aria-label": "embedding map: wheel to zoom, drag to pan, double-click to reset",
+    });
     p.tip = h("div", { class: "scatter-tip", hidden: true });
     p.note = h("div", { class: "panel-note" });
     p.legend = h("div", { class: "legend", role: "group", "aria-label": "classes (click to hide or show)" });
     p.figure = h("div", { class: "figure scatter-figure" }, p.canvas, p.tip);
     p.topNote = h("div", { class: "panel-note top-note" });
-    p.mosaic = h("canvas", { class: "top-mosaic", title: "Each filter's most activating image: click to choose the filter" });
+    p.mosaic = h("canvas", {
+      class: "top-mosaic",
+      title: "Each filter's most activating image: click to choose the filter",
+    });
     p.topStrip = h("div", { class: "top-strip top-examples" });
-    p.top = h("section", { class: "top-panel" }, h("h4", { class: "section-title", text: "Top images" }), p.topNote, p.topStrip, h("div", { class: "chart-title", text: "Best image of every filter (click one)" }), p.mosaic);
-    p.el = h("article", { class: "panel", dataset: { run: run.name } }, h("h3", { class: "panel-title", text: run.name }), p.note, p.figure, p.legend, p.top);
+    p.top = h(
+      "section",
+      { class: "top-panel" },
+      h("h4", { class: "section-title", text: "Top images" }),
+      p.topNote,
+      p.topStrip,
+      h("div", { class: "chart-title", text: "Best image of every filter (click one)" }),
+      p.mosaic,
+    );
+    p.el = h(
+      "article",
+      { class: "panel", dataset: { run: run.name } },
+      h("h3", { class: "panel-title", text: run.name }),
+      p.note,
+      p.figure,
+      p.legend,
+      p.top,
+    );
     wireScatter(p);
     p.mosaic.addEventListener("click", (event) => {
       if (!p.mosaicLayout) return;
@@ -156,8 +263,10 @@ export function create(root, shell) {
         message(
           "empty",
           `No embedding logged in ${runNames(runs)}`,
-          h("p", { text: "Pass embedding_probe=(images, labels) (a few hundred to a few thousand held-out images) to CNNVizCallback: it then maps their codes in 2-D with t-SNE every 1000 steps and at on_epoch_end, stable across steps, with thumbnails, and records each filter's top images for top_example_layers." })
-        )
+          h("p", {
+            text: "Pass embedding_probe=(images, labels) (a few hundred to a few thousand held-out images) to CNNVizCallback: it then maps their codes in 2-D with t-SNE every 1000 steps and at on_epoch_end, stable across steps, with thumbnails, and records each filter's top images for top_example_layers.",
+          }),
+        ),
       );
       return;
     }
@@ -181,7 +290,11 @@ export function create(root, shell) {
         const has = p.run.layers.some((l) => l.name === layer && l.kinds.embedding);
         try {
           const [steps, sheet] = await Promise.all([
-            has ? seriesJSON("api/runs/steps", { run: p.run.name, kind: "embedding", layer }).then((r) => r.steps) : [],
+            has
+              ? seriesJSON("api/runs/steps", { run: p.run.name, kind: "embedding", layer }).then(
+                  (r) => r.steps,
+                )
+              : [],
             sprites(p.run).catch(() => null),
           ]);
           if (my !== token) return;
@@ -190,7 +303,7 @@ export function create(root, shell) {
         } catch (error) {
           if (my === token) p.note.textContent = `Could not load: ${error.message}`;
         }
-      })
+      }),
     );
     if (my !== token) return;
     st.step = slider.setSteps(unionSteps(...panels.map((p) => p.steps)), st.step);
@@ -219,7 +332,8 @@ export function create(root, shell) {
       setLoading(p.figure, false);
       show(p, data);
       const i = p.steps.indexOf(step);
-      for (const j of [i + 1, i - 1]) if (j >= 0 && j < p.steps.length) pointsData(p.run.name, p.layer, p.steps[j]).catch(() => {});
+      for (const j of [i + 1, i - 1])
+        if (j >= 0 && j < p.steps.length) pointsData(p.run.name, p.layer, p.steps[j]).catch(() => {});
     } catch (error) {
       setLoading(p.figure, false);
       p.note.textContent = `Could not load step ${step}: ${error.message}`;
@@ -227,10 +341,13 @@ export function create(root, shell) {
   }
 
   function describe(p, data) {
-    const parts = [data.step === st.step ? `step ${data.step}` : `step ${data.step} (last logged at or before ${st.step})`];
+    const parts = [
+      data.step === st.step ? `step ${data.step}` : `step ${data.step} (last logged at or before ${st.step})`,
+    ];
     parts.push(`${METHODS[data.method] || data.method || "map"} of the inputs of ${data.layer}`);
     parts.push(`${data.count} images`);
-    if (data.accuracy !== null && data.accuracy !== undefined) parts.push(`accuracy ${formatNumber(100 * data.accuracy, 1)}% (${data.misclassified} misclassified)`);
+    if (data.accuracy !== null && data.accuracy !== undefined)
+      parts.push(`accuracy ${formatNumber(100 * data.accuracy, 1)}% (${data.misclassified} misclassified)`);
     p.note.textContent = parts.join(" · ");
   }
 
@@ -290,7 +407,10 @@ export function create(root, shell) {
     const { width, height } = size();
     const [x0, x1, y0, y1] = p.bounds;
     const pad = 18;
-    const s = Math.min((width - 2 * pad) / Math.max(x1 - x0, 1e-9), (height - 2 * pad) / Math.max(y1 - y0, 1e-9));
+    const s = Math.min(
+      (width - 2 * pad) / Math.max(x1 - x0, 1e-9),
+      (height - 2 * pad) / Math.max(y1 - y0, 1e-9),
+    );
     const cx = (x0 + x1) / 2;
     const cy = (y0 + y1) / 2;
     const { k, tx, ty } = p.zoom;
@@ -347,7 +467,13 @@ export function create(root, shell) {
       ctx.lineWidth = 1.3;
       ctx.beginPath();
       for (let i = 0; i < n; i++) {
-        if (!visible[i] || data.labels[i] === null || data.predicted[i] === null || data.labels[i] === data.predicted[i]) continue;
+        if (
+          !visible[i] ||
+          data.labels[i] === null ||
+          data.predicted[i] === null ||
+          data.labels[i] === data.predicted[i]
+        )
+          continue;
         wrong++;
         ctx.moveTo(sx[i] + r + 1.5, sy[i]);
         ctx.arc(sx[i], sy[i], r + 1.5, 0, 2 * Math.PI);
@@ -470,7 +596,7 @@ export function create(root, shell) {
         drawScatter(p);
         p.canvas.dataset.zoom = k.toFixed(3);
       },
-      { passive: false }
+      { passive: false },
     );
     canvas.addEventListener("dblclick", () => resetZoom(p));
     // for the end-to-end test and debugging: CSS px position of point i
@@ -515,8 +641,13 @@ export function create(root, shell) {
         { class: "tip-text" },
         h("div", { class: "tip-id", text: `image #${i}` }),
         label !== null ? h("div", { class: "tip-label", text: `label: ${className(names, label)}` }) : null,
-        predicted !== null ? h("div", { class: wrong ? "tip-pred wrong" : "tip-pred", text: `predicted: ${className(names, predicted)}${wrong ? " ✗" : label !== null ? " ✓" : ""}` }) : null
-      )
+        predicted !== null
+          ? h("div", {
+              class: wrong ? "tip-pred wrong" : "tip-pred",
+              text: `predicted: ${className(names, predicted)}${wrong ? " ✗" : label !== null ? " ✓" : ""}`,
+            })
+          : null,
+      ),
     );
     p.tip.hidden = false;
     placeTip(p, x, y);
@@ -554,12 +685,32 @@ export function create(root, shell) {
         },
         h("span", { class: "swatch", style: { background: categorical(key) } }),
         h("span", { class: "legend-name", text: key < 0 ? "unknown" : className(data.class_names, key) }),
-        h("span", { class: "legend-count", text: String(counts.get(key)) })
-      )
+        h("span", { class: "legend-count", text: String(counts.get(key)) }),
+      ),
     );
     const by = st.colourBy === "label" && data.labels ? "Labels" : "Predicted classes";
-    const ringed = st.mark && data.labels && data.misclassified ? h("span", { class: "legend-ring", title: "points whose predicted class differs from their label", text: `◯ misclassified (${data.misclassified})` }) : null;
-    setChildren(p.legend, h("span", { class: "field-label", text: `${by}:` }), items, ringed, st.hidden.size ? h("button", { type: "button", class: "legend-all link-button", text: "show all", on: { click: () => showAll() } }) : null);
+    const ringed =
+      st.mark && data.labels && data.misclassified
+        ? h("span", {
+            class: "legend-ring",
+            title: "points whose predicted class differs from their label",
+            text: `◯ misclassified (${data.misclassified})`,
+          })
+        : null;
+    setChildren(
+      p.legend,
+      h("span", { class: "field-label", text: `${by}:` }),
+      items,
+      ringed,
+      st.hidden.size
+        ? h("button", {
+            type: "button",
+            class: "legend-all link-button",
+            text: "show all",
+            on: { click: () => showAll() },
+          })
+        : null,
+    );
   }
 
   function toggleClass(key) {
@@ -605,7 +756,9 @@ export function create(root, shell) {
     const my = token;
     try {
       if (!p.topSteps.length || p.topLayer !== layer) {
-        p.topSteps = (await seriesJSON("api/runs/steps", { run: p.run.name, kind: "top_examples", layer })).steps;
+        p.topSteps = (
+          await seriesJSON("api/runs/steps", { run: p.run.name, kind: "top_examples", layer })
+        ).steps;
         p.topLayer = layer;
       }
       if (my !== token || !p.topSteps.length) return;
@@ -644,9 +797,23 @@ export function create(root, shell) {
       const wrong = ex.label !== null && ex.predicted !== null && ex.label !== ex.predicted;
       const fig = h(
         "figure",
-        { class: "top-example", dataset: { id: String(ex.id) }, title: `image #${ex.id}: activation ${formatNumber(ex.activation, 3)} — hover to find it in the map, click to pin it` },
+        {
+          class: "top-example",
+          dataset: { id: String(ex.id) },
+          title: `image #${ex.id}: activation ${formatNumber(ex.activation, 3)} — hover to find it in the map, click to pin it`,
+        },
         canvas,
-        h("figcaption", {}, h("span", { text: formatNumber(ex.activation, 2) }), ex.label !== null ? h("span", { class: wrong ? "wrong" : "", text: ` · ${className(names, ex.label)}${wrong ? " ✗" : ""}` }) : null)
+        h(
+          "figcaption",
+          {},
+          h("span", { text: formatNumber(ex.activation, 2) }),
+          ex.label !== null
+            ? h("span", {
+                class: wrong ? "wrong" : "",
+                text: ` · ${className(names, ex.label)}${wrong ? " ✗" : ""}`,
+              })
+            : null,
+        ),
       );
       fig.addEventListener("mouseenter", () => highlight(ex.id));
       fig.addEventListener("mouseleave", () => highlight(null));
@@ -656,8 +823,12 @@ export function create(root, shell) {
       });
       return fig;
     });
-    if (!items.length) items.push(h("p", { class: "hint", text: "No examples recorded for this filter yet." }));
-    if (!p.sheet) items.push(h("p", { class: "hint", text: "Thumbnails need the sprites (logged with the first embedding)." }));
+    if (!items.length)
+      items.push(h("p", { class: "hint", text: "No examples recorded for this filter yet." }));
+    if (!p.sheet)
+      items.push(
+        h("p", { class: "hint", text: "Thumbnails need the sprites (logged with the first embedding)." }),
+      );
     setChildren(p.topStrip, items);
     paintMosaic(p, overview);
   }

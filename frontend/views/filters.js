@@ -4,7 +4,20 @@
 // curve with the current step marked, and a click-to-enlarge filter with its smoothness and
 // activation rate. Routes: api/filters/kernels, api/filters/smoothness (+ api/dead/rates).
 import { kernels, peekKernels, seriesJSON } from "../api.js";
-import { atOrBefore, field, fillSelect, formatNumber, h, message, naturalCompare, runNames, select, setChildren, toggle, unionSteps } from "../dom.js";
+import {
+  atOrBefore,
+  field,
+  fillSelect,
+  formatNumber,
+  h,
+  message,
+  naturalCompare,
+  runNames,
+  select,
+  setChildren,
+  toggle,
+  unionSteps,
+} from "../dom.js";
 import { colors, drawFilter, drawKernelGrid, hitKernelGrid, inputModes, lineChart } from "../draw.js";
 import { frameScheduler, panelSet, setLoading, stepSlider } from "../widgets.js";
 
@@ -24,12 +37,17 @@ export function create(root, shell) {
   let panels = [];
   let token = 0;
 
-  const layerSelect = select([], null, (v) => {
-    st.layer = v;
-    st.selected = -1;
-    st.inputMode = null;
-    shell.busy(update());
-  }, { class: "layer", "aria-label": "layer" });
+  const layerSelect = select(
+    [],
+    null,
+    (v) => {
+      st.layer = v;
+      st.selected = -1;
+      st.inputMode = null;
+      shell.busy(update());
+    },
+    { class: "layer", "aria-label": "layer" },
+  );
   const normalization = toggle(
     [
       { value: "global", label: "global" },
@@ -40,17 +58,29 @@ export function create(root, shell) {
       st.normalization = v;
       drawAll();
     },
-    { class: "normalization", "aria-label": "normalisation" }
+    { class: "normalization", "aria-label": "normalisation" },
   );
-  const inputSelect = select([], null, (v) => {
-    st.inputMode = v;
-    drawAll();
-  }, { class: "input-mode", "aria-label": "input channels" });
+  const inputSelect = select(
+    [],
+    null,
+    (v) => {
+      st.inputMode = v;
+      drawAll();
+    },
+    { class: "input-mode", "aria-label": "input channels" },
+  );
   const slider = stepSlider((step) => {
     st.step = step;
     scheduleDraw();
   });
-  const controls = h("div", { class: "controls" }, field("Layer", layerSelect), field("Normalisation", normalization), field("Inputs", inputSelect), slider.el);
+  const controls = h(
+    "div",
+    { class: "controls" },
+    field("Layer", layerSelect),
+    field("Normalisation", normalization),
+    field("Inputs", inputSelect),
+    slider.el,
+  );
   const panelRow = h("div", { class: "panels" });
   const runPanels = panelSet(panelRow, makePanel);
   setChildren(root, controls, panelRow);
@@ -61,16 +91,33 @@ export function create(root, shell) {
     p.canvas.addEventListener("click", (event) => {
       if (!p.layout) return;
       const rect = p.canvas.getBoundingClientRect();
-      const f = hitKernelGrid(p.layout, ((event.clientX - rect.left) * p.canvas.width) / rect.width, ((event.clientY - rect.top) * p.canvas.height) / rect.height);
+      const f = hitKernelGrid(
+        p.layout,
+        ((event.clientX - rect.left) * p.canvas.width) / rect.width,
+        ((event.clientY - rect.top) * p.canvas.height) / rect.height,
+      );
       st.selected = f === st.selected ? -1 : f;
       drawAll();
     });
     p.note = h("div", { class: "panel-note" });
     p.figure = h("div", { class: "figure" }, p.canvas);
     p.chart = h("canvas", { class: "chart smoothness-chart" });
-    p.chartBox = h("div", { class: "chart-box" }, h("div", { class: "chart-title", text: "Smoothness (1 = smooth)" }), p.chart);
+    p.chartBox = h(
+      "div",
+      { class: "chart-box" },
+      h("div", { class: "chart-title", text: "Smoothness (1 = smooth)" }),
+      p.chart,
+    );
     p.detail = h("div", { class: "detail" });
-    p.el = h("article", { class: "panel", dataset: { run: run.name } }, h("h3", { class: "panel-title", text: run.name }), p.note, p.figure, p.detail, p.chartBox);
+    p.el = h(
+      "article",
+      { class: "panel", dataset: { run: run.name } },
+      h("h3", { class: "panel-title", text: run.name }),
+      p.note,
+      p.figure,
+      p.detail,
+      p.chartBox,
+    );
     return p;
   }
 
@@ -83,7 +130,13 @@ export function create(root, shell) {
       panels = runPanels.reset();
       setChildren(
         panelRow,
-        message("empty", `No kernels logged in ${runNames(runs)}`, h("p", { text: "CNNVizCallback logs the kernels of the first conv layer every 100 steps by default; choose layers with kernel_layers=[...] and the schedule with every_n_steps={\"kernels\": N}." }))
+        message(
+          "empty",
+          `No kernels logged in ${runNames(runs)}`,
+          h("p", {
+            text: 'CNNVizCallback logs the kernels of the first conv layer every 100 steps by default; choose layers with kernel_layers=[...] and the schedule with every_n_steps={"kernels": N}.',
+          }),
+        ),
       );
       return;
     }
@@ -98,7 +151,9 @@ export function create(root, shell) {
         setLoading(p.figure, true);
         try {
           const [steps, smooth, rates] = await Promise.all([
-            kinds.kernels ? seriesJSON("api/runs/steps", { run: p.run.name, kind: "kernels", layer }).then((r) => r.steps) : [],
+            kinds.kernels
+              ? seriesJSON("api/runs/steps", { run: p.run.name, kind: "kernels", layer }).then((r) => r.steps)
+              : [],
             kinds.smoothness ? seriesJSON("api/filters/smoothness", { run: p.run.name, layer }) : null,
             kinds.dead_filters ? seriesJSON("api/dead/rates", { run: p.run.name, layer }) : null,
           ]);
@@ -107,7 +162,7 @@ export function create(root, shell) {
         } catch (error) {
           if (my === token) panelError(p, error);
         }
-      })
+      }),
     );
     if (my !== token) return;
     st.step = slider.setSteps(unionSteps(...panels.map((p) => p.steps)), st.step);
@@ -116,7 +171,10 @@ export function create(root, shell) {
 
   function panelError(p, error) {
     setLoading(p.figure, false);
-    setChildren(p.detail, message("error", "Could not load this run", h("p", { text: String(error.message || error) })));
+    setChildren(
+      p.detail,
+      message("error", "Could not load this run", h("p", { text: String(error.message || error) })),
+    );
   }
 
   function drawAll() {
@@ -133,7 +191,8 @@ export function create(root, shell) {
     const step = p.steps[i];
     p.wanted = step;
     p.el.dataset.step = String(step);
-    p.note.textContent = step === st.step ? `step ${step}` : `step ${step} (last logged at or before ${st.step})`;
+    p.note.textContent =
+      step === st.step ? `step ${step}` : `step ${step} (last logged at or before ${st.step})`;
     const cached = peekKernels(p.run.name, p.layer, step);
     if (cached) {
       paint(p, cached);
@@ -165,7 +224,12 @@ export function create(root, shell) {
     setLoading(p.figure, false);
     ensureInputModes(kernel.shape[1]);
     p.kernel = kernel;
-    p.layout = drawKernelGrid(p.canvas, kernel, { normalization: st.normalization, inputMode: st.inputMode || "mean", selected: st.selected, target: panels.length > 1 ? 360 : 440 });
+    p.layout = drawKernelGrid(p.canvas, kernel, {
+      normalization: st.normalization,
+      inputMode: st.inputMode || "mean",
+      selected: st.selected,
+      target: panels.length > 1 ? 360 : 440,
+    });
     p.canvas.dataset.step = String(kernel.step);
     drawDetail(p, kernel);
   }
@@ -181,7 +245,13 @@ export function create(root, shell) {
   function drawDetail(p, kernel) {
     const f = st.selected;
     if (f < 0 || f >= kernel.shape[0]) {
-      setChildren(p.detail, h("p", { class: "hint", text: `${kernel.shape[0]} filters of ${kernel.shape[1]}×${kernel.shape[2]}×${kernel.shape[3]}. Click a filter to enlarge it.` }));
+      setChildren(
+        p.detail,
+        h("p", {
+          class: "hint",
+          text: `${kernel.shape[0]} filters of ${kernel.shape[1]}×${kernel.shape[2]}×${kernel.shape[3]}. Click a filter to enlarge it.`,
+        }),
+      );
       return;
     }
     const big = h("canvas", { class: "filter-big" });
@@ -197,8 +267,17 @@ export function create(root, shell) {
       ss += v * v;
     }
     const smooth = p.smooth ? valueAt(p.smooth.steps, p.smooth.values, kernel.step, f) : { value: null };
-    const mean = p.smooth ? valueAt(p.smooth.steps, p.smooth.mean.map((m) => [m]), kernel.step, 0) : { value: null };
-    const rate = p.rates ? valueAt(p.rates.steps, p.rates.rates, kernel.step, f) : { value: null, step: null };
+    const mean = p.smooth
+      ? valueAt(
+          p.smooth.steps,
+          p.smooth.mean.map((m) => [m]),
+          kernel.step,
+          0,
+        )
+      : { value: null };
+    const rate = p.rates
+      ? valueAt(p.rates.steps, p.rates.rates, kernel.step, f)
+      : { value: null, step: null };
     const rateText = !p.rates
       ? "not logged for this layer (dead_filter_layers)"
       : rate.step === null
@@ -216,14 +295,21 @@ export function create(root, shell) {
           h("dt", { text: "Filter" }),
           h("dd", { text: `#${f}` }),
           h("dt", { text: "Smoothness" }),
-          h("dd", { class: "smoothness-value", text: p.smooth ? `${formatNumber(smooth.value, 3)} (layer mean ${formatNumber(mean.value, 3)})` : "not logged" }),
+          h("dd", {
+            class: "smoothness-value",
+            text: p.smooth
+              ? `${formatNumber(smooth.value, 3)} (layer mean ${formatNumber(mean.value, 3)})`
+              : "not logged",
+          }),
           h("dt", { text: "Activation rate" }),
           h("dd", { class: "rate-value", text: rateText }),
           h("dt", { text: "Weights" }),
-          h("dd", { text: `min ${formatNumber(lo)}, max ${formatNumber(hi)}, L2 norm ${formatNumber(Math.sqrt(ss))}` }),
-          ...links(p, f)
-        )
-      )
+          h("dd", {
+            text: `min ${formatNumber(lo)}, max ${formatNumber(hi)}, L2 norm ${formatNumber(Math.sqrt(ss))}`,
+          }),
+          ...links(p, f),
+        ),
+      ),
     );
   }
 
@@ -231,8 +317,26 @@ export function create(root, shell) {
   function links(p, f) {
     const kinds = kindsOf(p.run, p.layer);
     const buttons = [];
-    if (kinds.top_examples) buttons.push(h("button", { type: "button", class: "link-button open-top", text: "Top images ▸", title: "The probe images that activate this filter most (Embedding view)", on: { click: () => shell.open("embedding", { layer: p.layer, filter: f, run: p.run.name }) } }));
-    if (kinds.patterns) buttons.push(h("button", { type: "button", class: "link-button open-patterns", text: "Pattern ▸", title: "The image that maximises this filter (Patterns view)", on: { click: () => shell.open("patterns", { layer: p.layer, filter: f, run: p.run.name }) } }));
+    if (kinds.top_examples)
+      buttons.push(
+        h("button", {
+          type: "button",
+          class: "link-button open-top",
+          text: "Top images ▸",
+          title: "The probe images that activate this filter most (Embedding view)",
+          on: { click: () => shell.open("embedding", { layer: p.layer, filter: f, run: p.run.name }) },
+        }),
+      );
+    if (kinds.patterns)
+      buttons.push(
+        h("button", {
+          type: "button",
+          class: "link-button open-patterns",
+          text: "Pattern ▸",
+          title: "The image that maximises this filter (Patterns view)",
+          on: { click: () => shell.open("patterns", { layer: p.layer, filter: f, run: p.run.name }) },
+        }),
+      );
     return buttons.length ? [h("dt", { text: "See also" }), h("dd", { class: "links" }, buttons)] : [];
   }
 
@@ -244,8 +348,21 @@ export function create(root, shell) {
     p.chartBox.hidden = false;
     const c = colors();
     const lines = [{ xs: p.smooth.steps, ys: p.smooth.mean, color: c.series[0], label: "layer mean" }];
-    if (st.selected >= 0) lines.push({ xs: p.smooth.steps, ys: p.smooth.values.map((row) => (st.selected < row.length ? row[st.selected] : null)), color: c.select, label: `filter #${st.selected}`, dash: [4, 3] });
-    lineChart(p.chart, { lines, marker: step, yRange: [-1, 1], width: panels.length > 1 ? 360 : 440, height: 140 });
+    if (st.selected >= 0)
+      lines.push({
+        xs: p.smooth.steps,
+        ys: p.smooth.values.map((row) => (st.selected < row.length ? row[st.selected] : null)),
+        color: c.select,
+        label: `filter #${st.selected}`,
+        dash: [4, 3],
+      });
+    lineChart(p.chart, {
+      lines,
+      marker: step,
+      yRange: [-1, 1],
+      width: panels.length > 1 ? 360 : 440,
+      height: 140,
+    });
   }
 
   return {

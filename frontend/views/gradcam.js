@@ -6,7 +6,20 @@
 // per image across all steps (so a map growing stronger over training looks stronger).
 // Routes: api/gradcam/step, api/gradcam/image, api/gradcam/maps (+ PNGs from api/runs/image).
 import { bitmap, decodeFloat32, getJSON, peekBitmap, seriesJSON, stable } from "../api.js";
-import { atOrBefore, field, fillSelect, formatNumber, h, message, naturalCompare, runNames, select, setChildren, toggle, unionSteps } from "../dom.js";
+import {
+  atOrBefore,
+  field,
+  fillSelect,
+  formatNumber,
+  h,
+  message,
+  naturalCompare,
+  runNames,
+  select,
+  setChildren,
+  toggle,
+  unionSteps,
+} from "../dom.js";
 import { colors, drawCam, lineChart, paintBitmap } from "../draw.js";
 import { className } from "../sprites.js";
 import { frameScheduler, loadPanelSteps, panelSet, setLoading, stepSlider } from "../widgets.js";
@@ -23,7 +36,11 @@ export function hasData(run) {
 const CARD = 112; // CSS px of one probe card
 
 function stepData(run, layer, step) {
-  return stable.get(`cam:${run}\u0000${layer}\u0000${step}`, () => getJSON("api/gradcam/step", { run, layer, step }), () => 4096);
+  return stable.get(
+    `cam:${run}\u0000${layer}\u0000${step}`,
+    () => getJSON("api/gradcam/step", { run, layer, step }),
+    () => 4096,
+  );
 }
 
 function mapsData(run, layer, step) {
@@ -33,7 +50,7 @@ function mapsData(run, layer, step) {
       const answer = await getJSON("api/gradcam/maps", { run, layer, step });
       return { ...answer, values: decodeFloat32(answer.data), data: null };
     },
-    (v) => v.values.length * 4
+    (v) => v.values.length * 4,
   );
 }
 
@@ -47,15 +64,28 @@ export function create(root, shell) {
   let panels = [];
   let token = 0;
 
-  const layerSelect = select([], null, (v) => {
-    st.layer = v;
-    shell.busy(update());
-  }, { class: "layer", "aria-label": "layer" });
+  const layerSelect = select(
+    [],
+    null,
+    (v) => {
+      st.layer = v;
+      shell.busy(update());
+    },
+    { class: "layer", "aria-label": "layer" },
+  );
   const slider = stepSlider((step) => {
     st.step = step;
     scheduleDraw();
   });
-  const opacity = h("input", { type: "range", min: "0", max: "1", step: "0.05", value: String(st.opacity), class: "opacity-range", "aria-label": "heat-map opacity" });
+  const opacity = h("input", {
+    type: "range",
+    min: "0",
+    max: "1",
+    step: "0.05",
+    value: String(st.opacity),
+    class: "opacity-range",
+    "aria-label": "heat-map opacity",
+  });
   const opacityReadout = h("output", { class: "opacity-readout", text: percent(st.opacity) });
   opacity.addEventListener("input", () => {
     st.opacity = Number(opacity.value);
@@ -72,9 +102,10 @@ export function create(root, shell) {
       st.colouring = v;
       drawAll();
     },
-    { class: "colouring", "aria-label": "heat-map colouring" }
+    { class: "colouring", "aria-label": "heat-map colouring" },
   );
-  colouring.title = "Logged overlay: each map stretched to its own range (shows where). Raw CAM: one colour scale per image over all steps (shows how strongly, comparable over training).";
+  colouring.title =
+    "Logged overlay: each map stretched to its own range (shows where). Raw CAM: one colour scale per image over all steps (shows how strongly, comparable over training).";
   const only = toggle(
     [
       { value: "all", label: "all" },
@@ -85,7 +116,7 @@ export function create(root, shell) {
       st.only = v;
       drawAll();
     },
-    { class: "only", "aria-label": "which images" }
+    { class: "only", "aria-label": "which images" },
   );
   const controls = h(
     "div",
@@ -94,7 +125,7 @@ export function create(root, shell) {
     slider.el,
     field("Heat-map opacity", h("span", { class: "opacity-box" }, opacity, opacityReadout)),
     field("Colouring", colouring),
-    field("Show", only)
+    field("Show", only),
   );
   const panelRow = h("div", { class: "panels" });
   const runPanels = panelSet(panelRow, makePanel, {
@@ -119,7 +150,14 @@ export function create(root, shell) {
     p.chart = h("canvas", { class: "chart watch-chart" });
     p.attributions = h("div", { class: "attribution-row" });
     p.watch = h("section", { class: "watch" }, p.watchTitle, p.strip, p.chart, p.attributions);
-    p.el = h("article", { class: "panel cam-panel", dataset: { run: run.name } }, h("h3", { class: "panel-title", text: run.name }), p.note, p.figure, p.watch);
+    p.el = h(
+      "article",
+      { class: "panel cam-panel", dataset: { run: run.name } },
+      h("h3", { class: "panel-title", text: run.name }),
+      p.note,
+      p.figure,
+      p.watch,
+    );
     return p;
   }
 
@@ -135,8 +173,10 @@ export function create(root, shell) {
         message(
           "empty",
           `No Grad-CAM logged in ${runNames(runs)}`,
-          h("p", { text: "Pass probe=(images, labels) to CNNVizCallback: it then logs the Grad-CAM of the probe images at the last conv layer every 200 steps (gradcam_layers=[...] and every_n_steps={\"gradcam\": N} to choose; attributions=[\"saliency\", \"occlusion\"] adds attribution maps)." })
-        )
+          h("p", {
+            text: 'Pass probe=(images, labels) to CNNVizCallback: it then logs the Grad-CAM of the probe images at the last conv layer every 200 steps (gradcam_layers=[...] and every_n_steps={"gradcam": N} to choose; attributions=["saliency", "occlusion"] adds attribution maps).',
+          }),
+        ),
       );
       return;
     }
@@ -174,7 +214,10 @@ export function create(root, shell) {
       const urls = data.images.map((x) => x.overlay);
       const probeUrls = data.probe ? data.probe.images : [];
       const raw = st.colouring === "raw" && data.cam_shape;
-      const ready = urls.every((u) => peekBitmap(u)) && probeUrls.every((u) => peekBitmap(u)) && (!raw || stable.has(`cammaps:${p.run.name}\u0000${p.layer}\u0000${step}`));
+      const ready =
+        urls.every((u) => peekBitmap(u)) &&
+        probeUrls.every((u) => peekBitmap(u)) &&
+        (!raw || stable.has(`cammaps:${p.run.name}\u0000${p.layer}\u0000${step}`));
       if (!ready) setLoading(p.figure, true);
       const [overlays, probes, maps] = await Promise.all([
         Promise.all(urls.map((u) => bitmap(u))),
@@ -205,7 +248,9 @@ export function create(root, shell) {
     const names = data.class_names;
     const lines = [];
     const label = item.label !== null && item.label !== undefined ? item.label : item.target;
-    lines.push(h("span", { class: "cam-label", text: `#${item.index} ${className(names, label) || ""}`.trim() }));
+    lines.push(
+      h("span", { class: "cam-label", text: `#${item.index} ${className(names, label) || ""}`.trim() }),
+    );
     if (item.predicted !== null && item.predicted !== undefined) {
       const wrong = item.misclassified === true;
       lines.push(
@@ -213,7 +258,7 @@ export function create(root, shell) {
           class: wrong ? "cam-pred wrong" : item.misclassified === false ? "cam-pred right" : "cam-pred",
           text: `${wrong ? "✗" : item.misclassified === false ? "✓" : "→"} ${className(names, item.predicted)} ${percent(item.probability)}`,
           title: `predicted ${className(names, item.predicted)} with probability ${formatNumber(item.probability, 3)}; probability of the ${item.label !== null ? "label" : "target"}: ${formatNumber(item.target_probability, 3)}`,
-        })
+        }),
       );
     }
     return lines;
@@ -258,10 +303,19 @@ export function create(root, shell) {
           on: { click: () => choose(i) },
         },
         stack,
-        h("span", { class: "cam-caption" }, caption(data, item))
+        h("span", { class: "cam-caption" }, caption(data, item)),
       );
     });
-    if (!cards.length) cards.push(h("p", { class: "hint", text: st.only === "wrong" ? `No misclassified probe image at step ${step}.` : "No probe images at this step." }));
+    if (!cards.length)
+      cards.push(
+        h("p", {
+          class: "hint",
+          text:
+            st.only === "wrong"
+              ? `No misclassified probe image at step ${step}.`
+              : "No probe images at this step.",
+        }),
+      );
     setChildren(p.grid, cards);
     p.grid.dataset.step = String(step);
     p.grid.dataset.colouring = maps ? "raw" : "overlay";
@@ -285,9 +339,18 @@ export function create(root, shell) {
     let watch = p.watchData;
     if (p.watchKey !== key) {
       try {
-        watch = await seriesJSON("api/gradcam/image", { run: p.run.name, layer: p.layer, index, limit: panels.length > 1 ? 12 : 24 });
+        watch = await seriesJSON("api/gradcam/image", {
+          run: p.run.name,
+          layer: p.layer,
+          index,
+          limit: panels.length > 1 ? 12 : 24,
+        });
       } catch (error) {
-        if (my === token) setChildren(p.strip, h("p", { class: "hint", text: `Could not load this image's history: ${error.message}` }));
+        if (my === token)
+          setChildren(
+            p.strip,
+            h("p", { class: "hint", text: `Could not load this image's history: ${error.message}` }),
+          );
         return;
       }
       if (my !== token || Math.min(st.image, data.images.length - 1) !== index) return;
@@ -307,12 +370,19 @@ export function create(root, shell) {
     const items = watch.strip.map((entry) => {
       const thumb = h("canvas", { class: "watch-thumb", width: "56", height: "56" });
       const at = watch.steps.indexOf(entry.step);
-      const wrong = watch.label !== null && watch.predicted[at] !== null && watch.predicted[at] !== watch.label;
+      const wrong =
+        watch.label !== null && watch.predicted[at] !== null && watch.predicted[at] !== watch.label;
       const item = h(
         "button",
-        { type: "button", class: `watch-item${wrong ? " misclassified" : ""}`, dataset: { step: String(entry.step) }, title: `step ${entry.step}: predicted ${className(names, watch.predicted[at]) || "?"} (${percent(watch.probability[at])})`, on: { click: () => slider.select(entry.step) } },
+        {
+          type: "button",
+          class: `watch-item${wrong ? " misclassified" : ""}`,
+          dataset: { step: String(entry.step) },
+          title: `step ${entry.step}: predicted ${className(names, watch.predicted[at]) || "?"} (${percent(watch.probability[at])})`,
+          on: { click: () => slider.select(entry.step) },
+        },
         thumb,
-        h("span", { text: String(entry.step) })
+        h("span", { text: String(entry.step) }),
       );
       bitmap(entry.overlay)
         .then((b) => {
@@ -340,11 +410,30 @@ export function create(root, shell) {
     const c = colors();
     const peak = Math.max(0, ...watch.cam_max.filter((v) => v !== null && Number.isFinite(v)));
     const lines = [
-      { xs: watch.steps, ys: watch.target_probability, color: c.series[2], label: watch.label !== null ? "p(label)" : "p(target)", width: 2 },
+      {
+        xs: watch.steps,
+        ys: watch.target_probability,
+        color: c.series[2],
+        label: watch.label !== null ? "p(label)" : "p(target)",
+        width: 2,
+      },
       { xs: watch.steps, ys: watch.probability, color: c.series[1], label: "p(predicted)", dash: [4, 3] },
     ];
-    if (peak > 0) lines.push({ xs: watch.steps, ys: watch.cam_max.map((v) => (v === null ? null : v / peak)), color: c.series[4], label: `CAM peak ÷ ${formatNumber(peak, 3)}`, width: 1 });
-    lineChart(p.chart, { lines, marker: step, yRange: [0, 1], width: panels.length > 1 ? 380 : 560, height: 130 });
+    if (peak > 0)
+      lines.push({
+        xs: watch.steps,
+        ys: watch.cam_max.map((v) => (v === null ? null : v / peak)),
+        color: c.series[4],
+        label: `CAM peak ÷ ${formatNumber(peak, 3)}`,
+        width: 1,
+      });
+    lineChart(p.chart, {
+      lines,
+      marker: step,
+      yRange: [0, 1],
+      width: panels.length > 1 ? 380 : 560,
+      height: 130,
+    });
   }
 
   async function drawAttributions(p, data, index) {
@@ -361,7 +450,10 @@ export function create(root, shell) {
     const entries = [
       ...(probeUrl ? [{ label: "image", url: probeUrl }] : []),
       { label: `Grad-CAM (step ${data.step})`, url: data.images[index].overlay },
-      ...maps.map((a) => ({ label: `${a.method.replace(/_/g, " ")} (step ${a.step})`, url: a.images[index] })),
+      ...maps.map((a) => ({
+        label: `${a.method.replace(/_/g, " ")} (step ${a.step})`,
+        url: a.images[index],
+      })),
     ];
     for (const entry of entries) {
       const canvas = h("canvas", { class: "attribution-map" });
@@ -373,7 +465,11 @@ export function create(root, shell) {
         })
         .catch(() => {});
     }
-    setChildren(p.attributions, h("div", { class: "chart-title", text: `Attribution maps of probe #${index}` }), h("div", { class: "attribution-figures" }, figures));
+    setChildren(
+      p.attributions,
+      h("div", { class: "chart-title", text: `Attribution maps of probe #${index}` }),
+      h("div", { class: "attribution-figures" }, figures),
+    );
   }
 
   return {

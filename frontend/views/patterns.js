@@ -7,7 +7,20 @@
 // original and the dreamed image side by side, the layers dreamed on and the activation gain.
 // Routes: api/patterns/step, api/patterns/filter, api/patterns/dream (+ PNGs from api/runs/image, sprites).
 import { bitmap, getJSON, peekBitmap, seriesJSON, stable } from "../api.js";
-import { atOrBefore, field, fillSelect, formatNumber, h, message, naturalCompare, runNames, select, setChildren, toggle, unionSteps } from "../dom.js";
+import {
+  atOrBefore,
+  field,
+  fillSelect,
+  formatNumber,
+  h,
+  message,
+  naturalCompare,
+  runNames,
+  select,
+  setChildren,
+  toggle,
+  unionSteps,
+} from "../dom.js";
 import { colors, drawFilter, lineChart } from "../draw.js";
 import { drawThumb, sprites } from "../sprites.js";
 import { frameScheduler, loadPanelSteps, panelSet, setLoading, stepSlider } from "../widgets.js";
@@ -27,7 +40,11 @@ const LABEL_H = 16;
 const GAP = 6;
 
 function stepData(run, layer, step) {
-  return stable.get(`pat:${run}\u0000${layer}\u0000${step}`, () => getJSON("api/patterns/step", { run, layer, step }), () => 4096);
+  return stable.get(
+    `pat:${run}\u0000${layer}\u0000${step}`,
+    () => getJSON("api/patterns/step", { run, layer, step }),
+    () => 4096,
+  );
 }
 
 /** Grid layout of `count` tiles of `tile` px in at most `width` px. */
@@ -43,11 +60,16 @@ export function create(root, shell) {
   let panels = [];
   let token = 0;
 
-  const layerSelect = select([], null, (v) => {
-    st.layer = v;
-    st.selected = null;
-    shell.busy(update());
-  }, { class: "layer", "aria-label": "layer" });
+  const layerSelect = select(
+    [],
+    null,
+    (v) => {
+      st.layer = v;
+      st.selected = null;
+      shell.busy(update());
+    },
+    { class: "layer", "aria-label": "layer" },
+  );
   const slider = stepSlider((step) => {
     st.step = step;
     scheduleDraw();
@@ -59,9 +81,15 @@ export function create(root, shell) {
       st.size = v;
       drawAll();
     },
-    { class: "tile-size", "aria-label": "tile size" }
+    { class: "tile-size", "aria-label": "tile size" },
   );
-  const controls = h("div", { class: "controls" }, field("Layer", layerSelect), slider.el, field("Tiles", size));
+  const controls = h(
+    "div",
+    { class: "controls" },
+    field("Layer", layerSelect),
+    slider.el,
+    field("Tiles", size),
+  );
   const panelRow = h("div", { class: "panels" });
   const runPanels = panelSet(panelRow, makePanel);
   const dreamBox = h("section", { class: "dream-section", hidden: true });
@@ -69,7 +97,10 @@ export function create(root, shell) {
 
   function makePanel(run, layer) {
     const p = { run, layer, steps: [], wanted: null, layout: null, data: null };
-    p.canvas = h("canvas", { class: "pattern-grid", title: "Click a filter for its kernel, activation rate and top images" });
+    p.canvas = h("canvas", {
+      class: "pattern-grid",
+      title: "Click a filter for its kernel, activation rate and top images",
+    });
     p.canvas.addEventListener("click", (event) => {
       if (!p.layout || !p.data) return;
       const rect = p.canvas.getBoundingClientRect();
@@ -87,7 +118,14 @@ export function create(root, shell) {
     p.note = h("div", { class: "panel-note" });
     p.figure = h("div", { class: "figure" }, p.canvas);
     p.detail = h("div", { class: "detail" });
-    p.el = h("article", { class: "panel", dataset: { run: run.name } }, h("h3", { class: "panel-title", text: run.name }), p.note, p.figure, p.detail);
+    p.el = h(
+      "article",
+      { class: "panel", dataset: { run: run.name } },
+      h("h3", { class: "panel-title", text: run.name }),
+      p.note,
+      p.figure,
+      p.detail,
+    );
     return p;
   }
 
@@ -112,8 +150,10 @@ export function create(root, shell) {
         message(
           "empty",
           `No filter patterns logged in ${runNames(runs)}`,
-          h("p", { text: "Pass pattern_layers=[\"features.conv2\", ...] to CNNVizCallback: it then optimises an image for each of the first pattern_channels filters (every 1000 steps and at on_epoch_end, in the background on a copy of the model)." })
-        )
+          h("p", {
+            text: 'Pass pattern_layers=["features.conv2", ...] to CNNVizCallback: it then optimises an image for each of the first pattern_channels filters (every 1000 steps and at on_epoch_end, in the background on a copy of the model).',
+          }),
+        ),
       );
       return;
     }
@@ -176,8 +216,12 @@ export function create(root, shell) {
   }
 
   function paint(p, data, images, step) {
-    const what = [`step ${step}${step === st.step ? "" : ` (last logged at or before ${st.step})`}`, `${data.channels.length} filters`];
-    if (data.optimisation_steps) what.push(`${data.optimisation_steps} optimisation steps at ${data.size} px`);
+    const what = [
+      `step ${step}${step === st.step ? "" : ` (last logged at or before ${st.step})`}`,
+      `${data.channels.length} filters`,
+    ];
+    if (data.optimisation_steps)
+      what.push(`${data.optimisation_steps} optimisation steps at ${data.size} px`);
     p.note.textContent = what.join(" · ");
     p.el.dataset.step = String(step);
     const width = panels.length > 1 ? 400 : 620;
@@ -221,15 +265,34 @@ export function create(root, shell) {
     const channel = st.selected;
     const column = channel === null ? -1 : data.channels.indexOf(channel);
     if (column < 0) {
-      setChildren(p.detail, h("p", { class: "hint", text: "The number under each pattern is the activation it reached. Click a pattern to see it beside its kernel, with the filter's activation rate and top images." }));
+      setChildren(
+        p.detail,
+        h("p", {
+          class: "hint",
+          text: "The number under each pattern is the activation it reached. Click a pattern to see it beside its kernel, with the filter's activation rate and top images.",
+        }),
+      );
       return;
     }
     const my = token;
     let info;
     try {
-      info = await seriesJSON("api/patterns/filter", { run: p.run.name, layer: p.layer, channel, step: data.step });
+      info = await seriesJSON("api/patterns/filter", {
+        run: p.run.name,
+        layer: p.layer,
+        channel,
+        step: data.step,
+      });
     } catch (error) {
-      if (my === token) setChildren(p.detail, message("error", `Could not load filter #${channel}`, h("p", { text: String(error.message || error) })));
+      if (my === token)
+        setChildren(
+          p.detail,
+          message(
+            "error",
+            `Could not load filter #${channel}`,
+            h("p", { text: String(error.message || error) }),
+          ),
+        );
       return;
     }
     if (my !== token || st.selected !== channel || p.data !== data) return;
@@ -241,10 +304,26 @@ export function create(root, shell) {
     bctx.drawImage(images[column], 0, 0, big.width, big.height);
     const figures = [h("figure", {}, big, h("figcaption", { text: `pattern, step ${data.step}` }))];
     if (info.kernel) {
-      const kernel = { shape: [1, ...info.kernel.shape], data: Float32Array.from(info.kernel.values.flat(2).map((v) => (v === null ? NaN : v))) };
+      const kernel = {
+        shape: [1, ...info.kernel.shape],
+        data: Float32Array.from(info.kernel.values.flat(2).map((v) => (v === null ? NaN : v))),
+      };
       const canvas = h("canvas", { class: "filter-big kernel-of-pattern" });
-      drawFilter(canvas, kernel, 0, { normalization: "per_filter", inputMode: info.kernel.shape[0] === 3 ? "rgb" : "mean", size: 144 });
-      figures.push(h("figure", {}, canvas, h("figcaption", { text: `kernel ${info.kernel.shape.join("×")}, step ${info.kernel.step}${info.kernel.shape[0] === 3 ? "" : " (mean of inputs)"}` })));
+      drawFilter(canvas, kernel, 0, {
+        normalization: "per_filter",
+        inputMode: info.kernel.shape[0] === 3 ? "rgb" : "mean",
+        size: 144,
+      });
+      figures.push(
+        h(
+          "figure",
+          {},
+          canvas,
+          h("figcaption", {
+            text: `kernel ${info.kernel.shape.join("×")}, step ${info.kernel.step}${info.kernel.shape[0] === 3 ? "" : " (mean of inputs)"}`,
+          }),
+        ),
+      );
     }
     const dead = info.dead;
     const rateText = !dead
@@ -257,27 +336,67 @@ export function create(root, shell) {
       h("dt", { text: "Filter" }),
       h("dd", { text: `#${channel} of ${p.layer}` }),
       h("dt", { text: "Activation reached" }),
-      h("dd", { class: "reached-value", text: reached === null || reached === undefined ? "not logged" : `${formatNumber(reached, 3)} at step ${data.step}` }),
+      h("dd", {
+        class: "reached-value",
+        text:
+          reached === null || reached === undefined
+            ? "not logged"
+            : `${formatNumber(reached, 3)} at step ${data.step}`,
+      }),
       h("dt", { text: "Activation rate" }),
       h("dd", { class: "rate-value", text: rateText }),
       h("dt", { text: "Status" }),
-      h("dd", { class: `dead-status${dead && dead.dead ? " is-dead" : ""}`, text: !dead || dead.dead === null ? "unknown" : dead.dead ? "dead (never positive in the window)" : "alive" }),
+      h("dd", {
+        class: `dead-status${dead && dead.dead ? " is-dead" : ""}`,
+        text:
+          !dead || dead.dead === null
+            ? "unknown"
+            : dead.dead
+              ? "dead (never positive in the window)"
+              : "alive",
+      }),
     ];
     const chart = h("canvas", { class: "chart reached-chart" });
     const side = h("div", { class: "pattern-side" }, h("dl", {}, rows));
-    if (info.values.steps.length > 1) side.append(h("div", { class: "chart-title", text: "Activation its pattern reached, over training" }), chart);
+    if (info.values.steps.length > 1)
+      side.append(
+        h("div", { class: "chart-title", text: "Activation its pattern reached, over training" }),
+        chart,
+      );
     const top = h("div", { class: "pattern-top" });
-    setChildren(p.detail, h("div", { class: "pattern-detail", dataset: { filter: String(channel) } }, h("div", { class: "pattern-figures" }, figures), side), top);
+    setChildren(
+      p.detail,
+      h(
+        "div",
+        { class: "pattern-detail", dataset: { filter: String(channel) } },
+        h("div", { class: "pattern-figures" }, figures),
+        side,
+      ),
+      top,
+    );
     if (info.values.steps.length > 1) {
       const c = colors();
-      lineChart(chart, { lines: [{ xs: info.values.steps, ys: info.values.values, color: c.select, label: `filter #${channel}` }], marker: data.step, width: 300, height: 110 });
+      lineChart(chart, {
+        lines: [
+          { xs: info.values.steps, ys: info.values.values, color: c.select, label: `filter #${channel}` },
+        ],
+        marker: data.step,
+        width: 300,
+        height: 110,
+      });
     }
     drawTop(p, info, top);
   }
 
   async function drawTop(p, info, box) {
     if (!info.top) {
-      setChildren(box, h("p", { class: "hint", text: "Top images are logged for the layers in top_example_layers when CNNVizCallback has an embedding_probe." }));
+      setChildren(
+        box,
+        h("p", {
+          class: "hint",
+          text: "Top images are logged for the layers in top_example_layers when CNNVizCallback has an embedding_probe.",
+        }),
+      );
       return;
     }
     const link = h("button", {
@@ -287,7 +406,12 @@ export function create(root, shell) {
       title: "Open this filter in the Top images panel of the Embedding view",
       on: { click: () => shell.open("embedding", { layer: p.layer, filter: info.channel, run: p.run.name }) },
     });
-    const head = h("div", { class: "top-head" }, h("span", { class: "chart-title", text: `Most activating probe images (step ${info.top.step})` }), link);
+    const head = h(
+      "div",
+      { class: "top-head" },
+      h("span", { class: "chart-title", text: `Most activating probe images (step ${info.top.step})` }),
+      link,
+    );
     if (!info.top.examples.length) {
       setChildren(box, head, h("p", { class: "hint", text: "No examples recorded for this filter." }));
       return;
@@ -296,9 +420,21 @@ export function create(root, shell) {
     const thumbs = info.top.examples.map((ex) => {
       const canvas = h("canvas", { class: "thumb top-thumb" });
       if (sheet) drawThumb(canvas, sheet, ex.id, { size: 56, box: ex.box, imageSize: info.top.image_size });
-      return h("figure", { class: "top-example", title: `image ${ex.id}: activation ${formatNumber(ex.activation, 3)}` }, canvas, h("figcaption", { text: formatNumber(ex.activation, 2) }));
+      return h(
+        "figure",
+        { class: "top-example", title: `image ${ex.id}: activation ${formatNumber(ex.activation, 3)}` },
+        canvas,
+        h("figcaption", { text: formatNumber(ex.activation, 2) }),
+      );
     });
-    setChildren(box, head, h("div", { class: "top-strip" }, thumbs), sheet ? null : h("p", { class: "hint", text: "Thumbnails need the sprites (logged with the embedding)." }));
+    setChildren(
+      box,
+      head,
+      h("div", { class: "top-strip" }, thumbs),
+      sheet
+        ? null
+        : h("p", { class: "hint", text: "Thumbnails need the sprites (logged with the embedding)." }),
+    );
   }
 
   // ------------------------------------------------------------------------- DeepDream
@@ -318,7 +454,7 @@ export function create(root, shell) {
         } catch (error) {
           return { ...item, error };
         }
-      })
+      }),
     );
     if (my !== token) return;
     const side = runs.length > 1 ? 200 : 280;
@@ -329,21 +465,32 @@ export function create(root, shell) {
           "article",
           { class: "panel dream-panel", dataset: { run: run.name } },
           h("h3", { class: "panel-title", text: run.name }),
-          loaded.filter((item) => item.run === run).map((item) => dreamCard(item, side))
-        )
+          loaded.filter((item) => item.run === run).map((item) => dreamCard(item, side)),
+        ),
       );
     dreamBox.hidden = false;
     setChildren(
       dreamBox,
       h("h3", { class: "section-title dream-title", text: "DeepDream" }),
       h("div", { class: "panels" }, perRun),
-      h("p", { class: "hint", text: "Gradient ascent on the image for the L2 norm of the layers' activations (DeepDream, tb-cnnviz dream). The gain is that norm on the dream over the norm on the original image." })
+      h("p", {
+        class: "hint",
+        text: "Gradient ascent on the image for the L2 norm of the layers' activations (DeepDream, tb-cnnviz dream). The gain is that norm on the dream over the norm on the original image.",
+      }),
     );
   }
 
   function dreamCard(item, side) {
     if (item.error) {
-      return h("div", { class: "dream-card", dataset: { layer: item.layer } }, message("error", `Could not load the dream on ${item.layer}`, h("p", { text: String(item.error.message || item.error) })));
+      return h(
+        "div",
+        { class: "dream-card", dataset: { layer: item.layer } },
+        message(
+          "error",
+          `Could not load the dream on ${item.layer}`,
+          h("p", { text: String(item.error.message || item.error) }),
+        ),
+      );
     }
     const { data, images } = item;
     const figures = [
@@ -351,7 +498,10 @@ export function create(root, shell) {
       dreamFigure(images[1], `dream, step ${data.step}`, side),
     ];
     const precise = (x) => (x === null || x === undefined ? "–" : Number(x).toPrecision(3));
-    const gain = data.gain === null ? "undefined (the layers are silent on the original)" : `×${formatNumber(data.gain, 2)}`;
+    const gain =
+      data.gain === null
+        ? "undefined (the layers are silent on the original)"
+        : `×${formatNumber(data.gain, 2)}`;
     const settings = [
       data.octaves !== null ? `${data.octaves} octave${data.octaves === 1 ? "" : "s"}` : null,
       data.octave_scale !== null ? `scale ${formatNumber(data.octave_scale, 2)}` : null,
@@ -367,12 +517,13 @@ export function create(root, shell) {
       h("dd", { text: `${precise(data.objective[0])} → ${precise(data.objective[1])}` }),
     ];
     if (settings.length) rows.push(h("dt", { text: "Settings" }), h("dd", { text: settings.join(", ") }));
-    if (data.size) rows.push(h("dt", { text: "Image" }), h("dd", { text: `${data.size[1]}×${data.size[0]} px` }));
+    if (data.size)
+      rows.push(h("dt", { text: "Image" }), h("dd", { text: `${data.size[1]}×${data.size[0]} px` }));
     return h(
       "div",
       { class: "pattern-detail dream-card", dataset: { layer: item.layer, step: String(data.step) } },
       h("div", { class: "pattern-figures" }, figures),
-      h("div", { class: "pattern-side" }, h("dl", {}, rows))
+      h("div", { class: "pattern-side" }, h("dl", {}, rows)),
     );
   }
 
@@ -383,10 +534,17 @@ export function create(root, shell) {
     const width = Math.max(1, Math.round(image.width * scale));
     const height = Math.max(1, Math.round(image.height * scale));
     const dpr = window.devicePixelRatio || 1;
-    const canvas = h("canvas", { class: "dream-image", dataset: { natural: `${image.width}x${image.height}` } });
+    const canvas = h("canvas", {
+      class: "dream-image",
+      dataset: { natural: `${image.width}x${image.height}` },
+    });
     canvas.width = Math.round(width * dpr);
     canvas.height = Math.round(height * dpr);
-    Object.assign(canvas.style, { width: `${width}px`, height: `${height}px`, imageRendering: scale >= 1 ? "pixelated" : "auto" });
+    Object.assign(canvas.style, {
+      width: `${width}px`,
+      height: `${height}px`,
+      imageRendering: scale >= 1 ? "pixelated" : "auto",
+    });
     const ctx = canvas.getContext("2d");
     ctx.imageSmoothingEnabled = scale < 1; // smooth when shrinking, crisp pixels when enlarging
     ctx.drawImage(image, 0, 0, canvas.width, canvas.height);

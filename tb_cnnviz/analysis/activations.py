@@ -5,10 +5,11 @@ channel becomes a grey image; we do the same per probe image and lay the channel
 with ``make_grid`` in a fixed channel order, so the same tile is the same filter at
 every step.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -18,7 +19,9 @@ from tb_cnnviz.analysis.layers import activation_point
 from tb_cnnviz.analysis.safety import capture_outputs, safe_snapshot
 
 
-def layer_activations(model: nn.Module, layers: Sequence[nn.Module], images: torch.Tensor) -> list[torch.Tensor]:
+def layer_activations(
+    model: nn.Module, layers: Sequence[nn.Module], images: torch.Tensor
+) -> list[torch.Tensor]:
     """Outputs of each conv layer's activation point (see :func:`layers.activation_point`) for ``images``.
 
     Runs in eval mode under ``no_grad``; every module's training flag, the RNG and the

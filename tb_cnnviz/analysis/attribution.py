@@ -17,10 +17,12 @@ occluded copies (many positions and images per forward pass).
 DDP / DataParallel / ``torch.compile`` wrappers are looked through (``layers.unwrap``)
 and the forward pass runs on the wrapped module, as in ``grad_cam``.
 """
+
 from __future__ import annotations
 
 import warnings
-from typing import Callable, Optional, Sequence, Union
+from collections.abc import Sequence
+from typing import Callable, Optional, Union
 
 import torch
 from torch import nn
@@ -56,7 +58,9 @@ class _ScoreModel(nn.Module):
         return scores
 
 
-def _captum_gradients(method: Callable[[nn.Module], object], model: nn.Module, images: torch.Tensor, target: Target) -> torch.Tensor:
+def _captum_gradients(
+    method: Callable[[nn.Module], object], model: nn.Module, images: torch.Tensor, target: Target
+) -> torch.Tensor:
     """Run a captum gradient method on the unwrapped model inside the training-safety wrapper."""
     check_images(images)
     wanted = check_target(target, images.shape[0])
@@ -96,7 +100,9 @@ def guided_backprop(model: nn.Module, images: torch.Tensor, target: Target = Non
     return _captum_gradients(GuidedBackprop, model, images, target)
 
 
-def guided_grad_cam(model: nn.Module, layer: LayerSpec, images: torch.Tensor, target: Target = None) -> torch.Tensor:
+def guided_grad_cam(
+    model: nn.Module, layer: LayerSpec, images: torch.Tensor, target: Target = None
+) -> torch.Tensor:
     """Guided Grad-CAM ``[N, C, H, W]`` = guided backprop x upsampled Grad-CAM (Selvaraju et al., 2017).
 
     High-resolution detail from guided backprop, class-discriminative through the
@@ -116,7 +122,9 @@ def occlusion_positions(image_size: Size2, window: Size2, stride: Size2) -> tupl
     window_h, window_w = _pair(window, "window")
     stride_h, stride_w = _pair(stride, "stride")
     if window_h > height or window_w > width:
-        raise ValueError(f"window: {window!r} is larger than the images ({height}x{width}); expected at most the image size")
+        raise ValueError(
+            f"window: {window!r} is larger than the images ({height}x{width}); expected at most the image size"
+        )
     return list(range(0, height - window_h + 1, stride_h)), list(range(0, width - window_w + 1, stride_w))
 
 
@@ -166,15 +174,19 @@ def occlusion(
     masks = torch.zeros(len(tops), len(lefts), 1, height, width, dtype=torch.bool, device=x.device)
     for i, top in enumerate(tops):
         for j, left in enumerate(lefts):
-            masks[i, j, :, top:top + window_h, left:left + window_w] = True
+            masks[i, j, :, top : top + window_h, left : left + window_w] = True
     masks = masks.flatten(0, 1)
     positions = masks.shape[0]
-    paint = x.mean(dim=(2, 3), keepdim=True) if fill == "mean" else torch.full_like(x[:, :, :1, :1], float(fill))
+    paint = (
+        x.mean(dim=(2, 3), keepdim=True) if fill == "mean" else torch.full_like(x[:, :, :1, :1], float(fill))
+    )
 
     with preserved_rng(), eval_mode(model), frozen_parameters(model), torch.no_grad():
         reference = runner(x)
         _, indices = target_scores(reference, wanted)  # validates the target and fixes the predicted class
-        values = torch.empty(count * positions, device=x.device, dtype=torch.promote_types(x.dtype, torch.float32))
+        values = torch.empty(
+            count * positions, device=x.device, dtype=torch.promote_types(x.dtype, torch.float32)
+        )
         for start in range(0, count * positions, batch_size):
             flat = torch.arange(start, min(start + batch_size, count * positions), device=x.device)
             image_index, position_index = flat // positions, flat % positions
@@ -184,7 +196,7 @@ def occlusion(
                 scores, _ = target_scores(output, wanted)
             else:
                 scores = torch.softmax(output.float(), dim=1).gather(1, indices[image_index][:, None])[:, 0]
-            values[start:start + flat.numel()] = scores
+            values[start : start + flat.numel()] = scores
     return values.reshape(count, len(tops), len(lefts))
 
 
@@ -194,9 +206,13 @@ def _pair(value: Size2, argument: str) -> tuple[int, int]:
     try:
         pair = tuple(items)  # type: ignore[arg-type]
     except TypeError:
-        raise TypeError(f"{argument}: expected a positive int or a pair (height, width) of them, got {value!r}") from None
+        raise TypeError(
+            f"{argument}: expected a positive int or a pair (height, width) of them, got {value!r}"
+        ) from None
     if len(pair) != 2 or any(isinstance(item, bool) or not isinstance(item, int) for item in pair):
-        raise TypeError(f"{argument}: expected a positive int or a pair (height, width) of them, got {value!r}")
+        raise TypeError(
+            f"{argument}: expected a positive int or a pair (height, width) of them, got {value!r}"
+        )
     if pair[0] < 1 or pair[1] < 1:
         raise ValueError(f"{argument}: expected positive sizes, got {value!r}")
     return pair[0], pair[1]

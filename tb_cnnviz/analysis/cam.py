@@ -22,11 +22,13 @@ target layer (about 1.0-1.1x one plain forward pass, see ``benchmarks/attributio
 The shared helpers (image and target checks, the per-image score, the snapshot
 context) live here too; :mod:`tb_cnnviz.analysis.attribution` uses them.
 """
+
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterator, Literal, Optional, Sequence, Union, overload
+from typing import Callable, Literal, Optional, Union, overload
 
 import torch
 import torch.nn.functional as F
@@ -73,13 +75,17 @@ class GradCAMResult:
 def check_images(images: object, argument: str = "images") -> torch.Tensor:
     """A float ``[N, C, H, W]`` tensor with ``N >= 1``, else a ValueError/TypeError naming ``argument``."""
     if not isinstance(images, torch.Tensor):
-        raise TypeError(f"{argument}: expected a torch.Tensor of shape [N, C, H, W], got {type(images).__name__}")
+        raise TypeError(
+            f"{argument}: expected a torch.Tensor of shape [N, C, H, W], got {type(images).__name__}"
+        )
     if images.dim() != 4:
         raise ValueError(f"{argument}: expected a 4-D tensor [N, C, H, W], got shape {tuple(images.shape)}")
     if not images.is_floating_point():
         raise TypeError(f"{argument}: expected a floating-point tensor, got dtype {images.dtype}")
     if images.shape[0] == 0 or images.shape[2] == 0 or images.shape[3] == 0:
-        raise ValueError(f"{argument}: expected at least one image of non-zero size, got shape {tuple(images.shape)}")
+        raise ValueError(
+            f"{argument}: expected at least one image of non-zero size, got shape {tuple(images.shape)}"
+        )
     return images
 
 
@@ -94,7 +100,9 @@ def check_target(target: Target, count: int) -> Union[None, torch.Tensor, Callab
     if target is None or callable(target):
         return target
     if isinstance(target, bool):
-        raise TypeError(f"target: expected None, an int class index, a list/tensor of class indices or a callable, got bool {target!r}")
+        raise TypeError(
+            f"target: expected None, an int class index, a list/tensor of class indices or a callable, got bool {target!r}"
+        )
     if isinstance(target, int):
         return torch.full((count,), target, dtype=torch.long)
     if isinstance(target, torch.Tensor):
@@ -103,33 +111,45 @@ def check_target(target: Target, count: int) -> Union[None, torch.Tensor, Callab
         if target.dim() == 0:
             return torch.full((count,), int(target), dtype=torch.long)
         if target.dim() != 1 or target.shape[0] != count:
-            raise ValueError(f"target: expected a 1-D tensor with one class index per image ({count}), got shape {tuple(target.shape)}")
+            raise ValueError(
+                f"target: expected a 1-D tensor with one class index per image ({count}), got shape {tuple(target.shape)}"
+            )
         return target.detach().to("cpu", torch.long)
     if isinstance(target, (list, tuple)):
         if len(target) != count:
             raise ValueError(f"target: expected one class index per image ({count}), got {len(target)}")
         for item in target:
             if isinstance(item, bool) or not isinstance(item, int):
-                raise TypeError(f"target: expected a list of int class indices, got an element {item!r} ({type(item).__name__})")
+                raise TypeError(
+                    f"target: expected a list of int class indices, got an element {item!r} ({type(item).__name__})"
+                )
         return torch.tensor(list(target), dtype=torch.long)
     raise TypeError(
         f"target: expected None, an int class index, a list/tensor of class indices or a callable, got {type(target).__name__}"
     )
 
 
-def target_scores(output: object, target: Union[None, torch.Tensor, Callable]) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+def target_scores(
+    output: object, target: Union[None, torch.Tensor, Callable]
+) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
     """The per-image scalar to explain, ``[N]``, and the class indices (``None`` for a callable)."""
     if not isinstance(output, torch.Tensor):
-        raise TypeError(f"model: expected the model to return a tensor, got {type(output).__name__}; pass a callable target to pick the score")
+        raise TypeError(
+            f"model: expected the model to return a tensor, got {type(output).__name__}; pass a callable target to pick the score"
+        )
     count = output.shape[0] if output.dim() > 0 else 0
     if callable(target):
         scores = target(output)
         if not isinstance(scores, torch.Tensor):
-            raise TypeError(f"target: the callable must return a tensor with one score per image, got {type(scores).__name__}")
+            raise TypeError(
+                f"target: the callable must return a tensor with one score per image, got {type(scores).__name__}"
+            )
         if scores.dim() == 2 and scores.shape[1] == 1:
             scores = scores[:, 0]
         if scores.dim() != 1 or scores.shape[0] != count:
-            raise ValueError(f"target: the callable must return one score per image, shape [{count}], got shape {tuple(scores.shape)}")
+            raise ValueError(
+                f"target: the callable must return one score per image, shape [{count}], got shape {tuple(scores.shape)}"
+            )
         return scores, None
     if output.dim() != 2:
         raise ValueError(
@@ -139,7 +159,9 @@ def target_scores(output: object, target: Union[None, torch.Tensor, Callable]) -
     indices = output.detach().argmax(1) if target is None else target.to(output.device)
     bad = indices[(indices < 0) | (indices >= classes)]
     if bad.numel():
-        raise ValueError(f"target: class index {int(bad[0])} is out of range for a model with {classes} classes (expected 0..{classes - 1})")
+        raise ValueError(
+            f"target: class index {int(bad[0])} is out of range for a model with {classes} classes (expected 0..{classes - 1})"
+        )
     return output.gather(1, indices[:, None])[:, 0], indices
 
 
@@ -164,7 +186,14 @@ def prepare_images(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
 @contextlib.contextmanager
 def snapshot(model: nn.Module) -> Iterator[list]:
     """Eval mode (every flag restored), parameters frozen, global RNG preserved, gradients on; yields a hook list removed on exit."""
-    with preserved_rng(), eval_mode(model), frozen_parameters(model), torch.inference_mode(False), torch.enable_grad(), hooks() as handles:
+    with (
+        preserved_rng(),
+        eval_mode(model),
+        frozen_parameters(model),
+        torch.inference_mode(False),
+        torch.enable_grad(),
+        hooks() as handles,
+    ):
         yield handles
 
 
@@ -183,7 +212,9 @@ def normalize_per_image(maps: torch.Tensor) -> torch.Tensor:
     flat = maps.reshape(maps.shape[0], -1)
     low = flat.min(dim=1, keepdim=True).values
     span = flat.max(dim=1, keepdim=True).values - low
-    scaled = torch.where(span > 0, (flat - low) / span.clamp_min(torch.finfo(flat.dtype).tiny), torch.zeros_like(flat))
+    scaled = torch.where(
+        span > 0, (flat - low) / span.clamp_min(torch.finfo(flat.dtype).tiny), torch.zeros_like(flat)
+    )
     return scaled.reshape(maps.shape)
 
 
@@ -191,13 +222,29 @@ def normalize_per_image(maps: torch.Tensor) -> torch.Tensor:
 
 
 @overload
-def grad_cam(model: nn.Module, layer: LayerSpec, images: torch.Tensor, target: Target = None, *, normalize: str = "none",
-             method: str = "gradcam", return_details: Literal[False] = False) -> torch.Tensor: ...
+def grad_cam(
+    model: nn.Module,
+    layer: LayerSpec,
+    images: torch.Tensor,
+    target: Target = None,
+    *,
+    normalize: str = "none",
+    method: str = "gradcam",
+    return_details: Literal[False] = False,
+) -> torch.Tensor: ...
 
 
 @overload
-def grad_cam(model: nn.Module, layer: LayerSpec, images: torch.Tensor, target: Target = None, *, normalize: str = "none",
-             method: str = "gradcam", return_details: Literal[True]) -> GradCAMResult: ...
+def grad_cam(
+    model: nn.Module,
+    layer: LayerSpec,
+    images: torch.Tensor,
+    target: Target = None,
+    *,
+    normalize: str = "none",
+    method: str = "gradcam",
+    return_details: Literal[True],
+) -> GradCAMResult: ...
 
 
 def grad_cam(
@@ -240,9 +287,13 @@ def grad_cam(
     def capture(_module: nn.Module, _inputs, output):
         if not isinstance(output, torch.Tensor) or output.dim() != 4:
             shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
-            raise ValueError(f"layer: {name!r} outputs {shape}; Grad-CAM needs a 4-D [N, channels, height, width] tensor")
+            raise ValueError(
+                f"layer: {name!r} outputs {shape}; Grad-CAM needs a 4-D [N, channels, height, width] tensor"
+            )
         if "activation" in captured:
-            raise ValueError(f"layer: {name!r} runs more than once in one forward pass (a shared module); choose a layer used once")
+            raise ValueError(
+                f"layer: {name!r} runs more than once in one forward pass (a shared module); choose a layer used once"
+            )
         # A fresh leaf: the backward pass stops here, whatever came before it. The clone goes on
         # through the network, so an in-place op after the layer (ReLU(inplace=True)) leaves the leaf intact.
         leaf = output.detach().requires_grad_(True)
@@ -271,8 +322,14 @@ def grad_cam(
             return cam
         predicted, probability, target_probability = probabilities(output, indices)
     return GradCAMResult(
-        cam=cam, target=indices, score=scores.detach(), predicted=predicted, probability=probability,
-        target_probability=target_probability, layer=name, method=method,
+        cam=cam,
+        target=indices,
+        score=scores.detach(),
+        predicted=predicted,
+        probability=probability,
+        target_probability=target_probability,
+        layer=name,
+        method=method,
     )
 
 
@@ -283,7 +340,10 @@ def _cam_from(activation: torch.Tensor, gradient: torch.Tensor, method: str) -> 
     else:  # gradcam++
         squared = gradient.pow(2)
         denominator = 2 * squared + activation.sum(dim=(2, 3), keepdim=True) * gradient.pow(3)
-        alpha = torch.where(denominator != 0, squared / torch.where(denominator != 0, denominator, torch.ones_like(denominator)),
-                            torch.zeros_like(denominator))
+        alpha = torch.where(
+            denominator != 0,
+            squared / torch.where(denominator != 0, denominator, torch.ones_like(denominator)),
+            torch.zeros_like(denominator),
+        )
         weights = (alpha * F.relu(gradient)).sum(dim=(2, 3), keepdim=True)
     return F.relu((weights * activation).sum(dim=1))

@@ -10,9 +10,10 @@ What is measured: conv→ReLU and conv→BN→ReLU measure exactly what the ReLU
 input > 0), whether the ReLU is in-place, a module reused by several convs, or
 ``F.relu`` in ``forward``. For other nonlinearities the rate is "pre-activation > 0".
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -56,7 +57,9 @@ class DeadFilterTracker:
         self._positive: list[torch.Tensor | None] = [None] * len(self.points)
         self._positions = [0] * len(self.points)
         self.batches = 0
-        self._handles = [point.register_forward_hook(self._make_hook(index)) for index, point in enumerate(self.points)]
+        self._handles = [
+            point.register_forward_hook(self._make_hook(index)) for index, point in enumerate(self.points)
+        ]
 
     def _make_hook(self, index: int):
         def hook(module, _inputs, output):
@@ -70,12 +73,15 @@ class DeadFilterTracker:
             self._positions[index] += value.shape[0] * value.shape[2] * value.shape[3]
             if index == 0:
                 self.batches += 1
+
         return hook
 
     def rates(self) -> list[torch.Tensor | None]:
         """Per layer, the activation rate of each filter over the window so far (None before any batch)."""
-        return [None if positive is None else positive.div(positions).float()
-                for positive, positions in zip(self._positive, self._positions)]
+        return [
+            None if positive is None else positive.div(positions).float()
+            for positive, positions in zip(self._positive, self._positions)
+        ]
 
     def counts(self) -> list[tuple[torch.Tensor | None, int]]:
         """Per layer, ``(positive counts per filter as float64, number of positions)``: what a distributed reduction sums."""
@@ -92,17 +98,21 @@ class DeadFilterTracker:
             handle.remove()
         self._handles = []
 
-    def __enter__(self) -> "DeadFilterTracker":
+    def __enter__(self) -> DeadFilterTracker:
         return self
 
     def __exit__(self, *exc) -> None:
         self.remove()
 
 
-def activation_rates(model: nn.Module, layers: Sequence[nn.Module], images: torch.Tensor) -> list[torch.Tensor]:
+def activation_rates(
+    model: nn.Module, layers: Sequence[nn.Module], images: torch.Tensor
+) -> list[torch.Tensor]:
     """One-off activation rates of ``layers`` on ``images`` (eval mode, no grad): for offline use."""
     points = [activation_point(model, layer) for layer in layers]
-    context, outputs = capture_outputs(points, transform=lambda value: (value.detach() > 0).float().mean(dim=(0, 2, 3)))
+    context, outputs = capture_outputs(
+        points, transform=lambda value: (value.detach() > 0).float().mean(dim=(0, 2, 3))
+    )
     with safe_snapshot(model), torch.no_grad(), context:
         model(images)
     return list(outputs)

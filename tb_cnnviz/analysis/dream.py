@@ -13,9 +13,10 @@ each octave, the *details* the ascent added (result minus that octave's base ima
 are upsampled and added to the next larger base, so large structures form at coarse
 scales and fine texture at the full size. The output has the input's size, in [0, 1].
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -28,11 +29,13 @@ from tb_cnnviz.analysis.truncation import truncated_forward
 MIN_OCTAVE_SIDE = 8
 
 
-def octave_sizes(height: int, width: int, octaves: int, octave_scale: float, min_side: int = MIN_OCTAVE_SIDE) -> list[tuple[int, int]]:
+def octave_sizes(
+    height: int, width: int, octaves: int, octave_scale: float, min_side: int = MIN_OCTAVE_SIDE
+) -> list[tuple[int, int]]:
     """Image sizes from largest (the input's) to smallest; shrinking stops before a side drops below ``min_side``."""
     sizes = [(height, width)]
     for index in range(1, octaves):
-        h, w = round(height / octave_scale ** index), round(width / octave_scale ** index)
+        h, w = round(height / octave_scale**index), round(width / octave_scale**index)
         if min(h, w) < min_side:
             break
         sizes.append((h, w))
@@ -74,16 +77,24 @@ def deep_dream(
     Deterministic for a given ``seed`` (own generator); training-safe like ``filter_patterns``.
     """
     if not isinstance(image, torch.Tensor):
-        raise TypeError(f"image: expected a float tensor [C, H, W] or [N, C, H, W], got {type(image).__name__}")
+        raise TypeError(
+            f"image: expected a float tensor [C, H, W] or [N, C, H, W], got {type(image).__name__}"
+        )
     if image.dim() not in (3, 4) or not image.is_floating_point():
-        raise ValueError(f"image: expected a float tensor [C, H, W] or [N, C, H, W], got {image.dtype} of shape {tuple(image.shape)}")
+        raise ValueError(
+            f"image: expected a float tensor [C, H, W] or [N, C, H, W], got {image.dtype} of shape {tuple(image.shape)}"
+        )
     if image.numel() and (image.min() < -1e-6 or image.max() > 1 + 1e-6):
-        raise ValueError(f"image: expected values in [0, 1], got min {image.min().item():.3g}, max {image.max().item():.3g}")
+        raise ValueError(
+            f"image: expected values in [0, 1], got min {image.min().item():.3g}, max {image.max().item():.3g}"
+        )
     for name, value in (("octaves", octaves), ("steps", steps)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name}: expected an int >= 1, got {value!r}")
     if isinstance(octave_scale, bool) or not isinstance(octave_scale, (int, float)) or not octave_scale > 1:
-        raise ValueError(f"octave_scale: expected a number > 1 (the size ratio between octaves), got {octave_scale!r}")
+        raise ValueError(
+            f"octave_scale: expected a number > 1 (the size ratio between octaves), got {octave_scale!r}"
+        )
     if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
         raise ValueError(f"lr: expected a positive number, got {lr!r}")
     if jitter is not None and (isinstance(jitter, bool) or not isinstance(jitter, int) or jitter < 0):
@@ -94,17 +105,22 @@ def deep_dream(
     base_model = unwrap(model)
     dev = check_device(base_model, device)
     if image.device != dev:
-        raise ValueError(f"image: is on {image.device} but the model is on {dev}; move the image to the model's device")
+        raise ValueError(
+            f"image: is on {image.device} but the model is on {dev}; move the image to the model's device"
+        )
     resolved = resolve_layers(base_model, layers, argument="layers", conv_only=False)
     single = image.dim() == 3
     generator = torch.Generator().manual_seed(seed)
     bar = None
     if progress:
         from tqdm.auto import tqdm
+
         bar = tqdm(desc="deep dream", unit="step")
     try:
-        with analysis_context(base_model), \
-                truncated_forward(base_model, [m for _, m in resolved], [n for n, _ in resolved]) as run:
+        with (
+            analysis_context(base_model),
+            truncated_forward(base_model, [m for _, m in resolved], [n for n, _ in resolved]) as run,
+        ):
             # Built inside the context: under a caller's inference_mode they must still be normal tensors.
             images = (image[None] if single else image).detach().float().clone()
             normalisation = check_normalisation(mean, std, images.shape[1], dev)
@@ -126,7 +142,11 @@ def deep_dream(
                 side = min(octave_base.shape[-2:])
                 limit = max(1, side // 16) if jitter is None else jitter
                 for _ in range(steps):
-                    shift = [int(s) for s in torch.randint(-limit, limit + 1, (2,), generator=generator)] if limit else [0, 0]
+                    shift = (
+                        [int(s) for s in torch.randint(-limit, limit + 1, (2,), generator=generator)]
+                        if limit
+                        else [0, 0]
+                    )
                     shifted = torch.roll(x, shifts=shift, dims=(-2, -1)).requires_grad_(True)
                     objective = sum(_norm_objective(a) for a in run(model_input(shifted)))
                     (grad,) = torch.autograd.grad(objective.sum(), [shifted])

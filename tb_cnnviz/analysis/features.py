@@ -11,9 +11,11 @@ module's own ``training`` flag restored afterwards, global RNG states restored) 
 ``torch.no_grad()``; the one hook is removed in ``finally``, also when the model raises;
 parameters and their ``.grad`` are not touched.
 """
+
 from __future__ import annotations
 
-from typing import Iterable, Literal, Optional, Union
+from collections.abc import Iterable
+from typing import Literal, Optional, Union
 
 import torch
 from torch import nn
@@ -28,7 +30,9 @@ Inputs = Union[torch.Tensor, Iterable]
 
 def default_feature_layer(model: nn.Module) -> tuple[str, nn.Module]:
     """``(name, module)`` of the last ``nn.Linear`` registered in ``model``: its input is the default code."""
-    linears = [(name, module) for name, module in unwrap(model).named_modules() if isinstance(module, nn.Linear)]
+    linears = [
+        (name, module) for name, module in unwrap(model).named_modules() if isinstance(module, nn.Linear)
+    ]
     if not linears:
         raise ValueError(
             "layer: the model has no nn.Linear, so there is no default feature layer; pass layer= with a module name"
@@ -105,12 +109,18 @@ def extract_features(
     features: list[torch.Tensor] = []
     outputs: list[torch.Tensor] = []
     with safe_snapshot(model), torch.no_grad(), hooks() as handles:
-        handles.append(module.register_forward_pre_hook(pre_hook) if point == "input" else module.register_forward_hook(forward_hook))
+        handles.append(
+            module.register_forward_pre_hook(pre_hook)
+            if point == "input"
+            else module.register_forward_hook(forward_hook)
+        )
         for batch in _batches(inputs, batch_size):
             captured.clear()
             result = model(batch.to(device, non_blocking=True))
             if not captured:
-                raise RuntimeError(f"layer: {name!r} was not called during the forward pass, so it has no {point} to extract")
+                raise RuntimeError(
+                    f"layer: {name!r} was not called during the forward pass, so it has no {point} to extract"
+                )
             # A module called twice in one forward (weight sharing) keeps its last call, like capture_outputs.
             value = captured[-1]
             features.append(value.float().cpu() if to_cpu else value)
@@ -128,7 +138,9 @@ def extract_features(
 def _reduce(value: torch.Tensor, pool: Pool) -> torch.Tensor:
     """[N, ...] -> [N, D]; a copy, so an in-place op later in the model cannot change it."""
     if value.dim() < 2:
-        raise ValueError(f"layer: expected a batched tensor [N, ...] at the layer, got shape {tuple(value.shape)}")
+        raise ValueError(
+            f"layer: expected a batched tensor [N, ...] at the layer, got shape {tuple(value.shape)}"
+        )
     if value.dim() > 2 and pool != "flatten":
         dims = tuple(range(2, value.dim()))
         return value.mean(dim=dims) if pool == "avg" else value.amax(dim=dims)
@@ -138,17 +150,23 @@ def _reduce(value: torch.Tensor, pool: Pool) -> torch.Tensor:
 def _batches(inputs: Inputs, batch_size: int) -> Iterable[torch.Tensor]:
     if isinstance(inputs, torch.Tensor):
         if inputs.dim() < 1:
-            raise ValueError(f"inputs: expected a batch tensor [N, ...], got a scalar of shape {tuple(inputs.shape)}")
+            raise ValueError(
+                f"inputs: expected a batch tensor [N, ...], got a scalar of shape {tuple(inputs.shape)}"
+            )
         for start in range(0, inputs.shape[0], batch_size):
-            yield inputs[start:start + batch_size]
+            yield inputs[start : start + batch_size]
         return
     if isinstance(inputs, (str, bytes)) or not hasattr(inputs, "__iter__"):
-        raise TypeError(f"inputs: expected a tensor [N, ...] or an iterable of batches, got {type(inputs).__name__}")
+        raise TypeError(
+            f"inputs: expected a tensor [N, ...] or an iterable of batches, got {type(inputs).__name__}"
+        )
     for index, batch in enumerate(inputs):
         if isinstance(batch, dict):
             key = next((k for k in ("image", "images", "input", "inputs", "x") if k in batch), None)
             if key is None:
-                raise TypeError(f"inputs: batch {index} is a dict without an 'image'/'input' key (keys: {sorted(batch)})")
+                raise TypeError(
+                    f"inputs: batch {index} is a dict without an 'image'/'input' key (keys: {sorted(batch)})"
+                )
             batch = batch[key]
         elif isinstance(batch, (tuple, list)):
             if not batch:

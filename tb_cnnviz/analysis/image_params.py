@@ -13,9 +13,10 @@ does not depend on which other images share its batch:
 - ``PixelImage``: raw pixels in [0, 1], initialised to grey plus a little noise, the
   plain gradient-ascent setting of seed 000 (Chollet, "Deep Learning with Python", 5.4.2).
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -23,11 +24,7 @@ import torch
 # ("colour decorrelation"), as published with lucid
 # (lucid/optvis/param/color.py, ``color_correlation_svd_sqrt``; also used by lucent).
 # Each column is a colour direction; the image is optimised in this decorrelated basis.
-COLOR_CORRELATION_SVD_SQRT = torch.tensor(
-    [[0.26, 0.09, 0.02],
-     [0.27, 0.00, -0.05],
-     [0.27, -0.09, 0.03]]
-)
+COLOR_CORRELATION_SVD_SQRT = torch.tensor([[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]])
 # Normalised by the largest column norm so no colour direction is amplified.
 COLOR_CORRELATION_NORMALIZED = COLOR_CORRELATION_SVD_SQRT / COLOR_CORRELATION_SVD_SQRT.norm(dim=0).max()
 
@@ -64,9 +61,18 @@ class FourierImage:
     initialised from ``generators[i]`` alone (normal noise with std ``sd``).
     """
 
-    def __init__(self, generators: Sequence[torch.Generator], channels: int, height: int, width: int,
-                 *, device: torch.device | str = "cpu", sd: float = 0.01, decay_power: float = 1.0,
-                 decorrelate: bool | None = None):
+    def __init__(
+        self,
+        generators: Sequence[torch.Generator],
+        channels: int,
+        height: int,
+        width: int,
+        *,
+        device: torch.device | str = "cpu",
+        sd: float = 0.01,
+        decay_power: float = 1.0,
+        decorrelate: bool | None = None,
+    ):
         generators = _check_generators(generators)
         self.channels, self.height, self.width = channels, height, width
         shape = (channels, height, width // 2 + 1, 2)
@@ -91,7 +97,9 @@ class FourierImage:
             # x_rgb[c] = sum_d M[c, d] x_decorrelated[d]. The inverse FFT is linear and per channel, so the
             # colour mix is applied to the spectrum: one broadcast matmul, no permute copies.
             n = spectrum.shape[0]
-            spectrum = torch.matmul(self.colour, spectrum.reshape(n, self.channels, -1)).view_as(self.spectrum)
+            spectrum = torch.matmul(self.colour, spectrum.reshape(n, self.channels, -1)).view_as(
+                self.spectrum
+            )
         spectrum = torch.view_as_complex(self.scale * spectrum)
         image = torch.fft.irfft2(spectrum, s=(self.height, self.width), norm="ortho")
         return torch.sigmoid(image)
@@ -105,8 +113,16 @@ class PixelImage:
     image is exactly the optimised one, not a contrast-stretched version of it.
     """
 
-    def __init__(self, generators: Sequence[torch.Generator], channels: int, height: int, width: int,
-                 *, device: torch.device | str = "cpu", noise: float = 20.0 / 255.0):
+    def __init__(
+        self,
+        generators: Sequence[torch.Generator],
+        channels: int,
+        height: int,
+        width: int,
+        *,
+        device: torch.device | str = "cpu",
+        noise: float = 20.0 / 255.0,
+    ):
         generators = _check_generators(generators)
         self.channels, self.height, self.width = channels, height, width
         init = torch.stack([torch.rand((channels, height, width), generator=g) for g in generators])

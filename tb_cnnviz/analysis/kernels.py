@@ -4,6 +4,7 @@ Well-trained first-layer filters look like smooth edge, colour and blob detector
 noisy filters point to too high a learning rate, too little data or too little
 regularisation (CS231n, seed 002). The grid makes that visible, the score makes it a curve.
 """
+
 from __future__ import annotations
 
 import math
@@ -14,7 +15,11 @@ from torchvision.utils import make_grid
 
 Normalization = Literal["global", "per_filter"]
 NORMALIZATIONS = ("global", "per_filter")
-NONFINITE_COLOUR = (1.0, 0.0, 1.0)  # magenta: never produced by a normalised finite weight in a grey or RGB tile
+NONFINITE_COLOUR = (
+    1.0,
+    0.0,
+    1.0,
+)  # magenta: never produced by a normalised finite weight in a grey or RGB tile
 
 
 def normalize_kernels(weight: torch.Tensor, normalization: Normalization = "global") -> torch.Tensor:
@@ -39,7 +44,9 @@ def normalize_kernels(weight: torch.Tensor, normalization: Normalization = "glob
     return torch.where(finite, scaled, torch.full_like(scaled, math.nan))
 
 
-def kernel_grid(weight: torch.Tensor, normalization: Normalization = "global", padding: int = 1) -> tuple[torch.Tensor, int]:
+def kernel_grid(
+    weight: torch.Tensor, normalization: Normalization = "global", padding: int = 1
+) -> tuple[torch.Tensor, int]:
     """The kernels of a conv layer as one picture ``[3, H, W]`` in [0, 1], and the number of tiles per row.
 
     RGB tiles when the layer has 3 input channels (a first layer); otherwise one grey tile

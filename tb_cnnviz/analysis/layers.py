@@ -3,9 +3,11 @@
 Every public entry point accepts a layer either as a dotted name from
 ``model.named_modules()`` or as the module object itself; errors list the valid names.
 """
+
 from __future__ import annotations
 
-from typing import Iterable, Sequence, Union
+from collections.abc import Iterable, Sequence
+from typing import Union
 
 from torch import nn
 
@@ -29,7 +31,9 @@ def unwrap(model: nn.Module) -> nn.Module:
 
 def conv_layers(model: nn.Module) -> list[tuple[str, nn.Conv2d]]:
     """All 2-D conv layers of ``model`` (unwrapped) in registration order, with dotted names."""
-    return [(name, module) for name, module in unwrap(model).named_modules() if isinstance(module, _CONV_TYPES)]
+    return [
+        (name, module) for name, module in unwrap(model).named_modules() if isinstance(module, _CONV_TYPES)
+    ]
 
 
 def layer_name(model: nn.Module, layer: nn.Module) -> str:
@@ -40,10 +44,14 @@ def layer_name(model: nn.Module, layer: nn.Module) -> str:
     raise ValueError(f"layer: the module {type(layer).__name__} is not part of the model")
 
 
-def resolve_layer(model: nn.Module, layer: LayerSpec, *, argument: str = "layer", conv_only: bool = True) -> tuple[str, nn.Module]:
+def resolve_layer(
+    model: nn.Module, layer: LayerSpec, *, argument: str = "layer", conv_only: bool = True
+) -> tuple[str, nn.Module]:
     """Turn a layer spec into ``(name, module)``, with an error that lists the valid choices."""
     base = unwrap(model)
-    valid = [name for name, _ in conv_layers(base)] if conv_only else [n for n, _ in base.named_modules() if n]
+    valid = (
+        [name for name, _ in conv_layers(base)] if conv_only else [n for n, _ in base.named_modules() if n]
+    )
     kind = "conv layer" if conv_only else "layer"
     if isinstance(layer, nn.Module):
         name = layer_name(base, layer)
@@ -51,10 +59,14 @@ def resolve_layer(model: nn.Module, layer: LayerSpec, *, argument: str = "layer"
     elif isinstance(layer, str):
         modules = dict(base.named_modules())
         if layer not in modules or layer == "":
-            raise ValueError(f"{argument}: no layer named {layer!r} in the model; valid {kind} names: {_short_list(valid)}")
+            raise ValueError(
+                f"{argument}: no layer named {layer!r} in the model; valid {kind} names: {_short_list(valid)}"
+            )
         name, module = layer, modules[layer]
     else:
-        raise TypeError(f"{argument}: expected a layer name (str) or an nn.Module, got {type(layer).__name__}")
+        raise TypeError(
+            f"{argument}: expected a layer name (str) or an nn.Module, got {type(layer).__name__}"
+        )
     if conv_only and not isinstance(module, _CONV_TYPES):
         raise ValueError(
             f"{argument}: {name!r} is a {type(module).__name__}, not a Conv2d; valid conv layer names: {_short_list(valid)}"
@@ -62,14 +74,18 @@ def resolve_layer(model: nn.Module, layer: LayerSpec, *, argument: str = "layer"
     return name, module
 
 
-def resolve_layers(model: nn.Module, layers: Iterable[LayerSpec] | LayerSpec, *, argument: str, conv_only: bool = True) -> list[tuple[str, nn.Module]]:
+def resolve_layers(
+    model: nn.Module, layers: Iterable[LayerSpec] | LayerSpec, *, argument: str, conv_only: bool = True
+) -> list[tuple[str, nn.Module]]:
     """Resolve a list of layer specs; duplicates are an error (they would log twice under one tag)."""
     if isinstance(layers, (str, nn.Module)):
         layers = [layers]
     try:
         items = list(layers)
     except TypeError:
-        raise TypeError(f"{argument}: expected a list of layer names or modules, got {type(layers).__name__}") from None
+        raise TypeError(
+            f"{argument}: expected a list of layer names or modules, got {type(layers).__name__}"
+        ) from None
     resolved = [resolve_layer(model, item, argument=argument, conv_only=conv_only) for item in items]
     names = [name for name, _ in resolved]
     duplicates = sorted({name for name in names if names.count(name) > 1})

@@ -37,12 +37,14 @@ global RNG guard (``safety.preserved_rng``) is applied only on the main thread:
 restoring process-wide RNG state from a worker thread would rewind the training
 thread's random stream; nothing here draws from it anyway.
 """
+
 from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterator, Literal, Sequence, Union
+from typing import Callable, Literal, Union
 
 import torch
 from torch import nn
@@ -96,7 +98,9 @@ def image_seed(seed: int, key: int) -> int:
 def analysis_context(model: nn.Module) -> Iterator[None]:
     """Eval mode (each module's flag restored), frozen parameters, gradients enabled locally,
     and the global RNG guard when on the main thread (see the module docstring)."""
-    guard = preserved_rng() if threading.current_thread() is threading.main_thread() else contextlib.nullcontext()
+    guard = (
+        preserved_rng() if threading.current_thread() is threading.main_thread() else contextlib.nullcontext()
+    )
     with guard, eval_mode(model), frozen_parameters(model), torch.inference_mode(False), torch.enable_grad():
         yield
 
@@ -123,9 +127,13 @@ def check_device(model: nn.Module, device: torch.device | str | None) -> torch.d
         wanted = torch.device(device)
     except (RuntimeError, TypeError):
         raise ValueError(f"device: expected a torch.device or a device string, got {device!r}") from None
-    if wanted.type != actual.type or (wanted.index is not None and actual.index is not None and wanted.index != actual.index):
-        raise ValueError(f"device: the model's parameters are on {actual}, but device={wanted} was requested; "
-                         "move a copy of the model there first (copy.deepcopy(model).to(device))")
+    if wanted.type != actual.type or (
+        wanted.index is not None and actual.index is not None and wanted.index != actual.index
+    ):
+        raise ValueError(
+            f"device: the model's parameters are on {actual}, but device={wanted} was requested; "
+            "move a copy of the model there first (copy.deepcopy(model).to(device))"
+        )
     return actual
 
 
@@ -136,7 +144,9 @@ def infer_in_channels(model: nn.Module, in_channels: int | None) -> int:
         return in_channels
     convs = conv_layers(model)
     if not convs:
-        raise ValueError("in_channels: the model has no Conv2d to infer the input channel count from; pass in_channels")
+        raise ValueError(
+            "in_channels: the model has no Conv2d to infer the input channel count from; pass in_channels"
+        )
     return convs[0][1].in_channels
 
 
@@ -160,7 +170,9 @@ def _positive_int(name: str, value: int) -> int:
     return value
 
 
-def check_normalisation(mean, std, channels: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor] | None:
+def check_normalisation(
+    mean, std, channels: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor] | None:
     """``(mean, std)`` as [1, C, 1, 1] tensors, or None for identity; scalars broadcast."""
     if mean is None and std is None:
         return None
@@ -171,7 +183,9 @@ def check_normalisation(mean, std, channels: int, device: torch.device) -> tuple
         if t.numel() == 1:
             t = t.expand(channels)
         if t.numel() != channels:
-            raise ValueError(f"{name}: expected a number or {channels} values (one per input channel), got {t.numel()}")
+            raise ValueError(
+                f"{name}: expected a number or {channels} values (one per input channel), got {t.numel()}"
+            )
         tensors.append(t.reshape(1, channels, 1, 1).to(device))
     if (tensors[1] <= 0).any():
         raise ValueError(f"std: expected positive values, got {tensors[1].flatten().tolist()}")
@@ -191,14 +205,18 @@ def check_targets(name: str, targets: Sequence[int] | int | None, count: int, wh
     try:
         items = list(targets)
     except TypeError:
-        raise TypeError(f"{name}: expected an int or a sequence of ints, got {type(targets).__name__}") from None
+        raise TypeError(
+            f"{name}: expected an int or a sequence of ints, got {type(targets).__name__}"
+        ) from None
     if not items:
         raise ValueError(f"{name}: expected at least one {what}, got an empty sequence")
     for item in items:
         if isinstance(item, bool) or not isinstance(item, int):
             raise TypeError(f"{name}: expected ints, got {item!r} ({type(item).__name__})")
         if not 0 <= item < count:
-            raise ValueError(f"{name}: {what} {item} is out of range; the layer has {count} {what}s (0..{count - 1})")
+            raise ValueError(
+                f"{name}: {what} {item} is out of range; the layer has {count} {what}s (0..{count - 1})"
+            )
     duplicates = sorted({item for item in items if items.count(item) > 1})
     if duplicates:
         raise ValueError(f"{name}: {what}s listed more than once: {duplicates}")
@@ -247,9 +265,23 @@ class RenderSettings:
         return self.model_input(torch.full((1, self.channels, *self.input_size), 0.5, device=self.device))
 
 
-def render_settings(model: nn.Module, *, size: Size, steps: int, param: str, transforms: TransformsSpec, lr: float | None,
-                    mean, std, in_channels: int | None, seed: int, device, batch_size: int | None,
-                    memory_budget: int, progress: bool) -> RenderSettings:
+def render_settings(
+    model: nn.Module,
+    *,
+    size: Size,
+    steps: int,
+    param: str,
+    transforms: TransformsSpec,
+    lr: float | None,
+    mean,
+    std,
+    in_channels: int | None,
+    seed: int,
+    device,
+    batch_size: int | None,
+    memory_budget: int,
+    progress: bool,
+) -> RenderSettings:
     if param not in DEFAULT_LR:
         raise ValueError(f"param: expected 'fourier' or 'pixel', got {param!r}")
     height, width = check_size(size)
@@ -265,10 +297,20 @@ def render_settings(model: nn.Module, *, size: Size, steps: int, param: str, tra
     channels = infer_in_channels(model, in_channels)
     dev = check_device(model, device)
     return RenderSettings(
-        channels=channels, height=height, width=width, steps=steps, param=param,
-        transforms=resolve_transforms(transforms, param, (height, width)), lr=float(lr),
-        normalisation=check_normalisation(mean, std, channels, dev), seed=seed, device=dev, dtype=model_dtype(model),
-        batch_size=batch_size, memory_budget=memory_budget, progress=bool(progress),
+        channels=channels,
+        height=height,
+        width=width,
+        steps=steps,
+        param=param,
+        transforms=resolve_transforms(transforms, param, (height, width)),
+        lr=float(lr),
+        normalisation=check_normalisation(mean, std, channels, dev),
+        seed=seed,
+        device=dev,
+        dtype=model_dtype(model),
+        batch_size=batch_size,
+        memory_budget=memory_budget,
+        progress=bool(progress),
     )
 
 
@@ -279,8 +321,12 @@ def chunk_size(settings: RenderSettings, per_image_bytes: int, count: int) -> in
     return max(1, min(count, settings.memory_budget // per_image))
 
 
-def optimise_images(objective: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], targets: Sequence[int],
-                    settings: RenderSettings, chunk: int) -> tuple[torch.Tensor, torch.Tensor]:
+def optimise_images(
+    objective: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    targets: Sequence[int],
+    settings: RenderSettings,
+    chunk: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Maximise ``objective(model_input, targets) -> [B]`` with one image per target, in chunks.
 
     Returns ``(images [K, C, H, W] in [0, 1], final objective values [K])``.
@@ -288,11 +334,12 @@ def optimise_images(objective: Callable[[torch.Tensor, torch.Tensor], torch.Tens
     bar = None
     if settings.progress:
         from tqdm.auto import tqdm
+
         bar = tqdm(total=settings.steps * len(targets), desc=f"{settings.param} patterns", unit="image-step")
     images, values = [], []
     try:
         for start in range(0, len(targets), chunk):
-            part = list(targets[start:start + chunk])
+            part = list(targets[start : start + chunk])
             result = _optimise_chunk(objective, part, settings, bar)
             images.append(result[0])
             values.append(result[1])
@@ -311,7 +358,9 @@ def _adam(parameter: torch.Tensor, lr: float) -> torch.optim.Optimizer:
         return torch.optim.Adam([parameter], lr=lr, maximize=True)
 
 
-def _optimise_chunk(objective, targets: list[int], settings: RenderSettings, bar) -> tuple[torch.Tensor, torch.Tensor]:
+def _optimise_chunk(
+    objective, targets: list[int], settings: RenderSettings, bar
+) -> tuple[torch.Tensor, torch.Tensor]:
     generators = [torch.Generator().manual_seed(image_seed(settings.seed, key)) for key in targets]
     shape = (settings.channels, settings.height, settings.width)
     if settings.param == "fourier":
@@ -319,7 +368,9 @@ def _optimise_chunk(objective, targets: list[int], settings: RenderSettings, bar
     else:
         image = PixelImage(generators, *shape, device=settings.device)
     transforms = settings.transforms
-    draws = transforms.sample(generators, settings.steps).to(settings.device) if transforms is not None else None
+    draws = (
+        transforms.sample(generators, settings.steps).to(settings.device) if transforms is not None else None
+    )
     index = torch.tensor(targets, device=settings.device)
     (parameter,) = image.parameters
     lr = settings.lr
@@ -392,21 +443,44 @@ def filter_patterns(
     measured = activation_point(base, module) if isinstance(module, nn.Conv2d) else module
     with analysis_context(base), truncated_forward(base, [measured], [name]) as run:
         # Built inside the context: under a caller's inference_mode they must still be normal tensors.
-        settings = render_settings(model, size=size, steps=steps, param=param, transforms=transforms, lr=lr,
-                                   mean=mean, std=std, in_channels=in_channels, seed=seed, device=device,
-                                   batch_size=batch_size, memory_budget=memory_budget, progress=progress)
+        settings = render_settings(
+            model,
+            size=size,
+            steps=steps,
+            param=param,
+            transforms=transforms,
+            lr=lr,
+            mean=mean,
+            std=std,
+            in_channels=in_channels,
+            seed=seed,
+            device=device,
+            batch_size=batch_size,
+            memory_budget=memory_budget,
+            progress=progress,
+        )
         probe = settings.probe()
         with torch.no_grad():
             output = run(probe)[0]
         if output.dim() < 2:
-            raise ValueError(f"layer: {name!r} produces outputs of shape {tuple(output.shape)}; expected [B, C, ...]")
+            raise ValueError(
+                f"layer: {name!r} produces outputs of shape {tuple(output.shape)}; expected [B, C, ...]"
+            )
         targets = check_targets("channels", channels, output.shape[1], "channel")
         chunk = chunk_size(settings, activation_bytes(base, run, probe), len(targets))
-        images, values = optimise_images(lambda x, index: unit_objective(run(x)[0], index), targets, settings, chunk)
+        images, values = optimise_images(
+            lambda x, index: unit_objective(run(x)[0], index), targets, settings, chunk
+        )
     if not return_activations:
         return images
-    return PatternResult(images=images, activations=values, targets=targets, layer=name, param=settings.param,
-                         steps=settings.steps)
+    return PatternResult(
+        images=images,
+        activations=values,
+        targets=targets,
+        layer=name,
+        param=settings.param,
+        steps=settings.steps,
+    )
 
 
 def class_patterns(
@@ -442,15 +516,30 @@ def class_patterns(
         output = base(x)
         output = output[0] if isinstance(output, (tuple, list)) else output
         if not isinstance(output, torch.Tensor):
-            raise TypeError(f"model: expected the forward to return logits as a tensor, got {type(output).__name__}")
+            raise TypeError(
+                f"model: expected the forward to return logits as a tensor, got {type(output).__name__}"
+            )
         return [output]
 
     if lr is None and isinstance(param, str):
         lr = CLASS_DEFAULT_LR.get(param)
     with analysis_context(base):
-        settings = render_settings(model, size=size, steps=steps, param=param, transforms=transforms, lr=lr,
-                                   mean=mean, std=std, in_channels=in_channels, seed=seed, device=device,
-                                   batch_size=batch_size, memory_budget=memory_budget, progress=progress)
+        settings = render_settings(
+            model,
+            size=size,
+            steps=steps,
+            param=param,
+            transforms=transforms,
+            lr=lr,
+            mean=mean,
+            std=std,
+            in_channels=in_channels,
+            seed=seed,
+            device=device,
+            batch_size=batch_size,
+            memory_budget=memory_budget,
+            progress=progress,
+        )
         probe = settings.probe()
         with torch.no_grad():
             logits = run(probe)[0]
@@ -458,8 +547,16 @@ def class_patterns(
             raise ValueError(f"model: expected logits of shape [B, num_classes], got {tuple(logits.shape)}")
         targets = check_targets("classes", classes, logits.shape[1], "class")
         chunk = chunk_size(settings, activation_bytes(base, run, probe), len(targets))
-        images, values = optimise_images(lambda x, index: unit_objective(run(x)[0], index), targets, settings, chunk)
+        images, values = optimise_images(
+            lambda x, index: unit_objective(run(x)[0], index), targets, settings, chunk
+        )
     if not return_activations:
         return images
-    return PatternResult(images=images, activations=values, targets=targets, layer="logits", param=settings.param,
-                         steps=settings.steps)
+    return PatternResult(
+        images=images,
+        activations=values,
+        targets=targets,
+        layer="logits",
+        param=settings.param,
+        steps=settings.steps,
+    )

@@ -27,6 +27,7 @@ Python library for t-SNE dimensionality reduction and embedding", JSS): FFT-acce
 interpolation (Linderman et al. 2019) and approximate nearest neighbours (Annoy), which
 is what makes 10,000 points take seconds instead of minutes.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -68,11 +69,15 @@ def _as_points(values: Any, argument: str, *, min_points: int = MIN_POINTS, dtyp
         if isinstance(values, (list, tuple)):
             values = np.asarray(values)
         else:
-            raise TypeError(f"{argument}: expected a 2-D numpy array or torch tensor [N, D], got {type(values).__name__}")
+            raise TypeError(
+                f"{argument}: expected a 2-D numpy array or torch tensor [N, D], got {type(values).__name__}"
+            )
     if values.dtype.kind not in "fiub":
         raise TypeError(f"{argument}: expected a numeric array, got dtype {values.dtype}")
     if values.ndim != 2:
-        raise ValueError(f"{argument}: expected a 2-D array [N, D] (one row per image), got shape {tuple(values.shape)}")
+        raise ValueError(
+            f"{argument}: expected a 2-D array [N, D] (one row per image), got shape {tuple(values.shape)}"
+        )
     if values.shape[0] < min_points:
         raise ValueError(f"{argument}: expected at least {min_points} rows (points), got {values.shape[0]}")
     if values.shape[1] < 1:
@@ -110,7 +115,9 @@ def _check_n_jobs(n_jobs: Optional[int]) -> int:
     if n_jobs is None:
         return default_n_jobs()
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0 or n_jobs < -1:
-        raise ValueError(f"n_jobs: expected a positive number of threads, -1 (all cores) or None, got {n_jobs!r}")
+        raise ValueError(
+            f"n_jobs: expected a positive number of threads, -1 (all cores) or None, got {n_jobs!r}"
+        )
     if n_jobs == -1:
         return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return int(n_jobs)
@@ -124,7 +131,9 @@ def _check_seed(seed: Any) -> int:
 
 def _require_spread(points: np.ndarray, argument: str) -> None:
     if float(np.ptp(points, axis=0).max()) == 0.0:
-        raise ValueError(f"{argument}: all {points.shape[0]} rows are identical; there is no structure to project")
+        raise ValueError(
+            f"{argument}: all {points.shape[0]} rows are identical; there is no structure to project"
+        )
 
 
 # --------------------------------------------------------------------------- PCA
@@ -171,8 +180,12 @@ def effective_perplexity(perplexity: float, count: int) -> float:
     above ``(N - 1) / 3`` cannot be honoured. We clamp it (and :func:`tsne` warns)
     rather than raise, so a callback with a small probe set keeps working.
     """
-    if isinstance(perplexity, bool) or not isinstance(perplexity, (int, float, np.integer, np.floating)) or not perplexity > 0 \
-            or not math.isfinite(perplexity):
+    if (
+        isinstance(perplexity, bool)
+        or not isinstance(perplexity, (int, float, np.integer, np.floating))
+        or not perplexity > 0
+        or not math.isfinite(perplexity)
+    ):
         raise ValueError(f"perplexity: expected a positive finite number, got {perplexity!r}")
     return float(min(float(perplexity), (count - 1) / 3.0))
 
@@ -195,7 +208,9 @@ def _initial_layout(init: Any, reduced: np.ndarray, seed: int) -> np.ndarray:
     if spread == 0.0:
         spread = float(layout.std())
     if spread == 0.0:
-        raise ValueError("init: all points of the initial layout coincide; expected a layout with some spread")
+        raise ValueError(
+            "init: all points of the initial layout coincide; expected a layout with some spread"
+        )
     return layout * (_INIT_STD / spread)
 
 
@@ -241,7 +256,10 @@ def tsne(
     threads = _check_n_jobs(n_jobs)
     count = points.shape[0]
     used_perplexity = effective_perplexity(perplexity, count)
-    for name, value in (("iterations", iterations), ("early_exaggeration_iterations", early_exaggeration_iterations)):
+    for name, value in (
+        ("iterations", iterations),
+        ("early_exaggeration_iterations", early_exaggeration_iterations),
+    ):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
             raise ValueError(f"{name}: expected a non-negative integer, got {value!r}")
     _require_spread(points, "features")
@@ -342,7 +360,9 @@ def umap(
         start: Union[str, np.ndarray] = pca(reduced, 2).astype(np.float64)
     elif isinstance(init, str):
         if init not in ("spectral", "random"):
-            raise ValueError(f"init: expected 'pca', 'spectral', 'random', None or an array [N, 2], got {init!r}")
+            raise ValueError(
+                f"init: expected 'pca', 'spectral', 'random', None or an array [N, 2], got {init!r}"
+            )
         start = init
     else:
         start = _as_layout(init, "init", count)
@@ -474,7 +494,9 @@ def nearest_neighbors(points: ArrayLike, k: int) -> np.ndarray:
     array = _as_points(points, "points", min_points=2, dtype=np.float64)
     count = array.shape[0]
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k < count:
-        raise ValueError(f"k: expected an integer in [1, {count - 1}] (fewer than the {count} points), got {k!r}")
+        raise ValueError(
+            f"k: expected an integer in [1, {count - 1}] (fewer than the {count} points), got {k!r}"
+        )
     if array.shape[1] > 16:
         array = array.astype(np.float32)
     squared = (array * array).sum(axis=1)
@@ -514,7 +536,9 @@ def knn_preservation(high: ArrayLike, low: ArrayLike, k: int = 10) -> float:
 def neighbor_overlap(first: np.ndarray, second: np.ndarray) -> float:
     """Mean fraction of shared entries between two neighbour lists [N, k] (see :func:`knn_preservation`)."""
     if first.shape != second.shape or first.ndim != 2:
-        raise ValueError(f"second: expected neighbour lists of the same shape [N, k], got {first.shape} and {second.shape}")
+        raise ValueError(
+            f"second: expected neighbour lists of the same shape [N, k], got {first.shape} and {second.shape}"
+        )
     count, k = first.shape
     offsets = np.arange(count, dtype=np.int64)[:, None] * (int(max(first.max(), second.max())) + 1)
     shared = np.intersect1d((first + offsets).ravel(), (second + offsets).ravel(), assume_unique=False).size
@@ -533,7 +557,9 @@ def knn_accuracy(points: ArrayLike, labels: ArrayLike, k: int = 5) -> float:
         labels = labels.detach().cpu().numpy()
     label_array = np.asarray(labels)
     if label_array.shape != (array.shape[0],):
-        raise ValueError(f"labels: expected shape ({array.shape[0]},) (one label per point), got {label_array.shape}")
+        raise ValueError(
+            f"labels: expected shape ({array.shape[0]},) (one label per point), got {label_array.shape}"
+        )
     _, codes = np.unique(label_array, return_inverse=True)
     neighbors = nearest_neighbors(array, k)
     votes = codes[neighbors]  # [N, k], nearest first

@@ -5,12 +5,14 @@ no trace: module ``training`` flags restored, hooks removed even when the model
 raises, parameter ``.grad`` untouched (``torch.autograd.grad`` only) and no global
 random state consumed.
 """
+
 from __future__ import annotations
 
 import contextlib
 import random
 import threading
-from typing import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Callable
 
 import numpy as np
 import torch
@@ -97,7 +99,9 @@ def preserved_rng() -> Iterator[None]:
     python_state = random.getstate()
     numpy_state = np.random.get_state()
     torch_state = torch.random.get_rng_state()
-    cuda_states = torch.cuda.get_rng_state_all() if torch.cuda.is_available() and torch.cuda.is_initialized() else None
+    cuda_states = (
+        torch.cuda.get_rng_state_all() if torch.cuda.is_available() and torch.cuda.is_initialized() else None
+    )
     try:
         yield
     finally:
@@ -131,6 +135,7 @@ def capture_outputs(
         def hook(_module, _inputs, output):
             value = output[0] if isinstance(output, (tuple, list)) else output
             outputs[index] = transform(value) if transform is not None else value
+
         return hook
 
     @contextlib.contextmanager

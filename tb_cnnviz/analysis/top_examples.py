@@ -21,11 +21,13 @@ of convolutional neural networks", Distill) over the Conv2d/MaxPool2d/AvgPool2d 
 that one traced forward pass calls before the chosen layer; see :func:`receptive_field`
 for why this rather than input gradients, and for its limits.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence, Union
+from typing import Optional, Union
 
 import torch
 from torch import nn
@@ -78,14 +80,24 @@ def _geometry(module: nn.Module) -> Optional[tuple[tuple[int, int], ...]]:
     if isinstance(module, nn.Conv2d):
         kernel, dilation = _pair(module.kernel_size), _pair(module.dilation)
         if isinstance(module.padding, str):  # 'valid' or 'same' (PyTorch puts the odd pixel on the far side)
-            padding = (0, 0) if module.padding == "valid" else tuple(d * (k - 1) // 2 for k, d in zip(kernel, dilation))
+            padding = (
+                (0, 0)
+                if module.padding == "valid"
+                else tuple(d * (k - 1) // 2 for k, d in zip(kernel, dilation))
+            )
         else:
             padding = _pair(module.padding)
         return kernel, _pair(module.stride), padding, dilation, (0, 0)
     if isinstance(module, nn.MaxPool2d):
         stride = module.stride if module.stride is not None else module.kernel_size
         ceil = int(module.ceil_mode)
-        return _pair(module.kernel_size), _pair(stride), _pair(module.padding), _pair(module.dilation), (ceil, ceil)
+        return (
+            _pair(module.kernel_size),
+            _pair(stride),
+            _pair(module.padding),
+            _pair(module.dilation),
+            (ceil, ceil),
+        )
     if isinstance(module, nn.AvgPool2d):
         stride = module.stride if module.stride is not None else module.kernel_size
         ceil = int(module.ceil_mode)
@@ -122,7 +134,9 @@ def receptive_field(
     name, target = resolve_layer(base, layer, argument="layer", conv_only=False)
     shape = tuple(int(v) for v in input_shape)
     if len(shape) != 3 or min(shape) < 1:
-        raise ValueError(f"input_shape: expected (channels, height, width) of positive sizes, got {tuple(input_shape)}")
+        raise ValueError(
+            f"input_shape: expected (channels, height, width) of positive sizes, got {tuple(input_shape)}"
+        )
     leaves = [m for m in base.modules() if not list(m.children())]
     if target not in leaves:
         leaves.append(target)
@@ -140,6 +154,7 @@ def receptive_field(
             calls.append((module, spatial(args), spatial(output)))
             if module is target:
                 raise _Reached
+
         return hook
 
     device = model_device(base)
@@ -160,8 +175,10 @@ def receptive_field(
         if module is target and list(module.children()):
             # A block chosen as the layer: its children were walked already, its output must be where they led.
             if out_size != reached:
-                raise ValueError(f"layer: {name!r} gives a {out_size} map but its conv/pool layers lead to {reached}; "
-                                 "cannot derive the receptive field")
+                raise ValueError(
+                    f"layer: {name!r} gives a {out_size} map but its conv/pool layers lead to {reached}; "
+                    "cannot derive the receptive field"
+                )
             break
         if in_size is None or out_size is None or in_size != reached:
             if module is target:
@@ -216,7 +233,9 @@ class TopExamples:
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise ValueError(f"k: expected a positive integer, got {k!r}")
         if receptive_field is not None and not isinstance(receptive_field, ReceptiveField):
-            raise TypeError(f"receptive_field: expected a ReceptiveField or None, got {type(receptive_field).__name__}")
+            raise TypeError(
+                f"receptive_field: expected a ReceptiveField or None, got {type(receptive_field).__name__}"
+            )
         self.k = k
         self.receptive_field = receptive_field
         self.reset()
@@ -281,17 +300,28 @@ class TopExamples:
         self._require()
         if images is None:
             if self._crops is None:
-                raise RuntimeError("crops: no images were passed to update(); pass images= here (indexed by image id)")
+                raise RuntimeError(
+                    "crops: no images were passed to update(); pass images= here (indexed by image id)"
+                )
             return self._crops
         if not isinstance(images, torch.Tensor) or images.dim() != 4:
-            raise ValueError(f"images: expected a tensor [num_images, channels, H, W] indexed by image id, got "
-                             f"{getattr(images, 'shape', type(images).__name__)}")
+            raise ValueError(
+                f"images: expected a tensor [num_images, channels, H, W] indexed by image id, got "
+                f"{getattr(images, 'shape', type(images).__name__)}"
+            )
         filled = self._ids != _EMPTY_ID
         if filled.any() and int(self._ids[filled].max()) >= images.shape[0]:
-            raise ValueError(f"images: has {images.shape[0]} images but image id {int(self._ids[filled].max())} was recorded")
+            raise ValueError(
+                f"images: has {images.shape[0]} images but image id {int(self._ids[filled].max())} was recorded"
+            )
         ids = torch.where(filled, self._ids, torch.zeros_like(self._ids))
         channels, filters = images.shape[1], self._ids.shape[0]
-        cut = self._cut(images.to(self._ids.device), ids.reshape(-1), self._positions.reshape(-1), tuple(images.shape[-2:]))
+        cut = self._cut(
+            images.to(self._ids.device),
+            ids.reshape(-1),
+            self._positions.reshape(-1),
+            tuple(images.shape[-2:]),
+        )
         cut = cut.reshape(filters, self.k, channels, *cut.shape[-2:])
         return cut * filled[..., None, None, None].to(cut.dtype)
 
@@ -322,7 +352,9 @@ class TopExamples:
         if activations.dim() == 2:
             activations = activations[:, :, None, None]
         if activations.dim() != 4:
-            raise ValueError(f"activations: expected [N, C, H, W] or [N, C], got shape {tuple(activations.shape)}")
+            raise ValueError(
+                f"activations: expected [N, C, H, W] or [N, C], got shape {tuple(activations.shape)}"
+            )
         if not activations.is_floating_point():
             activations = activations.float()
         count, filters = activations.shape[:2]
@@ -339,10 +371,14 @@ class TopExamples:
             raise ValueError("images: pass images on every update of a pass or on none")
         if with_images:
             if not isinstance(images, torch.Tensor) or images.dim() != 4 or images.shape[0] != count:
-                raise ValueError(f"images: expected a tensor [{count}, channels, H, W] matching activations, got "
-                                 f"{getattr(images, 'shape', type(images).__name__)}")
+                raise ValueError(
+                    f"images: expected a tensor [{count}, channels, H, W] matching activations, got "
+                    f"{getattr(images, 'shape', type(images).__name__)}"
+                )
             if self._image_size is not None and tuple(images.shape[-2:]) != self._image_size:
-                raise ValueError(f"images: expected size {self._image_size} like the earlier batches, got {tuple(images.shape[-2:])}")
+                raise ValueError(
+                    f"images: expected size {self._image_size} like the earlier batches, got {tuple(images.shape[-2:])}"
+                )
         if count == 0:
             return
 
@@ -359,7 +395,9 @@ class TopExamples:
                 if with_images:
                     self._image_size = tuple(images.shape[-2:])
                     height, width = self._crop_size(self._image_size)
-                    self._crops = torch.zeros((filters, self.k, images.shape[1], height, width), dtype=images.dtype, device=device)
+                    self._crops = torch.zeros(
+                        (filters, self.k, images.shape[1], height, width), dtype=images.dtype, device=device
+                    )
             state_device = self._values.device
             scores, where, ids = scores.to(state_device), where.to(state_device), ids.to(state_device)
 
@@ -387,22 +425,30 @@ class TopExamples:
             try:
                 ids = torch.as_tensor(list(image_ids))
             except (TypeError, ValueError):
-                raise TypeError(f"image_ids: expected a sequence or tensor of {count} integers, got {type(image_ids).__name__}") from None
+                raise TypeError(
+                    f"image_ids: expected a sequence or tensor of {count} integers, got {type(image_ids).__name__}"
+                ) from None
         if ids.dim() != 1 or ids.shape[0] != count:
-            raise ValueError(f"image_ids: expected {count} ids (one per image of activations), got shape {tuple(ids.shape)}")
+            raise ValueError(
+                f"image_ids: expected {count} ids (one per image of activations), got shape {tuple(ids.shape)}"
+            )
         if ids.is_floating_point() or ids.dtype == torch.bool or ids.is_complex():
             raise TypeError(f"image_ids: expected integers, got dtype {ids.dtype}")
         ids = ids.to(device=device, dtype=torch.int64)
         if count and int(ids.min()) < 0:
             raise ValueError(f"image_ids: expected non-negative ids, got {int(ids.min())}")
         if torch.unique(ids).numel() != count:
-            raise ValueError("image_ids: an id appears more than once in this batch; each image needs its own id")
+            raise ValueError(
+                "image_ids: an id appears more than once in this batch; each image needs its own id"
+            )
         return ids
 
     def _resolve_image_size(self, image_size) -> tuple[int, int]:
         if image_size is None:
             if self._image_size is None:
-                raise ValueError("image_size: required (height, width) when no images were passed to update()")
+                raise ValueError(
+                    "image_size: required (height, width) when no images were passed to update()"
+                )
             return self._image_size
         size = tuple(int(v) for v in image_size)
         if len(size) != 2 or min(size) < 1:
@@ -412,7 +458,9 @@ class TopExamples:
     def _crop_size(self, image_size: tuple[int, int]) -> tuple[int, int]:
         if self.receptive_field is None:
             return image_size
-        return min(self.receptive_field.size[0], image_size[0]), min(self.receptive_field.size[1], image_size[1])
+        return min(self.receptive_field.size[0], image_size[0]), min(
+            self.receptive_field.size[1], image_size[1]
+        )
 
     def _windows(self, flat_positions: torch.Tensor, image_size: tuple[int, int]):
         """Top-left corners (y0, x0) of the crop windows of map positions, and the window size."""
@@ -428,14 +476,21 @@ class TopExamples:
         x0 = (field.offset[1] + cols * field.stride[1]).clamp(0, image_size[1] - width)
         return y0, x0, height, width
 
-    def _cut(self, images: torch.Tensor, which: torch.Tensor, flat_positions: torch.Tensor, image_size) -> torch.Tensor:
+    def _cut(
+        self, images: torch.Tensor, which: torch.Tensor, flat_positions: torch.Tensor, image_size
+    ) -> torch.Tensor:
         """Crops [M, channels, h, w] of ``images[which[m]]`` around map position ``flat_positions[m]``, in one gather."""
         y0, x0, height, width = self._windows(flat_positions, image_size)
         device = images.device
         rows = y0[:, None] + torch.arange(height, device=device)  # [M, h]
         cols = x0[:, None] + torch.arange(width, device=device)  # [M, w]
         channels = torch.arange(images.shape[1], device=device)
-        return images[which[:, None, None, None], channels[None, :, None, None], rows[:, None, :, None], cols[:, None, None, :]]
+        return images[
+            which[:, None, None, None],
+            channels[None, :, None, None],
+            rows[:, None, :, None],
+            cols[:, None, None, :],
+        ]
 
     def _merge_crops(self, keep: torch.Tensor, images: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         """The crops of the new top-k: kept ones copied from the old state, new ones cut from ``images``."""

@@ -15,11 +15,12 @@ it would without transforms. The random parameters come from one ``torch.Generat
 per image and are drawn up front for all steps, so an image sees the same transforms
 whether it is optimised alone or in a batch, and no global random state is touched.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -57,7 +58,7 @@ class RandomTransforms:
             raise ValueError(f"degrees: expected a maximum rotation >= 0, got {self.degrees!r}")
 
     @classmethod
-    def standard(cls, size: int | Sequence[int]) -> "RandomTransforms":
+    def standard(cls, size: int | Sequence[int]) -> RandomTransforms:
         """lucid's standard set, with pixel amounts scaled to the image size (5% pad, 5% jitter)."""
         side = max(size) if isinstance(size, (tuple, list)) else int(size)
         amount = max(1, round(0.05 * side))
@@ -83,7 +84,11 @@ class RandomTransforms:
         n, channels, height, width = images.shape
         out_h, out_w = self.output_size(height, width)
         if not self._affine:
-            return images if self.is_identity else F.pad(images, (self.pad,) * 4, mode="constant", value=self.pad_value)
+            return (
+                images
+                if self.is_identity
+                else F.pad(images, (self.pad,) * 4, mode="constant", value=self.pad_value)
+            )
         if self.pad:
             images = F.pad(images, (self.pad,) * 4, mode="constant", value=self.pad_value)
         in_h, in_w = images.shape[-2:]
@@ -111,7 +116,9 @@ class RandomTransforms:
         return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
-def resolve_transforms(transforms: "RandomTransforms | str | None", param: str, size: tuple[int, int]) -> RandomTransforms | None:
+def resolve_transforms(
+    transforms: RandomTransforms | str | None, param: str, size: tuple[int, int]
+) -> RandomTransforms | None:
     """``"auto"``: the standard set for the Fourier parametrisation, none for plain pixel ascent (seed 000)."""
     if transforms is None:
         return None
@@ -122,7 +129,11 @@ def resolve_transforms(transforms: "RandomTransforms | str | None", param: str, 
             return RandomTransforms.standard(size)
         if transforms == "none":
             return None
-        raise ValueError(f"transforms: expected 'auto', 'standard', 'none', None or a RandomTransforms, got {transforms!r}")
+        raise ValueError(
+            f"transforms: expected 'auto', 'standard', 'none', None or a RandomTransforms, got {transforms!r}"
+        )
     if not isinstance(transforms, RandomTransforms):
-        raise TypeError(f"transforms: expected 'auto', 'standard', 'none', None or a RandomTransforms, got {type(transforms).__name__}")
+        raise TypeError(
+            f"transforms: expected 'auto', 'standard', 'none', None or a RandomTransforms, got {type(transforms).__name__}"
+        )
     return None if transforms.is_identity else transforms

@@ -13,10 +13,12 @@ Caveats, documented rather than hidden: a model whose ``forward`` catches every
 still used, so results stay correct, only slower); a module called several times
 per forward is measured at its first call.
 """
+
 from __future__ import annotations
 
 import contextlib
-from typing import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Callable
 
 import torch
 from torch import nn
@@ -29,8 +31,9 @@ class _StopForward(Exception):
 
 
 @contextlib.contextmanager
-def truncated_forward(model: nn.Module, modules: Sequence[nn.Module], names: Sequence[str] | None = None
-                      ) -> Iterator[Callable[[torch.Tensor], list[torch.Tensor]]]:
+def truncated_forward(
+    model: nn.Module, modules: Sequence[nn.Module], names: Sequence[str] | None = None
+) -> Iterator[Callable[[torch.Tensor], list[torch.Tensor]]]:
     """Inside the ``with``, ``run(x)`` returns the outputs of ``modules`` for input ``x``,
     running the model only until the last of them has produced its output.
 
@@ -49,11 +52,14 @@ def truncated_forward(model: nn.Module, modules: Sequence[nn.Module], names: Seq
                 return
             value = output[0] if isinstance(output, (tuple, list)) else output
             if not isinstance(value, torch.Tensor):
-                raise TypeError(f"layers: {names[index]!r} returned {type(value).__name__}, expected a tensor")
+                raise TypeError(
+                    f"layers: {names[index]!r} returned {type(value).__name__}, expected a tensor"
+                )
             last = len(captured) == len(modules) - 1
             captured[index] = value if last else value.clone()
             if len(captured) == len(modules):
                 raise _StopForward
+
         return hook
 
     def run(x: torch.Tensor) -> list[torch.Tensor]:
@@ -64,8 +70,10 @@ def truncated_forward(model: nn.Module, modules: Sequence[nn.Module], names: Seq
             pass
         missing = [names[i] for i in range(len(modules)) if i not in captured]
         if missing:
-            raise ValueError(f"layers: {missing} never ran during the model's forward pass; "
-                             "choose layers that the forward actually calls")
+            raise ValueError(
+                f"layers: {missing} never ran during the model's forward pass; "
+                "choose layers that the forward actually calls"
+            )
         return [captured[i] for i in range(len(modules))]
 
     with hooks() as handles:
@@ -77,7 +85,9 @@ def truncated_forward(model: nn.Module, modules: Sequence[nn.Module], names: Seq
             captured.clear()
 
 
-def activation_bytes(model: nn.Module, run: Callable[[torch.Tensor], list[torch.Tensor]], x: torch.Tensor) -> int:
+def activation_bytes(
+    model: nn.Module, run: Callable[[torch.Tensor], list[torch.Tensor]], x: torch.Tensor
+) -> int:
     """Bytes of every module output produced by ``run(x)`` (a truncated forward), for memory budgeting.
 
     Each leaf module's output is counted once; backward roughly needs as much again for

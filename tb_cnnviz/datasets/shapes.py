@@ -8,6 +8,7 @@ methods (Grad-CAM pointing game, occlusion) can be checked against it.
 Colour and position are random and independent of the class: only the shape tells
 the classes apart, so a network has to learn shape filters.
 """
+
 from __future__ import annotations
 
 import functools
@@ -29,7 +30,9 @@ def _polygon(kind: str, cx: float, cy: float, r: float) -> list[tuple[float, flo
         s = r * 0.82
         return [(cx - s, cy - s), (cx + s, cy - s), (cx + s, cy + s), (cx - s, cy + s)]
     if kind == "triangle":
-        return [(cx + r * math.cos(a), cy + r * math.sin(a)) for a in (-math.pi / 2, math.pi / 6, 5 * math.pi / 6)]
+        return [
+            (cx + r * math.cos(a), cy + r * math.sin(a)) for a in (-math.pi / 2, math.pi / 6, 5 * math.pi / 6)
+        ]
     if kind == "diamond":
         return [(cx, cy - r), (cx + r * 0.8, cy), (cx, cy + r), (cx - r * 0.8, cy)]
     if kind == "hexagon":
@@ -43,13 +46,37 @@ def _polygon(kind: str, cx: float, cy: float, r: float) -> list[tuple[float, flo
         return points
     if kind == "cross":
         a, b = r, r * 0.32
-        return [(cx - b, cy - a), (cx + b, cy - a), (cx + b, cy - b), (cx + a, cy - b), (cx + a, cy + b), (cx + b, cy + b),
-                (cx + b, cy + a), (cx - b, cy + a), (cx - b, cy + b), (cx - a, cy + b), (cx - a, cy - b), (cx - b, cy - b)]
+        return [
+            (cx - b, cy - a),
+            (cx + b, cy - a),
+            (cx + b, cy - b),
+            (cx + a, cy - b),
+            (cx + a, cy + b),
+            (cx + b, cy + b),
+            (cx + b, cy + a),
+            (cx - b, cy + a),
+            (cx - b, cy + b),
+            (cx - a, cy + b),
+            (cx - a, cy - b),
+            (cx - b, cy - b),
+        ]
     if kind == "bar":
-        return [(cx - r, cy - r * 0.3), (cx + r, cy - r * 0.3), (cx + r, cy + r * 0.3), (cx - r, cy + r * 0.3)]
+        return [
+            (cx - r, cy - r * 0.3),
+            (cx + r, cy - r * 0.3),
+            (cx + r, cy + r * 0.3),
+            (cx - r, cy + r * 0.3),
+        ]
     if kind == "arrow":
-        return [(cx - r, cy - r * 0.22), (cx + r * 0.1, cy - r * 0.22), (cx + r * 0.1, cy - r * 0.7), (cx + r, cy),
-                (cx + r * 0.1, cy + r * 0.7), (cx + r * 0.1, cy + r * 0.22), (cx - r, cy + r * 0.22)]
+        return [
+            (cx - r, cy - r * 0.22),
+            (cx + r * 0.1, cy - r * 0.22),
+            (cx + r * 0.1, cy - r * 0.7),
+            (cx + r, cy),
+            (cx + r * 0.1, cy + r * 0.7),
+            (cx + r * 0.1, cy + r * 0.22),
+            (cx - r, cy + r * 0.22),
+        ]
     raise ValueError(kind)
 
 
@@ -73,7 +100,13 @@ def _object_mask(kind: str, cx: float, cy: float, r: float) -> np.ndarray:
 def _background(rng: np.random.Generator) -> np.ndarray:
     """Smooth two-colour noise plus faint stripes, float [32, 32, 3] in [0, 1]."""
     coarse = rng.random((4, 4)).astype(np.float32)
-    smooth = np.asarray(Image.fromarray((coarse * 255).astype(np.uint8)).resize((IMAGE_SIZE, IMAGE_SIZE), Image.BILINEAR), np.float32) / 255
+    smooth = (
+        np.asarray(
+            Image.fromarray((coarse * 255).astype(np.uint8)).resize((IMAGE_SIZE, IMAGE_SIZE), Image.BILINEAR),
+            np.float32,
+        )
+        / 255
+    )
     colour_a, colour_b = rng.uniform(0.1, 0.6, size=(2, 3)).astype(np.float32)
     texture = smooth[..., None] * colour_a + (1 - smooth[..., None]) * colour_b
     angle, frequency, phase = rng.uniform(0, math.pi), rng.uniform(0.3, 1.2), rng.uniform(0, 2 * math.pi)

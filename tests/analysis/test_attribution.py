@@ -1,4 +1,5 @@
 """Grad-CAM, saliency, guided backprop, guided Grad-CAM and occlusion: values, localisation, training safety."""
+
 from __future__ import annotations
 
 import copy
@@ -12,10 +13,15 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 
-from tb_cnnviz.analysis.attribution import guided_backprop, guided_grad_cam, occlusion, occlusion_positions, saliency
+from tb_cnnviz.analysis.attribution import (
+    guided_backprop,
+    guided_grad_cam,
+    occlusion,
+    occlusion_positions,
+    saliency,
+)
 from tb_cnnviz.analysis.cam import GradCAMResult, grad_cam
 from tb_cnnviz.models import small_vgg
-
 
 # ----------------------------------------------------------------------------- helpers and tiny models
 
@@ -49,7 +55,10 @@ def linear_cam_net(pool: bool = False) -> tuple[LinearCAMNet, torch.Tensor, torc
 
 def all_hooks(model: nn.Module) -> int:
     return sum(
-        len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks) + len(m._backward_pre_hooks)
+        len(m._forward_hooks)
+        + len(m._forward_pre_hooks)
+        + len(m._backward_hooks)
+        + len(m._backward_pre_hooks)
         for m in model.modules()
     )
 
@@ -175,7 +184,13 @@ def test_targets_all_forms_agree_and_callable_is_any_score():
     model, weights, classifier = linear_cam_net()
     x = torch.randn(4, 1, 5, 5, generator=torch.Generator().manual_seed(1))
     as_int = grad_cam(model, "conv", x, 2)
-    for form in ([2, 2, 2, 2], (2, 2, 2, 2), torch.tensor([2, 2, 2, 2]), torch.tensor(2), lambda out: out[:, 2]):
+    for form in (
+        [2, 2, 2, 2],
+        (2, 2, 2, 2),
+        torch.tensor([2, 2, 2, 2]),
+        torch.tensor(2),
+        lambda out: out[:, 2],
+    ):
         torch.testing.assert_close(grad_cam(model, "conv", x, form), as_int, atol=0, rtol=0)
     # A callable may explain any scalar: a logit difference has V[1] - V[0] as classifier row.
     difference = grad_cam(model, "conv", x, lambda out: out[:, 1] - out[:, 0])
@@ -184,7 +199,9 @@ def test_targets_all_forms_agree_and_callable_is_any_score():
     # Per-image classes pick per-image rows.
     mixed = grad_cam(model, "conv", x, [0, 1, 2, 3])
     for index in range(4):
-        torch.testing.assert_close(mixed[index], F.relu(x[index, 0] * (classifier[index] @ weights) / 25), atol=1e-6, rtol=1e-5)
+        torch.testing.assert_close(
+            mixed[index], F.relu(x[index, 0] * (classifier[index] @ weights) / 25), atol=1e-6, rtol=1e-5
+        )
 
 
 def test_predicted_target_details_and_normalisation():
@@ -193,12 +210,18 @@ def test_predicted_target_details_and_normalisation():
     with torch.no_grad():
         logits = model(x)
     result = grad_cam(model, "features.conv5", x, return_details=True)
-    assert isinstance(result, GradCAMResult) and result.layer == "features.conv5" and result.method == "gradcam"
+    assert (
+        isinstance(result, GradCAMResult) and result.layer == "features.conv5" and result.method == "gradcam"
+    )
     probs = logits.softmax(1)
     assert torch.equal(result.target, logits.argmax(1)) and torch.equal(result.predicted, logits.argmax(1))
     torch.testing.assert_close(result.probability, probs.max(1).values, atol=1e-6, rtol=1e-5)
-    torch.testing.assert_close(result.score, logits.gather(1, result.target[:, None])[:, 0], atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(grad_cam(model, "features.conv5", x, logits.argmax(1)), result.cam, atol=0, rtol=0)
+    torch.testing.assert_close(
+        result.score, logits.gather(1, result.target[:, None])[:, 0], atol=1e-5, rtol=1e-5
+    )
+    torch.testing.assert_close(
+        grad_cam(model, "features.conv5", x, logits.argmax(1)), result.cam, atol=0, rtol=0
+    )
 
     other = grad_cam(model, "features.conv5", x, 3, return_details=True)
     torch.testing.assert_close(other.target_probability, probs[:, 3], atol=1e-6, rtol=1e-5)
@@ -209,9 +232,13 @@ def test_predicted_target_details_and_normalisation():
     flat = normalised.flatten(1)
     for index in range(6):
         if raw[index].max() > raw[index].min():
-            assert flat[index].max().item() == pytest.approx(1.0) and flat[index].min().item() == pytest.approx(0.0)
+            assert flat[index].max().item() == pytest.approx(1.0) and flat[
+                index
+            ].min().item() == pytest.approx(0.0)
             span = raw[index].max() - raw[index].min()
-            torch.testing.assert_close(normalised[index], (raw[index] - raw[index].min()) / span, atol=1e-6, rtol=1e-5)
+            torch.testing.assert_close(
+                normalised[index], (raw[index] - raw[index].min()) / span, atol=1e-6, rtol=1e-5
+            )
     assert (raw >= 0).all() and raw.max() > 0
 
 
@@ -244,7 +271,9 @@ ARCHITECTURES = [
 ]
 
 
-@pytest.mark.parametrize("name, build, layer, channels, size", ARCHITECTURES, ids=[a[0] for a in ARCHITECTURES])
+@pytest.mark.parametrize(
+    "name, build, layer, channels, size", ARCHITECTURES, ids=[a[0] for a in ARCHITECTURES]
+)
 def test_architectures_match_captum_and_per_image(name, build, layer, channels, size):
     model = build()
     x = seeded_images(2, channels, size, seed=5)
@@ -261,7 +290,7 @@ def test_architectures_match_captum_and_per_image(name, build, layer, channels, 
     for method_name in methods:
         method = ALL_METHODS[method_name]
         batched = method(model, layer, x, target)
-        single = torch.cat([method(model, layer, x[i:i + 1], target[i:i + 1]) for i in range(2)])
+        single = torch.cat([method(model, layer, x[i : i + 1], target[i : i + 1]) for i in range(2)])
         assert batched.abs().max() > 0 and torch.isfinite(batched).all()
         torch.testing.assert_close(batched, single, atol=1e-5 * float(batched.abs().max()), rtol=1e-4)
     assert all_hooks(model) == 0
@@ -307,7 +336,9 @@ def test_guided_backprop_resnet_reused_relu_matches_reference():
     x = seeded_images(2, size=48, seed=6)
     target = torch.tensor([10, 500])
     reference = guided_reference(model, x, target)
-    torch.testing.assert_close(guided_backprop(model, x, target), reference, atol=1e-5 * float(reference.abs().max()), rtol=1e-4)
+    torch.testing.assert_close(
+        guided_backprop(model, x, target), reference, atol=1e-5 * float(reference.abs().max()), rtol=1e-4
+    )
 
 
 def test_guided_grad_cam_is_product_of_its_parts():
@@ -315,7 +346,9 @@ def test_guided_grad_cam_is_product_of_its_parts():
     x = seeded_images(3, seed=8)
     cam = grad_cam(model, "features.conv4", x)
     guided = guided_backprop(model, x)
-    torch.testing.assert_close(guided_grad_cam(model, "features.conv4", x), guided * cam[:, None], atol=1e-7, rtol=1e-5)
+    torch.testing.assert_close(
+        guided_grad_cam(model, "features.conv4", x), guided * cam[:, None], atol=1e-7, rtol=1e-5
+    )
 
 
 # ----------------------------------------------------------------------------- occlusion
@@ -334,17 +367,26 @@ def test_occlusion_matches_explicit_loop_and_mean_fill():
         for n in range(2):
             for i, top in enumerate(tops):
                 for j, left in enumerate(lefts):
-                    copy_ = x[n:n + 1].clone()
-                    copy_[:, :, top:top + 8, left:left + 12] = x[n].mean(dim=(1, 2))[None, :, None, None]
+                    copy_ = x[n : n + 1].clone()
+                    copy_[:, :, top : top + 8, left : left + 12] = x[n].mean(dim=(1, 2))[None, :, None, None]
                     expected[n, i, j] = model(copy_).softmax(1)[0, target[n]]
     torch.testing.assert_close(probs, expected, atol=1e-5, rtol=1e-4)
-    torch.testing.assert_close(occlusion(model, x, target, window=(8, 12), stride=(6, 10), batch_size=4096), probs, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(
+        occlusion(model, x, target, window=(8, 12), stride=(6, 10), batch_size=4096),
+        probs,
+        atol=1e-6,
+        rtol=1e-5,
+    )
     constant = occlusion(model, x, target, window=(8, 12), stride=(6, 10), fill=0.0)
     assert not torch.allclose(constant, probs)
     # A callable target gives its own score: here the same probability of class 3 for both images.
-    as_callable = occlusion(model, x, lambda out: out.softmax(1)[:, 3], window=(8, 12), stride=(6, 10), batch_size=5)
+    as_callable = occlusion(
+        model, x, lambda out: out.softmax(1)[:, 3], window=(8, 12), stride=(6, 10), batch_size=5
+    )
     torch.testing.assert_close(as_callable[0], probs[0], atol=1e-6, rtol=1e-5)
-    torch.testing.assert_close(as_callable, occlusion(model, x, 3, window=(8, 12), stride=(6, 10)), atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(
+        as_callable, occlusion(model, x, 3, window=(8, 12), stride=(6, 10)), atol=1e-6, rtol=1e-5
+    )
 
 
 # ----------------------------------------------------------------------------- the shapes dataset: localisation
@@ -369,9 +411,13 @@ def test_pointing_game_on_shapes(trained_small_vgg, shapes_test):
         peak = cam.flatten(1).argmax(1)
         hit = _inside(boxes, peak % 32, peak // 32)
         figures[layer] = (hit[correct].float().mean().item(), hit[correct & ~centre].float().mean().item())
-    print(f"\npointing game, {int(correct.sum())} correctly classified probe images; centre baseline {centre[correct].float().mean():.3f}")
+    print(
+        f"\npointing game, {int(correct.sum())} correctly classified probe images; centre baseline {centre[correct].float().mean():.3f}"
+    )
     for layer, (all_images, off_centre) in figures.items():
-        print(f"  {layer:<16} hit rate {all_images:.3f}   objects away from the centre {off_centre:.3f} (n={int((correct & ~centre).sum())})")
+        print(
+            f"  {layer:<16} hit rate {all_images:.3f}   objects away from the centre {off_centre:.3f} (n={int((correct & ~centre).sum())})"
+        )
     hit_rate, off_centre = figures["features.conv5"]
     assert hit_rate >= 0.8 and hit_rate > centre[correct].float().mean() + 0.1
     assert off_centre >= 0.8  # not the centre bias: objects the centre misses are found too
@@ -397,8 +443,10 @@ def test_occluding_the_object_lowers_the_probability_more_than_background(traine
             on_object.append(np.mean(on))
             on_background.append(np.mean(off))
     on_object, on_background = np.array(on_object), np.array(on_background)
-    print(f"\nocclusion on {len(on_object)} images: mean target probability with the object occluded {on_object.mean():.3f}, "
-          f"background occluded {on_background.mean():.3f}; lower for {np.mean(on_object < on_background):.0%} of images")
+    print(
+        f"\nocclusion on {len(on_object)} images: mean target probability with the object occluded {on_object.mean():.3f}, "
+        f"background occluded {on_background.mean():.3f}; lower for {np.mean(on_object < on_background):.0%} of images"
+    )
     assert len(on_object) >= 30
     assert np.mean(on_object < on_background) >= 0.9
     assert (1 - on_object.mean()) > 3 * (1 - on_background.mean())
@@ -463,7 +511,9 @@ def test_works_inside_no_grad_and_inference_mode():
         torch.testing.assert_close(grad_cam(model, "features.conv5", x), expected, atol=0, rtol=0)
     with torch.inference_mode():
         inference_images = x.clone()
-        torch.testing.assert_close(grad_cam(model, "features.conv5", inference_images).clone(), expected, atol=0, rtol=0)
+        torch.testing.assert_close(
+            grad_cam(model, "features.conv5", inference_images).clone(), expected, atol=0, rtol=0
+        )
         saliency(model, inference_images)
 
 
@@ -522,7 +572,7 @@ def test_real_ddp_training_step_after_snapshots(tmp_path):
         collectives = []
         sync_buffers = model._sync_buffers
         model._sync_buffers = lambda: (collectives.append("broadcast buffers"), sync_buffers())[1]
-        for name, method in ALL_METHODS.items():
+        for method in ALL_METHODS.values():
             method(model, "features.conv5", x)
         assert collectives == [] and model.require_forward_param_sync
         assert_state_equal(before, model_state(model))
@@ -574,7 +624,9 @@ def test_bad_input_errors():
         grad_cam(model, "classifier", x)
     with pytest.raises(TypeError, match="layer: expected a layer name"):
         grad_cam(model, 3, x)
-    with pytest.raises(ValueError, match=r"target: class index 10 is out of range for a model with 10 classes"):
+    with pytest.raises(
+        ValueError, match=r"target: class index 10 is out of range for a model with 10 classes"
+    ):
         grad_cam(model, "features.conv5", x, 10)
     with pytest.raises(ValueError, match=r"target: class index -1 is out of range"):
         saliency(model, x, [0, -1])

@@ -92,7 +92,10 @@ def test_resnet_block_with_a_reused_inplace_relu():
     torch.manual_seed(0)
     model = torchvision.models.resnet18(weights=None, num_classes=10)
     block = model.layer1[0]
-    assert activation_point(model, block.conv1) is block.bn1 and activation_point(model, block.conv2) is block.bn2
+    assert (
+        activation_point(model, block.conv1) is block.bn1
+        and activation_point(model, block.conv2) is block.bn2
+    )
     with torch.no_grad():
         block.bn1.bias[[3, 7]] = -1e6
     with DeadFilterTracker(model, [block.conv1, block.conv2]) as tracker:

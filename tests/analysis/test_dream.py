@@ -1,4 +1,5 @@
 """DeepDream: output geometry, how much it amplifies the chosen layer, determinism, safety, errors."""
+
 from __future__ import annotations
 
 import copy
@@ -38,17 +39,25 @@ def test_dream_keeps_the_size_and_amplifies_the_layer(trained_small_vgg, photos)
 
 
 def test_single_image_and_non_square_size(trained_small_vgg, photos):
-    image = torch.nn.functional.interpolate(photos[:1], size=(28, 40), mode="bilinear", align_corners=False)[0].clamp(0, 1)
+    image = torch.nn.functional.interpolate(photos[:1], size=(28, 40), mode="bilinear", align_corners=False)[
+        0
+    ].clamp(0, 1)
     dreamed = deep_dream(trained_small_vgg, image, ["features.conv2"], octaves=3, steps=4)
     assert dreamed.shape == (3, 28, 40)
-    assert _norms(trained_small_vgg, dreamed[None], "features.conv2") > 1.5 * _norms(trained_small_vgg, image[None], "features.conv2")
+    assert _norms(trained_small_vgg, dreamed[None], "features.conv2") > 1.5 * _norms(
+        trained_small_vgg, image[None], "features.conv2"
+    )
 
 
 def test_several_layers_are_amplified_together(trained_small_vgg, photos):
     layers = ["features.relu2", "features.relu4"]
     dreamed = deep_dream(trained_small_vgg, photos[:2], layers, octaves=2, steps=6)
     for layer in layers:
-        assert bool((_norms(trained_small_vgg, dreamed, layer) > 1.5 * _norms(trained_small_vgg, photos[:2], layer)).all())
+        assert bool(
+            (
+                _norms(trained_small_vgg, dreamed, layer) > 1.5 * _norms(trained_small_vgg, photos[:2], layer)
+            ).all()
+        )
 
 
 def test_octaves_add_coarse_structure(trained_small_vgg, photos):
@@ -77,16 +86,20 @@ def test_normalisation_and_inference_mode(photos):
     torch.manual_seed(0)
     model = small_vgg(width=8).eval()
     with torch.inference_mode():
-        dreamed = deep_dream(model, photos[:1], "features.conv2", octaves=2, steps=3, mean=[0.5, 0.5, 0.5], std=0.25)
+        dreamed = deep_dream(
+            model, photos[:1], "features.conv2", octaves=2, steps=3, mean=[0.5, 0.5, 0.5], std=0.25
+        )
     plain = deep_dream(model, photos[:1], "features.conv2", octaves=2, steps=3)
     assert dreamed.shape == photos[:1].shape and (dreamed - plain).abs().max() > 1e-3
 
 
 def _state(model: nn.Module):
-    return ([m.training for m in model.modules()],
-            [p.requires_grad for p in model.parameters()],
-            [None if p.grad is None else p.grad.clone() for p in model.parameters()],
-            sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules()))
+    return (
+        [m.training for m in model.modules()],
+        [p.requires_grad for p in model.parameters()],
+        [None if p.grad is None else p.grad.clone() for p in model.parameters()],
+        sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules()),
+    )
 
 
 def _same(before, after):
@@ -107,7 +120,9 @@ def test_training_safety(photos):
     assert torch.equal(torch.get_rng_state(), rng)
     # in a worker thread (no RNG guard there) on a copy: still no global randomness consumed
     worker_copy = copy.deepcopy(model)
-    thread = threading.Thread(target=lambda: deep_dream(worker_copy, photos[:1], "features.relu3", octaves=2, steps=2))
+    thread = threading.Thread(
+        target=lambda: deep_dream(worker_copy, photos[:1], "features.relu3", octaves=2, steps=2)
+    )
     thread.start()
     thread.join()
     assert torch.equal(torch.get_rng_state(), rng)
@@ -123,24 +138,35 @@ class _Boom(nn.Module):
         raise RuntimeError("boom")
 
 
-@pytest.mark.parametrize("kwargs, error, match", [
-    (dict(image=torch.full((3, 16, 16), 2.0)), ValueError, r"image: expected values in \[0, 1\]"),
-    (dict(image=torch.zeros(16, 16)), ValueError, "image: expected a float tensor"),
-    (dict(image=[[0.0]]), TypeError, "image: expected a float tensor"),
-    (dict(octaves=0), ValueError, "octaves: expected an int >= 1"),
-    (dict(octave_scale=1.0), ValueError, "octave_scale: expected a number > 1"),
-    (dict(steps=0), ValueError, "steps: expected an int >= 1"),
-    (dict(lr=0), ValueError, "lr: expected a positive number"),
-    (dict(jitter=-1), ValueError, "jitter: expected an int >= 0"),
-    (dict(layers="features.conv9"), ValueError, "layers: no layer named 'features.conv9'"),
-    (dict(layers=["features.conv1", "features.conv1"]), ValueError, "layers: layers listed more than once"),
-    (dict(mean=[0.1, 0.2]), ValueError, "mean: expected a number or 3 values"),
-    (dict(device="cuda"), ValueError, "device: the model's parameters are on cpu"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(image=torch.full((3, 16, 16), 2.0)), ValueError, r"image: expected values in \[0, 1\]"),
+        (dict(image=torch.zeros(16, 16)), ValueError, "image: expected a float tensor"),
+        (dict(image=[[0.0]]), TypeError, "image: expected a float tensor"),
+        (dict(octaves=0), ValueError, "octaves: expected an int >= 1"),
+        (dict(octave_scale=1.0), ValueError, "octave_scale: expected a number > 1"),
+        (dict(steps=0), ValueError, "steps: expected an int >= 1"),
+        (dict(lr=0), ValueError, "lr: expected a positive number"),
+        (dict(jitter=-1), ValueError, "jitter: expected an int >= 0"),
+        (dict(layers="features.conv9"), ValueError, "layers: no layer named 'features.conv9'"),
+        (
+            dict(layers=["features.conv1", "features.conv1"]),
+            ValueError,
+            "layers: layers listed more than once",
+        ),
+        (dict(mean=[0.1, 0.2]), ValueError, "mean: expected a number or 3 values"),
+        (dict(device="cuda"), ValueError, "device: the model's parameters are on cpu"),
+    ],
+)
 def test_clear_errors(kwargs, error, match):
     model = small_vgg(width=8)
-    arguments = dict(image=torch.rand((3, 16, 16), generator=torch.Generator().manual_seed(0)), layers="features.conv1",
-                     steps=1, octaves=1)
+    arguments = dict(
+        image=torch.rand((3, 16, 16), generator=torch.Generator().manual_seed(0)),
+        layers="features.conv1",
+        steps=1,
+        octaves=1,
+    )
     arguments.update(kwargs)
     image = arguments.pop("image")
     layers = arguments.pop("layers")

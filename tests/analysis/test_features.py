@@ -1,4 +1,5 @@
 """Feature extraction: the default layer, batching, devices and the training-safety invariants."""
+
 from __future__ import annotations
 
 import pytest
@@ -47,18 +48,24 @@ def test_default_layer_is_the_input_of_the_last_linear(vgg16, probe):
     with torch.no_grad():
         assert torch.allclose(model.classifier(features), logits, atol=1e-5)
         assert torch.equal(logits, model(images))
-    assert (features >= 0).all() and (features > 0).float().mean() > 0.2  # after ReLU and pooling, not all zero
+    assert (features >= 0).all() and (
+        features > 0
+    ).float().mean() > 0.2  # after ReLU and pooling, not all zero
 
 
 def test_batched_equals_unbatched(vgg16, probe):
     images, labels = probe
     whole = extract_features(vgg16, images, batch_size=300)
-    assert torch.allclose(extract_features(vgg16, images[:12], batch_size=1), whole[:12], atol=1e-5, rtol=1e-5)
-    assert torch.allclose(extract_features(vgg16, images[:100], batch_size=7), whole[:100], atol=1e-5, rtol=1e-5)
+    assert torch.allclose(
+        extract_features(vgg16, images[:12], batch_size=1), whole[:12], atol=1e-5, rtol=1e-5
+    )
+    assert torch.allclose(
+        extract_features(vgg16, images[:100], batch_size=7), whole[:100], atol=1e-5, rtol=1e-5
+    )
     assert torch.allclose(extract_features(vgg16, images, batch_size=64), whole, atol=1e-5, rtol=1e-5)
     loader = DataLoader(TensorDataset(images, labels), batch_size=50, shuffle=False)
     assert torch.allclose(extract_features(vgg16, loader), whole, atol=1e-5, rtol=1e-5)
-    dicts = [{"image": images[i:i + 100], "label": labels[i:i + 100]} for i in range(0, 300, 100)]
+    dicts = [{"image": images[i : i + 100], "label": labels[i : i + 100]} for i in range(0, 300, 100)]
     assert torch.allclose(extract_features(vgg16, dicts), whole, atol=1e-5, rtol=1e-5)
 
 

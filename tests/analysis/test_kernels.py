@@ -11,7 +11,7 @@ from tb_cnnviz.models import small_vgg
 def gaussian_blur(weight: torch.Tensor, sigma: float = 1.0) -> torch.Tensor:
     radius = 2
     x = torch.arange(-radius, radius + 1, dtype=torch.float32)
-    kernel = torch.exp(-(x ** 2) / (2 * sigma ** 2))
+    kernel = torch.exp(-(x**2) / (2 * sigma**2))
     kernel = (kernel[:, None] * kernel[None, :]) / kernel.sum() ** 2
     flat = weight.reshape(-1, 1, *weight.shape[2:])
     blurred = F.conv2d(F.pad(flat, (radius,) * 4, mode="reflect"), kernel[None, None])
@@ -54,7 +54,7 @@ def test_grey_tiles_one_filter_per_row_for_non_rgb_layers():
     grid, nrow = kernel_grid(weight, padding=1)
     assert nrow == 2 and grid.shape == (3, 4 * 4 + 1, 2 * 4 + 1)
     expected = normalize_kernels(weight)
-    tile = grid[:, 1 + 4 * 3: 4 + 4 * 3, 1 + 4: 4 + 4]  # filter 3, input channel 1
+    tile = grid[:, 1 + 4 * 3 : 4 + 4 * 3, 1 + 4 : 4 + 4]  # filter 3, input channel 1
     assert torch.allclose(tile, expected[3, 1].expand(3, -1, -1))
 
 

@@ -3,6 +3,7 @@
 The expensive renders (all 32 channels of ``features.conv3`` of the trained SmallVGG,
 Fourier and pixel, 64 steps at 32 px) happen once per module and are shared.
 """
+
 from __future__ import annotations
 
 import copy
@@ -143,9 +144,22 @@ def test_chunked_result_equals_one_batch(trained_state):
 
 def test_memory_budget_sets_the_chunk_size():
     model = small_vgg(width=8)
-    settings = render_settings(model, size=32, steps=1, param="pixel", transforms=None, lr=None, mean=None, std=None,
-                               in_channels=None, seed=0, device=None, batch_size=None, memory_budget=3 * 1000 * 10,
-                               progress=False)
+    settings = render_settings(
+        model,
+        size=32,
+        steps=1,
+        param="pixel",
+        transforms=None,
+        lr=None,
+        mean=None,
+        std=None,
+        in_channels=None,
+        seed=0,
+        device=None,
+        batch_size=None,
+        memory_budget=3 * 1000 * 10,
+        progress=False,
+    )
     assert chunk_size(settings, 1000, 64) == 10
     assert chunk_size(settings, 10**9, 64) == 1
     settings.batch_size = 7
@@ -220,12 +234,26 @@ def test_grayscale_model_gives_grayscale_patterns():
     torch.manual_seed(0)
     model = small_vgg(in_channels=1, width=8).eval()
     for param in ("fourier", "pixel"):
-        result = filter_patterns(model, "features.conv2", channels=[0, 1, 2], size=20, steps=10, param=param,
-                                 return_activations=True)
+        result = filter_patterns(
+            model,
+            "features.conv2",
+            channels=[0, 1, 2],
+            size=20,
+            steps=10,
+            param=param,
+            return_activations=True,
+        )
         assert result.images.shape == (3, 1, 20, 20)
         assert 0 <= result.images.min() and result.images.max() <= 1
-        start = filter_patterns(model, "features.conv2", channels=[0, 1, 2], size=20, steps=1, param=param,
-                                return_activations=True)
+        start = filter_patterns(
+            model,
+            "features.conv2",
+            channels=[0, 1, 2],
+            size=20,
+            steps=1,
+            param=param,
+            return_activations=True,
+        )
         assert bool((result.activations > start.activations).all())
 
 
@@ -245,10 +273,14 @@ def test_truncation_stops_torchvision_resnet_after_the_layer():
         torch.manual_seed(0)
         model = torchvision.models.resnet18(weights=None, num_classes=10).eval()
     calls = {"layer2": 0, "fc": 0}
-    handles = [model.layer2.register_forward_hook(lambda *a: calls.__setitem__("layer2", calls["layer2"] + 1)),
-               model.fc.register_forward_hook(lambda *a: calls.__setitem__("fc", calls["fc"] + 1))]
+    handles = [
+        model.layer2.register_forward_hook(lambda *a: calls.__setitem__("layer2", calls["layer2"] + 1)),
+        model.fc.register_forward_hook(lambda *a: calls.__setitem__("fc", calls["fc"] + 1)),
+    ]
     try:
-        result = filter_patterns(model, "layer1.0.conv2", channels=[0, 7], size=32, steps=3, return_activations=True)
+        result = filter_patterns(
+            model, "layer1.0.conv2", channels=[0, 7], size=32, steps=3, return_activations=True
+        )
     finally:
         for handle in handles:
             handle.remove()
@@ -285,7 +317,7 @@ def test_high_frequency_energy_measures_smoothness():
     columns = torch.arange(64.0)
     wave = (0.5 + 0.4 * torch.cos(2 * torch.pi * 3 * columns / 64)).view(1, 1, 1, 64).expand(1, 3, 64, 64)
     fine = (0.5 + 0.4 * torch.cos(2 * torch.pi * 24 * columns / 64)).view(1, 1, 1, 64).expand(1, 3, 64, 64)
-    assert high_frequency_energy(noise).mean() == pytest.approx(1 - torch.pi * 0.25 ** 2, abs=0.03)
+    assert high_frequency_energy(noise).mean() == pytest.approx(1 - torch.pi * 0.25**2, abs=0.03)
     assert high_frequency_energy(flat).item() == 0
     assert high_frequency_energy(wave).item() < 1e-6  # 3/64 cycles per pixel
     assert high_frequency_energy(fine).item() > 1 - 1e-6  # 24/64 = 0.375 cycles per pixel
@@ -318,10 +350,15 @@ def test_random_transforms_identity_and_shift():
 
 
 def _state(model: nn.Module):
-    return ([m.training for m in model.modules()],
-            [p.requires_grad for p in model.parameters()],
-            [None if p.grad is None else p.grad.clone() for p in model.parameters()],
-            sum(len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks) for m in model.modules()))
+    return (
+        [m.training for m in model.modules()],
+        [p.requires_grad for p in model.parameters()],
+        [None if p.grad is None else p.grad.clone() for p in model.parameters()],
+        sum(
+            len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks)
+            for m in model.modules()
+        ),
+    )
 
 
 def _assert_same_state(before, after):
@@ -340,11 +377,14 @@ def _mixed_model() -> nn.Module:
     return model
 
 
-@pytest.mark.parametrize("run", [
-    lambda m: filter_patterns(m, "features.conv2", channels=[0, 1], size=16, steps=3),
-    lambda m: filter_patterns(m, "features.conv2", channels=[0, 1], size=16, steps=3, param="pixel"),
-    lambda m: class_patterns(m, [1, 2], size=16, steps=3),
-])
+@pytest.mark.parametrize(
+    "run",
+    [
+        lambda m: filter_patterns(m, "features.conv2", channels=[0, 1], size=16, steps=3),
+        lambda m: filter_patterns(m, "features.conv2", channels=[0, 1], size=16, steps=3, param="pixel"),
+        lambda m: class_patterns(m, [1, 2], size=16, steps=3),
+    ],
+)
 def test_modes_grads_hooks_and_rng_untouched(run):
     model = _mixed_model()
     before = _state(model)
@@ -363,7 +403,9 @@ def test_background_thread_on_a_copy_consumes_no_global_randomness():
     rng = torch.get_rng_state()
 
     def work():
-        results["images"] = filter_patterns(copy_for_thread, "features.conv2", channels=[0, 1], size=16, steps=3)
+        results["images"] = filter_patterns(
+            copy_for_thread, "features.conv2", channels=[0, 1], size=16, steps=3
+        )
 
     thread = threading.Thread(target=work)
     thread.start()
@@ -399,30 +441,35 @@ def test_grad_mode_of_the_caller_does_not_matter():
     torch.testing.assert_close(under_no_grad, reference)
     torch.testing.assert_close(under_inference, reference)
     with torch.inference_mode():
-        normalised = filter_patterns(model, "features.conv2", channels=[1], size=16, steps=3, mean=0.5, std=0.25)
+        normalised = filter_patterns(
+            model, "features.conv2", channels=[1], size=16, steps=3, mean=0.5, std=0.25
+        )
     assert normalised.shape == (1, 3, 16, 16) and not normalised.is_inference()
 
 
 # ---------------------------------------------------------------- errors
 
 
-@pytest.mark.parametrize("kwargs, error, match", [
-    (dict(param="fft"), ValueError, "param: expected 'fourier' or 'pixel'"),
-    (dict(channels=[0, 99]), ValueError, "channels: channel 99 is out of range"),
-    (dict(channels=[1, 1]), ValueError, "channels: channels listed more than once"),
-    (dict(channels=["a"]), TypeError, "channels: expected ints"),
-    (dict(channels=[]), ValueError, "channels: expected at least one"),
-    (dict(size=0), ValueError, "size: expected positive"),
-    (dict(size="big"), TypeError, "size: expected an int"),
-    (dict(steps=0), ValueError, "steps: expected an int >= 1"),
-    (dict(lr=-1.0), ValueError, "lr: expected a positive number"),
-    (dict(mean=[0.5, 0.5]), ValueError, "mean: expected a number or 3 values"),
-    (dict(std=0.0), ValueError, "std: expected positive"),
-    (dict(transforms="wobbly"), ValueError, "transforms: expected"),
-    (dict(device="cuda"), ValueError, "device: the model's parameters are on cpu"),
-    (dict(batch_size=0), ValueError, "batch_size: expected an int >= 1"),
-    (dict(in_channels=0), ValueError, "in_channels: expected an int >= 1"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(param="fft"), ValueError, "param: expected 'fourier' or 'pixel'"),
+        (dict(channels=[0, 99]), ValueError, "channels: channel 99 is out of range"),
+        (dict(channels=[1, 1]), ValueError, "channels: channels listed more than once"),
+        (dict(channels=["a"]), TypeError, "channels: expected ints"),
+        (dict(channels=[]), ValueError, "channels: expected at least one"),
+        (dict(size=0), ValueError, "size: expected positive"),
+        (dict(size="big"), TypeError, "size: expected an int"),
+        (dict(steps=0), ValueError, "steps: expected an int >= 1"),
+        (dict(lr=-1.0), ValueError, "lr: expected a positive number"),
+        (dict(mean=[0.5, 0.5]), ValueError, "mean: expected a number or 3 values"),
+        (dict(std=0.0), ValueError, "std: expected positive"),
+        (dict(transforms="wobbly"), ValueError, "transforms: expected"),
+        (dict(device="cuda"), ValueError, "device: the model's parameters are on cpu"),
+        (dict(batch_size=0), ValueError, "batch_size: expected an int >= 1"),
+        (dict(in_channels=0), ValueError, "in_channels: expected an int >= 1"),
+    ],
+)
 def test_clear_errors_for_bad_arguments(kwargs, error, match):
     model = small_vgg(width=8)
     arguments = dict(size=8, steps=1)

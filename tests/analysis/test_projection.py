@@ -12,6 +12,7 @@ Figures measured when these tests were written (1000 held-out shapes images, t-S
 Bit-identical results with n_jobs=2 for a fixed seed were checked by hand (3000 points); not repeated here because
 two spinning threads are very slow on a shared, oversubscribed 2-core machine.
 """
+
 from __future__ import annotations
 
 import concurrent.futures
@@ -112,7 +113,11 @@ def test_align_recovers_a_similarity_transform_exactly(layout):
     assert np.allclose(aligned, layout, atol=1e-3 * np.abs(layout).max())
     # scale=False keeps distances: only rotation/reflection and shift are fitted.
     rigid = align(moved, layout, scale=False)
-    assert np.allclose(np.linalg.norm(rigid - rigid.mean(0), axis=1), 3.7 * np.linalg.norm(layout - layout.mean(0), axis=1), rtol=1e-4)
+    assert np.allclose(
+        np.linalg.norm(rigid - rigid.mean(0), axis=1),
+        3.7 * np.linalg.norm(layout - layout.mean(0), axis=1),
+        rtol=1e-4,
+    )
 
 
 def test_disparity_agrees_with_scipy_procrustes():
@@ -129,7 +134,9 @@ def test_disparity_agrees_with_scipy_procrustes():
 def test_snapshots_started_from_the_previous_layout_stay_put(codes, layout):
     features, _ = codes
     features, previous = features[:500], layout[:500]
-    noisy = features + np.random.default_rng(1).normal(0.0, 0.05 * features.std(), features.shape).astype(np.float32)
+    noisy = features + np.random.default_rng(1).normal(0.0, 0.05 * features.std(), features.shape).astype(
+        np.float32
+    )
     stable = project(noisy, "tsne", previous=previous, seed=1)
     assert disparity(stable, previous) < STABLE_DISPARITY
     # Without the previous layout: an independent randomly initialised run is an unrelated picture,
@@ -151,9 +158,13 @@ def test_alignment_keeps_the_orientation_the_viewer_already_sees(codes, layout):
 def test_pca_projection_is_aligned_rigidly(codes):
     features, _ = codes
     first = project(features, "pca")
-    second = project(features * 1.0 + 0.01, "pca", previous=-first)  # previous snapshot in the other orientation
+    second = project(
+        features * 1.0 + 0.01, "pca", previous=-first
+    )  # previous snapshot in the other orientation
     assert disparity(second, -first) < 1e-6
-    assert np.linalg.norm(second - second.mean(0)) == pytest.approx(np.linalg.norm(first - first.mean(0)), rel=1e-4)
+    assert np.linalg.norm(second - second.mean(0)) == pytest.approx(
+        np.linalg.norm(first - first.mean(0)), rel=1e-4
+    )
 
 
 # --------------------------------------------------------------------------- determinism, threads, RNG
@@ -191,9 +202,13 @@ def test_pca_matches_scikit_learn_and_is_rotation_invariant():
     signs = np.sign((ours * theirs).sum(0))
     assert np.allclose(ours, theirs * signs, atol=1e-3)
     rotation, _ = np.linalg.qr(np.random.default_rng(0).normal(size=(30, 30)))
-    assert np.allclose(pca(features @ rotation.astype(np.float32), 5), ours, atol=1e-3)  # signs fixed by the data
+    assert np.allclose(
+        pca(features @ rotation.astype(np.float32), 5), ours, atol=1e-3
+    )  # signs fixed by the data
     wide = features[:20]  # fewer points than dimensions: the Gram-matrix path
-    assert np.allclose(np.abs(pca(wide, 3)), np.abs(decomposition.PCA(3).fit_transform(wide.astype(np.float64))), atol=1e-3)
+    assert np.allclose(
+        np.abs(pca(wide, 3)), np.abs(decomposition.PCA(3).fit_transform(wide.astype(np.float64))), atol=1e-3
+    )
     assert np.array_equal(pca(features[:, :1], 2)[:, 1], np.zeros(120, dtype=np.float32))
 
 
@@ -205,7 +220,9 @@ def test_umap_projection():
     assert first.shape == (200, 2) and knn_accuracy(first, labels) > 0.95
     assert np.array_equal(first, project(features, "umap", seed=0))
     following = project(features + 0.01, "umap", previous=first, seed=1)
-    assert disparity(following, first) < 0.5 < disparity(projection.umap(features, init="random", seed=1), first)
+    assert (
+        disparity(following, first) < 0.5 < disparity(projection.umap(features, init="random", seed=1), first)
+    )
 
 
 def test_umap_missing_gives_a_clear_error(monkeypatch):
@@ -223,7 +240,10 @@ def test_nearest_neighbors_and_scores_by_hand():
     assert nearest_neighbors(line, 1).ravel().tolist() == [1, 0, 1, 2, 3]
     # Point 2 (3.0) has 0.0 and 6.0 both at distance 3: the lower index wins the last place.
     assert nearest_neighbors(line, 2).tolist() == [[1, 2], [0, 2], [1, 0], [2, 4], [3, 2]]
-    assert nearest_neighbors(line[::-1].copy(), 2)[2].tolist() == [3, 1]  # 3.0 is now row 2; 1.0 is row 3, then 6.0 (row 1) vs 0.0 (row 4)
+    assert nearest_neighbors(line[::-1].copy(), 2)[2].tolist() == [
+        3,
+        1,
+    ]  # 3.0 is now row 2; 1.0 is row 3, then 6.0 (row 1) vs 0.0 (row 4)
     # 1-NN votes: 0<-a(1), 1<-a(0), 3<-a(1): but 3 is b; 6<-b(3), 10<-b(6)  => 4 of 5.
     assert knn_accuracy(line, ["a", "a", "b", "b", "b"], k=1) == pytest.approx(0.8)
     # k=2, labels 0 1 1 0 0: point 0 sees (1, 1) -> wrong; point 1 sees 0 then 1, a tie that goes to the nearer
@@ -242,10 +262,16 @@ def test_nearest_neighbors_match_scikit_learn():
     for width in (2, 64):
         points = rng.normal(size=(400, width))
         ours = nearest_neighbors(points, 7)
-        theirs = neighbors_module.NearestNeighbors(n_neighbors=8).fit(points).kneighbors(points, return_distance=False)[:, 1:]
+        theirs = (
+            neighbors_module.NearestNeighbors(n_neighbors=8)
+            .fit(points)
+            .kneighbors(points, return_distance=False)[:, 1:]
+        )
         assert np.array_equal(ours, theirs)
     random_layout = rng.normal(size=(400, 2))
-    assert knn_preservation(rng.normal(size=(400, 64)), random_layout, k=10) < 0.06  # chance level: k / N = 0.025
+    assert (
+        knn_preservation(rng.normal(size=(400, 64)), random_layout, k=10) < 0.06
+    )  # chance level: k / N = 0.025
 
 
 # --------------------------------------------------------------------------- input checks

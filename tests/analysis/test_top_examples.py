@@ -1,4 +1,5 @@
 """Streaming top-k examples per filter against brute force, and receptive fields against known values and gradients."""
+
 from __future__ import annotations
 
 import math
@@ -69,7 +70,9 @@ def test_streaming_equals_brute_force_with_ties(tied_activations):
         assert top.count == 50
     # The batch order does not matter either (ties go by image id, not by arrival).
     shuffled = stream(activations, ids, [7, 13, 1, 29], 9, order=[3, 1, 0, 2])
-    assert torch.equal(shuffled.image_ids, expected_ids) and torch.equal(shuffled.positions, expected_positions)
+    assert torch.equal(shuffled.image_ids, expected_ids) and torch.equal(
+        shuffled.positions, expected_positions
+    )
 
 
 def test_fewer_images_than_k_leaves_empty_slots(tied_activations):
@@ -97,9 +100,9 @@ def test_real_conv_activations_and_crops(shapes_test):
     everything = []
     with context, torch.no_grad():
         for start in range(0, 200, 64):
-            model(images[start:start + 64])
+            model(images[start : start + 64])
             everything.append(outputs[0])
-            top.update(outputs[0], ids[start:start + 64], images[start:start + 64])
+            top.update(outputs[0], ids[start : start + 64], images[start : start + 64])
     activations = torch.cat(everything)
     expected_values, expected_ids, expected_positions = brute_force(activations, ids, 9)
     assert torch.equal(top.values, expected_values)
@@ -162,16 +165,20 @@ def test_receptive_field_known_values():
     assert receptive_field(resnet, "layer4.1.conv2", (3, 224, 224)).size == (435, 435)
     assert receptive_field(resnet, "layer4.1.conv2", (3, 224, 224)).stride == (32, 32)
     assert receptive_field(resnet, "layer2", (3, 224, 224)).size == (99, 99)
-    assert receptive_field(alexnet, "features.10", (3, 224, 224)) == ReceptiveField((163, 163), (16, 16), (-66, -66))
+    assert receptive_field(alexnet, "features.10", (3, 224, 224)) == ReceptiveField(
+        (163, 163), (16, 16), (-66, -66)
+    )
 
 
 def test_receptive_field_matches_gradient_support():
     """With positive weights and inputs every path is open, so the input-gradient support is exactly the field."""
     model = nn.Sequential(
-        nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(3, 4, 3, padding=1),
+        nn.ReLU(),
         nn.Conv2d(4, 4, 3, padding=2, dilation=2),
         nn.AvgPool2d(3, stride=2, padding=1, ceil_mode=True),
-        nn.Conv2d(4, 4, (5, 3), stride=(2, 1), padding=(2, 0)), nn.ReLU(),
+        nn.Conv2d(4, 4, (5, 3), stride=(2, 1), padding=(2, 0)),
+        nn.ReLU(),
         nn.Conv2d(4, 4, 3, padding="same"),
     )
     with torch.no_grad():
@@ -192,7 +199,9 @@ def test_receptive_field_matches_gradient_support():
         assert (int(rows.min()), int(rows.max()) + 1) == (max(y0, 0), min(y1, 29)), (row, col)
         assert (int(cols.min()), int(cols.max()) + 1) == (max(x0, 0), min(x1, 27)), (row, col)
     # size: 1 + 2 + 4 (dilated) + 2 (pool) + (5 - 1) * 2 | (3 - 1) * 2 + (3 - 1) * jump; offset: -sum(padding * jump)
-    assert field == ReceptiveField(size=(25, 17), stride=(4, 2), offset=(-1 - 2 - 1 - 2 * 2 - 1 * 4, -1 - 2 - 1 - 0 - 1 * 2))
+    assert field == ReceptiveField(
+        size=(25, 17), stride=(4, 2), offset=(-1 - 2 - 1 - 2 * 2 - 1 * 4, -1 - 2 - 1 - 0 - 1 * 2)
+    )
 
 
 class _FunctionalPool(nn.Module):
@@ -223,7 +232,7 @@ def test_update_validates_its_arguments(tied_activations):
         TopExamples(k=0)
     top = TopExamples(k=3)
     with pytest.raises(RuntimeError, match="no update yet"):
-        top.values
+        _ = top.values
     with pytest.raises(ValueError, match="image_ids: an id appears more than once"):
         top.update(activations[:3], [1, 2, 1])
     with pytest.raises(ValueError, match="image_ids: expected 3 ids"):
@@ -239,7 +248,7 @@ def test_update_validates_its_arguments(tied_activations):
         top.crops()
     top.reset()
     with pytest.raises(RuntimeError):
-        top.values
+        _ = top.values
 
 
 def test_linear_activations_and_no_grad():

@@ -6,12 +6,11 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from conftest import read_logdir
 from PIL import Image
 from torch import nn
 from torch.utils.tensorboard import SummaryWriter
 
-from conftest import read_logdir
-from tb_cnnviz import metadata
 from tb_cnnviz.analysis.activations import activation_grids, layer_activations
 from tb_cnnviz.analysis.kernels import kernel_grid, smoothness
 from tb_cnnviz.callbacks import CNNVizCallback
@@ -49,8 +48,14 @@ def train(model, viz, images, labels, steps, start=1, lr=0.05):
 def test_logs_every_kind_with_the_values_of_the_model(tmp_path, model, data):
     images, labels = data
     probe = (images[:4], labels[:4])
-    with CNNVizCallback(model, log_dir=tmp_path / "run", probe=probe, class_names=ShapesDataset.classes,
-                        every_n_steps={"kernels": 2, "activations": 3, "dead_filters": 4}, strict=True) as viz:
+    with CNNVizCallback(
+        model,
+        log_dir=tmp_path / "run",
+        probe=probe,
+        class_names=ShapesDataset.classes,
+        every_n_steps={"kernels": 2, "activations": 3, "dead_filters": 4},
+        strict=True,
+    ) as viz:
         train(model, viz, images, labels, steps=6)
         final_weight = model.features.conv1.weight.detach().clone()
         final_activations = layer_activations(model, [m for _, m in viz.activation_layers], images[:4])
@@ -68,7 +73,11 @@ def test_logs_every_kind_with_the_values_of_the_model(tmp_path, model, data):
 
     # activation maps: the 3 evenly spaced default layers, one PNG per probe image, at steps 1, 3, 6
     activation_tags = sorted(tag for tag in run if tag.startswith("cnnviz/activations/"))
-    assert activation_tags == ["cnnviz/activations/features.conv1", "cnnviz/activations/features.conv3", "cnnviz/activations/features.conv5"]
+    assert activation_tags == [
+        "cnnviz/activations/features.conv1",
+        "cnnviz/activations/features.conv3",
+        "cnnviz/activations/features.conv5",
+    ]
     conv5 = run["cnnviz/activations/features.conv5"]
     assert conv5["steps"] == [1, 3, 6] and len(conv5["values"][-1]) == 4
     assert conv5["content"]["channels"] == 32 and conv5["content"]["tile"] == [8, 8]
@@ -78,7 +87,10 @@ def test_logs_every_kind_with_the_values_of_the_model(tmp_path, model, data):
     probe_series = run["cnnviz/probe"]
     assert probe_series["content"]["labels"] == labels[:4].tolist()
     assert probe_series["content"]["class_names"] == list(ShapesDataset.classes)
-    assert np.abs(decode(probe_series["values"][0][2]) / 255 - images[2].permute(1, 2, 0).numpy()).max() <= 0.5 / 255 + 1e-6
+    assert (
+        np.abs(decode(probe_series["values"][0][2]) / 255 - images[2].permute(1, 2, 0).numpy()).max()
+        <= 0.5 / 255 + 1e-6
+    )
 
     # dead filters: the window ends at step 4, the rest (steps 5-6) is flushed by close()
     dead = run["cnnviz/dead_filters/features.conv2"]
@@ -86,7 +98,9 @@ def test_logs_every_kind_with_the_values_of_the_model(tmp_path, model, data):
     assert dead["values"][0].shape == (8,) and np.all((dead["values"][0] >= 0) & (dead["values"][0] <= 1))
     scalars = read_logdir(str(tmp_path), plugin="scalars")["run"]
     assert scalars["cnnviz_scalars/dead_fraction/features.conv2"]["steps"] == [4, 6]
-    assert scalars["cnnviz_scalars/smoothness/features.conv1"]["values"][-1] == pytest.approx(float(smoothness(final_weight).mean()), abs=1e-6)
+    assert scalars["cnnviz_scalars/smoothness/features.conv1"]["values"][-1] == pytest.approx(
+        float(smoothness(final_weight).mean()), abs=1e-6
+    )
 
 
 def test_every_summary_has_a_data_class(tmp_path, model, data):
@@ -149,7 +163,13 @@ def test_logging_leaves_no_trace_on_training(tmp_path, model, data):
     assert sum(len(m._forward_hooks) for m in model.modules()) == hooks_while_tracking
     assert all(t is None or (t.grad_fn is None and not t.requires_grad) for t, _ in viz._tracker.counts())
     viz.close()
-    assert sum(len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks) for m in model.modules()) == 0
+    assert (
+        sum(
+            len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks)
+            for m in model.modules()
+        )
+        == 0
+    )
 
 
 def test_a_failing_kind_warns_once_is_disabled_and_training_goes_on(tmp_path, model, data, monkeypatch):
@@ -165,7 +185,12 @@ def test_a_failing_kind_warns_once_is_disabled_and_training_goes_on(tmp_path, mo
         with CNNVizCallback(model, log_dir=tmp_path, probe=images[:2], every_n_steps=1) as viz:
             train(model, viz, images, labels, steps=3)
     messages = [str(w.message) for w in caught if "tb-cnnviz" in str(w.message)]
-    assert len(messages) == 1 and "'kernels'" in messages[0] and "boom" in messages[0] and "Traceback" in messages[0]
+    assert (
+        len(messages) == 1
+        and "'kernels'" in messages[0]
+        and "boom" in messages[0]
+        and "Traceback" in messages[0]
+    )
     assert viz.enabled["kernels"] is False
     run = read_logdir(str(tmp_path))["."]
     assert "cnnviz/kernels/features.conv1" not in run
@@ -195,13 +220,17 @@ def test_wrapped_models_are_unwrapped(tmp_path, data):
     torch.manual_seed(0)
     base = small_vgg(width=8)
     for wrapped in (nn.DataParallel(base), torch.compile(base, backend="eager")):
-        viz = CNNVizCallback(wrapped, log_dir=tmp_path / type(wrapped).__name__, probe=images[:2], every_n_steps=1, strict=True)
+        viz = CNNVizCallback(
+            wrapped, log_dir=tmp_path / type(wrapped).__name__, probe=images[:2], every_n_steps=1, strict=True
+        )
         assert viz.kernel_layers[0] == ("features.conv1", base.features.conv1)
         wrapped.train()
         wrapped(images[:4])
         viz.on_step_end(1)
         viz.close()
-        rates = read_logdir(str(tmp_path / type(wrapped).__name__))["."]["cnnviz/dead_filters/features.conv1"]["values"]
+        rates = read_logdir(str(tmp_path / type(wrapped).__name__))["."][
+            "cnnviz/dead_filters/features.conv1"
+        ]["values"]
         assert len(rates) == 1 and rates[0].shape == (8,)
 
 
@@ -232,18 +261,46 @@ class NoConv(nn.Module):
     [
         (dict(model=NoConv()), ValueError, r"model: NoConv has no nn.Conv2d"),
         (dict(model="net"), TypeError, r"model: expected a torch.nn.Module"),
-        (dict(kernel_layers=["features.conv9"]), ValueError, r"kernel_layers: no layer named 'features.conv9'.*'features.conv1'"),
-        (dict(kernel_layers=["features.bn1"]), ValueError, r"kernel_layers: 'features.bn1' is a BatchNorm2d, not a Conv2d"),
-        (dict(dead_filter_layers=["features.conv1", "features.conv1"]), ValueError, r"dead_filter_layers: layers listed more than once"),
+        (
+            dict(kernel_layers=["features.conv9"]),
+            ValueError,
+            r"kernel_layers: no layer named 'features.conv9'.*'features.conv1'",
+        ),
+        (
+            dict(kernel_layers=["features.bn1"]),
+            ValueError,
+            r"kernel_layers: 'features.bn1' is a BatchNorm2d, not a Conv2d",
+        ),
+        (
+            dict(dead_filter_layers=["features.conv1", "features.conv1"]),
+            ValueError,
+            r"dead_filter_layers: layers listed more than once",
+        ),
         (dict(activation_layers=[3]), TypeError, r"activation_layers: expected a layer name"),
-        (dict(probe=torch.zeros(2, 1, 32, 32)), ValueError, r"probe: the model's first conv layer takes 3 channels, the images have 1"),
+        (
+            dict(probe=torch.zeros(2, 1, 32, 32)),
+            ValueError,
+            r"probe: the model's first conv layer takes 3 channels, the images have 1",
+        ),
         (dict(probe=torch.zeros(3, 32, 32)), ValueError, r"probe: expected a 4-D float tensor"),
-        (dict(probe=torch.zeros(2, 3, 32, 32, dtype=torch.uint8)), ValueError, r"probe: expected a 4-D float tensor.*uint8"),
+        (
+            dict(probe=torch.zeros(2, 3, 32, 32, dtype=torch.uint8)),
+            ValueError,
+            r"probe: expected a 4-D float tensor.*uint8",
+        ),
         (dict(probe=np.zeros((2, 3, 32, 32))), TypeError, r"probe: expected a float tensor"),
         (dict(probe=torch.zeros(0, 3, 32, 32)), ValueError, r"probe: expected 1 to 64 images"),
         (dict(probe=torch.full((1, 3, 8, 8), math.nan)), ValueError, r"probe: .*NaN"),
-        (dict(embedding_probe=torch.zeros(2, 1, 8, 8)), ValueError, r"embedding_probe: the model's first conv layer takes 3"),
-        (dict(embedding_method="mds"), ValueError, r"embedding_method: expected 'tsne', 'pca' or 'umap', got 'mds'"),
+        (
+            dict(embedding_probe=torch.zeros(2, 1, 8, 8)),
+            ValueError,
+            r"embedding_probe: the model's first conv layer takes 3",
+        ),
+        (
+            dict(embedding_method="mds"),
+            ValueError,
+            r"embedding_method: expected 'tsne', 'pca' or 'umap', got 'mds'",
+        ),
         (dict(top_k=0), ValueError, r"top_k: expected an int >= 1, got 0"),
         (dict(probe=(torch.zeros(2, 3, 8, 8), torch.zeros(3))), ValueError, r"probe: 2 images but 3 labels"),
         (dict(every_n_steps=0), ValueError, r"every_n_steps\['kernels'\]: expected an int >= 1, got 0"),
@@ -275,8 +332,14 @@ def test_gradcam_snapshots_match_the_analysis_function(tmp_path, trained_small_v
 
     model = trained_small_vgg
     images, labels = shapes_test.tensors(range(6))
-    with CNNVizCallback(model, log_dir=tmp_path, probe=(images, labels), every_n_steps=1, strict=True,
-                        attributions=["saliency", "occlusion"]) as viz:
+    with CNNVizCallback(
+        model,
+        log_dir=tmp_path,
+        probe=(images, labels),
+        every_n_steps=1,
+        strict=True,
+        attributions=["saliency", "occlusion"],
+    ) as viz:
         viz.on_step_end(0)
     run = read_logdir(str(tmp_path))["."]
     expected = grad_cam(model, "features.conv5", images, labels, normalize="none", return_details=True)
@@ -294,7 +357,10 @@ def test_gradcam_snapshots_match_the_analysis_function(tmp_path, trained_small_v
     # the overlay is the image blended with the heat-map: the hottest pixel is redder than the image there
     peak = np.unravel_index(np.argmax(expected.cam[0].numpy()), (32, 32))
     assert decode(overlays[0])[peak][0] >= 0.5 * 255 * 0.9
-    assert sorted(tag for tag in run if tag.startswith("cnnviz/attribution/")) == ["cnnviz/attribution/occlusion", "cnnviz/attribution/saliency"]
+    assert sorted(tag for tag in run if tag.startswith("cnnviz/attribution/")) == [
+        "cnnviz/attribution/occlusion",
+        "cnnviz/attribution/saliency",
+    ]
     assert len(run["cnnviz/attribution/occlusion"]["values"][0]) == 6
 
 
@@ -305,20 +371,33 @@ def test_gradcam_and_attributions_need_a_probe_and_known_methods(tmp_path, model
         CNNVizCallback(model, log_dir=tmp_path, probe=torch.zeros(2, 3, 32, 32), attributions=["lime"])
     with pytest.raises(ValueError, match=r"gradcam_layers: no layer named 'head'"):
         CNNVizCallback(model, log_dir=tmp_path, probe=torch.zeros(2, 3, 32, 32), gradcam_layers=["head"])
-    viz = CNNVizCallback(model, log_dir=tmp_path, probe=torch.zeros(2, 3, 32, 32), gradcam_layers=["features"])  # a block is fine
+    viz = CNNVizCallback(
+        model, log_dir=tmp_path, probe=torch.zeros(2, 3, 32, 32), gradcam_layers=["features"]
+    )  # a block is fine
     assert viz.gradcam_layers[0][0] == "features"
     viz.close()
 
 
 def test_pattern_galleries_run_in_the_background_on_a_copy(tmp_path, model, data):
     images, labels = data
-    with CNNVizCallback(model, log_dir=tmp_path, probe=images[:2], pattern_layers=["features.conv2"], pattern_channels=4,
-                        pattern_steps=4, pattern_size=16, every_n_steps={"patterns": 2}, strict=True) as viz:
+    with CNNVizCallback(
+        model,
+        log_dir=tmp_path,
+        probe=images[:2],
+        pattern_layers=["features.conv2"],
+        pattern_channels=4,
+        pattern_steps=4,
+        pattern_size=16,
+        every_n_steps={"patterns": 2},
+        strict=True,
+    ) as viz:
         train(model, viz, images, labels, steps=2)
         viz.flush()
         viz.on_epoch_end(2)  # already logged at this step: not again
         viz.on_epoch_end(3)
-        assert sum(len(m._forward_hooks) for m in model.modules()) == 5  # the copy's hooks never touch the model
+        assert (
+            sum(len(m._forward_hooks) for m in model.modules()) == 5
+        )  # the copy's hooks never touch the model
     run = read_logdir(str(tmp_path))["."]
     gallery = run["cnnviz/patterns/features.conv2"]
     assert gallery["steps"] == [2, 3] and gallery["content"]["channels"] == [0, 1, 2, 3]
@@ -340,7 +419,9 @@ def test_slow_snapshots_are_dropped_not_queued_without_bound(tmp_path, model, mo
         return []
 
     monkeypatch.setattr(snapshots, "patterns", slow)
-    viz = CNNVizCallback(model, log_dir=tmp_path, pattern_layers=["features.conv2"], every_n_steps={"patterns": 1}, strict=True)
+    viz = CNNVizCallback(
+        model, log_dir=tmp_path, pattern_layers=["features.conv2"], every_n_steps={"patterns": 1}, strict=True
+    )
     viz.on_step_end(1)
     assert started.wait(10)  # 1 runs; 2 and 3 wait (one place per slow kind); 4 and 5 are dropped
     for step in (2, 3, 4, 5):
@@ -359,11 +440,22 @@ def test_background_errors_warn_and_disable_or_raise_when_strict(tmp_path, model
 
     monkeypatch.setattr(snapshots, "patterns", broken)
     with pytest.warns(RuntimeWarning, match="'patterns' failed at step 1.*pattern boom"):
-        viz = CNNVizCallback(model, log_dir=tmp_path / "lenient", pattern_layers=["features.conv2"], every_n_steps={"patterns": 1})
+        viz = CNNVizCallback(
+            model,
+            log_dir=tmp_path / "lenient",
+            pattern_layers=["features.conv2"],
+            every_n_steps={"patterns": 1},
+        )
         viz.on_step_end(1)
         viz.close()
     assert viz.enabled["patterns"] is False
-    strict = CNNVizCallback(model, log_dir=tmp_path / "strict", pattern_layers=["features.conv2"], every_n_steps={"patterns": 1}, strict=True)
+    strict = CNNVizCallback(
+        model,
+        log_dir=tmp_path / "strict",
+        pattern_layers=["features.conv2"],
+        every_n_steps={"patterns": 1},
+        strict=True,
+    )
     strict.on_step_end(1)
     with pytest.raises(RuntimeError, match="pattern boom"):
         strict.close()
@@ -374,9 +466,18 @@ def test_embedding_snapshots_are_stable_and_carry_top_examples(tmp_path, trained
 
     model = trained_small_vgg
     images, labels = shapes_test.tensors(range(300))
-    with CNNVizCallback(model, log_dir=tmp_path, probe=images[:4], embedding_probe=(images, labels), class_names=shapes_test.classes,
-                        top_example_layers=["features.conv5"], top_k=3, every_n_steps={"embedding": 1}, strict=True,
-                        projector=True) as viz:
+    with CNNVizCallback(
+        model,
+        log_dir=tmp_path,
+        probe=images[:4],
+        embedding_probe=(images, labels),
+        class_names=shapes_test.classes,
+        top_example_layers=["features.conv5"],
+        top_k=3,
+        every_n_steps={"embedding": 1},
+        strict=True,
+        projector=True,
+    ) as viz:
         viz.on_step_end(1)
         viz.flush()
         viz.on_step_end(2)  # same weights: the second map must land where the first one is
@@ -391,11 +492,17 @@ def test_embedding_snapshots_are_stable_and_carry_top_examples(tmp_path, trained
     assert knn_accuracy(first[:, :2], labels.numpy(), k=5) > 0.9  # classes separate in the map
     assert disparity(second[:, :2], first[:, :2]) < 0.05
     sprites = run["cnnviz/sprites"]
-    assert sprites["steps"] == [1] and sprites["content"]["counts"] == [300] and sprites["content"]["thumb"] == [32, 32]
+    assert (
+        sprites["steps"] == [1]
+        and sprites["content"]["counts"] == [300]
+        and sprites["content"]["thumb"] == [32, 32]
+    )
     atlas = decode(sprites["values"][0][0])
     columns = sprites["content"]["columns"]
     assert atlas.shape == (32 * -(-300 // columns), 32 * min(columns, 300), 3)
-    assert np.abs(atlas[32:64, 0:32] / 255 - images[columns].permute(1, 2, 0).numpy()).max() <= 0.5 / 255 + 1e-6
+    assert (
+        np.abs(atlas[32:64, 0:32] / 255 - images[columns].permute(1, 2, 0).numpy()).max() <= 0.5 / 255 + 1e-6
+    )
     # top examples equal a brute-force ranking of the filters' maxima over all 300 images
     table = run["cnnviz/top_examples/features.conv5"]["values"][0]
     with torch.no_grad():
@@ -432,7 +539,9 @@ def test_background_snapshots_never_rewind_the_training_threads_rng(tmp_path, mo
         return []
 
     monkeypatch.setattr(snapshots, "patterns", job_using_the_guard)
-    viz = CNNVizCallback(model, log_dir=tmp_path, pattern_layers=["features.conv2"], every_n_steps={"patterns": 1}, strict=True)
+    viz = CNNVizCallback(
+        model, log_dir=tmp_path, pattern_layers=["features.conv2"], every_n_steps={"patterns": 1}, strict=True
+    )
     torch.manual_seed(7)
     viz.on_step_end(1)
     started.wait(10)
@@ -442,12 +551,16 @@ def test_background_snapshots_never_rewind_the_training_threads_rng(tmp_path, mo
     after = torch.rand(3)
     torch.manual_seed(7)
     expected = torch.rand(6)
-    assert torch.equal(torch.cat([drawn_meanwhile, after]), expected)  # the stream went on, it was not rewound
+    assert torch.equal(
+        torch.cat([drawn_meanwhile, after]), expected
+    )  # the stream went on, it was not rewound
 
 
 def test_gradcam_alone_still_logs_the_probe_images(tmp_path, model):
     images = torch.rand(2, 3, 32, 32)
-    with CNNVizCallback(model, log_dir=tmp_path, probe=(images, torch.tensor([1, 2])), activation_layers=[], strict=True) as viz:
+    with CNNVizCallback(
+        model, log_dir=tmp_path, probe=(images, torch.tensor([1, 2])), activation_layers=[], strict=True
+    ) as viz:
         viz.on_step_end(1)
     run = read_logdir(str(tmp_path))["."]
     assert run["cnnviz/probe"]["content"]["labels"] == [1, 2] and "cnnviz/gradcam/features.conv5" in run
@@ -455,16 +568,31 @@ def test_gradcam_alone_still_logs_the_probe_images(tmp_path, model):
 
 def test_warns_once_when_no_forward_reaches_the_dead_filter_hooks(tmp_path, model, data):
     images, labels = data
-    copy_model = small_vgg(width=8)  # trained instead of the watched model: its forwards never reach our hooks
+    copy_model = small_vgg(
+        width=8
+    )  # trained instead of the watched model: its forwards never reach our hooks
     viz = CNNVizCallback(model, log_dir=tmp_path / "none", every_n_steps=2)
-    with pytest.warns(RuntimeWarning, match="no forward pass of the model reached the dead-filter hooks between steps 1 and 2"):
+    with pytest.warns(
+        RuntimeWarning,
+        match="no forward pass of the model reached the dead-filter hooks between steps 1 and 2",
+    ):
         train(copy_model, viz, images, labels, steps=6)
-    assert sum("dead-filter hooks" in str(w.message) for w in viz_warnings(lambda: train(copy_model, viz, images, labels, 4, start=7))) == 0
+    assert (
+        sum(
+            "dead-filter hooks" in str(w.message)
+            for w in viz_warnings(lambda: train(copy_model, viz, images, labels, 4, start=7))
+        )
+        == 0
+    )
     viz.close()
     assert not any(tag.startswith("cnnviz/dead_filters/") for tag in read_logdir(str(tmp_path / "none"))["."])
     # Training the watched model: no warning, and the windows are logged.
     watched = CNNVizCallback(model, log_dir=tmp_path / "ok", every_n_steps=2)
-    assert not [w for w in viz_warnings(lambda: train(model, watched, images, labels, steps=6)) if "dead-filter hooks" in str(w.message)]
+    assert not [
+        w
+        for w in viz_warnings(lambda: train(model, watched, images, labels, steps=6))
+        if "dead-filter hooks" in str(w.message)
+    ]
     watched.close()
     assert read_logdir(str(tmp_path / "ok"))["."]["cnnviz/dead_filters/features.conv1"]["steps"] == [2, 4, 6]
 

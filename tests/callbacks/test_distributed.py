@@ -1,4 +1,5 @@
 """Two real processes under torch.distributed (gloo, CPU): only rank 0 writes, dead-filter counts are summed."""
+
 import os
 
 import numpy as np
@@ -6,9 +7,9 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from conftest import read_logdir
 from torch import nn
 
-from conftest import read_logdir
 from tb_cnnviz.callbacks import CNNVizCallback
 
 
@@ -19,7 +20,9 @@ class Tiny(nn.Module):
         self.head = nn.Linear(4, 2)
         with torch.no_grad():
             self.conv.weight.fill_(0.1)
-            self.conv.bias.copy_(torch.tensor([1.0, 1.0, -5.0, -1e6]))  # filter 2 fires only on bright input, 3 never
+            self.conv.bias.copy_(
+                torch.tensor([1.0, 1.0, -5.0, -1e6])
+            )  # filter 2 fires only on bright input, 3 never
 
     def forward(self, x):
         return self.head(torch.relu(self.conv(x)).mean(dim=(2, 3)))
@@ -32,7 +35,9 @@ def worker(rank: int, world_size: int, init_file: str, logdir: str) -> None:
         model = nn.parallel.DistributedDataParallel(Tiny())
         optimizer = torch.optim.SGD(model.parameters(), lr=0.0)  # weights stay as planted
         brightness = 0.0 if rank == 0 else 100.0  # only rank 1's data wakes filter 2 up
-        with CNNVizCallback(model, log_dir=os.path.join(logdir, f"rank{rank}"), every_n_steps={"dead_filters": 2}, strict=True) as viz:
+        with CNNVizCallback(
+            model, log_dir=os.path.join(logdir, f"rank{rank}"), every_n_steps={"dead_filters": 2}, strict=True
+        ) as viz:
             for step in (1, 2):
                 loss = model(torch.full((2, 1, 8, 8), brightness)).sum()
                 optimizer.zero_grad()

@@ -6,6 +6,7 @@ the summaries the callback wrote at that step (an ``Event`` per summary, framed 
 bytes: length, its CRC and the data's CRC), and by nothing at a step where the kind is
 not scheduled. Per-snapshot sizes are measured for the docs by ``benchmarks/event_growth.py``.
 """
+
 from __future__ import annotations
 
 import os
@@ -23,7 +24,12 @@ from tb_cnnviz.models import small_vgg
 EVERY = 2
 STEPS = 13  # snapshot kinds: steps 1, 2, 4, ..., 12 (a baseline at the first step, then every 2); dead filters: 2, 4, ..., 12
 PROBE = 4
-ONLY = {"kernels": "kernel_layers", "activations": "activation_layers", "dead_filters": "dead_filter_layers", "gradcam": "gradcam_layers"}
+ONLY = {
+    "kernels": "kernel_layers",
+    "activations": "activation_layers",
+    "dead_filters": "dead_filter_layers",
+    "gradcam": "gradcam_layers",
+}
 RECORD_FRAMING = 16  # uint64 length, uint32 CRC of the length, uint32 CRC of the data
 
 
@@ -34,7 +40,10 @@ def data():
 
 def event_bytes(summary_proto, step: int) -> int:
     """On-disk size of the record that ``SummaryWriter`` writes for one summary (wall time and step included)."""
-    return len(event_pb2.Event(wall_time=1.5, step=step, summary=summary_proto).SerializeToString()) + RECORD_FRAMING
+    return (
+        len(event_pb2.Event(wall_time=1.5, step=step, summary=summary_proto).SerializeToString())
+        + RECORD_FRAMING
+    )
 
 
 def file_size(log_dir) -> int:
@@ -43,11 +52,15 @@ def file_size(log_dir) -> int:
 
 
 def scheduled(kind: str) -> list[int]:
-    first = [1] if kind != "dead_filters" else []  # dead filters log at the end of each window, not a baseline
+    first = (
+        [1] if kind != "dead_filters" else []
+    )  # dead filters log at the end of each window, not a baseline
     return first + [step for step in range(2, STEPS + 1) if step % EVERY == 0]
 
 
-def run(tmp_path, images, labels, kind: str, lr: float, monkeypatch, bn_momentum: float | None = None) -> tuple[list[int], dict[int, int], int, nn.Module]:
+def run(
+    tmp_path, images, labels, kind: str, lr: float, monkeypatch, bn_momentum: float | None = None
+) -> tuple[list[int], dict[int, int], int, nn.Module]:
     """Train STEPS steps logging only ``kind``; returns the file size before step 1 and after every step, the bytes
     of the records the callback wrote per step (up to the last step), and the bytes that ``close()`` added."""
     written: dict[int, int] = {}
@@ -66,8 +79,15 @@ def run(tmp_path, images, labels, kind: str, lr: float, monkeypatch, bn_momentum
                 module.momentum = bn_momentum
     optimizer = torch.optim.SGD(model.parameters(), lr=lr)
     off = {argument: [] for other, argument in ONLY.items() if other != kind}
-    viz = CNNVizCallback(model, log_dir=tmp_path, probe=(images[:PROBE], labels[:PROBE]), every_n_steps={kind: EVERY},
-                         strict=True, flush_secs=3600, **off)
+    viz = CNNVizCallback(
+        model,
+        log_dir=tmp_path,
+        probe=(images[:PROBE], labels[:PROBE]),
+        every_n_steps={kind: EVERY},
+        strict=True,
+        flush_secs=3600,
+        **off,
+    )
     viz.flush()
     sizes = [file_size(tmp_path)]
     model.train()
@@ -90,14 +110,22 @@ def test_the_file_grows_by_the_logged_records_and_only_at_scheduled_steps(tmp_pa
     images, labels = data
     sizes, logged, at_close, model = run(tmp_path, images, labels, kind, lr=0.05, monkeypatch=monkeypatch)
     growth = {step: sizes[step] - sizes[step - 1] for step in range(1, STEPS + 1)}
-    assert [step for step, grown in growth.items() if grown] == scheduled(kind)  # nothing at unscheduled steps
-    assert growth == {step: logged.get(step, 0) for step in growth}  # every byte is a record of what was logged then
+    assert [step for step, grown in growth.items() if grown] == scheduled(
+        kind
+    )  # nothing at unscheduled steps
+    assert growth == {
+        step: logged.get(step, 0) for step in growth
+    }  # every byte is a record of what was logged then
     # close() adds only the unfinished dead-filter window (step 13: one step since the window ended at 12)
     assert (at_close > 0) == (kind == "dead_filters")
     # the snapshots carry the data: at least the raw float32 payload of each kind
     convs = [module for module in model.modules() if isinstance(module, nn.Conv2d)]
-    payload = {"kernels": 4 * convs[0].weight.numel(), "activations": 0, "dead_filters": 4 * sum(conv.out_channels for conv in convs),
-               "gradcam": 4 * PROBE * 32 * 32}[kind]
+    payload = {
+        "kernels": 4 * convs[0].weight.numel(),
+        "activations": 0,
+        "dead_filters": 4 * sum(conv.out_channels for conv in convs),
+        "gradcam": 4 * PROBE * 32 * 32,
+    }[kind]
     assert min(growth[step] for step in scheduled(kind)) > payload
 
 
@@ -113,7 +141,7 @@ def test_bytes_per_snapshot_do_not_grow_with_the_number_of_snapshots(tmp_path, d
     later = increments[1:]
     assert len(set(later)) == 1, later
     half = len(later) // 2
-    first_half, second_half = sum(later[:half]), sum(later[half:2 * half])  # S(N) - S(0), S(2N) - S(N)
+    first_half, second_half = sum(later[:half]), sum(later[half : 2 * half])  # S(N) - S(0), S(2N) - S(N)
     assert abs(second_half / first_half - 1) <= 0.05
     if kind in ("activations", "gradcam"):
         from tb_cnnviz import snapshots

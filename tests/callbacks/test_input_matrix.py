@@ -1,12 +1,13 @@
 """The bad-input matrix of docs/robustness.md: every row is a clear error at construction, or works correctly."""
+
 import math
 
 import numpy as np
 import pytest
 import torch
+from conftest import read_logdir
 from torch import nn
 
-from conftest import read_logdir
 from tb_cnnviz.callbacks import CNNVizCallback
 
 
@@ -37,7 +38,10 @@ class OddDictOut(TupleOut):
 
 WORKS = {
     "grouped conv": (lambda: net(nn.Conv2d(4, 8, 3, groups=2), nn.ReLU(), head_in=8), 4),
-    "depthwise conv": (lambda: net(nn.Conv2d(3, 6, 3), nn.Conv2d(6, 6, 3, groups=6), nn.ReLU(), head_in=6), 3),
+    "depthwise conv": (
+        lambda: net(nn.Conv2d(3, 6, 3), nn.Conv2d(6, 6, 3, groups=6), nn.ReLU(), head_in=6),
+        3,
+    ),
     "non-square kernel": (lambda: net(nn.Conv2d(3, 4, (1, 5)), nn.ReLU(), head_in=4), 3),
     "dilated conv": (lambda: net(nn.Conv2d(3, 4, 3, dilation=2), nn.ReLU(), head_in=4), 3),
     "1-channel input": (lambda: net(nn.Conv2d(1, 4, 3), nn.ReLU(), head_in=4), 1),
@@ -53,7 +57,9 @@ def test_model_kinds_that_work(tmp_path, case):
     torch.manual_seed(0)
     model = factory()
     images = torch.rand(3, channels, 12, 12, generator=torch.Generator().manual_seed(1))
-    with CNNVizCallback(model, log_dir=tmp_path, probe=(images, torch.tensor([0, 1, 2])), every_n_steps=1, strict=True) as viz:
+    with CNNVizCallback(
+        model, log_dir=tmp_path, probe=(images, torch.tensor([0, 1, 2])), every_n_steps=1, strict=True
+    ) as viz:
         model.train()
         model(images)
         viz.on_step_end(1)
@@ -61,30 +67,112 @@ def test_model_kinds_that_work(tmp_path, case):
     first = viz.kernel_layers[0]
     kernels = run[f"cnnviz/kernels/{first[0]}"]["values"][0]
     assert np.array_equal(kernels, first[1].weight.detach().numpy())  # the real weights, whatever their shape
-    assert all(np.isfinite(run[f"cnnviz/smoothness/{first[0]}"]["values"][0]) | (first[1].kernel_size == (1, 1)))
+    assert all(
+        np.isfinite(run[f"cnnviz/smoothness/{first[0]}"]["values"][0]) | (first[1].kernel_size == (1, 1))
+    )
     assert any(tag.startswith("cnnviz/gradcam_maps/") for tag in run)
     assert run["cnnviz/probe"]["values"][0][0][:4] == b"\x89PNG"
 
 
 ERRORS = {
-    "no conv": (lambda: nn.Sequential(nn.Flatten(), nn.Linear(12, 2)), {}, ValueError, r"model: Sequential has no nn.Conv2d"),
+    "no conv": (
+        lambda: nn.Sequential(nn.Flatten(), nn.Linear(12, 2)),
+        {},
+        ValueError,
+        r"model: Sequential has no nn.Conv2d",
+    ),
     "Conv1d only": (lambda: nn.Sequential(nn.Conv1d(3, 4, 3)), {}, ValueError, r"has no nn.Conv2d"),
     "Conv3d only": (lambda: nn.Sequential(nn.Conv3d(3, 4, 3)), {}, ValueError, r"has no nn.Conv2d"),
-    "missing layer": (lambda: net(nn.Conv2d(3, 4, 3), head_in=4), {"kernel_layers": ["0.9"]}, ValueError, r"kernel_layers: no layer named '0.9' in the model; valid conv layer names: '0.0'"),
-    "layer of wrong type": (lambda: net(nn.Conv2d(3, 4, 3), head_in=4), {"dead_filter_layers": ["3"]}, ValueError, r"'3' is a Linear, not a Conv2d"),
-    "layer spec not a name": (lambda: net(nn.Conv2d(3, 4, 3), head_in=4), {"kernel_layers": [1.5]}, TypeError, r"kernel_layers: expected a layer name"),
-    "duplicate layers": (lambda: net(nn.Conv2d(3, 4, 3), head_in=4), {"activation_layers": ["0.0", "0.0"]}, ValueError, r"listed more than once"),
-    "empty probe": (lambda: net(nn.Conv2d(3, 4, 3), head_in=4), {"probe": torch.zeros(0, 3, 8, 8)}, ValueError, r"probe: expected 1 to 64 images"),
-    "probe of wrong rank": (lambda: net(nn.Conv2d(3, 4, 3), head_in=4), {"probe": torch.zeros(3, 8, 8)}, ValueError, r"probe: expected a 4-D float tensor"),
-    "probe with wrong channels": (lambda: net(nn.Conv2d(3, 4, 3), head_in=4), {"probe": torch.zeros(2, 1, 8, 8)}, ValueError, r"takes 3 channels, the images have 1"),
-    "probe of int dtype": (lambda: net(nn.Conv2d(3, 4, 3), head_in=4), {"probe": torch.zeros(2, 3, 8, 8, dtype=torch.int64)}, ValueError, r"dtype torch.int64"),
-    "probe with NaN": (lambda: net(nn.Conv2d(3, 4, 3), head_in=4), {"probe": torch.full((2, 3, 8, 8), math.nan)}, ValueError, r"NaN or Inf"),
-    "probe too small for the model": (lambda: net(nn.Conv2d(3, 4, 5), head_in=4), {"probe": torch.zeros(2, 3, 3, 3)}, ValueError, r"probe: the model cannot run on the probe images"),
-    "probe labels out of range": (lambda: net(nn.Conv2d(3, 4, 3), head_in=4), {"probe": (torch.zeros(2, 3, 8, 8), torch.tensor([0, 7]))}, ValueError, r"label 7 is out of range for a model with 3 classes"),
-    "dict output without logits": (OddDictOut, {"probe": torch.zeros(2, 3, 8, 8)}, ValueError, r"logits: the model returns a dict with keys \['scores'\]"),
-    "schedule 0": (lambda: net(nn.Conv2d(3, 4, 3), head_in=4), {"every_n_steps": 0}, ValueError, r"expected an int >= 1, got 0"),
-    "schedule negative": (lambda: net(nn.Conv2d(3, 4, 3), head_in=4), {"every_n_steps": {"gradcam": -3}}, ValueError, r"every_n_steps\['gradcam'\]: expected an int >= 1, got -3"),
-    "schedule not an int": (lambda: net(nn.Conv2d(3, 4, 3), head_in=4), {"every_n_steps": "often"}, TypeError, r"expected an int >= 1, got 'often'"),
+    "missing layer": (
+        lambda: net(nn.Conv2d(3, 4, 3), head_in=4),
+        {"kernel_layers": ["0.9"]},
+        ValueError,
+        r"kernel_layers: no layer named '0.9' in the model; valid conv layer names: '0.0'",
+    ),
+    "layer of wrong type": (
+        lambda: net(nn.Conv2d(3, 4, 3), head_in=4),
+        {"dead_filter_layers": ["3"]},
+        ValueError,
+        r"'3' is a Linear, not a Conv2d",
+    ),
+    "layer spec not a name": (
+        lambda: net(nn.Conv2d(3, 4, 3), head_in=4),
+        {"kernel_layers": [1.5]},
+        TypeError,
+        r"kernel_layers: expected a layer name",
+    ),
+    "duplicate layers": (
+        lambda: net(nn.Conv2d(3, 4, 3), head_in=4),
+        {"activation_layers": ["0.0", "0.0"]},
+        ValueError,
+        r"listed more than once",
+    ),
+    "empty probe": (
+        lambda: net(nn.Conv2d(3, 4, 3), head_in=4),
+        {"probe": torch.zeros(0, 3, 8, 8)},
+        ValueError,
+        r"probe: expected 1 to 64 images",
+    ),
+    "probe of wrong rank": (
+        lambda: net(nn.Conv2d(3, 4, 3), head_in=4),
+        {"probe": torch.zeros(3, 8, 8)},
+        ValueError,
+        r"probe: expected a 4-D float tensor",
+    ),
+    "probe with wrong channels": (
+        lambda: net(nn.Conv2d(3, 4, 3), head_in=4),
+        {"probe": torch.zeros(2, 1, 8, 8)},
+        ValueError,
+        r"takes 3 channels, the images have 1",
+    ),
+    "probe of int dtype": (
+        lambda: net(nn.Conv2d(3, 4, 3), head_in=4),
+        {"probe": torch.zeros(2, 3, 8, 8, dtype=torch.int64)},
+        ValueError,
+        r"dtype torch.int64",
+    ),
+    "probe with NaN": (
+        lambda: net(nn.Conv2d(3, 4, 3), head_in=4),
+        {"probe": torch.full((2, 3, 8, 8), math.nan)},
+        ValueError,
+        r"NaN or Inf",
+    ),
+    "probe too small for the model": (
+        lambda: net(nn.Conv2d(3, 4, 5), head_in=4),
+        {"probe": torch.zeros(2, 3, 3, 3)},
+        ValueError,
+        r"probe: the model cannot run on the probe images",
+    ),
+    "probe labels out of range": (
+        lambda: net(nn.Conv2d(3, 4, 3), head_in=4),
+        {"probe": (torch.zeros(2, 3, 8, 8), torch.tensor([0, 7]))},
+        ValueError,
+        r"label 7 is out of range for a model with 3 classes",
+    ),
+    "dict output without logits": (
+        OddDictOut,
+        {"probe": torch.zeros(2, 3, 8, 8)},
+        ValueError,
+        r"logits: the model returns a dict with keys \['scores'\]",
+    ),
+    "schedule 0": (
+        lambda: net(nn.Conv2d(3, 4, 3), head_in=4),
+        {"every_n_steps": 0},
+        ValueError,
+        r"expected an int >= 1, got 0",
+    ),
+    "schedule negative": (
+        lambda: net(nn.Conv2d(3, 4, 3), head_in=4),
+        {"every_n_steps": {"gradcam": -3}},
+        ValueError,
+        r"every_n_steps\['gradcam'\]: expected an int >= 1, got -3",
+    ),
+    "schedule not an int": (
+        lambda: net(nn.Conv2d(3, 4, 3), head_in=4),
+        {"every_n_steps": "often"},
+        TypeError,
+        r"expected an int >= 1, got 'often'",
+    ),
 }
 
 
@@ -98,14 +186,20 @@ def test_bad_inputs_fail_at_construction(tmp_path, case):
 def test_dict_output_with_a_custom_logits_picker_works(tmp_path):
     model = OddDictOut()
     images = torch.rand(2, 3, 8, 8)
-    with CNNVizCallback(model, log_dir=tmp_path, probe=images, logits=lambda out: out["scores"], every_n_steps=1, strict=True) as viz:
+    with CNNVizCallback(
+        model, log_dir=tmp_path, probe=images, logits=lambda out: out["scores"], every_n_steps=1, strict=True
+    ) as viz:
         viz.on_step_end(1)
     assert read_logdir(str(tmp_path))["."]["cnnviz/gradcam_info/net.0.0"]["values"][0].shape == (2, 4)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU to put the probe and the model on different devices")
+@pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs a GPU to put the probe and the model on different devices"
+)
 def test_probe_on_another_device_is_moved_to_the_model(tmp_path):
     model = net(nn.Conv2d(3, 4, 3), nn.ReLU(), head_in=4).cuda()
-    with CNNVizCallback(model, log_dir=tmp_path, probe=torch.rand(2, 3, 8, 8), every_n_steps=1, strict=True) as viz:
+    with CNNVizCallback(
+        model, log_dir=tmp_path, probe=torch.rand(2, 3, 8, 8), every_n_steps=1, strict=True
+    ) as viz:
         viz.on_step_end(1)
     assert "cnnviz/gradcam_maps/0.0" in read_logdir(str(tmp_path))["."]

@@ -1,13 +1,14 @@
 """LightningCNNVizCallback in a real Trainer (CPU, a few steps), including a resumed run."""
+
 import pytest
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 pl = pytest.importorskip("lightning.pytorch", reason="PyTorch Lightning is an optional extra")
+from conftest import read_logdir  # noqa: E402
 from lightning.pytorch.loggers import TensorBoardLogger  # noqa: E402
 
-from conftest import read_logdir  # noqa: E402
 from tb_cnnviz.callbacks import LightningCNNVizCallback  # noqa: E402
 from tb_cnnviz.datasets import ShapesDataset  # noqa: E402
 from tb_cnnviz.models import small_vgg  # noqa: E402
@@ -32,9 +33,18 @@ class Classifier(pl.LightningModule):
 
 
 def trainer(tmp_path, max_steps, callback, **kwargs):
-    return pl.Trainer(max_steps=max_steps, accelerator="cpu", devices=1, logger=TensorBoardLogger(str(tmp_path), name="lit", version=0),
-                      callbacks=[callback], enable_progress_bar=False, enable_model_summary=False, log_every_n_steps=1,
-                      default_root_dir=str(tmp_path), **kwargs)
+    return pl.Trainer(
+        max_steps=max_steps,
+        accelerator="cpu",
+        devices=1,
+        logger=TensorBoardLogger(str(tmp_path), name="lit", version=0),
+        callbacks=[callback],
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        log_every_n_steps=1,
+        default_root_dir=str(tmp_path),
+        **kwargs,
+    )
 
 
 @pytest.fixture
@@ -57,7 +67,9 @@ def test_logs_through_the_trainer_logger_and_resumes_its_schedule(tmp_path, load
     assert run["cnnviz/kernels/model.features.conv1"]["steps"] == [1, 2, 4, 6]
     assert run["cnnviz/activations/model.features.conv3"]["steps"] == [1, 3, 6]
     assert run["cnnviz/dead_filters/model.features.conv5"]["steps"] == [2, 4, 6]
-    assert "loss" in read_logdir(str(tmp_path / "lit"), plugin="scalars")["version_0"]  # Lightning's own logs, same run
+    assert (
+        "loss" in read_logdir(str(tmp_path / "lit"), plugin="scalars")["version_0"]
+    )  # Lightning's own logs, same run
 
     resumed_callback = LightningCNNVizCallback(probe=probe, every_n_steps=every, strict=True)
     second = trainer(tmp_path, 10, resumed_callback)
@@ -70,7 +82,18 @@ def test_logs_through_the_trainer_logger_and_resumes_its_schedule(tmp_path, load
 
 def test_without_a_tensorboard_logger_it_writes_to_its_own_directory(tmp_path, loader):
     callback = LightningCNNVizCallback(every_n_steps=2, strict=True)
-    trainer_ = pl.Trainer(max_steps=2, accelerator="cpu", logger=False, callbacks=[callback], enable_progress_bar=False,
-                          enable_checkpointing=False, enable_model_summary=False, default_root_dir=str(tmp_path))
+    trainer_ = pl.Trainer(
+        max_steps=2,
+        accelerator="cpu",
+        logger=False,
+        callbacks=[callback],
+        enable_progress_bar=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        default_root_dir=str(tmp_path),
+    )
     trainer_.fit(Classifier(), loader)
-    assert read_logdir(str(tmp_path / "cnnviz"))["."]["cnnviz/kernels/model.features.conv1"]["steps"] == [1, 2]
+    assert read_logdir(str(tmp_path / "cnnviz"))["."]["cnnviz/kernels/model.features.conv1"]["steps"] == [
+        1,
+        2,
+    ]

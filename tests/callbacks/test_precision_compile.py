@@ -5,6 +5,7 @@ logged numbers against a recomputation: dead-filter rates against forward hooks 
 own that see the very activations training produced (bf16, channels-last or compiled), kernels
 against the weights, activation maps and Grad-CAM against the analysis functions or an eager run.
 """
+
 from __future__ import annotations
 
 import io
@@ -12,10 +13,10 @@ import io
 import numpy as np
 import pytest
 import torch
+from conftest import read_logdir
 from PIL import Image
 from torch import nn
 
-from conftest import read_logdir
 from tb_cnnviz.analysis.activations import activation_grids, layer_activations
 from tb_cnnviz.analysis.cam import grad_cam
 from tb_cnnviz.callbacks import CNNVizCallback
@@ -73,14 +74,19 @@ class PositiveCounter:
             if not (module.training and torch.is_grad_enabled()):
                 return
             self.dtypes.add(output.dtype)
-            self.channels_last.add(output.is_contiguous(memory_format=torch.channels_last) and not output.is_contiguous())
+            self.channels_last.add(
+                output.is_contiguous(memory_format=torch.channels_last) and not output.is_contiguous()
+            )
             value = output.detach().double()
-            self.steps[index].append(((value > 0).sum(dim=(0, 2, 3)).numpy(), value.shape[0] * value.shape[2] * value.shape[3]))
+            self.steps[index].append(
+                ((value > 0).sum(dim=(0, 2, 3)).numpy(), value.shape[0] * value.shape[2] * value.shape[3])
+            )
+
         return hook
 
     def window_rates(self, index: int, first_step: int, last_step: int) -> np.ndarray:
         """Rates over training forwards ``first_step..last_step`` (1-based), as the tracker divides them."""
-        chosen = self.steps[index][first_step - 1:last_step]
+        chosen = self.steps[index][first_step - 1 : last_step]
         counts = sum(count for count, _ in chosen)
         positions = sum(positions for _, positions in chosen)
         return (torch.from_numpy(counts).double() / positions).float().numpy()
@@ -90,7 +96,9 @@ class PositiveCounter:
             handle.remove()
 
 
-def train(net: nn.Module, images, labels, viz=None, steps: int = STEPS, autocast: bool = False, memory_format=None):
+def train(
+    net: nn.Module, images, labels, viz=None, steps: int = STEPS, autocast: bool = False, memory_format=None
+):
     """SGD on two alternating half-batches; returns the losses and the conv1 weight after each step."""
     model = getattr(net, "_orig_mod", net)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
@@ -116,8 +124,17 @@ def decode(png: bytes) -> np.ndarray:
 
 
 def callback(net, log_dir, images, labels, probe_size: int = 4, **kwargs) -> CNNVizCallback:
-    return CNNVizCallback(net, log_dir=log_dir, probe=(images[:probe_size], labels[:probe_size]), activation_layers=["conv1", "conv2"],
-                          kernel_layers=["conv1", "conv2"], gradcam_layers=["conv2"], every_n_steps=SCHEDULE, strict=True, **kwargs)
+    return CNNVizCallback(
+        net,
+        log_dir=log_dir,
+        probe=(images[:probe_size], labels[:probe_size]),
+        activation_layers=["conv1", "conv2"],
+        kernel_layers=["conv1", "conv2"],
+        gradcam_layers=["conv2"],
+        every_n_steps=SCHEDULE,
+        strict=True,
+        **kwargs,
+    )
 
 
 def assert_dead_rates_match(run: dict, counter: PositiveCounter):
@@ -134,7 +151,9 @@ def assert_dead_rates_match(run: dict, counter: PositiveCounter):
 def test_bf16_autocast_training_is_measured_and_logged_in_float32(tmp_path, batch):
     images, labels = batch
     model = tiny()
-    counter = PositiveCounter([model.bn1, model.conv2])  # registered first: sees the same output as the tracker's hook
+    counter = PositiveCounter(
+        [model.bn1, model.conv2]
+    )  # registered first: sees the same output as the tracker's hook
     with callback(model, tmp_path, images, labels) as viz:
         _, weights = train(model, images, labels, viz, autocast=True)
     counter.remove()
@@ -167,14 +186,20 @@ def test_snapshots_taken_inside_an_autocast_region_equal_the_float32_ones(tmp_pa
     model = tiny()
     with callback(model, tmp_path / "fp32", images, labels) as viz:
         viz.on_step_end(1)
-    with callback(model, tmp_path / "autocast", images, labels) as viz, torch.autocast("cpu", dtype=torch.bfloat16):
+    with (
+        callback(model, tmp_path / "autocast", images, labels) as viz,
+        torch.autocast("cpu", dtype=torch.bfloat16),
+    ):
         viz.on_step_end(1)
     fp32, autocast = read_logdir(str(tmp_path / "fp32"))["."], read_logdir(str(tmp_path / "autocast"))["."]
     # computed in bf16 the maps differ by about 1% (activation PNGs by up to 6 of 255, Grad-CAM by 0.7% of its peak)
     for tag in ("cnnviz/gradcam_maps/conv2", "cnnviz/gradcam_info/conv2"):
         assert np.array_equal(autocast[tag]["values"][0], fp32[tag]["values"][0]), tag
     for layer in ("conv1", "conv2"):
-        assert autocast[f"cnnviz/activations/{layer}"]["values"][0] == fp32[f"cnnviz/activations/{layer}"]["values"][0]  # same PNG bytes
+        assert (
+            autocast[f"cnnviz/activations/{layer}"]["values"][0]
+            == fp32[f"cnnviz/activations/{layer}"]["values"][0]
+        )  # same PNG bytes
 
 
 # ------------------------------------------------------------------ (b) channels_last
@@ -185,7 +210,10 @@ def test_channels_last_model_logs_what_the_contiguous_model_logs(tmp_path, batch
         model = tiny()
         if memory_format is not None:
             model = model.to(memory_format=memory_format)
-            assert model.conv1.weight.is_contiguous(memory_format=torch.channels_last) and not model.conv1.weight.is_contiguous()
+            assert (
+                model.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+                and not model.conv1.weight.is_contiguous()
+            )
         counters[name] = PositiveCounter([model.bn1, model.conv2])
         probe = images if memory_format is None else images.contiguous(memory_format=memory_format)
         with callback(model, tmp_path / name, probe, labels) as viz:
@@ -193,19 +221,32 @@ def test_channels_last_model_logs_what_the_contiguous_model_logs(tmp_path, batch
         counters[name].remove()
         runs[name] = read_logdir(str(tmp_path / name))["."]
         # logged in logical [out, in, kh, kw] order whatever the memory layout
-        assert all(np.array_equal(logged, weight.contiguous().numpy()) for logged, weight in zip(runs[name]["cnnviz/kernels/conv1"]["values"], weights))
+        assert all(
+            np.array_equal(logged, weight.contiguous().numpy())
+            for logged, weight in zip(runs[name]["cnnviz/kernels/conv1"]["values"], weights)
+        )
         assert_dead_rates_match(runs[name], counters[name])
-    assert counters["channels_last"].channels_last == {True} and counters["contiguous"].channels_last == {False}
+    assert counters["channels_last"].channels_last == {True} and counters["contiguous"].channels_last == {
+        False
+    }
     plain, last = runs["contiguous"], runs["channels_last"]
-    assert {tag: series["steps"] for tag, series in plain.items()} == {tag: series["steps"] for tag, series in last.items()}
+    assert {tag: series["steps"] for tag, series in plain.items()} == {
+        tag: series["steps"] for tag, series in last.items()
+    }
     for layer in ("conv1", "conv2"):
-        for a, b in zip(plain[f"cnnviz/kernels/{layer}"]["values"], last[f"cnnviz/kernels/{layer}"]["values"]):
+        for a, b in zip(
+            plain[f"cnnviz/kernels/{layer}"]["values"], last[f"cnnviz/kernels/{layer}"]["values"]
+        ):
             assert np.allclose(a, b, atol=1e-6)
         a, b = plain[f"cnnviz/dead_filters/{layer}"]["values"], last[f"cnnviz/dead_filters/{layer}"]["values"]
         assert np.array_equal(np.stack(a), np.stack(b))  # same sign of every activation
-        for step_a, step_b in zip(plain[f"cnnviz/activations/{layer}"]["values"], last[f"cnnviz/activations/{layer}"]["values"]):
+        for step_a, step_b in zip(
+            plain[f"cnnviz/activations/{layer}"]["values"], last[f"cnnviz/activations/{layer}"]["values"]
+        ):
             assert all(np.abs(decode(x) - decode(y)).max() <= 1 for x, y in zip(step_a, step_b))
-    for a, b in zip(plain["cnnviz/gradcam_maps/conv2"]["values"], last["cnnviz/gradcam_maps/conv2"]["values"]):
+    for a, b in zip(
+        plain["cnnviz/gradcam_maps/conv2"]["values"], last["cnnviz/gradcam_maps/conv2"]["values"]
+    ):
         assert np.allclose(a, b, atol=1e-5)
 
 
@@ -234,14 +275,25 @@ def eager_reference(tmp_path, images, labels, probe_size: int = 4):
 def assert_close_to_eager(run: dict, eager: dict):
     """Compiled (inductor) numerics differ from eager in the last bits only."""
     for layer in ("conv1", "conv2"):
-        assert run[f"cnnviz/kernels/{layer}"]["steps"] == eager[f"cnnviz/kernels/{layer}"]["steps"] == [1, 2, 3, 4]
+        assert (
+            run[f"cnnviz/kernels/{layer}"]["steps"]
+            == eager[f"cnnviz/kernels/{layer}"]["steps"]
+            == [1, 2, 3, 4]
+        )
         for a, b in zip(run[f"cnnviz/kernels/{layer}"]["values"], eager[f"cnnviz/kernels/{layer}"]["values"]):
             assert np.allclose(a, b, atol=1e-5)
         assert run[f"cnnviz/activations/{layer}"]["steps"] == [1, 2, 3, 4]
-        for step_a, step_b in zip(run[f"cnnviz/activations/{layer}"]["values"], eager[f"cnnviz/activations/{layer}"]["values"]):
+        for step_a, step_b in zip(
+            run[f"cnnviz/activations/{layer}"]["values"], eager[f"cnnviz/activations/{layer}"]["values"]
+        ):
             assert all(np.abs(decode(x) - decode(y)).max() <= 1 for x, y in zip(step_a, step_b))
-        rates, expected = np.stack(run[f"cnnviz/dead_filters/{layer}"]["values"]), np.stack(eager[f"cnnviz/dead_filters/{layer}"]["values"])
-        assert np.abs(rates - expected).max() <= 2 / (2 * 4 * 12 * 12)  # at most 2 activations of a window flip sign
+        rates, expected = (
+            np.stack(run[f"cnnviz/dead_filters/{layer}"]["values"]),
+            np.stack(eager[f"cnnviz/dead_filters/{layer}"]["values"]),
+        )
+        assert np.abs(rates - expected).max() <= 2 / (
+            2 * 4 * 12 * 12
+        )  # at most 2 activations of a window flip sign
     assert run["cnnviz/gradcam_maps/conv2"]["steps"] == [1, 2, 3, 4]
     for a, b in zip(run["cnnviz/gradcam_maps/conv2"]["values"], eager["cnnviz/gradcam_maps/conv2"]["values"]):
         assert np.allclose(a, b, rtol=1e-3, atol=1e-6)
@@ -252,16 +304,24 @@ def test_compiled_model_is_measured_like_the_eager_one(tmp_path, batch, fresh_dy
     eager, eager_losses, _ = eager_reference(tmp_path, images, labels)
 
     model = tiny()
-    counter = PositiveCounter([model.bn1, model.conv2])  # registered before compiling: inlined into the graph like ours
+    counter = PositiveCounter(
+        [model.bn1, model.conv2]
+    )  # registered before compiling: inlined into the graph like ours
     compiled = torch.compile(model)
     with callback(compiled, tmp_path / "compiled", images, labels) as viz:
         assert viz.kernel_layers[0][1] is model.conv1
         losses, _ = train(compiled, images, labels, viz)
     counter.remove()
-    plain_losses, _ = train(torch.compile(tiny()), images, labels)  # the same, compiled without callback or hooks
+    plain_losses, _ = train(
+        torch.compile(tiny()), images, labels
+    )  # the same, compiled without callback or hooks
     counters = fresh_dynamo
-    assert counters["stats"]["unique_graphs"] >= 2, dict(counters["stats"])  # really compiled, with and without hooks
-    assert not counters["graph_break"], dict(counters["graph_break"])  # the counting hooks trace without a graph break
+    assert counters["stats"]["unique_graphs"] >= 2, dict(
+        counters["stats"]
+    )  # really compiled, with and without hooks
+    assert not counters["graph_break"], dict(
+        counters["graph_break"]
+    )  # the counting hooks trace without a graph break
 
     assert losses == plain_losses  # the hooks change nothing in training
     assert np.allclose(losses, eager_losses, rtol=1e-5)
@@ -280,7 +340,11 @@ def compile_first(scenario: str, model: Tiny, images) -> nn.Module:
         compiled.train()
         compiled(images[:4])
         with torch.no_grad():
-            model.bn1.running_mean.zero_(), model.bn1.running_var.fill_(1), model.bn1.num_batches_tracked.zero_()
+            (
+                model.bn1.running_mean.zero_(),
+                model.bn1.running_var.fill_(1),
+                model.bn1.num_batches_tracked.zero_(),
+            )
         return compiled
     train(torch.compile(tiny()), images, labels=torch.zeros(len(images), dtype=torch.long), steps=1)
     return torch.compile(model)
@@ -300,7 +364,10 @@ def test_code_compiled_before_the_callback_still_runs_its_hooks(tmp_path, batch,
     run = read_logdir(str(tmp_path / "compiled"))["."]
     assert "cnnviz/dead_filters/conv1" in run, "the dead-filter hooks never ran in the compiled code"
     for layer, dead in (("conv1", DEAD_BN1), ("conv2", DEAD_CONV2)):
-        assert all(np.nonzero(rates == 0)[0].tolist() == dead for rates in run[f"cnnviz/dead_filters/{layer}"]["values"])
+        assert all(
+            np.nonzero(rates == 0)[0].tolist() == dead
+            for rates in run[f"cnnviz/dead_filters/{layer}"]["values"]
+        )
     assert_close_to_eager(run, eager)
 
 

@@ -1,4 +1,5 @@
 """Never crash training, never lose what was flushed: kills, full disks, NaNs, long runs."""
+
 import errno
 import os
 import signal
@@ -11,9 +12,9 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from conftest import read_logdir
 from torch import nn
 
-from conftest import read_logdir
 from tb_cnnviz.callbacks import CNNVizCallback
 
 
@@ -42,7 +43,9 @@ def test_everything_flushed_before_a_sigkill_is_readable(tmp_path):
         print("logged", flush=True)
         time.sleep(60)  # killed here, without close()
     """)
-    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         line = process.stdout.readline().strip()
         if line != "logged":
@@ -89,17 +92,23 @@ def test_nonfinite_activations_do_not_crash_and_are_visible(tmp_path):
     model = Tiny()
     with torch.no_grad():
         model.conv1.bias[1] = float("nan")
-    with CNNVizCallback(model, log_dir=tmp_path, probe=torch.rand(2, 3, 8, 8), every_n_steps=1, strict=True) as viz:
+    with CNNVizCallback(
+        model, log_dir=tmp_path, probe=torch.rand(2, 3, 8, 8), every_n_steps=1, strict=True
+    ) as viz:
         model.train()
         model(torch.rand(2, 3, 8, 8))
         viz.on_step_end(1)
     run = read_logdir(str(tmp_path))["."]
     rates = run["cnnviz/dead_filters/conv1"]["values"][0]
-    assert np.isnan(rates[1]) and np.isfinite(rates[[0, 2, 3]]).all()  # NaN flags the filter, the others are measured
+    assert (
+        np.isnan(rates[1]) and np.isfinite(rates[[0, 2, 3]]).all()
+    )  # NaN flags the filter, the others are measured
     assert "cnnviz/activations/conv1" in run
     scalars = read_logdir(str(tmp_path), plugin="scalars")["."]
     assert scalars["cnnviz_scalars/nonfinite_filters/conv1"]["values"] == [1.0]
-    assert scalars["cnnviz_scalars/dead_fraction/conv1"]["values"] == [0.0]  # the NaN filter is not called dead
+    assert scalars["cnnviz_scalars/dead_fraction/conv1"]["values"] == [
+        0.0
+    ]  # the NaN filter is not called dead
 
 
 def current_rss_mb() -> float:
@@ -126,6 +135,8 @@ def test_memory_stays_flat_over_ten_thousand_steps(tmp_path):
             readings[step] = current_rss_mb()
     viz.close()
     growth = readings[10_000] - readings[1000]
-    print(f"RSS after 1000 steps {readings[1000]:.1f} MB, after 10000 {readings[10_000]:.1f} MB, growth {growth:+.1f} MB")
+    print(
+        f"RSS after 1000 steps {readings[1000]:.1f} MB, after 10000 {readings[10_000]:.1f} MB, growth {growth:+.1f} MB"
+    )
     assert growth < 10, readings
     assert read_logdir(str(tmp_path))["."]["cnnviz/kernels/conv1"]["steps"][-1] == 10_000
