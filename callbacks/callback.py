@@ -451,7 +451,7 @@ class CNNVizCallback:
     def _with_probe(self, summaries: list) -> list:
         """The probe images and labels, logged once with the first probe-based snapshot (views draw on them)."""
         if not self._logged_probe:
-            summaries.append(snapshots.probe(self.probe_images, self.probe_labels, self.class_names))
+            summaries += snapshots.probe(self.probe_images, self.probe_labels, self.class_names)
             self._logged_probe = True
         return summaries
 
@@ -537,7 +537,7 @@ class CNNVizCallback:
                     global_step=step,
                     tag="cnnviz_embedding",
                 )
-            return summaries + ([snapshots.sprites(self.embedding_images)] if first else [])
+            return summaries + (snapshots.sprites(self.embedding_images) if first else [])
 
         return job
 

@@ -387,7 +387,7 @@ def cmd_explain(args) -> int:
         target = torch.full((len(images),), index, dtype=torch.long)
     lines = _predictions(args.images, logits, loaded.class_names, args.top)
     print("\n".join(lines))
-    summaries = [snapshots.probe(images, target, loaded.class_names)]
+    summaries = snapshots.probe(images, target, loaded.class_names)
     convs = models.required_convs(loaded) if loaded.hooks_supported else []
     layer = (
         models.resolve_layers(loaded, args.layer, conv_only=False)[0]
@@ -517,7 +517,7 @@ def cmd_embed(args) -> int:
         class_names=classes,
         batch_size=args.batch_size,
     )
-    summaries.append(snapshots.sprites(images))
+    summaries += snapshots.sprites(images)
     accuracy = (
         f"; 5-NN accuracy of the map by folder: {knn_accuracy(layout, labels, k=min(5, len(images) - 1)):.3f}"
     )

@@ -7,34 +7,9 @@ Every summary carries ``SummaryMetadata.plugin_data`` with ``plugin_name="cnnviz
 and a JSON ``content``: ``{"version": 1, "kind": ..., "layer": ..., ...}``. The plugin
 decides what a series is from this content, never from parsing tag strings.
 
-Kinds (tag = ``cnnviz/<kind>/<layer>`` unless noted):
-
-============== ============== ===========================================================
-kind           data class     value at each logged step
-============== ============== ===========================================================
-kernels        TENSOR         raw weights float32 ``[out, in, kh, kw]`` (UI renormalises)
-kernel_grid    BLOB_SEQUENCE  ``[png]``: the make_grid picture normalised to [0, 1]
-smoothness     TENSOR         float32 ``[out]``: per-filter smoothness score
-activations    BLOB_SEQUENCE  one PNG per probe image: per-channel tiles of the layer
-dead_filters   TENSOR         float32 ``[out]``: fraction of positions with output > 0
-probe          BLOB_SEQUENCE  tag ``cnnviz/probe``: one PNG per probe image (+ labels)
-gradcam        BLOB_SEQUENCE  one overlay PNG per probe image (heat-map over the image)
-gradcam_maps   TENSOR         float32 ``[N, h, w]``: raw (not normalised) CAMs, at most 64 px a side
-gradcam_info   TENSOR         float32 ``[N, 4]``: target class, predicted class, its probability,
-                              the target's probability (-1 where undefined)
-attribution    BLOB_SEQUENCE  tag ``cnnviz/attribution/<method>``: one PNG per probe image
-patterns       BLOB_SEQUENCE  one PNG per filter (activation maximisation), content: channels
-pattern_values TENSOR         float32 ``[K]``: the activation each pattern reached
-embedding      TENSOR         float32 ``[N, 3]``: x, y and predicted class of each embedding-probe
-                              image (content: labels, class_names, method, feature layer)
-sprites        BLOB_SEQUENCE  tag ``cnnviz/sprites``: thumbnail atlases of the embedding probe,
-                              row-major, content: thumb [h, w], columns, counts per atlas
-top_examples   TENSOR         float32 ``[C, k, 6]``: per filter its k most activating embedding-probe
-                              images: image id (-1 empty), activation, receptive-field box x0 y0 x1 y1
-dream          BLOB_SEQUENCE  tag ``cnnviz/dream/<layer>[+<layer>...]``: ``[original PNG, dreamed PNG]``
-                              (``tb-cnnviz dream``), content: layers, octaves, octave_scale, steps, lr,
-                              seed, size [h, w], objective [original, dreamed] and gain (their ratio)
-============== ============== ===========================================================
+The kinds, their storage and the schema of their content are rows of ``tb_cnnviz.kinds``;
+this module derives its constants from that table (tag = ``cnnviz/<kind>/<layer>``, or
+``cnnviz/<kind>`` for a kind that is not per layer).
 
 Metadata content is fixed by the first summary of a series (TensorBoard keeps the first),
 so anything that changes between steps lives in the tensor itself, never in the content.
@@ -53,39 +28,33 @@ from typing import Any
 
 from tensorboard.compat.proto import summary_pb2
 
+from tb_cnnviz import kinds
+
 PLUGIN_NAME = "cnnviz"
 TAG_PREFIX = "cnnviz"
 SCALAR_PREFIX = "cnnviz_scalars"
 PROTOCOL_VERSION = 1
 
-KERNELS = "kernels"
-KERNEL_GRID = "kernel_grid"
-SMOOTHNESS = "smoothness"
-ACTIVATIONS = "activations"
-DEAD_FILTERS = "dead_filters"
-PROBE = "probe"
-GRADCAM = "gradcam"
-GRADCAM_MAPS = "gradcam_maps"
-GRADCAM_INFO = "gradcam_info"
-ATTRIBUTION = "attribution"
-PATTERNS = "patterns"
-PATTERN_VALUES = "pattern_values"
-EMBEDDING = "embedding"
-SPRITES = "sprites"
-TOP_EXAMPLES = "top_examples"
-DREAM = "dream"
+# One constant per summary kind, for writers and readers (the names are the table's).
+KERNELS = kinds.summary_kind("kernels").name
+KERNEL_GRID = kinds.summary_kind("kernel_grid").name
+SMOOTHNESS = kinds.summary_kind("smoothness").name
+ACTIVATIONS = kinds.summary_kind("activations").name
+DEAD_FILTERS = kinds.summary_kind("dead_filters").name
+PROBE = kinds.summary_kind("probe").name
+GRADCAM = kinds.summary_kind("gradcam").name
+GRADCAM_MAPS = kinds.summary_kind("gradcam_maps").name
+GRADCAM_INFO = kinds.summary_kind("gradcam_info").name
+ATTRIBUTION = kinds.summary_kind("attribution").name
+PATTERNS = kinds.summary_kind("patterns").name
+PATTERN_VALUES = kinds.summary_kind("pattern_values").name
+EMBEDDING = kinds.summary_kind("embedding").name
+SPRITES = kinds.summary_kind("sprites").name
+TOP_EXAMPLES = kinds.summary_kind("top_examples").name
+DREAM = kinds.summary_kind("dream").name
 
-TENSOR_KINDS = (
-    KERNELS,
-    SMOOTHNESS,
-    DEAD_FILTERS,
-    GRADCAM_MAPS,
-    GRADCAM_INFO,
-    PATTERN_VALUES,
-    EMBEDDING,
-    TOP_EXAMPLES,
-)
-BLOB_KINDS = (KERNEL_GRID, ACTIVATIONS, PROBE, GRADCAM, ATTRIBUTION, PATTERNS, SPRITES, DREAM)
+TENSOR_KINDS = tuple(name for name, kind in kinds.SUMMARY_KINDS.items() if kind.storage == kinds.TENSOR)
+BLOB_KINDS = tuple(name for name, kind in kinds.SUMMARY_KINDS.items() if kind.storage == kinds.BLOB)
 KINDS = TENSOR_KINDS + BLOB_KINDS
 
 _DATA_CLASS = {kind: summary_pb2.DATA_CLASS_TENSOR for kind in TENSOR_KINDS}
@@ -127,3 +96,15 @@ def parse_plugin_content(content: bytes) -> dict:
     if not isinstance(parsed, dict) or parsed.get("kind") not in KINDS:
         return {}
     return parsed
+
+
+def read_content(content: bytes) -> dict:
+    """A series' plugin content, checked against its kind's schema in ``tb_cnnviz.kinds``.
+
+    ``{}`` for unreadable or foreign content; a schema field that is missing or of the wrong
+    JSON type reads as None, so routes use the values without checking them again.
+    """
+    parsed = parse_plugin_content(content)
+    if not parsed:
+        return {}
+    return kinds.check_content(kinds.SUMMARY_KINDS[parsed["kind"]], parsed)

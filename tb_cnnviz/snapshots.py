@@ -72,16 +72,18 @@ def activations(model: nn.Module, layers: Layers, images: torch.Tensor) -> list:
     return summaries
 
 
-def probe(images: torch.Tensor, labels: torch.Tensor | None, class_names: Sequence[str] | None):
+def probe(images: torch.Tensor, labels: torch.Tensor | None, class_names: Sequence[str] | None) -> list:
     """The probe images themselves (logged once), with their labels and the class names."""
     pngs = [summary.encode_png(to_uint8(image)) for image in display_images(images)]
-    return summary.blob_summary(
-        metadata.PROBE,
-        None,
-        pngs,
-        labels=None if labels is None else [int(v) for v in labels],
-        class_names=None if class_names is None else list(class_names),
-    )
+    return [
+        summary.blob_summary(
+            metadata.PROBE,
+            None,
+            pngs,
+            labels=None if labels is None else [int(v) for v in labels],
+            class_names=None if class_names is None else list(class_names),
+        )
+    ]
 
 
 def dead_filters(
@@ -358,7 +360,7 @@ def embedding(
     return summaries, layout, features
 
 
-def sprites(images: torch.Tensor, thumb: int = 32, max_side: int = 8192) -> object:
+def sprites(images: torch.Tensor, thumb: int = 32, max_side: int = 8192) -> list:
     """Thumbnails of ``images`` packed row-major into atlases of at most ``max_side`` px a side (one summary)."""
     shown = display_images(images)
     image_size = [int(shown.shape[-2]), int(shown.shape[-1])]
@@ -377,15 +379,17 @@ def sprites(images: torch.Tensor, thumb: int = 32, max_side: int = 8192) -> obje
             atlas[:, row * height : (row + 1) * height, column * width : (column + 1) * width] = image
         pngs.append(summary.encode_png(to_uint8(atlas)))
         counts.append(len(chunk))
-    return summary.blob_summary(
-        metadata.SPRITES,
-        None,
-        pngs,
-        thumb=[int(height), int(width)],
-        columns=columns,
-        counts=counts,
-        image_size=image_size,
-    )
+    return [
+        summary.blob_summary(
+            metadata.SPRITES,
+            None,
+            pngs,
+            thumb=[int(height), int(width)],
+            columns=columns,
+            counts=counts,
+            image_size=image_size,
+        )
+    ]
 
 
 # ---------------------------------------------------------------------- helpers
