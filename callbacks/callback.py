@@ -192,7 +192,7 @@ class CNNVizCallback:
             "class_names": list(class_names) if class_names is not None else None,
             "top_layers": self._layers(top_example_layers, self.activation_layers, "top_example_layers"),
         }
-        self._layout = None
+        self._embedding_state = snapshots.EmbeddingState()
         self.projector = bool(projector)
         default_size = int(self.probe_images.shape[-1]) if self.probe_images is not None else 64
         self.pattern_settings["size"] = (
@@ -515,13 +515,14 @@ class CNNVizCallback:
         settings = dict(
             self.embedding_settings, top_layers=_same_layers(model, self.embedding_settings["top_layers"])
         )
-        first = self._layout is None
+        first = self._embedding_state.layout is None
 
         def job() -> list:
             images = self.embedding_images.to(_device(model))
-            summaries, self._layout, codes = snapshots.embedding(
-                model, images, self.embedding_labels, previous=self._layout, **settings
+            summaries = snapshots.embedding(
+                model, images, self.embedding_labels, state=self._embedding_state, **settings
             )
+            codes = self._embedding_state.codes
             if (
                 self.projector and self.writer is not None
             ):  # TensorBoard's own Projector tab, for its 3-D view

@@ -506,10 +506,12 @@ def cmd_embed(args) -> int:
         )
     else:
         top = models.resolve_layers(loaded, args.top_layers, conv_only=True)
-    summaries, layout, _ = snapshots.embedding(
+    state = snapshots.EmbeddingState()
+    summaries = snapshots.embedding(
         loaded.module,
         images.to(models.model_device(loaded)),
         None if labels is None else torch.tensor(labels),
+        state=state,
         layer=layer,
         method=args.method,
         top_layers=top,
@@ -518,6 +520,7 @@ def cmd_embed(args) -> int:
         batch_size=args.batch_size,
     )
     summaries += snapshots.sprites(images)
+    layout = state.layout
     accuracy = (
         f"; 5-NN accuracy of the map by folder: {knn_accuracy(layout, labels, k=min(5, len(images) - 1)):.3f}"
     )

@@ -7,6 +7,7 @@ same data for the plugin. Tensors stay on the model's device until encoded here.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 
@@ -286,21 +287,33 @@ def dream_objective(model: nn.Module, layers: Sequence[nn.Module], images: torch
     return sum(output.flatten(1).float().norm(dim=1) / output[0].numel() ** 0.5 for output in outputs)
 
 
+@dataclasses.dataclass
+class EmbeddingState:
+    """What one embedding snapshot hands to the next (and to its caller).
+
+    ``layout``: the last 2-D map, which the next map starts from and is aligned to, so clusters
+    stay put between steps; ``codes``: the features of the last snapshot (for the Projector).
+    """
+
+    layout: np.ndarray | None = None
+    codes: torch.Tensor | None = None
+
+
 def embedding(
     model: nn.Module,
     images: torch.Tensor,
     labels: torch.Tensor | None,
     *,
+    state: EmbeddingState,
     layer=None,
     method: str = "tsne",
-    previous: np.ndarray | None = None,
     top_layers: Layers = (),
     k: int = 9,
     class_names: Sequence[str] | None = None,
     batch_size: int = 256,
-) -> tuple[list, np.ndarray, torch.Tensor]:
-    """2-D projection of the codes of ``images`` (stable: started from and aligned to ``previous``) and the
-    top-``k`` most activating images of every filter of ``top_layers``; returns ``(summaries, layout, codes)``."""
+) -> list:
+    """2-D projection of the codes of ``images`` (stable: started from and aligned to ``state.layout``)
+    and the top-``k`` most activating images of every filter of ``top_layers``; updates ``state``."""
     from tb_cnnviz.analysis.features import default_feature_layer, extract_features
     from tb_cnnviz.analysis.projection import project
     from tb_cnnviz.analysis.safety import capture_outputs, safe_snapshot
@@ -309,7 +322,8 @@ def embedding(
     features, outputs = extract_features(
         model, images, layer, batch_size=batch_size, to_cpu=True, return_outputs=True
     )
-    layout = project(features.numpy(), method, previous=previous)
+    layout = project(features.numpy(), method, previous=state.layout)
+    state.layout, state.codes = layout, features
     predicted = outputs.float().argmax(dim=1).numpy() if outputs.dim() == 2 else np.full(len(layout), -1)
     feature_layer = (
         default_feature_layer(model)[0] if layer is None else resolve_layer(model, layer, conv_only=False)[0]
@@ -357,7 +371,7 @@ def embedding(
                     image_size=[int(images.shape[-2]), int(images.shape[-1])],
                 )
             )
-    return summaries, layout, features
+    return summaries
 
 
 def sprites(images: torch.Tensor, thumb: int = 32, max_side: int = 8192) -> list:

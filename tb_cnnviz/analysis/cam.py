@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tb_cnnviz.analysis.layers import LayerSpec, resolve_layer, unwrap
+from tb_cnnviz.analysis.layers import LayerSpec, model_device, resolve_layer, unwrap
 from tb_cnnviz.analysis.safety import eval_mode, frozen_parameters, hooks, preserved_rng
 
 Target = Union[None, int, Sequence[int], torch.Tensor, Callable[[torch.Tensor], torch.Tensor]]
@@ -165,18 +165,9 @@ def target_scores(
     return output.gather(1, indices[:, None])[:, 0], indices
 
 
-def model_device(model: nn.Module, images: torch.Tensor) -> torch.device:
-    """The device of the model's first parameter (or buffer); the images' device for a parameter-free model."""
-    for tensor in model.parameters():
-        return tensor.device
-    for tensor in model.buffers():
-        return tensor.device
-    return images.device
-
-
 def prepare_images(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
     """A copy-free, graph-free view of ``images`` on the model's device (the user's tensor is never modified)."""
-    x = images.detach().to(model_device(model, images))
+    x = images.detach().to(model_device(model, default=images.device))
     if x.is_inference():  # made under torch.inference_mode: autograd cannot record it, a normal copy can
         with torch.inference_mode(False):
             x = x.clone()

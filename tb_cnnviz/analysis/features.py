@@ -20,7 +20,7 @@ from typing import Literal, Optional, Union
 import torch
 from torch import nn
 
-from tb_cnnviz.analysis.layers import LayerSpec, resolve_layer, unwrap
+from tb_cnnviz.analysis.layers import LayerSpec, model_device, resolve_layer, unwrap
 from tb_cnnviz.analysis.safety import hooks, safe_snapshot
 
 Point = Literal["input", "output"]
@@ -38,13 +38,6 @@ def default_feature_layer(model: nn.Module) -> tuple[str, nn.Module]:
             "layer: the model has no nn.Linear, so there is no default feature layer; pass layer= with a module name"
         )
     return linears[-1]
-
-
-def model_device(model: nn.Module) -> torch.device:
-    """The device of the model's first parameter (or buffer); CPU for a model with neither."""
-    for tensor in list(model.parameters()) + list(model.buffers()):
-        return tensor.device
-    return torch.device("cpu")
 
 
 def extract_features(
@@ -177,4 +170,4 @@ def _batches(inputs: Inputs, batch_size: int) -> Iterable[torch.Tensor]:
         yield batch
 
 
-__all__ = ["default_feature_layer", "extract_features", "model_device"]
+__all__ = ["default_feature_layer", "extract_features"]

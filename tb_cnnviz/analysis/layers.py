@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Union
 
+import torch
 from torch import nn
 
 LayerSpec = Union[str, nn.Module]
@@ -123,6 +124,15 @@ def activation_point(model: nn.Module, conv: nn.Module) -> nn.Module:
                 return following
             break
     return conv
+
+
+def model_device(model: nn.Module, default: torch.device | str = "cpu") -> torch.device:
+    """The device of the model's first parameter (or buffer); ``default`` for a model with neither."""
+    for tensor in model.parameters():
+        return tensor.device
+    for tensor in model.buffers():
+        return tensor.device
+    return torch.device(default)
 
 
 def _short_list(names: Sequence[str], limit: int = 30) -> str:

@@ -50,7 +50,14 @@ import torch
 from torch import nn
 
 from tb_cnnviz.analysis.image_params import FourierImage, PixelImage
-from tb_cnnviz.analysis.layers import LayerSpec, activation_point, conv_layers, resolve_layer, unwrap
+from tb_cnnviz.analysis.layers import (
+    LayerSpec,
+    activation_point,
+    conv_layers,
+    model_device,
+    resolve_layer,
+    unwrap,
+)
 from tb_cnnviz.analysis.safety import eval_mode, frozen_parameters, preserved_rng
 from tb_cnnviz.analysis.transforms import RandomTransforms, resolve_transforms
 from tb_cnnviz.analysis.truncation import activation_bytes, truncated_forward
@@ -103,12 +110,6 @@ def analysis_context(model: nn.Module) -> Iterator[None]:
     )
     with guard, eval_mode(model), frozen_parameters(model), torch.inference_mode(False), torch.enable_grad():
         yield
-
-
-def model_device(model: nn.Module) -> torch.device:
-    for tensor in list(model.parameters()) + list(model.buffers()):
-        return tensor.device
-    return torch.device("cpu")
 
 
 def model_dtype(model: nn.Module) -> torch.dtype:

@@ -32,8 +32,7 @@ from typing import Optional, Union
 import torch
 from torch import nn
 
-from tb_cnnviz.analysis.features import model_device
-from tb_cnnviz.analysis.layers import LayerSpec, resolve_layer, unwrap
+from tb_cnnviz.analysis.layers import LayerSpec, model_device, resolve_layer, unwrap
 from tb_cnnviz.analysis.safety import hooks, safe_snapshot
 
 _EMPTY_ID = torch.iinfo(torch.int64).max  # sorts after every real id, so empty slots lose every tie
