@@ -16,8 +16,8 @@ import urllib.error
 import numpy as np
 import pytest
 import torch
-from conftest import TRAINED_WIDTH, read_logdir
 from PIL import Image
+from support import TRAINED_WIDTH, read_logdir
 
 from tb_cnnviz import cli, image_files
 from tb_cnnviz.analysis.cam import grad_cam

@@ -4,7 +4,7 @@ import os
 import subprocess
 import sys
 
-from conftest import read_logdir
+from support import read_logdir
 
 EXAMPLE = os.path.join(os.path.dirname(__file__), "..", "examples", "cifar10", "train.py")
 

@@ -17,8 +17,8 @@ import urllib.parse
 import numpy as np
 import pytest
 import torch
-from conftest import read_logdir
 from PIL import Image
+from support import read_logdir
 from test_plugin_routes import _client
 from torch import nn
 from torch.utils.tensorboard import SummaryWriter

@@ -20,8 +20,8 @@ import re
 import numpy as np
 import pytest
 import torch
-from conftest import train_small_vgg
 from PIL import Image
+from support import train_small_vgg
 from test_plugin_e2e import (  # noqa: F401
     CHROMIUM,
     TENSORBOARD,

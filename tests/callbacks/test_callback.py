@@ -6,8 +6,8 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from conftest import read_logdir
 from PIL import Image
+from support import read_logdir
 from torch import nn
 from torch.utils.tensorboard import SummaryWriter
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from conftest import read_logdir
+from support import read_logdir
 from torch import nn
 
 from tb_cnnviz.callbacks import CNNVizCallback

@@ -6,8 +6,8 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 pl = pytest.importorskip("lightning.pytorch", reason="PyTorch Lightning is an optional extra")
-from conftest import read_logdir  # noqa: E402
 from lightning.pytorch.loggers import TensorBoardLogger  # noqa: E402
+from support import read_logdir  # noqa: E402
 
 from tb_cnnviz.callbacks import LightningCNNVizCallback  # noqa: E402
 from tb_cnnviz.datasets import ShapesDataset  # noqa: E402

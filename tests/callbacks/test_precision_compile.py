@@ -13,8 +13,8 @@ import io
 import numpy as np
 import pytest
 import torch
-from conftest import read_logdir
 from PIL import Image
+from support import read_logdir
 from torch import nn
 
 from tb_cnnviz.analysis.activations import activation_grids, layer_activations

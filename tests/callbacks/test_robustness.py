@@ -12,7 +12,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from conftest import read_logdir
+from support import read_logdir
 from torch import nn
 
 from tb_cnnviz.callbacks import CNNVizCallback
