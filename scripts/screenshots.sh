@@ -31,15 +31,15 @@ if [ "${ONLY:-}" != cli ]; then
     "$PYTHON" examples/cifar10/train.py --dataset shapes --epochs "$EPOCHS" --every "$EVERY" --width 16 --lr 0.5 --seed 1 --logdir "$LOGDIR/lr-0.5"
   fi
 
-  CNNVIZ_E2E_LOGDIR="$LOGDIR" CNNVIZ_SCREENSHOTS=docs/screenshots "$PYTHON" -m pytest tests/test_plugin_e2e.py -q -p no:cacheprovider
+  CNNVIZ_E2E_LOGDIR="$LOGDIR" CNNVIZ_SCREENSHOTS=docs/screenshots "$PYTHON" -m pytest tests/browser/test_plugin_e2e.py -q -p no:cacheprovider
   # Grad-CAM, Patterns and Embedding (gradcam.png, patterns.png, embedding.png): the views test trains
   # its own small CNN with every kind logged; VIEWS_STEPS training steps (4 snapshots) for the pictures.
-  CNNVIZ_VIEWS_STEPS=${VIEWS_STEPS:-400} CNNVIZ_SCREENSHOTS=docs/screenshots "$PYTHON" -m pytest tests/test_plugin_views_e2e.py -q -p no:cacheprovider
+  CNNVIZ_VIEWS_STEPS=${VIEWS_STEPS:-400} CNNVIZ_SCREENSHOTS=docs/screenshots "$PYTHON" -m pytest tests/browser/test_plugin_views_e2e.py -q -p no:cacheprovider
 fi
 
 # One picture per tb-cnnviz command (cli-summary.png ... cli-embed.png): the CLI test trains the example's
 # checkpoint (SmallVGG width 16), runs every command on it into one logdir and opens each run in the view
 # that shows it; "good" settings (longer pattern optimisation, a larger dream, more images) instead of
 # the test's quick ones.
-CNNVIZ_CLI_QUALITY=good CNNVIZ_SCREENSHOTS=docs/screenshots "$PYTHON" -m pytest tests/test_cli_e2e.py -q -p no:cacheprovider
+CNNVIZ_CLI_QUALITY=good CNNVIZ_SCREENSHOTS=docs/screenshots "$PYTHON" -m pytest tests/browser/test_cli_e2e.py -q -p no:cacheprovider
 ls -l docs/screenshots

@@ -444,7 +444,9 @@ def test_fuzz_is_reproducible():
 # ----------------------------------------------------------------------- real tensorboard
 @pytest.mark.slow
 def test_real_tensorboard_keeps_serving_a_damaged_logdir_and_a_deleted_run(damaged, tmp_path):
-    from test_plugin_e2e import TENSORBOARD, _get, _wait_for, tensorboard
+    from tb_server import TENSORBOARD, tensorboard
+    from tb_server import http_get as _get
+    from tb_server import wait_for as _wait_for
 
     if not os.path.exists(TENSORBOARD):
         pytest.skip(f"no tensorboard executable at {TENSORBOARD}")

@@ -20,20 +20,10 @@ import re
 import numpy as np
 import pytest
 import torch
+from browser_helpers import Page, idle, open_plugin, screenshot
 from PIL import Image
 from support import train_small_vgg
-from test_plugin_e2e import (  # noqa: F401
-    CHROMIUM,
-    TENSORBOARD,
-    Page,
-    _api,
-    _json,
-    _screenshot,
-    _wait_for,
-    browser,
-    shots,
-    tensorboard,
-)
+from tb_server import api_url, get_json, tensorboard, wait_for
 
 from tb_cnnviz import cli
 from tb_cnnviz.datasets import SHAPE_CLASSES, ShapesDataset
@@ -61,17 +51,7 @@ SETTINGS = {  # fast: the test; good: the README's pictures
 }[QUALITY]
 COMMANDS = ("summary", "filters", "patterns", "explain", "dream", "embed")
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not os.path.exists(CHROMIUM),
-        reason=f"no Chromium at {CHROMIUM} (Debian package 'chromium'): the browser test cannot run",
-    ),
-    pytest.mark.skipif(
-        not os.path.exists(TENSORBOARD), reason="no tensorboard executable beside the interpreter"
-    ),
-]
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 # ----------------------------------------------------------------------------- the commands
@@ -152,32 +132,16 @@ def server(made):
         made["runs"][command] for command in COMMANDS if command != "summary"
     }  # summary writes text only
     with tensorboard(made["logdir"]) as base:
-        _wait_for(
-            lambda: {r["name"] for r in _json(_api(base, "runs/list"))["runs"]} == shown,
+        wait_for(
+            lambda: {r["name"] for r in get_json(api_url(base, "runs/list"))["runs"]} == shown,
             what="the five CNN Viz runs listed",
         )
         yield base
 
 
-def _open(browser, base: str, run: str) -> tuple[Page, object]:
-    page = Page(browser)
-    page.page.goto(f"{base}/data/plugin_entry.html?name=cnnviz")
-    frame = page.page.main_frame
-    frame.wait_for_selector("#cnnviz[data-host=standalone]")
-    frame.select_option("select.run-a", run)
-    return page, frame
-
-
 def _view(frame, view: str) -> None:
     frame.click(f"button[data-view={view}]")
     frame.wait_for_selector(f"button[data-view={view}][aria-selected=true]")
-
-
-def _idle(frame) -> None:
-    frame.wait_for_function(
-        "() => document.getElementById('cnnviz')?.dataset.loading === 'false' && !document.querySelector('.panel-loading')",
-        timeout=30_000,
-    )
 
 
 def _pixels(frame, selector: str) -> dict:
@@ -251,38 +215,38 @@ def test_summary_prints_the_layer_table_and_logs_it_to_the_text_tab(made, server
             "(el, text) => { el.textContent = text; }",
             f"$ tb-cnnviz {' '.join(argv)}\n{err}{out}",
         )
-        _screenshot(page.page, shots / "cli-summary.png")
+        screenshot(page.page, shots / "cli-summary.png")
     finally:
         page.close()
 
 
 def test_filters_run_in_the_filters_view(made, server, browser, shots):
-    page, frame = _open(browser, server, made["runs"]["filters"])
+    page, frame = open_plugin(browser, server, made["runs"]["filters"])
     try:
         _view(frame, "filters")
         frame.wait_for_function("() => document.querySelector('canvas.kernel-grid')?.dataset.step === '0'")
-        _idle(frame)
+        idle(frame)
         layers = frame.eval_on_selector("select.layer", "s => [...s.options].map(o => o.value)")
         assert layers == [f"features.conv{i}" for i in range(1, 6)]
         grid = _pixels(frame, "canvas.kernel-grid")
         assert grid["alphaMax"] == 255 and grid["std"] > 20, grid  # kernels drawn, not a blank canvas
-        _screenshot(page.page, shots / "cli-filters.png")
+        screenshot(page.page, shots / "cli-filters.png")
         assert page.problems == []
     finally:
         page.close()
 
 
 def test_patterns_run_in_the_patterns_view(made, server, browser, shots):
-    page, frame = _open(browser, server, made["runs"]["patterns"])
+    page, frame = open_plugin(browser, server, made["runs"]["patterns"])
     layer, channels = SETTINGS["patterns"][1], SETTINGS["patterns"][3]
     first, last = (int(v) for v in channels.split("-"))
     try:
         _view(frame, "patterns")
         frame.wait_for_selector("canvas.pattern-grid[data-step='0']")
-        _idle(frame)
+        idle(frame)
         assert frame.input_value("select.layer") == layer
         assert f"{last - first + 1} filters" in frame.inner_text(".panel-note")
-        answer = _json(_api(server, "patterns/step", run=made["runs"]["patterns"], layer=layer, step=0))
+        answer = get_json(api_url(server, "patterns/step", run=made["runs"]["patterns"], layer=layer, step=0))
         assert answer["channels"] == list(range(first, last + 1)) and all(
             v is not None for v in answer["values"]
         ), answer["values"]
@@ -293,7 +257,7 @@ def test_patterns_run_in_the_patterns_view(made, server, browser, shots):
         frame.wait_for_function(
             "w => document.querySelector('canvas.pattern-grid').width !== w", arg=width
         )  # re-laid out
-        _screenshot(page.page, shots / "cli-patterns.png")
+        screenshot(page.page, shots / "cli-patterns.png")
         frame.click("canvas.pattern-grid", position={"x": 8, "y": 8})
         frame.wait_for_selector(
             ".pattern-detail[data-filter='0']"
@@ -305,15 +269,15 @@ def test_patterns_run_in_the_patterns_view(made, server, browser, shots):
 
 
 def test_explain_run_in_the_gradcam_view(made, server, browser, shots):
-    page, frame = _open(browser, server, made["runs"]["explain"])
+    page, frame = open_plugin(browser, server, made["runs"]["explain"])
     count = len(made["images"])
     try:
         _view(frame, "gradcam")
         frame.wait_for_selector(".cam-grid[data-step='0']")
-        _idle(frame)
+        idle(frame)
         assert frame.locator(".cam-card").count() == count
-        answer = _json(
-            _api(server, "gradcam/step", run=made["runs"]["explain"], layer="features.conv5", step=0)
+        answer = get_json(
+            api_url(server, "gradcam/step", run=made["runs"]["explain"], layer="features.conv5", step=0)
         )
         assert [image["predicted"] for image in answer["images"]] == made[
             "labels"
@@ -328,7 +292,7 @@ def test_explain_run_in_the_gradcam_view(made, server, browser, shots):
         )
         row = frame.inner_text(".attribution-row")
         assert all(method in row for method in ("saliency", "guided", "occlusion"))
-        _screenshot(page.page, shots / "cli-explain.png")
+        screenshot(page.page, shots / "cli-explain.png")
         assert page.problems == []
     finally:
         page.close()
@@ -338,11 +302,11 @@ def test_dream_run_shows_the_deepdream_panel(made, server, browser, shots):
     run = made["runs"]["dream"]
     layers = SETTINGS["dream"][1].split(",")
     printed = float(made["out"]["dream"].split("(gain x")[1].split(")")[0])
-    page, frame = _open(browser, server, run)
+    page, frame = open_plugin(browser, server, run)
     try:
         _view(frame, "patterns")
         frame.wait_for_selector(".dream-card canvas.dream-image[data-drawn=true] >> nth=1")
-        _idle(frame)
+        idle(frame)
         assert (
             frame.locator(".message.empty").count() == 0 and frame.locator("canvas.pattern-grid").count() == 0
         )
@@ -362,13 +326,13 @@ def test_dream_run_shows_the_deepdream_panel(made, server, browser, shots):
             frame, ".dream-card figure:nth-child(1) canvas", ".dream-card figure:nth-child(2) canvas"
         )
         assert change > 3, change  # the dream differs visibly from the original
-        _screenshot(page.page, shots / "cli-dream.png")
+        screenshot(page.page, shots / "cli-dream.png")
         # Beside the patterns run: its gallery, and the DeepDream panel of the dream run only.
         frame.select_option("select.run-b", made["runs"]["patterns"])
         frame.wait_for_selector(
             f".panel[data-run='{made['runs']['patterns']}'] canvas.pattern-grid[data-step='0']"
         )
-        _idle(frame)
+        idle(frame)
         assert (
             frame.locator(".dream-panel").count() == 1
             and frame.get_attribute(".dream-panel", "data-run") == run
@@ -380,11 +344,11 @@ def test_dream_run_shows_the_deepdream_panel(made, server, browser, shots):
 
 
 def test_embed_run_in_the_embedding_view(made, server, browser, shots):
-    page, frame = _open(browser, server, made["runs"]["embed"])
+    page, frame = open_plugin(browser, server, made["runs"]["embed"])
     try:
         _view(frame, "embedding")
         frame.wait_for_selector("canvas.scatter[data-step='0']")
-        _idle(frame)
+        idle(frame)
         frame.wait_for_function("() => document.querySelector('canvas.scatter').dataset.animating !== 'true'")
         assert int(frame.get_attribute("canvas.scatter", "data-visible")) == SETTINGS["embed_images"]
         assert frame.locator(".legend-item").count() == made["embed_classes"]  # one per folder
@@ -395,7 +359,7 @@ def test_embed_run_in_the_embedding_view(made, server, browser, shots):
         frame.page.mouse.move(box["x"] + x, box["y"] + y)
         frame.wait_for_selector(".scatter-tip:not([hidden]) canvas.tip-thumb")
         frame.wait_for_selector(".top-panel .top-example canvas")
-        _screenshot(page.page, shots / "cli-embed.png")
+        screenshot(page.page, shots / "cli-embed.png")
         assert page.problems == []
     finally:
         page.close()

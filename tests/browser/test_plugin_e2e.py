@@ -15,25 +15,16 @@ the test at an existing logdir (the script uses one made by examples/cifar10/tra
 from __future__ import annotations
 
 import base64
-import contextlib
-import hashlib
 import json
 import os
 import re
 import shutil
-import signal
-import subprocess
-import sys
-import threading
-import time
-import urllib.error
-import urllib.parse
-import urllib.request
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from browser_helpers import XSS_RUN, Page, idle, screenshot, signature, slider_step, wait_drawn
+from tb_server import api_url, get_json, http_get, tensorboard, wait_for
 from torch.utils.tensorboard import SummaryWriter
 
 from tb_cnnviz import metadata, summary
@@ -41,33 +32,11 @@ from tb_cnnviz.callbacks import CNNVizCallback
 from tb_cnnviz.datasets import ShapesDataset
 from tb_cnnviz.models import small_vgg
 
-CHROMIUM = "/usr/bin/chromium"
-TENSORBOARD = str(Path(sys.executable).with_name("tensorboard"))
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-XSS_RUN = "<img src=x onerror=alert(1)>"
 STEPS = 12
 SCRUB_RUN = "long-64-filters"
 SCRUB_STEPS = 500
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not os.path.exists(CHROMIUM),
-        reason=f"no Chromium at {CHROMIUM} (Debian package 'chromium'): the browser test cannot run",
-    ),
-    pytest.mark.skipif(
-        not os.path.exists(TENSORBOARD), reason=f"no tensorboard executable beside {sys.executable}"
-    ),
-]
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 # ------------------------------------------------------------------------------- logdir
@@ -136,98 +105,13 @@ def _log_long_run(logdir: str) -> None:
         writer.close()
 
 
-@pytest.fixture(scope="module")
-def shots(tmp_path_factory) -> Path:
-    folder = os.environ.get("CNNVIZ_SCREENSHOTS")
-    path = Path(folder) if folder else tmp_path_factory.mktemp("screenshots")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 # ------------------------------------------------------------------------------- servers
-@contextlib.contextmanager
-def tensorboard(logdir: str, *extra: str):
-    """The real tensorboard binary on 127.0.0.1 with --port 0; yields its base URL; always killed."""
-    command = [
-        TENSORBOARD,
-        "--logdir",
-        logdir,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        "0",
-        "--reload_interval",
-        "1",
-        *extra,
-    ]
-    process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
-    )
-    lines: list[str] = []
-    found = threading.Event()
-    port: list[int] = []
-
-    def read() -> None:
-        for line in process.stdout:
-            lines.append(line)
-            match = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
-            if match and not port:
-                port.append(int(match.group(1)))
-                found.set()
-
-    threading.Thread(target=read, daemon=True).start()
-    try:
-        if not found.wait(60):
-            raise AssertionError(
-                f"tensorboard did not report a port in 60 s; output:\n{''.join(lines)[-3000:]}"
-            )
-        yield f"http://127.0.0.1:{port[0]}"
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)  # its own session: tensorboard and its data server
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(10)
-
-
-def _get(url: str) -> tuple[int, bytes]:
-    try:
-        with urllib.request.urlopen(url, timeout=20) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read()
-
-
-def _json(url: str) -> dict:
-    status, body = _get(url)
-    assert status == 200, (url, status, body[:300])
-    return json.loads(body)
-
-
-def _wait_for(predicate, timeout: float = 40, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.25)
-
-
-def _api(base: str, route: str, **params) -> str:
-    return f"{base}/data/plugin/cnnviz/api/{route}?{urllib.parse.urlencode(params)}"
-
-
 def _check_server(base: str, logdir: str) -> dict:
     """Plugin enabled, every logged step served (beyond TensorBoard's default sampling)."""
-    listing = _wait_for(
+    listing = wait_for(
         lambda: (
-            _json(f"{base}/data/plugins_listing").get("cnnviz", {}).get("enabled")
-            and _json(f"{base}/data/plugins_listing")
+            get_json(f"{base}/data/plugins_listing").get("cnnviz", {}).get("enabled")
+            and get_json(f"{base}/data/plugins_listing")
         ),
         what="cnnviz enabled in /data/plugins_listing",
     )
@@ -237,16 +121,18 @@ def _check_server(base: str, logdir: str) -> dict:
         "module_path": "/data/plugin/cnnviz/index.js",
     }
     expected = {entry.name for entry in os.scandir(logdir) if entry.is_dir()}
-    runs = _wait_for(
-        lambda: (r := _json(_api(base, "runs/list"))["runs"]) and {x["name"] for x in r} == expected and r,
+    runs = wait_for(
+        lambda: (
+            (r := get_json(api_url(base, "runs/list"))["runs"]) and {x["name"] for x in r} == expected and r
+        ),
         what=f"runs {sorted(expected)} loaded",
     )
-    steps = _wait_for(
+    steps = wait_for(
         lambda: (
             (
-                s := _json(_api(base, "runs/steps", run=XSS_RUN, kind="activations", layer="features.conv1"))[
-                    "steps"
-                ]
+                s := get_json(
+                    api_url(base, "runs/steps", run=XSS_RUN, kind="activations", layer="features.conv1")
+                )["steps"]
             )
             and len(s) == STEPS
             and s
@@ -254,12 +140,16 @@ def _check_server(base: str, logdir: str) -> dict:
         what=f"{STEPS} activation steps",
     )
     assert steps == list(range(1, STEPS + 1))  # 12 blob samples > TensorBoard's default of 10
-    status, body = _get(
-        _api(base, "runs/image", run=XSS_RUN, kind="activations", layer="features.conv1", step=STEPS, index=3)
+    status, body = http_get(
+        api_url(
+            base, "runs/image", run=XSS_RUN, kind="activations", layer="features.conv1", step=STEPS, index=3
+        )
     )
     assert status == 200 and body.startswith(b"\x89PNG")
-    assert _get(_api(base, "filters/kernels", run=XSS_RUN, layer="features.conv1", step="-1"))[0] == 400
-    assert _get(f"{base}/data/plugin/cnnviz/views/..%2f..%2fplugin.py")[0] == 404
+    assert (
+        http_get(api_url(base, "filters/kernels", run=XSS_RUN, layer="features.conv1", step="-1"))[0] == 400
+    )
+    assert http_get(f"{base}/data/plugin/cnnviz/views/..%2f..%2fplugin.py")[0] == 404
     return {run["name"]: run for run in runs}
 
 
@@ -272,88 +162,26 @@ def default_server(logdir):
 
 
 # ------------------------------------------------------------------------------- browser
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-class Page:
-    """A page with console errors, page errors and dialogs recorded (any of them fails the test)."""
-
-    def __init__(self, browser, color_scheme: str = "light"):
-        self.context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme=color_scheme)
-        self.page = self.context.new_page()
-        self.problems: list[str] = []
-        self.page.on("console", self._console)
-        self.page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
-        self.page.on(
-            "dialog", lambda dialog: (self.problems.append(f"dialog: {dialog.message}"), dialog.dismiss())
-        )
-
-    def _console(self, message) -> None:
-        if message.type != "error":
-            return
-        if (message.location or {}).get("url", "").endswith("/favicon.ico"):
-            return  # TensorBoard's plugin_entry.html has no favicon when opened on its own
-        self.problems.append(f"console error: {message.text} at {message.location}")
-
-    def close(self) -> None:
-        self.context.close()
-
-
-def _signature(frame, selector: str) -> str:
-    data = frame.eval_on_selector(selector, "c => c.toDataURL()")
-    return hashlib.sha1(data.encode()).hexdigest()
-
-
-def _screenshot(page, path: Path, full_page: bool = True) -> None:
-    page.evaluate("() => document.activeElement && document.activeElement.blur()")
-    page.screenshot(path=str(path), full_page=full_page)
-
-
-def _wait_drawn(frame, selector: str, step: int | None = None) -> None:
-    condition = f"s => {{ const c = document.querySelector(s); return c && c.width > 1 && c.dataset.step !== undefined {'&& c.dataset.step === ' + repr(str(step)) if step is not None else ''}; }}"
-    frame.wait_for_function(condition, arg=selector, timeout=30_000)
-
-
-def _idle(frame) -> None:
-    frame.wait_for_function(
-        "() => document.getElementById('cnnviz')?.dataset.loading === 'false' && !document.querySelector('.panel-loading')",
-        timeout=30_000,
-    )
-
-
-def _slider_step(frame) -> int:
-    return int(frame.locator(".step-slider").get_attribute("data-step"))
-
-
 def _exercise_filters(frame) -> None:
-    _idle(frame)
-    last = _slider_step(frame)
-    _wait_drawn(frame, "canvas.kernel-grid", last)
-    before = _signature(frame, "canvas.kernel-grid")
+    idle(frame)
+    last = slider_step(frame)
+    wait_drawn(frame, "canvas.kernel-grid", last)
+    before = signature(frame, "canvas.kernel-grid")
     frame.press(".step-range", "Home")
-    first = _slider_step(frame)
+    first = slider_step(frame)
     assert first < last
-    _wait_drawn(frame, "canvas.kernel-grid", first)
-    assert _signature(frame, "canvas.kernel-grid") != before, (
+    wait_drawn(frame, "canvas.kernel-grid", first)
+    assert signature(frame, "canvas.kernel-grid") != before, (
         "moving the step slider did not change the kernels"
     )
     frame.press(".step-range", "ArrowRight")
-    _wait_drawn(frame, "canvas.kernel-grid", _slider_step(frame))
+    wait_drawn(frame, "canvas.kernel-grid", slider_step(frame))
     # Normalisation is re-rendered in the browser: the picture changes without a new step.
-    at = _signature(frame, "canvas.kernel-grid")
+    at = signature(frame, "canvas.kernel-grid")
     frame.click(".normalization button[data-value=per_filter]")
-    assert _signature(frame, "canvas.kernel-grid") != at, "per-filter normalisation drew the same picture"
+    assert signature(frame, "canvas.kernel-grid") != at, "per-filter normalisation drew the same picture"
     frame.click(".normalization button[data-value=global]")
-    assert _signature(frame, "canvas.kernel-grid") == at
+    assert signature(frame, "canvas.kernel-grid") == at
     # Click a filter: enlarged, with its smoothness and activation rate.
     frame.click("canvas.kernel-grid", position={"x": 6, "y": 6})
     frame.wait_for_selector(".filter-detail[data-filter='0']")
@@ -361,37 +189,35 @@ def _exercise_filters(frame) -> None:
     assert re.search(r"\d\.\d{3} at step \d+|not measured yet", frame.inner_text(".rate-value"))
     layers = frame.eval_on_selector("select.layer", "s => [...s.options].map(o => o.value)")
     if len(layers) > 1:
-        before = _signature(frame, "canvas.kernel-grid")
+        before = signature(frame, "canvas.kernel-grid")
         frame.select_option("select.layer", layers[1])
         frame.wait_for_function("() => document.querySelector('.filter-detail') === null")
-        _wait_drawn(frame, "canvas.kernel-grid")
-        _idle(frame)
-        assert _signature(frame, "canvas.kernel-grid") != before, (
-            "switching layers did not change the kernels"
-        )
+        wait_drawn(frame, "canvas.kernel-grid")
+        idle(frame)
+        assert signature(frame, "canvas.kernel-grid") != before, "switching layers did not change the kernels"
         frame.select_option("select.layer", layers[0])
-        _idle(frame)
+        idle(frame)
 
 
 def _exercise_activations(frame) -> None:
     frame.click("button[data-view=activations]")
-    _wait_drawn(frame, "canvas.activation-grid")
-    _idle(frame)
-    before = _signature(frame, "canvas.activation-grid")
+    wait_drawn(frame, "canvas.activation-grid")
+    idle(frame)
+    before = signature(frame, "canvas.activation-grid")
     frame.press(".step-range", "Home")
-    _wait_drawn(frame, "canvas.activation-grid", _slider_step(frame))
-    assert _signature(frame, "canvas.activation-grid") != before, (
+    wait_drawn(frame, "canvas.activation-grid", slider_step(frame))
+    assert signature(frame, "canvas.activation-grid") != before, (
         "moving the step slider did not change the activations"
     )
     layers = frame.eval_on_selector("select.layer", "s => [...s.options].map(o => o.value)")
     assert len(layers) >= 2, layers
-    before = _signature(frame, "canvas.activation-grid")
+    before = signature(frame, "canvas.activation-grid")
     size = frame.eval_on_selector("canvas.activation-grid", "c => [c.width, c.height]")
     frame.select_option("select.layer", layers[-1])
-    _wait_drawn(frame, "canvas.activation-grid")
-    _idle(frame)
+    wait_drawn(frame, "canvas.activation-grid")
+    idle(frame)
     assert (
-        _signature(frame, "canvas.activation-grid"),
+        signature(frame, "canvas.activation-grid"),
         frame.eval_on_selector("canvas.activation-grid", "c => [c.width, c.height]"),
     ) != (before, size)
     frame.click(".strip-item[data-index='1']")
@@ -402,24 +228,24 @@ def _exercise_activations(frame) -> None:
 def _exercise_dead(frame) -> None:
     frame.click("button[data-view=dead]")
     frame.wait_for_selector("canvas.heatmap")
-    _idle(frame)
+    idle(frame)
     assert re.search(r"(No dead filters|\d+ of \d+ filters dead) at step \d+", frame.inner_text(".dead-list"))
     before = frame.inner_text(".panel-note")
     frame.press(".step-range", "Home")
     frame.wait_for_function("b => document.querySelector('.panel-note').textContent !== b", arg=before)
     layers = frame.eval_on_selector("select.layer", "s => [...s.options].map(o => o.value)")
-    before = _signature(frame, "canvas.heatmap")
+    before = signature(frame, "canvas.heatmap")
     frame.select_option("select.layer", layers[-1])
-    _idle(frame)
+    idle(frame)
     frame.wait_for_selector("canvas.heatmap")
     assert layers[-1] in frame.inner_text(".heat-title")
-    assert _signature(frame, "canvas.heatmap") != before
+    assert signature(frame, "canvas.heatmap") != before
 
 
 def _exercise_compare(frame, other: str) -> None:
     frame.select_option("select.run-b", other)
     frame.wait_for_function("() => document.querySelectorAll('.panel').length === 2")
-    _idle(frame)
+    idle(frame)
     titles = frame.locator(".panel-title").all_inner_texts()
     assert other in titles and len(titles) == 2
     # The hostile run name is text everywhere: no element was made from it.
@@ -443,30 +269,30 @@ def test_python_loader_views_and_screenshots(logdir, browser, shots):
                 if names:
                     frame.select_option("select.run-a", names[0])
                 if scheme == "dark":
-                    _wait_drawn(frame, "canvas.kernel-grid")
-                    _idle(frame)
+                    wait_drawn(frame, "canvas.kernel-grid")
+                    idle(frame)
                     frame.click("canvas.kernel-grid", position={"x": 40, "y": 40})
                     frame.wait_for_selector(".filter-detail")
-                    _screenshot(page.page, shots / "filters-dark.png")
+                    screenshot(page.page, shots / "filters-dark.png")
                     assert page.problems == []
                     continue
                 _exercise_filters(frame)
-                _idle(frame)
+                idle(frame)
                 frame.press(".step-range", "End")
-                _idle(frame)
-                _screenshot(page.page, shots / "filters.png")
+                idle(frame)
+                screenshot(page.page, shots / "filters.png")
                 _exercise_activations(frame)
                 frame.press(".step-range", "End")
-                _idle(frame)
-                _screenshot(page.page, shots / "activations.png")
+                idle(frame)
+                screenshot(page.page, shots / "activations.png")
                 _exercise_dead(frame)
                 frame.press(".step-range", "End")
-                _idle(frame)
-                _screenshot(page.page, shots / "dead.png")
+                idle(frame)
+                screenshot(page.page, shots / "dead.png")
                 frame.click("button[data-view=filters]")
                 _exercise_compare(frame, names[1] if len(names) > 1 else XSS_RUN)
-                _wait_drawn(frame, ".panel:nth-child(2) canvas.kernel-grid")
-                _screenshot(page.page, shots / "filters-compare.png")
+                wait_drawn(frame, ".panel:nth-child(2) canvas.kernel-grid")
+                screenshot(page.page, shots / "filters-compare.png")
                 assert page.problems == []
             finally:
                 page.close()
@@ -517,7 +343,7 @@ def test_scrubbing_64_filters_over_500_steps_from_memory(default_server, browser
         page.page.wait_for_function(
             f"() => document.querySelector('.step-range').max === '{SCRUB_STEPS - 1}'"
         )
-        _wait_drawn(page.page.main_frame, "canvas.kernel-grid", (SCRUB_STEPS - 1) * 10)
+        wait_drawn(page.page.main_frame, "canvas.kernel-grid", (SCRUB_STEPS - 1) * 10)
         first, second = page.page.evaluate(SCRUB_JS)
         print(
             f"\nscrub {SCRUB_STEPS} steps x 64 filters: first pass {first}, second pass {second}, kernel requests {len(kernel_requests)}"
@@ -534,7 +360,7 @@ def test_scrubbing_64_filters_over_500_steps_from_memory(default_server, browser
 
 def test_default_loader_tab_inside_tensorboard(default_server, logdir, browser, shots):
     base = default_server
-    runs = {run["name"]: run for run in _json(_api(base, "runs/list"))["runs"]}
+    runs = {run["name"]: run for run in get_json(api_url(base, "runs/list"))["runs"]}
     page = Page(browser)
     try:
         page.page.goto(f"{base}/#cnnviz")
@@ -545,13 +371,13 @@ def test_default_loader_tab_inside_tensorboard(default_server, logdir, browser, 
         if names:
             frame.select_option("select.run-a", names[0])
         _exercise_filters(frame)
-        _screenshot(page.page, shots / "tensorboard-tab.png", full_page=False)
+        screenshot(page.page, shots / "tensorboard-tab.png", full_page=False)
         # TensorBoard's reload reaches the frame, and new steps appear (the slider follows them).
         first_run = frame.eval_on_selector("select.run-a", "s => s.value")
         frame.press(".step-range", "End")
         last = json.loads(
-            _get(
-                _api(
+            http_get(
+                api_url(
                     base,
                     "filters/kernels",
                     run=first_run,
@@ -564,12 +390,12 @@ def test_default_loader_tab_inside_tensorboard(default_server, logdir, browser, 
         writer = SummaryWriter(os.path.join(logdir, first_run))  # the run goes on training: a new step
         summary.write(writer, [summary.tensor_summary(metadata.KERNELS, "features.conv1", flipped)], 100_000)
         writer.close()
-        _wait_for(
+        wait_for(
             lambda: (
                 100_000
-                in _json(_api(base, "runs/steps", run=first_run, kind="kernels", layer="features.conv1"))[
-                    "steps"
-                ]
+                in get_json(
+                    api_url(base, "runs/steps", run=first_run, kind="kernels", layer="features.conv1")
+                )["steps"]
             ),
             what="new step served",
         )
@@ -578,7 +404,7 @@ def test_default_loader_tab_inside_tensorboard(default_server, logdir, browser, 
         frame.wait_for_function(
             "() => document.querySelector('.step-slider').dataset.step === '100000'", timeout=30_000
         )
-        _wait_drawn(frame, "canvas.kernel-grid", 100_000)
+        wait_drawn(frame, "canvas.kernel-grid", 100_000)
         assert page.problems == []
     finally:
         page.close()
@@ -586,7 +412,7 @@ def test_default_loader_tab_inside_tensorboard(default_server, logdir, browser, 
 
 def test_empty_state_says_what_to_do(browser, shots, tmp_path):
     with tensorboard(str(tmp_path)) as base:
-        listing = _json(f"{base}/data/plugins_listing")
+        listing = get_json(f"{base}/data/plugins_listing")
         assert listing["cnnviz"]["enabled"] is False  # no data: TensorBoard lists the tab as inactive
         page = Page(browser)
         try:
@@ -594,7 +420,7 @@ def test_empty_state_says_what_to_do(browser, shots, tmp_path):
             page.page.wait_for_selector(".message.empty")
             assert "add CNNVizCallback to your loop" in page.page.inner_text(".message.empty")
             assert "viz.on_step_end(step)" in page.page.inner_text(".snippet")
-            _screenshot(page.page, shots / "empty.png", full_page=False)
+            screenshot(page.page, shots / "empty.png", full_page=False)
             assert page.problems == []
         finally:
             page.close()

@@ -1,6 +1,6 @@
 """End to end for the Grad-CAM, Patterns and Embedding views: the real ``tensorboard`` binary
 (default Rust data server) over a logdir written by CNNVizCallback while a small CNN trains,
-driven by headless Chromium (fixtures and helpers from tests/test_plugin_e2e.py).
+driven by headless Chromium.
 
 In the browser: each new view renders; its step slider changes what is drawn; the Grad-CAM
 opacity slider changes the overlay's opacity, a probe image's "over training" strip moves the
@@ -20,41 +20,18 @@ import re
 
 import numpy as np
 import pytest
-from test_plugin_e2e import (  # noqa: F401
-    CHROMIUM,
-    TENSORBOARD,
-    Page,
-    _api,
-    _get,
-    _json,
-    _screenshot,
-    _signature,
-    _wait_for,
-    browser,
-    shots,
-    tensorboard,
-)
+from browser_helpers import XSS_RUN, idle, open_plugin, screenshot, signature, slider_step
+from tb_server import api_url, get_json, tensorboard, wait_for
 from test_plugin_views import log_views_run
 from torch.utils.tensorboard import SummaryWriter
 
 from tb_cnnviz import metadata, summary
 
 RUN = "shapes"
-XSS_RUN = "<img src=x onerror=alert(1)>"
 STEPS = int(os.environ.get("CNNVIZ_VIEWS_STEPS", "24"))
 EVERY = max(1, STEPS // 4)
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not os.path.exists(CHROMIUM),
-        reason=f"no Chromium at {CHROMIUM} (Debian package 'chromium'): the browser test cannot run",
-    ),
-    pytest.mark.skipif(
-        not os.path.exists(TENSORBOARD), reason="no tensorboard executable beside the interpreter"
-    ),
-]
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
@@ -95,39 +72,23 @@ def logdir(tmp_path_factory) -> str:
 @pytest.fixture(scope="module")
 def server(logdir):
     with tensorboard(logdir) as base:
-        _wait_for(
-            lambda: {r["name"] for r in _json(_api(base, "runs/list"))["runs"]} == {RUN, XSS_RUN},
+        wait_for(
+            lambda: {r["name"] for r in get_json(api_url(base, "runs/list"))["runs"]} == {RUN, XSS_RUN},
             what="both runs listed",
         )
         # every logged step reaches the plugin (more than TensorBoard's default sampling for blobs is not needed here)
-        _wait_for(
+        wait_for(
             lambda: (
-                len(_json(_api(base, "runs/steps", run=RUN, kind="embedding", layer="classifier"))["steps"])
+                len(
+                    get_json(api_url(base, "runs/steps", run=RUN, kind="embedding", layer="classifier"))[
+                        "steps"
+                    ]
+                )
                 == STEPS // EVERY
             ),
             what="all embedding steps",
         )
         yield base
-
-
-def _open(browser, base: str, scheme: str = "light") -> tuple[Page, object]:
-    page = Page(browser, color_scheme=scheme)
-    page.page.goto(f"{base}/data/plugin_entry.html?name=cnnviz")
-    frame = page.page.main_frame
-    frame.wait_for_selector("#cnnviz[data-host=standalone]")
-    frame.select_option("select.run-a", RUN)
-    return page, frame
-
-
-def _idle(frame) -> None:
-    frame.wait_for_function(
-        "() => document.getElementById('cnnviz')?.dataset.loading === 'false' && !document.querySelector('.panel-loading')",
-        timeout=30_000,
-    )
-
-
-def _step(frame) -> int:
-    return int(frame.locator(".step-slider").get_attribute("data-step"))
 
 
 def _set_range(frame, selector: str, value: float) -> None:
@@ -147,12 +108,12 @@ def _overlay_signature(frame) -> str:
 def _exercise_gradcam(frame, base: str) -> None:
     frame.click("button[data-view=gradcam]")
     frame.wait_for_selector(".cam-grid[data-step]")
-    _idle(frame)
-    last = _step(frame)
+    idle(frame)
+    last = slider_step(frame)
     assert last == STEPS
     frame.wait_for_function("s => document.querySelector('.cam-grid').dataset.step === s", arg=str(last))
     assert frame.locator(".cam-card").count() == 8
-    answer = _json(_api(base, "gradcam/step", run=RUN, layer="features.conv5", step=last))
+    answer = get_json(api_url(base, "gradcam/step", run=RUN, layer="features.conv5", step=last))
     wrong = [image["index"] for image in answer["images"] if image["misclassified"]]
     assert frame.locator(".cam-card.misclassified").count() == len(wrong)
     first_caption = frame.inner_text(".cam-card[data-index='0'] .cam-caption")
@@ -165,7 +126,7 @@ def _exercise_gradcam(frame, base: str) -> None:
     before = _overlay_signature(frame)
     frame.press(".step-range", "Home")
     frame.wait_for_function("() => document.querySelector('.cam-grid').dataset.step === '1'")
-    _idle(frame)
+    idle(frame)
     assert _overlay_signature(frame) != before, "moving the step slider did not change the heat-maps"
     frame.press(".step-range", "End")
     frame.wait_for_function("s => document.querySelector('.cam-grid').dataset.step === s", arg=str(last))
@@ -179,7 +140,7 @@ def _exercise_gradcam(frame, base: str) -> None:
     at = _overlay_signature(frame)
     frame.click(".colouring button[data-value=raw]")
     frame.wait_for_selector(".cam-grid[data-colouring=raw]")
-    _idle(frame)
+    idle(frame)
     assert _overlay_signature(frame) != at
     frame.click(".colouring button[data-value=overlay]")
     frame.wait_for_selector(".cam-grid[data-colouring=overlay]")
@@ -201,7 +162,7 @@ def _exercise_gradcam(frame, base: str) -> None:
     frame.wait_for_function(
         "() => document.querySelector('.cam-grid').dataset.step === '1' && document.querySelector('.watch-item.on').dataset.step === '1'"
     )
-    assert _step(frame) == 1
+    assert slider_step(frame) == 1
     frame.wait_for_selector(
         ".attribution-figures figure:nth-child(4)"
     )  # image, Grad-CAM, saliency, occlusion
@@ -209,22 +170,22 @@ def _exercise_gradcam(frame, base: str) -> None:
         ".attribution-row"
     )
     frame.press(".step-range", "End")
-    _idle(frame)
+    idle(frame)
 
 
 def _exercise_patterns(frame) -> None:
     frame.click("button[data-view=patterns]")
     frame.wait_for_selector("canvas.pattern-grid[data-step]")
-    _idle(frame)
-    last = _step(frame)
-    before = _signature(frame, "canvas.pattern-grid")
+    idle(frame)
+    last = slider_step(frame)
+    before = signature(frame, "canvas.pattern-grid")
     frame.press(".step-range", "Home")
-    first = _step(frame)
+    first = slider_step(frame)
     assert first < last
     frame.wait_for_function(
         "s => document.querySelector('canvas.pattern-grid').dataset.step === s", arg=str(first)
     )
-    assert _signature(frame, "canvas.pattern-grid") != before, (
+    assert signature(frame, "canvas.pattern-grid") != before, (
         "moving the step slider did not change the patterns"
     )
     frame.press(".step-range", "End")
@@ -242,13 +203,13 @@ def _exercise_patterns(frame) -> None:
 
 def _exercise_embedding(frame) -> None:
     frame.wait_for_selector("canvas.scatter[data-step]")
-    _idle(frame)
+    idle(frame)
     frame.evaluate("() => window.scrollTo(0, 0)")  # the Top images link scrolled down to its panel
     frame.wait_for_function("() => document.querySelector('canvas.scatter').dataset.animating !== 'true'")
-    last = _step(frame)
+    last = slider_step(frame)
     total = int(frame.get_attribute("canvas.scatter", "data-visible"))
     assert total == 240
-    before = _signature(frame, "canvas.scatter")
+    before = signature(frame, "canvas.scatter")
     # hover a point: its thumbnail and label appear
     x, y = frame.evaluate("() => document.querySelector('canvas.scatter').pointAt(5)")
     box = frame.locator("canvas.scatter").bounding_box()
@@ -275,7 +236,7 @@ def _exercise_embedding(frame) -> None:
     frame.page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     frame.page.mouse.wheel(0, -400)
     frame.wait_for_function("() => Number(document.querySelector('canvas.scatter').dataset.zoom) > 1.5")
-    assert _signature(frame, "canvas.scatter") != before
+    assert signature(frame, "canvas.scatter") != before
     frame.dblclick("canvas.scatter", position={"x": 3, "y": 3})
     frame.wait_for_function("() => document.querySelector('canvas.scatter').dataset.zoom === '1.000'")
     # a drag pans
@@ -284,38 +245,38 @@ def _exercise_embedding(frame) -> None:
     frame.page.mouse.down()
     frame.page.mouse.move(box["x"] + 160, box["y"] + 140, steps=4)
     frame.page.mouse.up()
-    assert _signature(frame, "canvas.scatter") != before
+    assert signature(frame, "canvas.scatter") != before
     frame.dblclick("canvas.scatter", position={"x": 3, "y": 3})
-    assert _signature(frame, "canvas.scatter") == before
+    assert signature(frame, "canvas.scatter") == before
     # colour by prediction
     frame.click(".colour-by button[data-value=predicted]")
-    assert _signature(frame, "canvas.scatter") != before
+    assert signature(frame, "canvas.scatter") != before
     frame.click(".colour-by button[data-value=label]")
     # the step slider animates to another map
     frame.press(".step-range", "Home")
-    first_step = _step(frame)
+    first_step = slider_step(frame)
     assert first_step < last
     frame.wait_for_function(
         "s => document.querySelector('canvas.scatter').dataset.step === s", arg=str(first_step)
     )
     frame.wait_for_function("() => document.querySelector('canvas.scatter').dataset.animating === 'false'")
-    assert _signature(frame, "canvas.scatter") != before, "moving the step slider did not move the points"
+    assert signature(frame, "canvas.scatter") != before, "moving the step slider did not move the points"
     frame.press(".step-range", "End")
     frame.wait_for_function(
         "s => document.querySelector('canvas.scatter').dataset.step === s && document.querySelector('canvas.scatter').dataset.animating === 'false'",
         arg=str(last),
     )
-    assert _signature(frame, "canvas.scatter") == before
+    assert signature(frame, "canvas.scatter") == before
     frame.wait_for_selector(".top-panel .top-example canvas")
 
 
 def test_new_views_in_the_browser_and_screenshots(server, browser, shots):
     base = server
-    page, frame = _open(browser, base)
+    page, frame = open_plugin(browser, base, RUN)
     try:
         _exercise_gradcam(frame, base)
         frame.click(".cam-card[data-index='1']")
-        _idle(frame)
+        idle(frame)
         frame.wait_for_function(
             "() => document.querySelector('.watch-title').textContent.startsWith('Probe #1')"
         )
@@ -323,10 +284,10 @@ def test_new_views_in_the_browser_and_screenshots(server, browser, shots):
         frame.wait_for_function(
             "() => [...document.querySelectorAll('canvas.attribution-map, canvas.watch-thumb')].every(c => c.dataset.drawn === 'true')"
         )
-        _screenshot(page.page, shots / "gradcam.png")
+        screenshot(page.page, shots / "gradcam.png")
 
         _exercise_patterns(frame)
-        _screenshot(page.page, shots / "patterns.png")
+        screenshot(page.page, shots / "patterns.png")
         # Patterns -> Top images of the same filter, in the Embedding view
         frame.click(".pattern-top .open-top")
         frame.wait_for_selector(".top-panel[data-layer='features.conv2'][data-filter='0']")
@@ -344,7 +305,7 @@ def test_new_views_in_the_browser_and_screenshots(server, browser, shots):
         box = frame.locator("canvas.scatter").bounding_box()
         frame.page.mouse.move(box["x"] + x, box["y"] + y)
         frame.wait_for_selector(".scatter-tip:not([hidden]) canvas.tip-thumb")
-        _screenshot(page.page, shots / "embedding.png")
+        screenshot(page.page, shots / "embedding.png")
 
         # Filters -> Top images
         frame.click("button[data-view=filters]")
@@ -353,7 +314,7 @@ def test_new_views_in_the_browser_and_screenshots(server, browser, shots):
         frame.wait_for_function(
             "() => document.querySelector('canvas.kernel-grid').dataset.step !== undefined"
         )
-        _idle(frame)
+        idle(frame)
         frame.click("canvas.kernel-grid", position={"x": 20, "y": 6})
         frame.wait_for_selector(".filter-detail .open-top")
         chosen = int(frame.get_attribute(".filter-detail", "data-filter"))
@@ -371,7 +332,7 @@ def test_new_views_in_the_browser_and_screenshots(server, browser, shots):
 
 
 def test_new_views_in_dark_mode_without_errors(server, browser):
-    page, frame = _open(browser, server, scheme="dark")
+    page, frame = open_plugin(browser, server, RUN, scheme="dark")
     try:
         for view, ready in (
             ("gradcam", ".cam-grid[data-step]"),
@@ -380,7 +341,7 @@ def test_new_views_in_dark_mode_without_errors(server, browser):
         ):
             frame.click(f"button[data-view={view}]")
             frame.wait_for_selector(ready)
-            _idle(frame)
+            idle(frame)
         background = frame.eval_on_selector(".panel", "p => getComputedStyle(p).backgroundColor")
         assert background == "rgb(43, 44, 47)", background  # the dark panel colour
         assert page.problems == []
@@ -389,7 +350,7 @@ def test_new_views_in_dark_mode_without_errors(server, browser):
 
 
 def test_views_say_what_to_log_when_a_run_has_none_of_their_data(server, browser):
-    page, frame = _open(browser, server)
+    page, frame = open_plugin(browser, server, RUN)
     try:
         frame.select_option("select.run-a", XSS_RUN)
         for view, text in (("patterns", "pattern_layers"), ("embedding", "embedding_probe")):
