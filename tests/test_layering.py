@@ -1,4 +1,4 @@
-"""The layering rules of DESIGN.md, checked by importing modules in a fresh interpreter.
+"""The layering rules of docs/design.md, checked by importing modules in a fresh interpreter.
 
 An import error (or a heavy import) in the plugin's entry-point module would crash or
 slow TensorBoard's start-up for every user, so that module is checked hardest.
@@ -39,6 +39,15 @@ def test_plugin_side_imports_no_torch(module):
     modules = top_level(imported_after(f"import {module}"))
     assert "tb_cnnviz" in modules
     assert "torch" not in modules and "torchvision" not in modules
+
+
+@pytest.mark.parametrize("module", ["tb_cnnviz.kinds", "tb_cnnviz.metadata"])
+def test_the_table_of_kinds_and_the_metadata_import_neither_torch_nor_numpy(module):
+    """Both are read by the plugin, the callback and the command line alike: the standard library
+    and TensorBoard's protos only."""
+    modules = top_level(imported_after(f"import {module}"))
+    assert "tb_cnnviz" in modules
+    assert not modules & {"torch", "torchvision", "numpy", "captum", "openTSNE", "PIL", "matplotlib"}
 
 
 def test_the_callbacks_import_no_lightning():
