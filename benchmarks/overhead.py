@@ -1,128 +1,269 @@
-"""Overhead of CNNVizCallback with default settings on the example CNN (target: at most 3%).
+"""Training overhead of CNNVizCallback at default settings, measured inside one process.
 
-Trains the example SmallVGG on the shapes dataset for a fixed number of steps with and
-without the callback, alternating A/B/A/B in fresh subprocesses (so memory and caches
-do not carry over), and prints the median ratios of CPU time (user+sys: steadier than
-wall time on a shared machine) and of wall time, and the peak extra memory (max RSS).
+Separate processes scatter by about ±10% on a shared 2-core machine, too much to see 1%. Here
+everything is measured in one warmed-up process, side by side:
 
-    python benchmarks/overhead.py [--steps 400] [--repeats 3] [--width 32]
+- **per-step cost**: rounds of three blocks of training steps in rotating order, ``off`` (no
+  callback), ``on`` (a callback attached: its dead-filter hooks and ``on_step_end``, with no
+  snapshot due) and ``off`` again; the cost is the median over rounds of (on - off) / off, and
+  the **noise floor** is the standard error of such a median, from the A/A differences
+  (off' - off) / off of the same rounds;
+- **per-call cost of each snapshot kind**: ``on_step_end`` at a step where only that kind is due
+  minus at a step where nothing is, alternated, in milliseconds and in training steps; a
+  background kind is timed up to ``flush()`` (on a CPU machine it competes with training);
+- **amortised overhead** = per-step cost + sum over the kinds on by default of
+  (per-call cost in steps / interval).
+
+    python benchmarks/overhead.py                       # every model, CPU
+    python benchmarks/overhead.py --models resnet50 --rounds 20 --device cuda
+
+CPU time (user + sys of this process) is steadier than wall time on a shared machine; both are
+printed. Peak extra memory is the growth of the process's peak RSS while the callback worked.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from tb_cnnviz.callbacks import CNNVizCallback
+from tb_cnnviz.kinds import SNAPSHOTS
+
+NEVER = 10**9
+DEFAULT_KINDS = ("kernels", "activations", "dead_filters", "gradcam")  # on by default (with a probe)
 
 
-def child(steps: int, width: int, batch_size: int, with_callback: bool, logdir: str) -> dict:
-    import torch
-    from torch import nn
+def build(name: str, size: int | None) -> tuple[nn.Module, int, int]:
+    """A model with random weights, its input size and batch size (the issue's settings)."""
+    if name == "smallvgg":
+        from tb_cnnviz.models import small_vgg
 
-    from tb_cnnviz.callbacks import CNNVizCallback
-    from tb_cnnviz.datasets import ShapesDataset
-    from tb_cnnviz.models import small_vgg
+        return small_vgg(width=32), size or 32, 64
+    if name in ("resnet50", "efficientnet_b0"):
+        import torchvision
 
-    torch.manual_seed(0)
-    images, labels = ShapesDataset(4096, seed=0).tensors()
-    model = small_vgg(width=width)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    viz = CNNVizCallback(model, log_dir=logdir, probe=(images[:8], labels[:8])) if with_callback else None
-    generator = torch.Generator().manual_seed(0)
-    model.train()
+        return getattr(torchvision.models, name)(weights=None), size or 64, 16
+    if name == "convnext_nano":
+        import timm
 
-    def step(index: int) -> None:
-        batch = torch.randint(0, len(images), (batch_size,), generator=generator)
-        loss = nn.functional.cross_entropy(model(images[batch]), labels[batch])
-        optimizer.zero_grad()
+        return timm.create_model("convnext_nano", pretrained=False), size or 64, 16
+    raise SystemExit(
+        f"--models: unknown model {name!r}; expected smallvgg, resnet50, efficientnet_b0, convnext_nano"
+    )
+
+
+class Bench:
+    """One model in training: a step function and the clocks."""
+
+    def __init__(self, name: str, size: int | None, device: str, seed: int = 0):
+        torch.manual_seed(seed)
+        self.name = name
+        self.model, self.size, self.batch = build(name, size)
+        self.device = torch.device(device)
+        self.model.to(self.device).train()
+        generator = torch.Generator().manual_seed(seed)
+        classes = 10 if name == "smallvgg" else 1000
+        self.images = torch.rand(8 * self.batch, 3, self.size, self.size, generator=generator).to(self.device)
+        self.labels = torch.randint(0, classes, (8 * self.batch,), generator=generator).to(self.device)
+        self.probe = (self.images[:8].clone(), self.labels[:8].clone())
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=0.01, momentum=0.9)
+        self.step_index = 0
+        self.cursor = 0
+
+    def train_step(self) -> None:
+        start = self.cursor * self.batch % len(self.images)
+        self.cursor += 1
+        x, y = self.images[start : start + self.batch], self.labels[start : start + self.batch]
+        loss = nn.functional.cross_entropy(self.model(x), y)
+        self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        optimizer.step()
-        if viz is not None:
-            viz.on_step_end(index)
+        self.optimizer.step()
 
-    for index in range(5):  # warm-up, not timed
-        step(index)
-    start_wall, start_cpu = time.perf_counter(), _cpu()
-    for index in range(5, 5 + steps):
-        step(index)
-    if viz is not None:
-        viz.close()
+    def sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def timed(self, work: Callable[[], None]) -> tuple[float, float]:
+        """(wall, cpu) seconds of ``work``, device work included."""
+        self.sync()
+        wall, cpu = time.perf_counter(), time.process_time()
+        work()
+        self.sync()
+        return time.perf_counter() - wall, time.process_time() - cpu
+
+    def callback(self, logdir: str, every: dict[str, int], **options) -> CNNVizCallback:
+        """A callback whose baseline is already taken (resumed state), so nothing is due unless scheduled."""
+        viz = CNNVizCallback(self.model, log_dir=logdir, probe=self.probe, every_n_steps=every, **options)
+        viz.load_state_dict(
+            {"last_step": self.step_index, "window_start": self.step_index, "logged_probe": True}
+        )
+        return viz
+
+
+def per_step_cost(bench: Bench, logdir: str, rounds: int, block: int) -> dict:
+    """Median relative cost of the callback's per-step work, and the A/A noise floor, in wall and CPU time."""
+    quiet = {kind: NEVER for kind in SNAPSHOTS}
+
+    def run_block(viz: CNNVizCallback | None) -> tuple[float, float]:
+        def work() -> None:
+            for _ in range(block):
+                bench.train_step()
+                bench.step_index += 1
+                if viz is not None:
+                    viz.on_step_end(bench.step_index)
+
+        return bench.timed(work)
+
+    costs, floors = {"wall": [], "cpu": []}, {"wall": [], "cpu": []}
+    for index in range(rounds):
+        order = ["off", "on", "off2"]
+        order = order[index % 3 :] + order[: index % 3]  # rotate: no block always runs first
+        times = {}
+        for what in order:
+            if what == "on":
+                viz = bench.callback(logdir, quiet)
+                times[what] = run_block(viz)
+                viz.close()  # writes the window: outside the timed block
+            else:
+                times[what] = run_block(None)
+        for axis, column in (("wall", 0), ("cpu", 1)):
+            off, off2, on = times["off"][column], times["off2"][column], times["on"][column]
+            costs[axis].append((on - (off + off2) / 2) / ((off + off2) / 2))
+            floors[axis].append((off2 - off) / off)
+        step = (times["off"][0] + times["off2"][0]) / (2 * block)
     return {
-        "wall": time.perf_counter() - start_wall,
-        "cpu": _cpu() - start_cpu,
-        "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "step_ms": 1000 * step,
+        "per_step": {axis: statistics.median(values) for axis, values in costs.items()},
+        # the resolution of the per-step median: the standard error of a median of ``rounds`` A/A
+        # differences (1.25 sd / sqrt(n)); each "on" is compared with the mean of two "off"s
+        "floor": {
+            axis: 1.25 * statistics.stdev(values) / len(values) ** 0.5 for axis, values in floors.items()
+        },
     }
 
 
-def _cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+def per_call_costs(bench: Bench, logdir: str, kinds: tuple[str, ...], repeats: int, **options) -> dict:
+    """Per kind, the median extra seconds (wall, cpu) of an ``on_step_end`` where that kind is due."""
+    result = {}
+    for kind in kinds:
+        every = {other: NEVER for other in SNAPSHOTS}
+        every[kind] = 2
+        viz = bench.callback(logdir, every, **options)
+        background = SNAPSHOTS[kind].thread == "background"
+        due, idle = [], []
+        for _ in range(2 * repeats):  # consecutive steps alternate: due (even) and idle (odd)
+            bench.train_step()
+            bench.step_index += 1
+            step = bench.step_index
+
+            def work(viz: CNNVizCallback = viz, step: int = step, flush: bool = background) -> None:
+                viz.on_step_end(step)
+                if flush:
+                    viz.flush()
+
+            (due if step % 2 == 0 else idle).append(bench.timed(work))
+        viz.close()
+        result[kind] = tuple(
+            max(0.0, statistics.median(t[i] for t in due) - statistics.median(t[i] for t in idle))
+            for i in (0, 1)
+        )
+    return result
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", default="smallvgg,resnet50,efficientnet_b0,convnext_nano")
+    parser.add_argument("--device", default="cpu")
     parser.add_argument(
-        "--steps", type=int, default=400, help="timed training steps per run (default logs at 100/200 steps)"
+        "--size", type=int, default=None, help="input size (default: 32 for smallvgg, else 64)"
     )
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--width", type=int, default=32)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--child", choices=("with", "without"), help=argparse.SUPPRESS)
-    parser.add_argument("--logdir", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.child:
-        print(json.dumps(child(args.steps, args.width, args.batch_size, args.child == "with", args.logdir)))
-        return
+    parser.add_argument("--rounds", type=int, default=12, help="rounds of off/on/off blocks")
+    parser.add_argument("--block", type=int, default=5, help="training steps per block")
+    parser.add_argument("--repeats", type=int, default=5, help="due/idle pairs per snapshot kind")
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, device {args.device}, {torch.get_num_threads()} threads")
+    rows = []
+    for name in [m.strip() for m in args.models.split(",") if m.strip()]:
+        try:
+            bench = Bench(name, args.size, args.device)
+        except ImportError as error:
+            print(f"{name}: skipped ({error})")
+            continue
+        for _ in range(3):  # warm-up
+            bench.train_step()
+        rss = peak_rss_mb()
+        with tempfile.TemporaryDirectory() as logdir:
+            step = per_step_cost(bench, logdir, args.rounds, args.block)
+            calls = per_call_costs(bench, logdir, DEFAULT_KINDS, args.repeats)
+        step_s = step["step_ms"] / 1000
+        every = {kind: SNAPSHOTS[kind].every_n_steps for kind in DEFAULT_KINDS}
+        amortised = {
+            axis: step["per_step"][axis] + sum(calls[k][i] / step_s / every[k] for k in DEFAULT_KINDS)
+            for i, axis in enumerate(("wall", "cpu"))
+        }
+        row = {
+            "model": f"{name} {bench.size}px b{bench.batch}",
+            "step_ms": step["step_ms"],
+            "per_step": step["per_step"],
+            "floor": step["floor"],
+            "calls": {k: (1000 * calls[k][0], calls[k][0] / step_s) for k in DEFAULT_KINDS},
+            "amortised": amortised,
+            "extra_rss_mb": peak_rss_mb() - rss,
+        }
+        rows.append(row)
+        print_row(row)
+        sys.stdout.flush()
+    print_table(rows)
+    return 0
 
-    results: dict[str, list[dict]] = {"without": [], "with": []}
-    with tempfile.TemporaryDirectory() as tmp:
-        for repeat in range(args.repeats):
-            for variant in ("without", "with"):  # A/B alternating
-                command = [
-                    sys.executable,
-                    __file__,
-                    "--child",
-                    variant,
-                    "--steps",
-                    str(args.steps),
-                    "--width",
-                    str(args.width),
-                    "--batch-size",
-                    str(args.batch_size),
-                    "--logdir",
-                    os.path.join(tmp, f"{variant}-{repeat}"),
-                ]
-                output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-                results[variant].append(json.loads(output.strip().splitlines()[-1]))
-                run = results[variant][-1]
-                print(
-                    f"repeat {repeat + 1} {variant:>7} callback: cpu {run['cpu']:.2f} s  wall {run['wall']:.2f} s  max rss {run['max_rss_mb']:.0f} MB",
-                    flush=True,
-                )
 
-    def ratio(key: str) -> float:
-        return statistics.median(w[key] / wo[key] for w, wo in zip(results["with"], results["without"]))
+def print_row(row: dict) -> None:
+    calls = ", ".join(f"{k} {ms:.0f} ms = {steps:.2f} steps" for k, (ms, steps) in row["calls"].items())
+    print(
+        f"{row['model']}: step {row['step_ms']:.1f} ms; per-step {100 * row['per_step']['cpu']:+.2f}% cpu "
+        f"{100 * row['per_step']['wall']:+.2f}% wall (noise floor {100 * row['floor']['cpu']:.2f}% / "
+        f"{100 * row['floor']['wall']:.2f}%); {calls}; amortised {100 * row['amortised']['cpu']:+.2f}% cpu "
+        f"{100 * row['amortised']['wall']:+.2f}% wall; peak RSS +{row['extra_rss_mb']:.0f} MB"
+    )
 
-    extra_memory = statistics.median(
-        w["max_rss_mb"] - wo["max_rss_mb"] for w, wo in zip(results["with"], results["without"])
-    )
+
+def print_table(rows: list[dict]) -> None:
+    """The README table (markdown)."""
+    kinds = DEFAULT_KINDS
+    print()
     print(
-        f"\nSmallVGG(width={args.width}), batch {args.batch_size}, {args.steps} steps, {args.repeats} A/B repeats, default settings"
+        "| model | training step | per-step overhead (CPU / wall) | "
+        + " | ".join(f"{k} (ms / steps)" for k in kinds)
+        + " | amortised (CPU / wall) | noise floor (CPU / wall) | peak extra RSS |"
     )
-    print(
-        f"median CPU-time ratio  with/without: {ratio('cpu'):.3f}  (overhead {100 * (ratio('cpu') - 1):+.1f}%, target <= +3%)"
-    )
-    print(
-        f"median wall-time ratio with/without: {ratio('wall'):.3f}  (overhead {100 * (ratio('wall') - 1):+.1f}%)"
-    )
-    print(f"median peak extra memory (max RSS):  {extra_memory:+.0f} MB")
+    print("|---" * (6 + len(kinds)) + "|")
+    for row in rows:
+        cells = [
+            row["model"],
+            f"{row['step_ms']:.0f} ms",
+            f"{100 * row['per_step']['cpu']:+.2f}% / {100 * row['per_step']['wall']:+.2f}%",
+            *(f"{row['calls'][k][0]:.0f} / {row['calls'][k][1]:.2f}" for k in kinds),
+            f"**{100 * row['amortised']['cpu']:+.2f}%** / {100 * row['amortised']['wall']:+.2f}%",
+            f"{100 * row['floor']['cpu']:.2f}% / {100 * row['floor']['wall']:.2f}%",
+            f"+{row['extra_rss_mb']:.0f} MB",
+        ]
+        print("| " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
