@@ -49,21 +49,37 @@ class DeadFilterTracker:
 
     Only forwards with the module in training mode and grad enabled are counted, so
     validation passes and the callback's own probe snapshots do not dilute the window.
-    Use as a context manager or call :meth:`remove`.
+    ``count_every=k`` counts one training forward of the model in ``k`` (the first, then every
+    k-th), so the hooks' cost is paid on a sample of the batches: a filter is then reported
+    dead when it was dead on every counted batch. ``forwards`` counts the training forwards
+    seen, ``batches`` the ones counted. Use as a context manager or call :meth:`remove`.
     """
 
-    def __init__(self, model: nn.Module, layers: Sequence[nn.Module]):
+    def __init__(self, model: nn.Module, layers: Sequence[nn.Module], count_every: int = 1):
         self.points = [activation_point(model, layer) for layer in layers]
+        self.count_every = _count_every(count_every)
         self._positive: list[torch.Tensor | None] = [None] * len(self.points)
         self._positions = [0] * len(self.points)
         self.batches = 0
-        self._handles = [
+        self.forwards = 0
+        self._counting = True
+        self._handles = [model.register_forward_pre_hook(self._start_forward)] + [
             point.register_forward_hook(self._make_hook(index)) for index, point in enumerate(self.points)
         ]
 
+    def set_count_every(self, count_every: int) -> None:
+        """Count one training forward in ``count_every`` from the next forward on."""
+        self.count_every = _count_every(count_every)
+
+    def _start_forward(self, module, _inputs):
+        if module.training and torch.is_grad_enabled():
+            self._counting = self.forwards % self.count_every == 0
+            self.forwards += 1
+            self.batches += self._counting
+
     def _make_hook(self, index: int):
         def hook(module, _inputs, output):
-            if not (module.training and torch.is_grad_enabled()):
+            if not (self._counting and module.training and torch.is_grad_enabled()):
                 return
             value = output[0] if isinstance(output, (tuple, list)) else output
             with torch.no_grad():
@@ -71,8 +87,6 @@ class DeadFilterTracker:
             previous = self._positive[index]
             self._positive[index] = count if previous is None else previous.add_(count)
             self._positions[index] += value.shape[0] * value.shape[2] * value.shape[3]
-            if index == 0:
-                self.batches += 1
 
         return hook
 
@@ -92,6 +106,7 @@ class DeadFilterTracker:
         self._positive = [None] * len(self.points)
         self._positions = [0] * len(self.points)
         self.batches = 0
+        self.forwards = 0
 
     def remove(self) -> None:
         for handle in self._handles:
@@ -103,6 +118,12 @@ class DeadFilterTracker:
 
     def __exit__(self, *exc) -> None:
         self.remove()
+
+
+def _count_every(value) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"count_every: expected an int >= 1, got {value!r}")
+    return value
 
 
 def activation_rates(
