@@ -4,10 +4,10 @@ Run: ``.venv/bin/python benchmarks/attribution.py [--repeats 15] [--device cpu] 
 
 For each model the methods are timed in alternation (forward, ours, captum, ...,
 forward, ours, ...) so machine load hits them alike, and the median is reported.
-"plain forward" is ``model(x)`` under ``torch.no_grad()`` in eval mode. Target from
-issue 4: our ``grad_cam`` at most 1.3x the plain forward. pytorch-grad-cam is timed
-only if installed (it is not a dependency); it calls ``backward()`` and ``zero_grad()``
-on the model, so it gets its own copy.
+"plain forward" is ``model(x)`` under ``torch.no_grad()`` in eval mode. Target
+(docs/design.md, Performance targets): our ``grad_cam`` at most 1.3x the plain forward.
+pytorch-grad-cam is timed only if installed (it is not a dependency); it calls ``backward()``
+and ``zero_grad()`` on the model, so it gets its own copy.
 """
 
 from __future__ import annotations

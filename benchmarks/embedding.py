@@ -1,8 +1,8 @@
 """Benchmark: our ``tsne`` (openTSNE, PCA to 50 dims, PCA initialisation) against scikit-learn's ``TSNE``.
 
 Prints, in one run, the wall time and the quality of both on the same 10,000 x 512
-features. Targets (issue 6): at least 1.5x faster than scikit-learn at equal or better
-kNN preservation, and 10,000 points in under 60 s, on 2 cores.
+features. Targets (docs/design.md, Performance targets): at least 1.5x faster than
+scikit-learn at equal or better kNN preservation, and 10,000 points in under 60 s, on 2 cores.
 
 The data: clustered features shaped like CNN codes, a Gaussian mixture of 10 classes,
 each class 3 sub-clusters (modes) in a 32-D latent space (centre spread 0.6, mode spread

@@ -42,7 +42,7 @@ DEFAULT_KINDS = ("kernels", "activations", "dead_filters", "gradcam")  # on by d
 
 
 def build(name: str, size: int | None) -> tuple[nn.Module, int, int]:
-    """A model with random weights, its input size and batch size (the issue's settings)."""
+    """A model with random weights, its input size and batch size (docs/design.md, Performance targets)."""
     if name == "smallvgg":
         from tb_cnnviz.models import small_vgg
 

@@ -1,8 +1,8 @@
 """Benchmark: all 64 filters of a VGG-style layer, 64 optimisation steps each.
 
 Compares, on one run:
-- sequential: seed 000 style, one filter at a time (batch of 1), plain RMS-normalised pixel
-  ascent through the network sliced after the layer, parameters frozen;
+- sequential: Chollet's recipe (docs/design.md, Sources), one filter at a time (batch of 1),
+  plain RMS-normalised pixel ascent through the network sliced after the layer, parameters frozen;
 - batched pixel: ``filter_patterns(param="pixel")``, the same algorithm, all filters in one batch;
 - batched fourier: ``filter_patterns()`` with its defaults (Fourier parametrisation, random
   transforms, Adam);
@@ -45,7 +45,7 @@ def truncated_slice(model: torch.nn.Module, layer: str) -> torch.nn.Module:
 
 
 def sequential(net: torch.nn.Module, channels: int, size: int, steps: int, lr: float = 0.01) -> None:
-    """Seed 000: for each filter, 'x += lr * g / rms(g)' on one image, ``steps`` times."""
+    """Chollet's recipe: for each filter, 'x += lr * g / rms(g)' on one image, ``steps`` times."""
     generator = torch.Generator().manual_seed(0)
     for channel in range(channels):
         x = 0.5 + (20 / 255) * (torch.rand((1, 3, size, size), generator=generator) - 0.5)
@@ -93,7 +93,7 @@ def main() -> None:
     channels = dict(model.named_modules())[LAYER].out_channels
 
     runs = {
-        "sequential (seed 000, batch 1)": lambda: sequential(net, channels, args.size, args.steps),
+        "sequential (Chollet's recipe, batch 1)": lambda: sequential(net, channels, args.size, args.steps),
         "batched pixel": lambda: batched(model, "pixel", args.size, args.steps),
         "batched fourier (default)": lambda: batched(model, "fourier", args.size, args.steps),
         "floor (next to pixel)": lambda: floor(net, channels, args.size, args.steps),

@@ -1,9 +1,9 @@
-"""Per-channel activation maps of fixed probe images (seed 003), as tile grids.
+"""Per-channel activation maps of fixed probe images, as tile grids.
 
-Seed 003 transposes ``[batch, h, w, channels]`` to ``[channels, h, w, 1]`` so every
-channel becomes a grey image; we do the same per probe image and lay the channels out
-with ``make_grid`` in a fixed channel order, so the same tile is the same filter at
-every step.
+TensorFlow's kernel-summary recipe (docs/design.md, Sources) transposes ``[batch, h, w, channels]``
+to ``[channels, h, w, 1]`` so every channel becomes a grey image; we do the same per probe image
+and lay the channels out with ``make_grid`` in a fixed channel order, so the same tile is the
+same filter at every step.
 """
 
 from __future__ import annotations

@@ -76,7 +76,7 @@ def _captum_gradients(
 
 
 def saliency(model: nn.Module, images: torch.Tensor, target: Target = None) -> torch.Tensor:
-    """Vanilla gradient saliency map ``[N, H, W]`` (seed 004; Simonyan et al., 2014).
+    """Vanilla gradient saliency map ``[N, H, W]`` (Simonyan et al., 2014).
 
     ``M_ij = max_c |d y / d x_cij|`` where ``y`` is the target logit: how much a small
     change of each pixel moves the class score. Uses ``captum.attr.Saliency``.
@@ -87,7 +87,7 @@ def saliency(model: nn.Module, images: torch.Tensor, target: Target = None) -> t
 
 
 def guided_backprop(model: nn.Module, images: torch.Tensor, target: Target = None) -> torch.Tensor:
-    """Guided backpropagation ``[N, C, H, W]`` (Springenberg et al., 2015; seed 004).
+    """Guided backpropagation ``[N, C, H, W]`` (Springenberg et al., 2015).
 
     The gradient of the target logit with respect to the input, where every
     ``nn.ReLU`` passes back only positive gradients at positive inputs:

@@ -1,4 +1,4 @@
-"""Dead filters (seed 002): filters whose output is never positive, so a following ReLU never passes signal.
+"""Dead filters (CS231n): filters whose output is never positive, so a following ReLU never passes signal.
 
 For each tracked conv layer we count, per filter, the positions (batch x height x
 width) where the layer's activation point (the conv, or the norm layer right after it,

@@ -1,4 +1,4 @@
-"""DeepDream: amplify whatever a layer already sees in an image (seed 001).
+"""DeepDream: amplify whatever a layer already sees in an image (sources in docs/design.md).
 
 Mordvintsev, Olah & Tyka, "Inceptionism: Going Deeper into Neural Networks", Google
 Research blog 2015 (and their ``deepdream.ipynb``). Gradient *ascent* on the image
@@ -69,7 +69,8 @@ def deep_dream(
 
     - ``layers``: one or several layer names/modules; each is measured at its own output
       and the network stops after the last of them.
-    - ``octaves``/``octave_scale``: pyramid depth and ratio (seed 001 used 2; 1.4 as Google's notebook).
+    - ``octaves``/``octave_scale``: pyramid depth and ratio (the PyTorch VGG19 write-up used 2;
+      1.4 as Google's notebook).
     - ``steps`` per octave, ``lr``: mean absolute pixel change per step (pixels live in [0, 1]
       and are clamped there after every step).
     - ``jitter``: maximum random shift in pixels per step (default: 1/16 of the octave's smaller side).

@@ -1,4 +1,4 @@
-"""Feature vectors ("CNN codes", seed 002) of many images from one layer, for embeddings and retrieval.
+"""Feature vectors ("CNN codes", CS231n) of many images from one layer, for embeddings and retrieval.
 
 By default the code of an image is the *input* of the model's last ``nn.Linear``: the
 vector the classifier separates linearly (for ``SmallVGG(width=w)``, the globally pooled

@@ -11,7 +11,7 @@ does not depend on which other images share its batch:
   "Feature Visualization", Distill 2017 (lucid's ``fft_image`` + ``to_valid_rgb``);
   see also Mordvintsev et al., "Differentiable Image Parameterizations", Distill 2018.
 - ``PixelImage``: raw pixels in [0, 1], initialised to grey plus a little noise, the
-  plain gradient-ascent setting of seed 000 (Chollet, "Deep Learning with Python", 5.4.2).
+  plain gradient-ascent setting of Chollet, "Deep Learning with Python", 5.4.2.
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ class FourierImage:
 class PixelImage:
     """A batch of raw-pixel images in [0, 1]: grey 0.5 plus uniform noise of amplitude ``noise``.
 
-    Mirrors seed 000 (``128 + 20 * U[0, 1)`` on a 0..255 scale). ``project()`` clamps the
+    Mirrors Chollet's recipe (``128 + 20 * U[0, 1)`` on a 0..255 scale). ``project()`` clamps the
     pixels back into [0, 1] after an update (projected gradient ascent), so the returned
     image is exactly the optimised one, not a contrast-stretched version of it.
     """

@@ -1,8 +1,8 @@
-"""Conv kernels as pictures (seed 003) and a per-filter smoothness score.
+"""Conv kernels as pictures (TensorFlow kernel summaries, docs/design.md) and a per-filter smoothness score.
 
 Well-trained first-layer filters look like smooth edge, colour and blob detectors;
 noisy filters point to too high a learning rate, too little data or too little
-regularisation (CS231n, seed 002). The grid makes that visible, the score makes it a curve.
+regularisation (CS231n). The grid makes that visible, the score makes it a curve.
 """
 
 from __future__ import annotations

@@ -5,10 +5,10 @@ x_k that maximises the channel's mean activation::
 
     x_k = argmax_x  mean_{i,j} a_k(T(x))[i, j]
 
-(Erhan et al. 2009, "Visualizing Higher-Layer Features of a Deep Network"; seed 000 /
+(Erhan et al. 2009, "Visualizing Higher-Layer Features of a Deep Network";
 Chollet, "Deep Learning with Python" 5.4.2), where ``T`` is a random transform drawn
 each step. ``class_patterns`` maximises a class logit instead (Simonyan et al. 2014,
-"Deep Inside Convolutional Networks", class model visualisation; seed 004).
+"Deep Inside Convolutional Networks", class model visualisation; sources in docs/design.md).
 
 What makes it fast: all requested channels are optimised together, one image per
 channel, with the objective ``sum_k mean a_k(x_k)``. Images do not interact (the model
@@ -22,7 +22,7 @@ a memory budget.
 What makes it look good (``param="fourier"``, the default): the decorrelated-colour
 Fourier parametrisation with a 1/f spectrum, random pad/jitter/scale/rotation every
 step and Adam (Olah et al., "Feature Visualization", Distill 2017).
-``param="pixel"`` keeps seed 000's plain pixel gradient ascent with an RMS-normalised
+``param="pixel"`` keeps Chollet's plain pixel gradient ascent with an RMS-normalised
 gradient, ``x += lr * g / sqrt(mean(g^2))`` (per image), for comparison.
 
 Determinism and batching invariance: every image has its own ``torch.Generator``
@@ -389,7 +389,7 @@ def _optimise_chunk(
                 optimiser.step()
                 parameter.grad = None
             else:
-                # Seed 000: g / (sqrt(mean(g^2)) + eps), per image so batching changes nothing.
+                # Chollet's recipe: g / (sqrt(mean(g^2)) + eps), per image so batching changes nothing.
                 rms = grad.pow(2).flatten(1).mean(dim=1).sqrt().view(-1, 1, 1, 1)
                 parameter.add_(lr * grad / (rms + 1e-12))
                 image.project()
@@ -428,7 +428,7 @@ def filter_patterns(
       ReLU sees; otherwise the module's own output ([B, C, H, W] or [B, F]).
     - ``channels``: indices to render (default: all), each image seeded from ``(seed, channel)``.
     - ``param``: ``"fourier"`` (decorrelated colour, 1/f spectrum, Adam, ``lr`` 0.2) or
-      ``"pixel"`` (seed 000: RMS-normalised gradient ascent on pixels, ``lr`` 0.01 per step).
+      ``"pixel"`` (Chollet: RMS-normalised gradient ascent on pixels, ``lr`` 0.01 per step).
     - ``transforms``: ``"auto"`` = ``RandomTransforms.standard(size)`` for Fourier and none
       for pixel; ``"standard"``, ``None``/``"none"`` or a ``RandomTransforms``.
     - ``mean``/``std``: the model's input normalisation (images are optimised in [0, 1]

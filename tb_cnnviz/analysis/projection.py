@@ -1,6 +1,6 @@
 """2-D projections of feature vectors (t-SNE, PCA, UMAP) that stay put across training snapshots.
 
-Seed 002 (CS231n, "Visualizing what ConvNets learn"): embed the penultimate-layer codes
+CS231n ("Visualizing what ConvNets learn"): embed the penultimate-layer codes
 of many images in 2-D with t-SNE so that images the network finds similar sit together.
 Over training the codes change, and an independent t-SNE run per snapshot rotates,
 reflects and reshuffles the picture, so a user scrubbing steps sees clusters jump.

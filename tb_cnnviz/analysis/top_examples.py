@@ -1,6 +1,6 @@
 """Max-activating examples per filter: a streaming top-k over a validation pass, plus receptive-field crops.
 
-Seed 002 (CS231n, after Girshick et al. 2014, "Rich feature hierarchies"): feed many
+CS231n (after Girshick et al. 2014, "Rich feature hierarchies"): feed many
 images through the network and keep, for each filter, the images that activate it most;
 showing the patch of each image that the maximal unit *sees* (its receptive field,
 Zeiler & Fergus 2014) tells what the filter looks for.

@@ -119,7 +119,7 @@ class RandomTransforms:
 def resolve_transforms(
     transforms: RandomTransforms | str | None, param: str, size: tuple[int, int]
 ) -> RandomTransforms | None:
-    """``"auto"``: the standard set for the Fourier parametrisation, none for plain pixel ascent (seed 000)."""
+    """``"auto"``: the standard set for the Fourier parametrisation, none for plain pixel ascent (Chollet)."""
     if transforms is None:
         return None
     if isinstance(transforms, str):
