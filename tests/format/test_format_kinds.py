@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -238,3 +239,49 @@ def test_table_hints_follow_a_changed_default(monkeypatch):
     monkeypatch.setattr(kinds, "SNAPSHOTS", snapshots)
     (filters,) = [view for view in kinds.table()["views"] if view["name"] == "filters"]
     assert re.search(r"\bevery 7 steps by default\b", filters["hint"])
+
+
+# ----------------------------------------------------------------------------- docs/design.md
+def _design_table(header: str) -> dict[str, list[str]]:
+    """The rows of the markdown table in docs/design.md whose header row starts with ``header``."""
+    lines = (Path(__file__).parents[2] / "docs" / "design.md").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"| {header} |"))
+    rows = {}
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        rows[cells[0].strip("`")] = cells[1:]
+    return rows
+
+
+def _names(cell: str) -> list[str]:
+    return re.findall(r"`([a-z_]+)`", cell)
+
+
+def test_the_design_page_shows_today_s_rows():
+    summary_kinds = _design_table("summary kind")
+    assert list(summary_kinds) == list(kinds.SUMMARY_KINDS)
+    for name, (storage, tag, _, _, view) in summary_kinds.items():
+        kind = kinds.SUMMARY_KINDS[name]
+        assert storage == kind.storage and tag.startswith(f"`cnnviz/{name}")
+        assert ("<" in tag) == kind.per_layer, name
+        assert _names(view) == ([kinds.view_of(name)] if kinds.view_of(name) else []), name
+    snapshots = _design_table("snapshot")
+    assert list(snapshots) == list(kinds.SNAPSHOTS)
+    for name, (writes, every, thread, needs, _, view) in snapshots.items():
+        snapshot = kinds.SNAPSHOTS[name]
+        assert _names(writes) == list(snapshot.writes), name
+        assert (int(every), thread, _names(view)) == (
+            snapshot.every_n_steps,
+            snapshot.thread,
+            [snapshot.view],
+        )
+        assert _names(needs) == ([snapshot.needs] if snapshot.needs else []), name
+    views = _design_table("view")
+    assert list(views) == list(kinds.VIEWS)
+    table = {view["name"]: view for view in kinds.table()["views"]}
+    for name, (title, shows, summary_kinds_shown, _) in views.items():
+        assert title == table[name]["title"]
+        assert _names(shows) == table[name]["shows"]
+        assert _names(summary_kinds_shown) == table[name]["summary_kinds"]
