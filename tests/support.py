@@ -6,13 +6,25 @@ test module never breaks another one.
 
 from __future__ import annotations
 
+import os
+from typing import TYPE_CHECKING
+
+import numpy as np
 import torch
 from torch import nn
+from torch.utils.tensorboard import SummaryWriter
 
+from tb_cnnviz import metadata, summary
 from tb_cnnviz.datasets import ShapesDataset
 from tb_cnnviz.models import small_vgg
 
+if TYPE_CHECKING:
+    from tensorboard.backend.event_processing.plugin_event_multiplexer import EventMultiplexer
+    from werkzeug.test import Client
+
 TRAINED_WIDTH = 16
+EXACT_RUN = "exact"
+CLASSES = ["a", "b", "c"]
 
 
 def train_small_vgg(
@@ -86,3 +98,244 @@ def read_logdir(logdir: str, plugin: str = "cnnviz") -> dict:
                     "content": parse_plugin_content(meta.plugin_content),
                 }
     return result
+
+
+# ----------------------------------------------------------------------------- plugin logdirs
+def plugin_client(
+    root: str, *, samples: dict | None = None, index_ttl: float = 0, wrap=None, **plugin_kwargs
+) -> tuple[Client, EventMultiplexer]:
+    """TensorBoard's own WSGI app with the plugin over ``root`` (Python multiplexer, every sample kept
+    unless ``samples`` says otherwise); ``wrap`` may wrap the data provider (to make it fail)."""
+    from tensorboard.backend import application
+    from tensorboard.backend.event_processing import data_provider as mux_provider
+    from tensorboard.backend.event_processing import plugin_event_multiplexer
+    from tensorboard.plugins import base_plugin
+    from werkzeug import test as werkzeug_test
+
+    from tb_cnnviz import plugin
+
+    multiplexer = plugin_event_multiplexer.EventMultiplexer(
+        tensor_size_guidance=samples or {metadata.PLUGIN_NAME: 0}
+    )
+    multiplexer.AddRunsFromDirectory(root)
+    multiplexer.Reload()
+    provider = mux_provider.MultiplexerDataProvider(multiplexer, root)
+    if wrap is not None:
+        provider = wrap(provider)
+    context = base_plugin.TBContext(logdir=root, multiplexer=multiplexer, data_provider=provider)
+    app = application.TensorBoardWSGI(
+        [plugin.CNNVizPlugin(context, index_ttl=index_ttl, **plugin_kwargs)], data_provider=provider
+    )
+    return werkzeug_test.Client(app), multiplexer
+
+
+def log_views_run(
+    logdir: str,
+    *,
+    steps: int = 6,
+    every: int = 2,
+    width: int = 4,
+    probe_images: int = 4,
+    embedding_images: int = 60,
+    embedding_method: str = "pca",
+    pattern_channels: int = 4,
+    pattern_steps: int = 4,
+    pattern_size: int = 16,
+    attributions: tuple = ("saliency",),
+    seed: int = 0,
+    lr: float = 0.05,
+    batch_size: int = 16,
+) -> None:
+    """Train a SmallVGG on the shapes dataset with CNNVizCallback logging every kind the views read:
+    Grad-CAM (+ attributions), probe, kernels of conv1/conv2, patterns of conv2, an embedding of a
+    held-out set with sprites, and top examples of conv2 and conv3 (slow kinds on the training thread)."""
+    from tb_cnnviz.callbacks import CNNVizCallback
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny tensors: one thread is far faster on a busy 2-core machine
+    try:
+        generator = torch.Generator().manual_seed(seed)
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            model = small_vgg(width=width)
+        images, labels = ShapesDataset(max(256, batch_size * 8), seed=seed).tensors()
+        held_images, held_labels = ShapesDataset(
+            max(embedding_images, probe_images), seed=seed + 100
+        ).tensors()
+        optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+        schedule = {
+            kind: every
+            for kind in (
+                "kernels",
+                "activations",
+                "dead_filters",
+                "gradcam",
+                "attributions",
+                "patterns",
+                "embedding",
+            )
+        }
+        with CNNVizCallback(
+            model,
+            log_dir=logdir,
+            probe=(held_images[:probe_images], held_labels[:probe_images]),
+            class_names=ShapesDataset.classes,
+            kernel_layers=["features.conv1", "features.conv2"],
+            attributions=list(attributions),
+            pattern_layers=["features.conv2"],
+            pattern_channels=pattern_channels,
+            pattern_steps=pattern_steps,
+            pattern_size=pattern_size,
+            embedding_probe=(held_images[:embedding_images], held_labels[:embedding_images]),
+            embedding_method=embedding_method,
+            top_example_layers=["features.conv2", "features.conv3"],
+            top_k=4,
+            every_n_steps=schedule,
+            background=False,
+            strict=True,
+        ) as viz:
+            model.train()
+            for step in range(1, steps + 1):
+                index = torch.randint(0, len(images), (batch_size,), generator=generator)
+                loss = nn.functional.cross_entropy(model(images[index]), labels[index])
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                viz.on_step_end(step)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def flat_png(value: int, height: int, width: int | None = None) -> bytes:
+    """A PNG of one grey value (RGB)."""
+    return summary.encode_png(np.full((height, width or height, 3), value, np.uint8))
+
+
+def write_run(logdir: str, run: str, by_step: dict[int, list]) -> None:
+    """Write ``{step: [summaries]}`` into the run ``logdir/run`` through a real SummaryWriter."""
+    writer = SummaryWriter(os.path.join(logdir, run))
+    try:
+        for step, summaries in sorted(by_step.items()):
+            summary.write(writer, summaries, step)
+    finally:
+        writer.close()
+
+
+NAN = float("nan")
+INFO = {  # target, predicted, probability, target probability
+    0: np.array([[0, 1, 0.5, 0.2], [1, 1, 0.7, 0.7], [2, 0, 0.4, 0.1]], np.float32),
+    10: np.array([[0, 0, 0.9, 0.9], [1, 2, 0.6, 0.3], [-1, -1, NAN, -1]], np.float32),
+    20: np.array([[0, 0, 0.95, 0.95], [1, 1, 0.8, 0.8], [2, 2, 0.99, 0.99]], np.float32),
+}
+MAPS = {step: np.arange(3 * 4 * 4, dtype=np.float32).reshape(3, 4, 4) * (step + 1) / 100 for step in INFO}
+MAPS[10][2] = NAN
+MAPS[10][2, 0, 0] = 7.0  # a partly non-finite map: its maximum is the finite one
+PATTERN_CHANNELS = [2, 5]
+PATTERN_VALUES = {9: np.array([1.5, NAN], np.float32), 11: np.array([2.5, 3.0], np.float32)}
+KERNELS = {step: np.stack([np.full((3, 3, 3), step + c, np.float32) for c in range(6)]) for step in (0, 10)}
+DEAD = {
+    5: np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.0], np.float32),
+    15: np.array([0.1, 0.2, 0.0, 0.4, 0.5, 0.5], np.float32),
+}
+TOP = {
+    step: np.array([[[4, 9.0, 0, 0, 8, 8], [1, 5.0, 8, 8, 16, 16]]] * 6, np.float32)
+    + np.array([0, step, 0, 0, 0, 0], np.float32)
+    for step in (9, 11)
+}
+TOP[11][5, 1, 0] = -1  # an empty slot (fewer images than k)
+EMBEDDING = {9: np.array([[0, 0, 0], [1, 1, 1], [2, 0, 1], [0, 2, 0], [1, 2, 1]], np.float32)}
+EMBEDDING[11] = EMBEDDING[9] * [2, 2, 1]
+EMBEDDING[11][4] = [NAN, NAN, -1]
+LABELS = [0, 1, 2, 0, 1]
+
+
+def write_exact_run(root: str) -> None:
+    """The run ``exact``: every kind the Grad-CAM, Patterns and Embedding views read, written with
+    ``tb_cnnviz.summary`` from the constants above, so routes can be checked value by value."""
+    steps: dict[int, list] = {}
+
+    def add(step, item):
+        steps.setdefault(step, []).append(item)
+
+    add(
+        0,
+        summary.blob_summary(
+            metadata.PROBE,
+            None,
+            [flat_png(10 * i, 8) for i in range(3)],
+            labels=[0, 1, 2],
+            class_names=CLASSES,
+        ),
+    )
+    for step, info in INFO.items():
+        add(
+            step,
+            summary.blob_summary(
+                metadata.GRADCAM, "conv", [flat_png(step + i, 8) for i in range(3)], colormap="jet"
+            ),
+        )
+        add(step, summary.tensor_summary(metadata.GRADCAM_MAPS, "conv", MAPS[step]))
+        add(
+            step,
+            summary.tensor_summary(
+                metadata.GRADCAM_INFO,
+                "conv",
+                info,
+                columns=["target", "predicted", "probability", "target_probability"],
+            ),
+        )
+    for step in (0, 20):
+        add(
+            step,
+            summary.blob_summary(
+                metadata.ATTRIBUTION, "saliency", [flat_png(200, 8) for _ in range(3)], method="saliency"
+            ),
+        )
+    for step, values in PATTERN_VALUES.items():
+        add(
+            step,
+            summary.blob_summary(
+                metadata.PATTERNS,
+                "conv",
+                [flat_png(step, 12), flat_png(step + 1, 12)],
+                channels=PATTERN_CHANNELS,
+                size=12,
+                steps=3,
+            ),
+        )
+        add(step, summary.tensor_summary(metadata.PATTERN_VALUES, "conv", values))
+        add(step, summary.tensor_summary(metadata.TOP_EXAMPLES, "conv", TOP[step], k=2))
+        add(
+            step,
+            summary.tensor_summary(
+                metadata.EMBEDDING,
+                "penultimate",
+                EMBEDDING[step],
+                method="tsne",
+                labels=LABELS,
+                class_names=CLASSES,
+            ),
+        )
+    for step, kernels in KERNELS.items():
+        add(step, summary.tensor_summary(metadata.KERNELS, "conv", kernels))
+    for step, rates in DEAD.items():
+        add(step, summary.tensor_summary(metadata.DEAD_FILTERS, "conv", rates, window=5, measured_at="bn"))
+    # 5 thumbnails of 4x4 px, 2 a row, in two atlases of 3 and 2 cells; image i is filled with 40 * i
+    atlas0 = np.zeros((8, 8, 3), np.uint8)
+    for i, (r, c) in enumerate([(0, 0), (0, 1), (1, 0)]):
+        atlas0[r * 4 : (r + 1) * 4, c * 4 : (c + 1) * 4] = 40 * i
+    atlas1 = np.zeros((4, 8, 3), np.uint8)
+    atlas1[:, :4], atlas1[:, 4:] = 120, 160
+    add(
+        9,
+        summary.blob_summary(
+            metadata.SPRITES,
+            None,
+            [summary.encode_png(atlas0), summary.encode_png(atlas1)],
+            thumb=[4, 4],
+            columns=2,
+            counts=[3, 2],
+            image_size=[16, 16],
+        ),
+    )
+    write_run(root, EXACT_RUN, steps)

@@ -24,15 +24,9 @@ import urllib.request
 
 import numpy as np
 import pytest
-from tensorboard.backend import application
-from tensorboard.backend.event_processing import data_provider as mux_provider
-from tensorboard.backend.event_processing import plugin_event_multiplexer
-from tensorboard.plugins import base_plugin
-from test_plugin_views import _exact_run
-from torch.utils.tensorboard import SummaryWriter
-from werkzeug import test as werkzeug_test
+from support import plugin_client, write_exact_run, write_run
 
-from tb_cnnviz import metadata, plugin, plugin_routes, summary
+from tb_cnnviz import metadata, plugin_routes, summary
 
 P = "/data/plugin/cnnviz"
 FUZZ_SECONDS = float(os.environ.get("CNNVIZ_FUZZ_SECONDS", "15"))
@@ -50,33 +44,9 @@ FORBIDDEN = (b"Traceback", b'File "', b"werkzeug.exceptions", b"Internal Server 
 
 
 # ------------------------------------------------------------------------------- logdir
-def _client(root: str, *, index_ttl: float = 0, wrap=None):
-    """TensorBoard's WSGI app with the plugin over ``root`` (Python multiplexer), optionally a wrapped provider."""
-    multiplexer = plugin_event_multiplexer.EventMultiplexer(tensor_size_guidance={metadata.PLUGIN_NAME: 0})
-    multiplexer.AddRunsFromDirectory(root)
-    multiplexer.Reload()
-    provider = mux_provider.MultiplexerDataProvider(multiplexer, root)
-    if wrap is not None:
-        provider = wrap(provider)
-    context = base_plugin.TBContext(logdir=root, multiplexer=multiplexer, data_provider=provider)
-    app = application.TensorBoardWSGI(
-        [plugin.CNNVizPlugin(context, index_ttl=index_ttl)], data_provider=provider
-    )
-    return werkzeug_test.Client(app), multiplexer
-
-
-def _write(root: str, run: str, by_step: dict[int, list]) -> None:
-    writer = SummaryWriter(os.path.join(root, run))
-    try:
-        for step, summaries in sorted(by_step.items()):
-            summary.write(writer, summaries, step)
-    finally:
-        writer.close()
-
-
 def _small_run(root: str, run: str, value: float) -> None:
     png = summary.encode_png(np.full((4, 4, 3), int(value) % 256, np.uint8))
-    _write(
+    write_run(
         root,
         run,
         {
@@ -104,7 +74,7 @@ def _event_file(root: str, run: str) -> str:
 
 def make_damaged_logdir(root: str) -> dict:
     """A logdir with good runs, hostile names, a corrupt and a truncated event file and a run to delete."""
-    _exact_run(root)  # every kind, exact values (run "exact")
+    write_exact_run(root)  # every kind, exact values (run "exact")
     for i, name in enumerate(HOSTILE_RUNS):
         _small_run(root, name, 10 * i)
     _small_run(root, "doomed", 99)
@@ -153,7 +123,7 @@ def _check(response, what: str, unavailable_ok: bool = False) -> dict | None:
 
 # ------------------------------------------------------------------------- serving the rest
 def test_damaged_logdir_serves_every_good_run(damaged):
-    client, _ = _client(damaged["root"])
+    client, _ = plugin_client(damaged["root"])
     listing = _check(client.get(f"{P}/api/runs/list"), "runs/list")
     names = {run["name"] for run in listing["runs"]}
     assert names >= {"exact", "doomed", "truncated", "mixed", *HOSTILE_RUNS}, names
@@ -185,7 +155,8 @@ def test_damaged_logdir_serves_every_good_run(damaged):
 def test_a_run_deleted_while_serving_answers_404_and_the_rest_keeps_working(damaged, tmp_path):
     root = str(tmp_path / "logdir")
     shutil.copytree(damaged["root"], root)
-    client, multiplexer = _client(root, index_ttl=3600)  # a stale index: the plugin still believes in the run
+    # a stale index: the plugin still believes in the run
+    client, multiplexer = plugin_client(root, index_ttl=3600)
     url = f"{P}/api/gradcam/step?run=doomed&layer=layer%20%3C1%3E&step=5"
     answer = _check(client.get(url), "doomed before")
     image_url = f"{P}/{answer['images'][0]['overlay']}"
@@ -195,7 +166,7 @@ def test_a_run_deleted_while_serving_answers_404_and_the_rest_keeps_working(dama
     gone = client.get(image_url)  # blob key from before the deletion, read after it
     assert gone.status_code == 404, gone.data[:300]
     assert "no longer available" in _check(gone, "doomed image")["error"]
-    fresh, _ = _client(root)
+    fresh, _ = plugin_client(root)
     assert "doomed" not in {run["name"] for run in _check(fresh.get(f"{P}/api/runs/list"), "list")["runs"]}
     assert _check(fresh.get(f"{P}/api/gradcam/step?run=doomed&layer=x&step=5"), "doomed after")[
         "error"
@@ -232,7 +203,9 @@ class _FailingProvider:
     [(KeyError("doomed"), 404), (OSError("disk gone"), 503), (RuntimeError("grpc: unavailable"), 503)],
 )
 def test_provider_failures_become_json_errors_not_500(damaged, error, status):
-    client, _ = _client(damaged["root"], wrap=lambda provider: _FailingProvider(provider, "doomed", error))
+    client, _ = plugin_client(
+        damaged["root"], wrap=lambda provider: _FailingProvider(provider, "doomed", error)
+    )
     for route in (
         "filters/kernels?layer=layer%20%3C1%3E&step=0",
         "gradcam/step?layer=layer%20%3C1%3E&step=0",
@@ -398,7 +371,7 @@ class Fuzzer:
 
 
 def test_fuzz_every_route_no_500_no_traceback_valid_json(damaged):
-    client, _ = _client(damaged["root"])
+    client, _ = plugin_client(damaged["root"])
     listing = _check(client.get(f"{P}/api/runs/list"), "runs/list")
     fuzzer = Fuzzer(seed=20240607, listing=listing)
     statuses: dict[int, int] = {}

@@ -20,10 +20,10 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from support import plugin_client, write_run
 from tensorboard import default, program
 from tensorboard.backend import application
-from tensorboard.backend.event_processing import data_ingester, plugin_event_multiplexer
-from tensorboard.backend.event_processing import data_provider as mux_provider
+from tensorboard.backend.event_processing import data_ingester
 from tensorboard.plugins import base_plugin
 from tensorboard.plugins.core import core_plugin
 from torch.utils.tensorboard import SummaryWriter
@@ -82,15 +82,6 @@ def _log_steps(logdir: str, steps: int, every: int) -> dict[int, np.ndarray]:
     return logged
 
 
-def _write(logdir: str, run: str, by_step: dict[int, list]) -> None:
-    writer = SummaryWriter(os.path.join(logdir, run))
-    try:
-        for step, summaries in sorted(by_step.items()):
-            summary.write(writer, summaries, step)
-    finally:
-        writer.close()
-
-
 DREAM_RUN = "dream-20250301-101500"
 DREAM_LAYER = "features.conv3+features.conv4"
 DREAM_PNGS = [
@@ -117,7 +108,7 @@ def logdir(tmp_path_factory) -> dict:
     root = str(tmp_path_factory.mktemp("cnnviz_logdir"))
     logged = _train_with_callback(os.path.join(root, CALLBACK_RUN))
     kernels = {s: np.full((2, 1, 3, 3), s, np.float32) for s in (0, 10)}
-    _write(
+    write_run(
         root,
         XSS_RUN,
         {s: [summary.tensor_summary(metadata.KERNELS, "c<b>1</b>", kernels[s])] for s in kernels},
@@ -130,8 +121,8 @@ def logdir(tmp_path_factory) -> dict:
             summary.tensor_summary(metadata.DEAD_FILTERS, "conv", value, window=5, measured_at="bn")
         )
         exact[step].append(summary.tensor_summary(metadata.DEAD_FILTERS, "other", value[:2]))
-    _write(root, "exact", exact)
-    _write(
+    write_run(root, "exact", exact)
+    write_run(
         root,
         DREAM_RUN,
         {
@@ -146,25 +137,9 @@ def logdir(tmp_path_factory) -> dict:
     return {"root": root, "logged": logged}
 
 
-def _client(
-    root: str, samples: dict | None = None, **plugin_kwargs
-) -> tuple[werkzeug_test.Client, plugin_event_multiplexer.EventMultiplexer]:
-    multiplexer = plugin_event_multiplexer.EventMultiplexer(
-        tensor_size_guidance=samples or {metadata.PLUGIN_NAME: 0}
-    )
-    multiplexer.AddRunsFromDirectory(root)
-    multiplexer.Reload()
-    provider = mux_provider.MultiplexerDataProvider(multiplexer, root)
-    context = base_plugin.TBContext(logdir=root, multiplexer=multiplexer, data_provider=provider)
-    app = application.TensorBoardWSGI(
-        [plugin.CNNVizPlugin(context, index_ttl=0, **plugin_kwargs)], data_provider=provider
-    )
-    return werkzeug_test.Client(app), multiplexer
-
-
 @pytest.fixture(scope="module")
 def client(logdir) -> werkzeug_test.Client:
-    return _client(logdir["root"])[0]
+    return plugin_client(logdir["root"])[0]
 
 
 def _json(client, url: str, status: int = 200) -> dict:
@@ -207,7 +182,7 @@ def test_runs_list_describes_layers_kinds_and_probe(client, logdir):
 
 
 def test_empty_logdir_lists_no_runs(tmp_path):
-    client, _ = _client(str(tmp_path))
+    client, _ = plugin_client(str(tmp_path))
     assert _json(client, f"{P}/api/runs/list")["runs"] == []
     assert _json(client, "/data/plugins_listing")["cnnviz"]["enabled"] is False
 
@@ -354,7 +329,7 @@ def test_dream_answers_both_images_the_layers_settings_and_gain(client):
 
 def test_dream_content_is_sanitised(tmp_path):
     png = DREAM_PNGS[0]
-    _write(
+    write_run(
         str(tmp_path),
         "odd",
         {
@@ -373,7 +348,7 @@ def test_dream_content_is_sanitised(tmp_path):
             ]
         },
     )
-    client, _ = _client(str(tmp_path))
+    client, _ = plugin_client(str(tmp_path))
     answer = _json(client, f"{P}/api/patterns/dream?run=odd&layer=conv")
     assert answer["step"] == 2 and answer["layers"] == ["conv"]
     assert (
@@ -517,7 +492,7 @@ def test_symlinks_in_the_frontend_folder_are_not_served(logdir, tmp_path):
     os.symlink(secret, frontend / "views" / "leak.js")
     os.symlink(secret, frontend / "leak.js")
     os.symlink(tmp_path, frontend / "vendor")  # a symlinked folder
-    client, _ = _client(logdir["root"], frontend_dir=str(frontend))
+    client, _ = plugin_client(logdir["root"], frontend_dir=str(frontend))
     assert client.get(f"{P}/views/ok.js").status_code == 200
     for path in ("views/leak.js", "leak.js", "vendor/secret.js"):
         response = client.get(f"{P}/{path}")
@@ -566,7 +541,7 @@ def test_fix_flags_through_tensorboard_argument_parsing(tmp_path):
 def test_all_logged_steps_are_reachable_with_tensorboards_python_loader(tmp_path):
     """150 tensor and 40 blob steps: more than TensorBoard keeps for a third-party plugin by default (10)."""
     png = summary.encode_png(np.zeros((4, 4), np.uint8))
-    _write(
+    write_run(
         str(tmp_path),
         "long",
         {
@@ -609,7 +584,7 @@ def test_new_steps_show_up_after_a_reload(tmp_path):
     writer = SummaryWriter(str(tmp_path / "live"))
     summary.write(writer, logged(0), 0)
     writer.flush()
-    client, multiplexer = _client(str(tmp_path))
+    client, multiplexer = plugin_client(str(tmp_path))
     url = f"{P}/api/runs/steps?run=live&kind=kernels&layer=c"
     assert _json(client, url)["steps"] == [0]
     assert _decode(_json(client, f"{P}/api/filters/kernels?run=live&layer=c&step=0")).item() == 0
