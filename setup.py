@@ -19,6 +19,7 @@ setup(
     packages=[
         "tb_cnnviz",
         "tb_cnnviz.analysis",
+        "tb_cnnviz.cli",
         "tb_cnnviz.datasets",
         "tb_cnnviz.callbacks",
         "tb_cnnviz.frontend",

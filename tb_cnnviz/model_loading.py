@@ -1,4 +1,5 @@
-"""Load the MODEL argument of the ``tb-cnnviz`` commands, and list and resolve its layers.
+"""Load the MODEL argument of the ``tb-cnnviz`` commands: build or read the model, load its checkpoint,
+put it on its device and in eval mode, and apply its input normalisation.
 
 Four forms, all giving a :class:`LoadedModel` whose ``module`` takes images in [0, 1]
 (the model's input normalisation is applied by a forward pre-hook on the root module,
@@ -16,12 +17,12 @@ while every layer keeps its own dotted name):
 - a state_dict of the example's ``SmallVGG`` given as MODEL: its width, classes and
   input channels are read from the tensors' shapes.
 
-Every bad input raises ``ValueError`` with a one-line message naming the argument.
+Every bad input raises ``ValueError`` with a one-line message naming the argument. Finding and
+resolving the layers of any of these models is ``tb_cnnviz.analysis.layers``' job.
 """
 
 from __future__ import annotations
 
-import ast
 import difflib
 import importlib
 import importlib.util
@@ -32,13 +33,12 @@ import warnings
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Optional
 
 import torch
 from torch import nn
 
-from tb_cnnviz.analysis import layers as layer_tools
-from tb_cnnviz.analysis.safety import safe_snapshot
+from tb_cnnviz.analysis.layers import conv_layers
 
 SMALL_VGG = "tb_cnnviz.models:small_vgg"
 DEFAULT_INPUT_SIZE = 224
@@ -62,12 +62,17 @@ class LoadedModel:
     in_channels: int = 3
     fixed_batch: Optional[int] = None  # an exported program traced with a static batch size
     fixed_size: bool = False  # an exported program traced with a static image size
-    module_types: dict = field(default_factory=dict)  # export: dotted name -> original class name
     notes: list = field(default_factory=list)
 
     @property
     def hooks_supported(self) -> bool:
+        """Whether forward hooks work on the model's layers (not on TorchScript)."""
         return self.kind != "torchscript"
+
+    @property
+    def layer_root(self) -> nn.Module:
+        """The module whose ``named_modules()`` give the layer names the user sees (inside any normalisation wrapper)."""
+        return self.module.inner if isinstance(self.module, _Normalised) else self.module
 
 
 # --------------------------------------------------------------------------- loading
@@ -270,16 +275,11 @@ def _exported(path: str) -> LoadedModel:
             value = node.meta.get("val")
             shape = None if value is None else list(value.shape)
             break
-    types = {}
-    for node in program.graph.nodes:
-        for path_and_type in (node.meta.get("nn_module_stack") or {}).values():
-            types[path_and_type[0]] = str(path_and_type[1]).rpartition(".")[2]
     loaded = LoadedModel(
         module=module,
         kind="export",
         description=f"torch.export program {path}",
         input_size=(DEFAULT_INPUT_SIZE, DEFAULT_INPUT_SIZE),
-        module_types=types,
     )
     if shape is not None and len(shape) == 4:
         loaded.in_channels = int(shape[1])
@@ -420,155 +420,7 @@ class _Normalised(nn.Module):
         return self.inner((x - self.mean) / self.std)
 
 
-def layer_root(loaded: LoadedModel) -> nn.Module:
-    """The module whose ``named_modules()`` give the layer names the user sees."""
-    return loaded.module.inner if isinstance(loaded.module, _Normalised) else loaded.module
-
-
-# --------------------------------------------------------------------------- layers
-def conv_layers(loaded: LoadedModel) -> list[tuple[str, nn.Module]]:
-    """The model's 2-D conv layers in registration order (for export/TorchScript: modules owning a 4-D ``weight``)."""
-    root = layer_root(loaded)
-    if loaded.kind == "eager":
-        return layer_tools.conv_layers(root)
-    return [
-        (name, module)
-        for name, module in root.named_modules()
-        if name and getattr(dict(module.named_parameters(recurse=False)).get("weight"), "ndim", 0) == 4
-    ]
-
-
-def resolve_layers(
-    loaded: LoadedModel, spec: str, *, conv_only: bool, argument: str = "--layer"
-) -> list[tuple[str, nn.Module]]:
-    """Comma-separated layer names (``all`` = every conv layer) to ``[(name, module)]``; errors list the valid names."""
-    names = [part.strip() for part in spec.split(",") if part.strip()]
-    convs = conv_layers(loaded)
-    if names == ["all"]:
-        return convs
-    if not names:
-        raise ValueError(f"{argument}: expected one or more layer names, got {spec!r}")
-    if loaded.kind == "eager":
-        return layer_tools.resolve_layers(loaded.module, names, argument=argument, conv_only=conv_only)
-    modules = dict(layer_root(loaded).named_modules())
-    valid = [name for name, _ in convs] if conv_only else [name for name in modules if name]
-    resolved = []
-    for name in names:
-        if name not in modules or not name or (conv_only and name not in dict(convs)):
-            shown = ", ".join(repr(v) for v in valid[:30]) + (
-                f", ... ({len(valid) - 30} more)" if len(valid) > 30 else ""
-            )
-            raise ValueError(
-                f"{argument}: no {'conv ' if conv_only else ''}layer named {name!r} in the model; valid names: {shown}"
-            )
-        resolved.append((name, modules[name]))
-    return resolved
-
-
-def module_type(loaded: LoadedModel, name: str, module: nn.Module) -> str:
-    """The class name a user knows: the original one for TorchScript and exported modules."""
-    if loaded.kind == "torchscript":
-        return getattr(module, "original_name", type(module).__name__)
-    if loaded.kind == "export":
-        return loaded.module_types.get(name, type(module).__name__)
-    return type(module).__name__
-
-
-def require_hooks(loaded: LoadedModel, what: str) -> None:
-    """A one-line error when ``what`` needs forward hooks and the model is TorchScript."""
-    if not loaded.hooks_supported:
-        raise ValueError(
-            f"MODEL: {what} needs forward hooks, which TorchScript modules do not support; "
-            "give a torch.export program (.pt2) or module.path:factory with --checkpoint"
-        )
-
-
-def require_free_batch(loaded: LoadedModel, command: str) -> None:
-    """A one-line error when the model is an exported program traced for one fixed batch size."""
-    if loaded.fixed_batch is not None:
-        raise ValueError(
-            f"MODEL: the exported program only accepts batches of exactly {loaded.fixed_batch}, which `{command}` "
-            "cannot use; export it with dynamic_shapes={'x': {0: torch.export.Dim.DYNAMIC}}"
-        )
-
-
-def layer_table(loaded: LoadedModel, batch: int = 1) -> tuple[list[dict], Any]:
-    """One row per leaf module (name, type, output shape for ``loaded.input_size``, params, trainable), and the output shape.
-
-    Output shapes come from forward hooks on a zero batch (no hooks on TorchScript: ``-``).
-    """
-    root = layer_root(loaded)
-    leaves = [
-        (name, module)
-        for name, module in root.named_modules()
-        if name and (not list(module.children()) or list(module.parameters(recurse=False)))
-    ]
-    shapes: dict[str, list] = {name: [] for name, _ in leaves}
-    handles = []
-
-    def make_hook(name: str):
-        def hook(_module, _inputs, output):
-            shapes[name].append(_shape(output))
-
-        return hook
-
-    device = next(iter(list(root.parameters()) + list(root.buffers())), torch.zeros(())).device
-    x = torch.zeros(batch, loaded.in_channels, *loaded.input_size, device=device)
-    try:
-        if loaded.hooks_supported:
-            handles = [module.register_forward_hook(make_hook(name)) for name, module in leaves]
-        with safe_snapshot(loaded.module), torch.no_grad():
-            output = loaded.module(x)
-    except Exception as error:
-        raise ValueError(
-            f"--input-size: the model cannot run on a {loaded.input_size[0]}x{loaded.input_size[1]} input "
-            f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})"
-        ) from None
-    finally:
-        for handle in handles:
-            handle.remove()
-    rows = []
-    for name, module in leaves:
-        params = list(module.parameters(recurse=False))
-        trainable = [p.requires_grad for p in params]
-        seen = shapes[name]
-        shape = "-" if not seen else seen[0] + (f" (x{len(seen)} calls)" if len(seen) > 1 else "")
-        rows.append(
-            {
-                "name": name,
-                "type": module_type(loaded, name, module),
-                "output": shape,
-                "params": sum(p.numel() for p in params),
-                "trainable": "-"
-                if not params
-                else "yes"
-                if all(trainable)
-                else "no"
-                if not any(trainable)
-                else "partly",
-            }
-        )
-    return rows, _shape(output)
-
-
-# --------------------------------------------------------------------------- small parsers
-def parse_kwargs(items: Sequence[str]) -> dict:
-    """``["width=8", "num_classes=10,batch_norm=False"]`` -> ``{"width": 8, ...}`` (Python literals, else strings)."""
-    result = {}
-    for item in items:
-        for part in item.split(","):
-            if not part.strip():
-                continue
-            key, sep, value = part.partition("=")
-            if not sep or not key.strip().isidentifier():
-                raise ValueError(f"--factory-kwargs: expected NAME=VALUE pairs, got {part!r}")
-            try:
-                result[key.strip()] = ast.literal_eval(value.strip())
-            except (ValueError, SyntaxError):
-                result[key.strip()] = value.strip()
-    return result
-
-
+# --------------------------------------------------------------------------- argument checks
 def _channels(values: Sequence[float], argument: str, channels: int) -> list[float]:
     values = [float(v) for v in values]
     if len(values) == 1:
@@ -581,80 +433,6 @@ def _channels(values: Sequence[float], argument: str, channels: int) -> list[flo
 
 
 def _first_conv_channels(module: nn.Module) -> int:
-    for _, sub in module.named_modules():
-        weight = dict(sub.named_parameters(recurse=False)).get("weight")
-        if weight is not None and weight.ndim == 4:
-            return int(weight.shape[1])
-    return 3
-
-
-def _shape(value: Any) -> str:
-    if isinstance(value, torch.Tensor):
-        return str(list(value.shape))
-    if isinstance(value, (tuple, list)):
-        return "(" + ", ".join(_shape(v) for v in value) + ")"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k}: {_shape(v)}" for k, v in value.items()) + "}"
-    return type(value).__name__
-
-
-# --------------------------------------------------------------------------- what the commands ask of a model
-def required_convs(loaded: LoadedModel) -> list[tuple[str, nn.Module]]:
-    """:func:`conv_layers`, or an error when there is none."""
-    convs = conv_layers(loaded)
-    if not convs:
-        raise ValueError(f"MODEL: {loaded.description} has no 2-D conv layer")
-    return convs
-
-
-def model_device(loaded: LoadedModel) -> torch.device:
-    """Where the model's parameters live (the images are moved there)."""
-    for tensor in list(loaded.module.parameters()) + list(loaded.module.buffers()):
-        return tensor.device
-    return torch.device("cpu")
-
-
-def output_classes(loaded: LoadedModel) -> int:
-    """The number of classes, from one forward pass of a zero batch."""
-    x = torch.zeros(
-        loaded.fixed_batch or 1, loaded.in_channels, *loaded.input_size, device=model_device(loaded)
-    )
-    with safe_snapshot(loaded.module), torch.no_grad():
-        output = loaded.module(x)
-    if not isinstance(output, torch.Tensor) or output.dim() != 2:
-        raise ValueError(f"MODEL: expected class scores [N, classes] from the model, got {_shape(output)}")
-    return int(output.shape[1])
-
-
-def channel_count(module: nn.Module) -> int:
-    """Output channels of a layer (conv, norm, linear; or the first dimension of its weight)."""
-    for attribute in ("out_channels", "num_features", "out_features"):
-        if hasattr(module, attribute):
-            return int(getattr(module, attribute))
-    weight = dict(module.named_parameters(recurse=False)).get("weight")
-    if weight is not None and weight.ndim >= 2:
-        return int(weight.shape[0])
-    raise ValueError(
-        f"--layer: cannot tell how many channels a {type(module).__name__} has; choose a conv layer"
-    )
-
-
-def default_feature_layer(loaded: LoadedModel) -> Optional[str]:
-    """Eager: ``None`` (the input of the last nn.Linear); export: the leaf just before the last one with a 2-D weight."""
-    if loaded.kind == "eager":
-        return None
-    leaves = [
-        (name, module)
-        for name, module in layer_root(loaded).named_modules()
-        if name and not list(module.children())
-    ]
-    linear = [
-        index
-        for index, (_, module) in enumerate(leaves)
-        if getattr(dict(module.named_parameters(recurse=False)).get("weight"), "ndim", 0) == 2
-    ]
-    if not linear or linear[-1] == 0:
-        raise ValueError(
-            "--layer: cannot find the model's last linear layer to take its input; name the feature layer"
-        )
-    return leaves[linear[-1] - 1][0]
+    """The input channels of the model's first conv layer (3 when it has none)."""
+    convs = conv_layers(module)
+    return int(convs[0][1].weight.shape[1]) if convs else 3

@@ -2,15 +2,21 @@
 
 Every public entry point accepts a layer either as a dotted name from
 ``model.named_modules()`` or as the module object itself; errors list the valid names.
+The functions work on any model the ``tb-cnnviz`` command loads, too: a TorchScript module
+or a ``torch.export`` program unflattened into modules. Their layers are no longer
+instances of their eager class, so a conv layer there is a module owning a 4-D ``weight``,
+and :func:`layer_types` reads the class names the user knows from the compiled code.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Union
+from typing import Any, Optional, Union
 
 import torch
 from torch import nn
+
+from tb_cnnviz.analysis.safety import hooks, safe_snapshot
 
 LayerSpec = Union[str, nn.Module]
 
@@ -30,11 +36,45 @@ def unwrap(model: nn.Module) -> nn.Module:
     return model
 
 
-def conv_layers(model: nn.Module) -> list[tuple[str, nn.Conv2d]]:
+def is_compiled(module: nn.Module) -> bool:
+    """Whether ``module`` is TorchScript or part of an unflattened ``torch.export`` program (it runs a graph)."""
+    return isinstance(module, torch.jit.ScriptModule) or isinstance(
+        getattr(module, "graph", None), torch.fx.Graph
+    )
+
+
+def is_conv(module: nn.Module) -> bool:
+    """A 2-D conv layer: an ``nn.Conv2d``, or a compiled module owning a 4-D ``weight``."""
+    if isinstance(module, _CONV_TYPES):
+        return True
+    return is_compiled(module) and getattr(_own_weight(module), "ndim", 0) == 4
+
+
+def conv_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     """All 2-D conv layers of ``model`` (unwrapped) in registration order, with dotted names."""
-    return [
-        (name, module) for name, module in unwrap(model).named_modules() if isinstance(module, _CONV_TYPES)
-    ]
+    return [(name, module) for name, module in unwrap(model).named_modules() if is_conv(module)]
+
+
+def layer_types(model: nn.Module) -> dict[str, str]:
+    """Dotted name -> the class name a user knows, for every module of ``model`` (unwrapped).
+
+    TorchScript keeps it as ``original_name``; an unflattened ``torch.export`` program in the
+    ``nn_module_stack`` of its graphs' nodes; eager modules are their own class.
+    """
+    recorded: dict[str, str] = {}
+    for module in unwrap(model).modules():
+        graph = getattr(module, "graph", None)
+        if isinstance(graph, torch.fx.Graph):
+            for node in graph.nodes:
+                for path, class_name in (node.meta.get("nn_module_stack") or {}).values():
+                    recorded.setdefault(path, str(class_name).rpartition(".")[2])
+    types = {}
+    for name, module in unwrap(model).named_modules():
+        if isinstance(module, torch.jit.ScriptModule):
+            types[name] = getattr(module, "original_name", type(module).__name__)
+        else:
+            types[name] = recorded.get(name, type(module).__name__)
+    return types
 
 
 def layer_name(model: nn.Module, layer: nn.Module) -> str:
@@ -68,9 +108,10 @@ def resolve_layer(
         raise TypeError(
             f"{argument}: expected a layer name (str) or an nn.Module, got {type(layer).__name__}"
         )
-    if conv_only and not isinstance(module, _CONV_TYPES):
+    if conv_only and not is_conv(module):
+        shown = layer_types(base).get(name, type(module).__name__)
         raise ValueError(
-            f"{argument}: {name!r} is a {type(module).__name__}, not a Conv2d; valid conv layer names: {_short_list(valid)}"
+            f"{argument}: {name!r} is a {shown}, not a Conv2d; valid conv layer names: {_short_list(valid)}"
         )
     return name, module
 
@@ -93,6 +134,105 @@ def resolve_layers(
     if duplicates:
         raise ValueError(f"{argument}: layers listed more than once: {duplicates}")
     return resolved
+
+
+def output_channels(module: nn.Module, argument: str = "layer") -> int:
+    """Output channels of a layer: ``out_channels``/``num_features``/``out_features``, else its weight's first dimension."""
+    for attribute in ("out_channels", "num_features", "out_features"):
+        if hasattr(module, attribute):
+            return int(getattr(module, attribute))
+    weight = _own_weight(module)
+    if weight is not None and weight.ndim >= 2:
+        return int(weight.shape[0])
+    raise ValueError(
+        f"{argument}: cannot tell how many channels a {type(module).__name__} has; choose a conv layer"
+    )
+
+
+def leaf_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The layers a table lists: modules without children, and containers owning parameters themselves."""
+    return [
+        (name, module)
+        for name, module in unwrap(model).named_modules()
+        if name and (not list(module.children()) or list(module.parameters(recurse=False)))
+    ]
+
+
+def layer_before_last_linear(model: nn.Module) -> str:
+    """Name of the leaf module registered just before the last one owning a 2-D ``weight``.
+
+    Its output is the classifier's input: the default code of a compiled model, where
+    ``nn.Linear`` can no longer be recognised by its class.
+    """
+    leaves = [
+        (name, module)
+        for name, module in unwrap(model).named_modules()
+        if name and not list(module.children())
+    ]
+    linear = [
+        index for index, (_, module) in enumerate(leaves) if getattr(_own_weight(module), "ndim", 0) == 2
+    ]
+    if not linear or linear[-1] == 0:
+        raise ValueError(
+            "layer: cannot find the model's last linear layer to take its input; name the feature layer"
+        )
+    return leaves[linear[-1] - 1][0]
+
+
+def layer_table(
+    model: nn.Module, images: torch.Tensor, *, root: Optional[nn.Module] = None, argument: str = "images"
+) -> tuple[list[dict], str]:
+    """One row per :func:`leaf_layers` entry of ``root`` (default ``model``) and the shape of ``model(images)``.
+
+    A row holds ``name``, ``type`` (see :func:`layer_types`), ``output`` (the output shape measured
+    with forward hooks, ``(xN calls)`` for a module run N times; ``-`` when not run or when ``root``
+    is TorchScript, which has no hooks), ``params`` and ``trainable`` (``yes``/``no``/``partly``/``-``).
+    ``root`` names the layers when ``model`` wraps them (e.g. an input normalisation around TorchScript).
+    Eval mode, no gradient; modes, RNG and hooks restored. A model that cannot run raises ``ValueError``.
+    """
+    root = model if root is None else root
+    leaves = leaf_layers(root)
+    types = layer_types(root)
+    shapes: dict[str, list[str]] = {name: [] for name, _ in leaves}
+
+    def make_hook(name: str):
+        def hook(_module, _inputs, output):
+            shapes[name].append(_shape(output))
+
+        return hook
+
+    try:
+        with hooks() as handles, safe_snapshot(model), torch.no_grad():
+            if not isinstance(unwrap(root), torch.jit.ScriptModule):
+                handles += [module.register_forward_hook(make_hook(name)) for name, module in leaves]
+            output = model(images)
+    except Exception as error:
+        first = str(error).splitlines()[0] if str(error) else ""
+        raise ValueError(
+            f"{argument}: the model cannot run on a {images.shape[-2]}x{images.shape[-1]} input "
+            f"({type(error).__name__}: {first})"
+        ) from None
+    rows = []
+    for name, module in leaves:
+        params = list(module.parameters(recurse=False))
+        trainable = [p.requires_grad for p in params]
+        seen = shapes[name]
+        rows.append(
+            {
+                "name": name,
+                "type": types.get(name, type(module).__name__),
+                "output": "-" if not seen else seen[0] + (f" (x{len(seen)} calls)" if len(seen) > 1 else ""),
+                "params": sum(p.numel() for p in params),
+                "trainable": "-"
+                if not params
+                else "yes"
+                if all(trainable)
+                else "no"
+                if not any(trainable)
+                else "partly",
+            }
+        )
+    return rows, _shape(output)
 
 
 def evenly_spaced(items: Sequence, count: int) -> list:
@@ -133,6 +273,21 @@ def model_device(model: nn.Module, default: torch.device | str = "cpu") -> torch
     for tensor in model.buffers():
         return tensor.device
     return torch.device(default)
+
+
+def _own_weight(module: nn.Module) -> Optional[torch.Tensor]:
+    return dict(module.named_parameters(recurse=False)).get("weight")
+
+
+def _shape(value: Any) -> str:
+    """``[1, 10]`` for a tensor, nested brackets for tuples, lists and dicts of tensors."""
+    if isinstance(value, torch.Tensor):
+        return str(list(value.shape))
+    if isinstance(value, (tuple, list)):
+        return "(" + ", ".join(_shape(v) for v in value) + ")"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_shape(v)}" for k, v in value.items()) + "}"
+    return type(value).__name__
 
 
 def _short_list(names: Sequence[str], limit: int = 30) -> str:
