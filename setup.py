@@ -21,6 +21,8 @@ setup(
         "tb_cnnviz.analysis",
         "tb_cnnviz.cli",
         "tb_cnnviz.datasets",
+        "tb_cnnviz.plugin",
+        "tb_cnnviz.plugin.routes",
         "tb_cnnviz.callbacks",
         "tb_cnnviz.frontend",
     ],

@@ -30,41 +30,32 @@ from tensorboard import errors as tb_errors
 from tensorboard.data import provider as provider_lib
 
 from tb_cnnviz import metadata
+from tb_cnnviz.kinds import BLOB, TENSOR
+from tb_cnnviz.plugin.http import MAX_MESSAGE, HTTPError, Memo
 
-TENSOR = "tensor"
-BLOB = "blob"
 DEFAULT_CACHE_BYTES = 256 << 20
 DEFAULT_INDEX_TTL = 1.0
 # Asked of the provider on every read; the real limit is the sampling at ingestion
-# (``--samples_per_plugin cnnviz=N``, see ``plugin.DEFAULT_SAMPLES``).
+# (``--samples_per_plugin cnnviz=N``, see ``tb_cnnviz.plugin.DEFAULT_SAMPLES``).
 DEFAULT_DOWNSAMPLE = 10_000_000
 
 logger = logging.getLogger(__name__)
 
 
-class DataUnavailable(Exception):
-    """The data provider could not answer (a run deleted while TensorBoard serves it, an
-    unreadable event file...): the route answers ``status`` with ``message``, never a 500."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
 def _ask(what: str, call: Callable[[], Any]) -> Any:
-    """Run one data-provider call; its failures become :class:`DataUnavailable` (404 for a vanished run)."""
+    """Run one data-provider call; its failures become :class:`HTTPError` (404 for a vanished run,
+    503 otherwise: a run deleted while TensorBoard serves it, an unreadable event file...), never a 500."""
     try:
         return call()
     except tb_errors.PublicError:
         raise  # already a client-facing error with its own HTTP code
     except (KeyError, LookupError) as error:  # the multiplexer's "no such run/tag": removed meanwhile
-        raise DataUnavailable(404, f"{what}: no longer available (was its run deleted?)") from error
+        message = f"{what}: no longer available (was its run deleted?)"
+        raise HTTPError(404, message[:MAX_MESSAGE]) from error
     except Exception as error:  # noqa: BLE001 - a provider failure must not become a 500
         logger.warning("tb-cnnviz: the data provider failed for %s", what, exc_info=True)
-        raise DataUnavailable(
-            503, f"{what}: the data provider failed ({type(error).__name__}); try again"
-        ) from error
+        message = f"{what}: the data provider failed ({type(error).__name__}); try again"
+        raise HTTPError(503, message[:MAX_MESSAGE]) from error
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,15 +70,17 @@ class SeriesInfo:
     max_step: int
     max_wall_time: float
     max_length: int | None
-    content: dict
+    content: dict  # schema-checked (``metadata.read_content``): a field of the wrong JSON type is None
+    written: dict = dataclasses.field(default_factory=dict, repr=False)  # the content as written
 
     @property
     def version(self) -> tuple:
         return (self.max_step, self.max_wall_time, self.max_length)
 
     def extras(self) -> dict:
-        """The plugin content without the bookkeeping keys (what the UI needs to draw)."""
-        return {k: v for k, v in self.content.items() if k not in ("version", "kind", "layer")}
+        """The checked values of the content keys the writer wrote, without the bookkeeping keys
+        (what the UI needs to draw)."""
+        return {k: self.content.get(k) for k in self.written if k not in ("version", "kind", "layer")}
 
 
 @dataclasses.dataclass
@@ -100,7 +93,7 @@ class Series:
     nbytes: int
     # Answers computed from this version of the series (e.g. a route's gzipped JSON), so a
     # repeated request costs no recomputation; a new version is a new Series, an empty memo.
-    memo: dict = dataclasses.field(default_factory=dict, repr=False, compare=False)
+    memo: Memo = dataclasses.field(default_factory=Memo, repr=False, compare=False)
 
     def position(self, step: int) -> int | None:
         """Index of ``step`` in ``steps``, or None if that step was not logged (or was sampled away)."""
@@ -206,7 +199,8 @@ class PluginData:
                 if not isinstance(run, str):
                     continue
                 for tag, ts in tags.items():
-                    content = metadata.parse_plugin_content(getattr(ts, "plugin_content", b""))
+                    written = metadata.parse_plugin_content(getattr(ts, "plugin_content", b""))
+                    content = metadata.read_content(getattr(ts, "plugin_content", b""))
                     kind = content.get("kind")
                     expected = TENSOR if kind in metadata.TENSOR_KINDS else BLOB
                     if not content or expected != data_class:
@@ -225,6 +219,7 @@ class PluginData:
                             max_wall_time=float(ts.max_wall_time),
                             max_length=int(getattr(ts, "max_length", 0)) if data_class == BLOB else None,
                             content=content,
+                            written=written,
                         )
                     )
         index = DataIndex(series)

@@ -1,4 +1,4 @@
-"""The CNN Viz backend under hostile requests and a damaged logdir (issue 7, plugin part).
+"""The CNN Viz backend under hostile requests and a damaged logdir (``logdirs.make_damaged_logdir``).
 
 * A seeded fuzz sends thousands of random requests (paths, query strings with valid and
   hostile values, invalid percent-encodings, repeated arguments, methods) to every route
@@ -22,82 +22,18 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-import numpy as np
 import pytest
-from support import plugin_client, write_exact_run, write_run
+from logdirs import HOSTILE_RUNS, P
+from support import plugin_client
+from tb_server import TENSORBOARD, http_get, tensorboard, wait_for
 
-from tb_cnnviz import metadata, plugin_routes, summary
+from tb_cnnviz import metadata
+from tb_cnnviz.plugin.routes import ROUTE_GROUPS
 
-P = "/data/plugin/cnnviz"
 FUZZ_SECONDS = float(os.environ.get("CNNVIZ_FUZZ_SECONDS", "15"))
 FUZZ_MAX_REQUESTS = 8000
 HTTP_FUZZ_REQUESTS = 400
-HOSTILE_RUNS = [
-    "ラン 😀 ünïcode",
-    "<img src=x onerror=alert(1)>",
-    "a&b=c?d#e%20f;+",
-    "nested/run",
-    "dot.dot..",
-    " spaced ",
-]
 FORBIDDEN = (b"Traceback", b'File "', b"werkzeug.exceptions", b"Internal Server Error")
-
-
-# ------------------------------------------------------------------------------- logdir
-def _small_run(root: str, run: str, value: float) -> None:
-    png = summary.encode_png(np.full((4, 4, 3), int(value) % 256, np.uint8))
-    write_run(
-        root,
-        run,
-        {
-            step: [
-                summary.tensor_summary(
-                    metadata.KERNELS, "layer <1>", np.full((2, 1, 3, 3), value + step, np.float32)
-                ),
-                summary.tensor_summary(metadata.DEAD_FILTERS, "layer <1>", np.array([0.0, 0.5], np.float32)),
-                summary.blob_summary(metadata.GRADCAM, "layer <1>", [png, png]),
-                summary.tensor_summary(
-                    metadata.GRADCAM_INFO,
-                    "layer <1>",
-                    np.array([[0, 1, 0.5, 0.2], [1, 1, 0.9, 0.9]], np.float32),
-                ),
-            ]
-            for step in (0, 5)
-        },
-    )
-
-
-def _event_file(root: str, run: str) -> str:
-    folder = os.path.join(root, run)
-    return os.path.join(folder, next(name for name in os.listdir(folder) if "tfevents" in name))
-
-
-def make_damaged_logdir(root: str) -> dict:
-    """A logdir with good runs, hostile names, a corrupt and a truncated event file and a run to delete."""
-    write_exact_run(root)  # every kind, exact values (run "exact")
-    for i, name in enumerate(HOSTILE_RUNS):
-        _small_run(root, name, 10 * i)
-    _small_run(root, "doomed", 99)
-    # random bytes where an event file should be, beside nothing else
-    os.makedirs(os.path.join(root, "corrupt"))
-    with open(os.path.join(root, "corrupt", "events.out.tfevents.0.corrupt"), "wb") as handle:
-        handle.write(np.random.default_rng(0).bytes(4096))
-    # a good run whose event file ends mid-record (a writer killed while writing)
-    _small_run(root, "truncated", 7)
-    path = _event_file(root, "truncated")
-    size = os.path.getsize(path)
-    with open(path, "r+b") as handle:
-        handle.truncate(size - 37)
-    # a run with a corrupt file next to a good one
-    _small_run(root, "mixed", 3)
-    with open(os.path.join(root, "mixed", "events.out.tfevents.9.garbage"), "wb") as handle:
-        handle.write(b"\x00" * 16 + np.random.default_rng(1).bytes(300))
-    return {"root": root}
-
-
-@pytest.fixture(scope="module")
-def damaged(tmp_path_factory) -> dict:
-    return make_damaged_logdir(str(tmp_path_factory.mktemp("damaged_logdir")))
 
 
 def _check(response, what: str, unavailable_ok: bool = False) -> dict | None:
@@ -155,8 +91,9 @@ def test_damaged_logdir_serves_every_good_run(damaged):
 def test_a_run_deleted_while_serving_answers_404_and_the_rest_keeps_working(damaged, tmp_path):
     root = str(tmp_path / "logdir")
     shutil.copytree(damaged["root"], root)
-    # a stale index: the plugin still believes in the run
-    client, multiplexer = plugin_client(root, index_ttl=3600)
+    client, multiplexer = plugin_client(
+        root, index_ttl=3600
+    )  # a stale index: the plugin still believes in the run
     url = f"{P}/api/gradcam/step?run=doomed&layer=layer%20%3C1%3E&step=5"
     answer = _check(client.get(url), "doomed before")
     image_url = f"{P}/{answer['images'][0]['overlay']}"
@@ -274,9 +211,7 @@ class Fuzzer:
         self.runs = [run["name"] for run in runs] or ["x"]
         self.layers = sorted({layer["name"] for run in runs for layer in run["layers"]}) or ["x"]
         self.steps = [0, 1, 2, 3, 5, 9, 10, 11, 20]
-        self.routes = [
-            (group, route) for group, routes in plugin_routes.ROUTE_GROUPS.items() for route in routes
-        ]
+        self.routes = [(group, route) for group, routes in ROUTE_GROUPS.items() for route in routes]
 
     def value(self, name: str) -> str:
         r = self.random
@@ -417,22 +352,18 @@ def test_fuzz_is_reproducible():
 # ----------------------------------------------------------------------- real tensorboard
 @pytest.mark.slow
 def test_real_tensorboard_keeps_serving_a_damaged_logdir_and_a_deleted_run(damaged, tmp_path):
-    from tb_server import TENSORBOARD, tensorboard
-    from tb_server import http_get as _get
-    from tb_server import wait_for as _wait_for
-
     if not os.path.exists(TENSORBOARD):
         pytest.skip(f"no tensorboard executable at {TENSORBOARD}")
     root = str(tmp_path / "logdir")
     shutil.copytree(damaged["root"], root)
 
     def api(base: str, route: str) -> tuple[int, dict | None]:
-        status, body = _get(f"{base}{P}/api/{route}")
+        status, body = http_get(f"{base}{P}/api/{route}")
         assert status < 500 and b"Traceback" not in body, (route, status, body[:300])
         return status, json.loads(body) if body[:1] in (b"{", b"[") else None
 
     with tensorboard(root) as base:  # the default Rust data server
-        names = _wait_for(
+        names = wait_for(
             lambda: (
                 (n := {r["name"] for r in api(base, "runs/list")[1]["runs"]})
                 >= {"exact", "doomed", *HOSTILE_RUNS}

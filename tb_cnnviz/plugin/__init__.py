@@ -9,7 +9,8 @@ werkzeug only, never torch (an import error here would stop TensorBoard).
   Without this TensorBoard keeps only 10 blob / 100 tensor samples of a third-party plugin.
 * :class:`CNNVizPlugin` serves the frontend (``frontend/``: ``index.js`` and the ES modules
   it imports, from an allowlist of regular files) and the data routes ``api/<view>/<route>``
-  (``tb_cnnviz.plugin_routes``), reading only through ``context.data_provider``.
+  (``tb_cnnviz.plugin.routes``, one module per view), reading only through ``context.data_provider``
+  (``tb_cnnviz.plugin.data``).
 """
 
 from __future__ import annotations
@@ -24,8 +25,11 @@ from tensorboard.backend import http_util
 from tensorboard.plugins import base_plugin
 from werkzeug import wrappers
 
-from tb_cnnviz import metadata, plugin_routes
-from tb_cnnviz.plugin_data import PluginData
+from tb_cnnviz import metadata
+from tb_cnnviz.plugin.context import RouteContext
+from tb_cnnviz.plugin.data import PluginData
+from tb_cnnviz.plugin.http import error_response, method_not_allowed
+from tb_cnnviz.plugin.routes import dispatch
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +47,7 @@ STATIC_TYPES = {
     ".png": "image/png",
 }
 STATIC_SUBDIRS = ("views", "vendor")
+STATIC_DEPTH = 3  # views/<view>/<part>.js is two folders deep
 
 
 def default_frontend_dir() -> str:
@@ -56,28 +61,33 @@ def static_files(frontend_dir: str) -> dict[str, str]:
     """Allowlist ``relative URL path -> file`` of servable frontend files.
 
     Only regular files (no symlinks, no symlinked folders) with a known extension at the
-    top of ``frontend_dir`` and in ``views/`` and ``vendor/``: a request can name nothing
+    top of ``frontend_dir`` and anywhere in ``views/`` and ``vendor/`` (a view may be a
+    folder of modules), at most ``STATIC_DEPTH`` folders deep: a request can name nothing
     else, so ``..``, absolute paths and links cannot walk out of the folder.
     """
     files: dict[str, str] = {}
     root = os.path.realpath(frontend_dir)
-    for subdir in ("",) + STATIC_SUBDIRS:
-        folder = os.path.join(root, subdir) if subdir else root
-        if subdir and (os.path.islink(folder) or not os.path.isdir(folder)):
-            continue
+    folders = [("", root, 0)]
+    while folders:
+        prefix, folder, depth = folders.pop()
         try:
             entries = list(os.scandir(folder))
         except OSError:
             continue
         for entry in entries:
-            extension = os.path.splitext(entry.name)[1]
-            if extension in STATIC_TYPES and entry.is_file(follow_symlinks=False) and not entry.is_symlink():
-                files[f"{subdir}/{entry.name}" if subdir else entry.name] = entry.path
+            relative = f"{prefix}{entry.name}"
+            if entry.is_symlink():
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                if (prefix or entry.name in STATIC_SUBDIRS) and depth < STATIC_DEPTH:
+                    folders.append((relative + "/", entry.path, depth + 1))
+            elif os.path.splitext(entry.name)[1] in STATIC_TYPES and entry.is_file(follow_symlinks=False):
+                files[relative] = entry.path
     return files
 
 
 class CNNVizPlugin(base_plugin.TBPlugin):
-    """Serves the CNN Viz frontend and its data routes (see ``tb_cnnviz.plugin_routes``)."""
+    """Serves the CNN Viz frontend and its data routes (see ``tb_cnnviz.plugin.routes``)."""
 
     plugin_name = metadata.PLUGIN_NAME
 
@@ -119,23 +129,20 @@ class CNNVizPlugin(base_plugin.TBPlugin):
     def _static_app(self, files: dict[str, str]) -> Callable:
         @wrappers.Request.application
         def serve(request: wrappers.Request) -> Any:
-            if request.method not in ("GET", "HEAD"):
-                response = plugin_routes.error_response(
-                    request, 405, f"method {request.method[:20]!r} not allowed; expected GET"
-                )
-                response.headers["Allow"] = "GET, HEAD"
-                return response
+            refused = method_not_allowed(request)
+            if refused is not None:
+                return refused
             path = request.path
             relative = path[len(ROUTE_PREFIX) :] if path.startswith(ROUTE_PREFIX) else None
             filename = files.get(relative) if relative is not None else None
             if filename is None:
-                return plugin_routes.error_response(request, 404, f"no frontend file {str(relative)[:200]!r}")
+                return error_response(request, 404, f"no frontend file {str(relative)[:200]!r}")
             try:
                 descriptor = os.open(filename, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
                 with os.fdopen(descriptor, "rb") as handle:
                     body = handle.read()
             except OSError:  # removed or replaced by a link since start-up
-                return plugin_routes.error_response(request, 404, f"no frontend file {relative!r}")
+                return error_response(request, 404, f"no frontend file {relative!r}")
             return http_util.Respond(request, body, STATIC_TYPES[os.path.splitext(filename)[1]])
 
         return serve
@@ -146,15 +153,15 @@ class CNNVizPlugin(base_plugin.TBPlugin):
         relative = path[len(ROUTE_PREFIX) :] if path.startswith(ROUTE_PREFIX) else ""
         parts = relative[:-1].split("/") if relative.endswith("/") else relative.split("/")
         if len(parts) != 3 or parts[0] != "api" or not parts[1] or not parts[2]:
-            return plugin_routes.error_response(request, 404, "expected a path api/<view>/<route>")
+            return error_response(request, 404, "expected a path api/<view>/<route>")
         if self._data is None:
-            return plugin_routes.error_response(request, 503, "TensorBoard gave this plugin no data provider")
-        env = plugin_routes.RouteContext(
+            return error_response(request, 503, "TensorBoard gave this plugin no data provider")
+        env = RouteContext(
             ctx=plugin_util.context(request.environ),
             experiment_id=plugin_util.experiment_id(request.environ),
             data=self._data,
         )
-        return plugin_routes.dispatch(request, parts[1], parts[2], env)
+        return dispatch(request, parts[1], parts[2], env)
 
 
 class CNNVizLoader(base_plugin.TBLoader):

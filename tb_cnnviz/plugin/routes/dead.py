@@ -1,0 +1,68 @@
+"""Routes of the Dead filters view (``api/dead/...``): activation rates and dead fractions per step.
+
+A filter is dead at a step when its activation rate over the window (the fraction of
+positions with output > 0) is at most ``threshold`` (default 0).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tb_cnnviz import metadata
+from tb_cnnviz.plugin.context import RouteContext, matrix
+from tb_cnnviz.plugin.http import Query, floats, memo_json
+
+
+def _threshold(query: Query) -> float:
+    return query.number("threshold", default=0.0, minimum=0.0, maximum=1.0)
+
+
+def _dead_fraction(values: np.ndarray, steps: np.ndarray, threshold: float) -> np.ndarray:
+    """Per step, the fraction of filters whose finite rate is <= ``threshold``."""
+    return (np.isfinite(values) & (values <= threshold)).mean(axis=1) if values.size else np.zeros(len(steps))
+
+
+def dead_rates(request: Any, query: Query, env: RouteContext) -> Any:
+    """Steps x filters activation rates of one layer (0 = dead over the window) and the dead fraction."""
+    run, layer, info, series = env.layer_series(query, metadata.DEAD_FILTERS)
+    threshold = _threshold(query)
+
+    def build() -> dict:
+        steps, values = matrix(series)
+        return {
+            "run": run,
+            "layer": layer,
+            "threshold": threshold,
+            "steps": steps.tolist(),
+            "rates": floats(values),
+            "dead_fraction": floats(_dead_fraction(values, steps, threshold)),
+            **info.extras(),
+        }
+
+    return memo_json(request, series.memo, ("rates", threshold), build)
+
+
+def dead_fractions(request: Any, query: Query, env: RouteContext) -> dict:
+    """For every layer of a run: the fraction of filters whose activation rate is <= ``threshold``, per step."""
+    run = env.run(query)
+    threshold = _threshold(query)
+    layers = []
+    for layer in env.index().layers(run, metadata.DEAD_FILTERS):
+        series = env.series(env.info(run, metadata.DEAD_FILTERS, layer))
+
+        def build(layer: str = layer, series=series) -> dict:
+            steps, values = matrix(series)
+            return {
+                "layer": layer,
+                "steps": steps.tolist(),
+                "dead_fraction": floats(_dead_fraction(values, steps, threshold)),
+                "filters": int(values.shape[1]) if values.size else 0,
+            }
+
+        layers.append(series.memo.get(("fraction", threshold), build))
+    return {"run": run, "threshold": threshold, "layers": layers}
+
+
+ROUTES = {"rates": dead_rates, "fractions": dead_fractions}

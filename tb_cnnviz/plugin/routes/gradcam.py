@@ -1,0 +1,251 @@
+"""Routes of the Grad-CAM view (``api/gradcam/...``): overlays with labels and predictions, raw CAMs
+on a shared scale, and one probe image over training.
+
+The CAMs are logged unnormalised, so their maxima compare across training steps (the overlay
+PNGs are stretched per image and cannot): each image's maximum over every logged step is the
+shared colour scale of the raw-CAM mode.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from typing import Any
+
+import numpy as np
+
+from tb_cnnviz import metadata
+from tb_cnnviz.plugin.context import (
+    AT_OR_BEFORE,
+    RouteContext,
+    checked_index,
+    class_index,
+    image_url,
+    position,
+)
+from tb_cnnviz.plugin.data import Series
+from tb_cnnviz.plugin.http import HTTPError, Query, floats, incompressible_json
+
+DEFAULT_STRIP = 24
+MAX_STRIP = 500
+NO_INFO = {"target": None, "predicted": None, "probability": None, "target_probability": None}
+
+
+def _probability(value: float) -> float | None:
+    return round(float(value), 5) if math.isfinite(value) and 0 <= value <= 1 else None
+
+
+def _info_rows(value: np.ndarray | None, count: int) -> list:
+    """``gradcam_info`` rows ``[target, predicted, probability, target_probability]`` as dicts (None: undefined)."""
+    table = (
+        value.reshape(-1, 4)
+        if value is not None and value.size and value.size % 4 == 0
+        else np.zeros((0, 4), np.float32)
+    )
+    rows: list = []
+    for i in range(count):
+        if i >= len(table):
+            rows.append(None)
+            continue
+        target, predicted, probability, target_probability = (float(v) for v in table[i])
+        rows.append(
+            {
+                "target": class_index(target),
+                "predicted": class_index(predicted),
+                "probability": _probability(probability),
+                "target_probability": _probability(target_probability),
+            }
+        )
+    return rows
+
+
+def _cam_maxima(series: Series) -> tuple[np.ndarray, np.ndarray]:
+    """Per logged step of ``gradcam_maps``, each image's largest raw CAM value: ``(steps, [S, N])`` (NaN: unknown)."""
+
+    def build() -> tuple[np.ndarray, np.ndarray]:
+        width = max((v.shape[0] for v in series.values if v.ndim == 3), default=0)
+        table = np.full((len(series.steps), width), np.nan, dtype=np.float64)
+        with np.errstate(all="ignore"):
+            for i, value in enumerate(series.values):
+                if value.ndim == 3 and value.shape[1] * value.shape[2] > 0:
+                    largest = (
+                        np.where(np.isfinite(value), value, -np.inf).reshape(value.shape[0], -1).max(axis=1)
+                    )
+                    table[i, : value.shape[0]] = np.where(np.isfinite(largest), largest, np.nan)
+        return series.steps, table
+
+    return series.memo.get(("cam_max",), build)
+
+
+def _cam_scale(table: np.ndarray, count: int) -> list:
+    """Per image (``count`` of them), the largest CAM value over all logged steps (the shared colour scale)."""
+    with np.errstate(all="ignore"):
+        scale = floats(
+            np.nanmax(table, axis=0)
+            if table.size and np.isfinite(table).any()
+            else np.full(table.shape[1], np.nan)
+        )
+    return (scale + [None] * count)[:count]
+
+
+def _misclassified(label: int | None, row: dict | None) -> bool | None:
+    if label is None or row is None or row["predicted"] is None:
+        return None
+    return label != row["predicted"]
+
+
+def _attributions(env: RouteContext, run: str, step: int) -> list:
+    """The attribution maps of every method at the last logged step at or before ``step``."""
+    attributions = []
+    for method in env.index().layers(run, metadata.ATTRIBUTION):
+        logged = env.logged_at(run, metadata.ATTRIBUTION, method, step, AT_OR_BEFORE)
+        if logged is None:
+            continue
+        attributions.append(
+            {
+                "method": method,
+                "step": logged.step,
+                "images": [
+                    image_url(run, metadata.ATTRIBUTION, method, logged.step, i)
+                    for i in range(len(logged.value))
+                ],
+            }
+        )
+    return attributions
+
+
+def gradcam_step(request: Any, query: Query, env: RouteContext) -> dict:
+    """The Grad-CAM overlays (one PNG per probe image) of a layer at a logged step, with each image's
+    label, prediction and probabilities, its CAM maximum, the probe images and any attribution maps."""
+    run, layer, info, series = env.layer_series(query, metadata.GRADCAM)
+    step = query.integer("step")
+    count = len(series.values[position(series, step, f"gradcam of {layer!r} in {run!r}")])
+    logged_info = env.logged_at(run, metadata.GRADCAM_INFO, layer, step)
+    rows = _info_rows(logged_info.value if logged_info else None, count)
+    probe = env.probe(run, step)
+    labels = (probe or {}).get("labels") or []
+    cam = {"max": [None] * count, "scale": [None] * count, "shape": None}
+    maps = env.optional(run, metadata.GRADCAM_MAPS, layer)
+    if maps is not None:
+        _, table = _cam_maxima(maps[1])
+        at = maps[1].position(step)
+        if at is not None:
+            cam["max"] = (floats(table[at]) + [None] * count)[:count]
+            cam["shape"] = list(maps[1].values[at].shape)
+        cam["scale"] = _cam_scale(table, count)
+    images = []
+    for i in range(count):
+        label = labels[i] if i < len(labels) else None
+        images.append(
+            {
+                "index": i,
+                "overlay": image_url(run, metadata.GRADCAM, layer, step, i),
+                "label": label,
+                **(rows[i] or NO_INFO),
+                "misclassified": _misclassified(label, rows[i]),
+                "cam_max": cam["max"][i],
+                "cam_scale": cam["scale"][i],
+            }
+        )
+    return {
+        "run": run,
+        "layer": layer,
+        "step": step,
+        "count": count,
+        "images": images,
+        "cam_shape": cam["shape"],
+        "class_names": (probe or {}).get("class_names"),
+        "probe": probe,
+        "attributions": _attributions(env, run, step),
+        **info.extras(),
+    }
+
+
+def gradcam_maps(request: Any, query: Query, env: RouteContext) -> Any:
+    """Raw (unnormalised) CAMs ``[N, h, w]`` of a layer at a logged step as base64 float32, and each image's
+    maximum over all logged steps, so the browser can colour every step on one scale."""
+    run, layer, info, series = env.layer_series(query, metadata.GRADCAM_MAPS)
+    step = query.integer("step")
+    value = series.values[position(series, step, f"gradcam_maps of {layer!r} in {run!r}")]
+    if value.ndim != 3:
+        raise HTTPError(
+            404,
+            f"step: gradcam_maps of {layer!r} at step {step} has shape {list(value.shape)}; expected [N, h, w]",
+        )
+    _, table = _cam_maxima(series)
+    return incompressible_json(
+        {
+            "run": run,
+            "layer": layer,
+            "step": step,
+            "shape": list(value.shape),
+            "dtype": "float32",
+            "data": base64.b64encode(np.ascontiguousarray(value, dtype="<f4").tobytes()).decode("ascii"),
+            "scale": _cam_scale(table, value.shape[0]),
+        }
+    )
+
+
+def _thin(count: int, limit: int) -> list[int]:
+    """At most ``limit`` indices spread evenly over ``range(count)``, always the first and the last."""
+    if count <= limit:
+        return list(range(count))
+    if limit == 1:
+        return [count - 1]
+    return sorted({int(round(i * (count - 1) / (limit - 1))) for i in range(limit)})
+
+
+def gradcam_image(request: Any, query: Query, env: RouteContext) -> dict:
+    """One probe image over training: its prediction, probabilities and CAM maximum at every logged step,
+    and its overlay at up to ``limit`` steps spread over the run (the "watch one image" strip)."""
+    run, layer, info, series = env.layer_series(query, metadata.GRADCAM)
+    if not len(series.steps):
+        raise HTTPError(404, f"layer: gradcam of {layer!r} in {run!r} has no logged steps yet")
+    index = checked_index(
+        query,
+        "index",
+        len(series.values[-1]),
+        f"the last logged step ({int(series.steps[-1])}) of gradcam {layer!r}",
+    )
+    limit = query.integer("limit", default=DEFAULT_STRIP, minimum=1, maximum=MAX_STRIP)
+    steps = [int(s) for s in series.steps]
+    info_series = env.optional(run, metadata.GRADCAM_INFO, layer)
+    rows = []
+    for step in steps:
+        at = info_series[1].position(step) if info_series is not None else None
+        rows.append(_info_rows(info_series[1].values[at] if at is not None else None, index + 1)[index])
+    cam_max: list = [None] * len(steps)
+    maps = env.optional(run, metadata.GRADCAM_MAPS, layer)
+    if maps is not None:
+        map_steps, table = _cam_maxima(maps[1])
+        column = table[:, index] if index < table.shape[1] else np.full(len(map_steps), np.nan)
+        by_step = dict(zip((int(s) for s in map_steps), floats(column)))
+        cam_max = [by_step.get(step) for step in steps]
+    probe = env.probe(run, steps[-1])
+    labels = (probe or {}).get("labels") or []
+
+    def field(name: str) -> list:
+        return [row[name] if row else None for row in rows]
+
+    return {
+        "run": run,
+        "layer": layer,
+        "index": index,
+        "label": labels[index] if index < len(labels) else None,
+        "class_names": (probe or {}).get("class_names"),
+        "probe_image": probe["images"][index] if probe and index < len(probe["images"]) else None,
+        "steps": steps,
+        "target": field("target"),
+        "predicted": field("predicted"),
+        "probability": field("probability"),
+        "target_probability": field("target_probability"),
+        "cam_max": cam_max,
+        "strip": [
+            {"step": steps[i], "overlay": image_url(run, metadata.GRADCAM, layer, steps[i], index)}
+            for i in _thin(len(steps), limit)
+            if index < len(series.values[i])
+        ],
+    }
+
+
+ROUTES = {"step": gradcam_step, "image": gradcam_image, "maps": gradcam_maps}
