@@ -137,12 +137,13 @@ def resolve_layers(
 
 
 def output_channels(module: nn.Module, argument: str = "layer") -> int:
-    """Output channels of a layer: ``out_channels``/``num_features``/``out_features``, else its weight's first dimension."""
+    """Output channels of a layer: ``out_channels``/``num_features``/``out_features``, else the first dimension
+    of its own ``weight`` (conv, linear and norm layers of compiled models)."""
     for attribute in ("out_channels", "num_features", "out_features"):
         if hasattr(module, attribute):
             return int(getattr(module, attribute))
     weight = _own_weight(module)
-    if weight is not None and weight.ndim >= 2:
+    if weight is not None and weight.ndim >= 1:
         return int(weight.shape[0])
     raise ValueError(
         f"{argument}: cannot tell how many channels a {type(module).__name__} has; choose a conv layer"
