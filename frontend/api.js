@@ -1,4 +1,5 @@
-// Talking to the plugin's backend routes (tb_cnnviz/plugin_routes.py), with caches.
+// Talking to the plugin's backend routes (tb_cnnviz/plugin/routes/), with caches; no DOM.
+// Each view's own requests are in views/<view>_data.js.
 //
 // URLs are relative to this module (…/data/plugin/cnnviz/), so the UI works under any
 // TensorBoard path prefix and inside the plugin iframe. Two caches:
@@ -6,9 +7,11 @@
 //  * `stable` — data of one logged step (kernels, PNGs), which never changes; LRU by bytes,
 //    so scrubbing back and forth over hundreds of steps costs no request after the first pass.
 
+import { hasKind } from "./steps.js";
+
 const ROOT = new URL("./", import.meta.url);
 
-export class ApiError extends Error {
+class ApiError extends Error {
   constructor(status, message) {
     super(message);
     this.status = status;
@@ -16,7 +19,7 @@ export class ApiError extends Error {
 }
 
 /** Absolute URL of a plugin route, e.g. apiUrl("api/runs/list", {run: "a"}). */
-export function apiUrl(path, params = {}) {
+function apiUrl(path, params = {}) {
   const u = new URL(path, ROOT);
   for (const [k, v] of Object.entries(params))
     if (v !== undefined && v !== null) u.searchParams.set(k, String(v));
@@ -124,7 +127,7 @@ export class Memo {
   }
 }
 
-export const series = new Memo();
+const series = new Memo();
 export const stable = new Memo(192 * 1024 * 1024);
 
 /** Cached JSON of a route whose answer grows with training (cleared by `reloadSeries`). */
@@ -152,52 +155,22 @@ export function peekBitmap(relative) {
   return stable.peek(`img:${relative}`);
 }
 
-// ------------------------------------------------------------------ kernels by blocks of steps
-const BLOCK_VALUES = 1 << 18; // floats per request when prefetching (1 MiB)
-const perStepValues = new Map(); // run|layer -> floats per step
-
-function kernelKey(run, layer, step) {
-  return `k:${run}\u0000${layer}\u0000${step}`;
+/** Logged steps of `kind` at `layer` in `run` (an entry of api/runs/list): none where it logged none. */
+export async function loggedSteps(run, kind, layer) {
+  if (!hasKind(run, layer, kind)) return [];
+  return (await seriesJSON("api/runs/steps", { run: run.name, kind, layer })).steps;
 }
 
-/** Kernels {shape, data: Float32Array, step} at a logged step, from memory when possible. */
-export function peekKernels(run, layer, step) {
-  return stable.peek(kernelKey(run, layer, step));
-}
-
-/**
- * Load the kernels at `steps[index]`, fetching the aligned block of steps around it in one
- * request so neighbouring steps are already in memory when the slider moves on.
- */
-export function kernels(run, layer, steps, index) {
-  const step = steps[index];
-  const key = kernelKey(run, layer, step);
-  if (stable.entries.has(key)) return stable.get(key, () => null);
-  const size = perStepValues.get(`${run}\u0000${layer}`);
-  const block = size ? Math.max(1, Math.floor(BLOCK_VALUES / size)) : 16;
-  const start = Math.floor(index / block) * block;
-  const first = steps[start];
-  const load = getJSON("api/filters/kernels", { run, layer, step: first, count: block }).then((answer) => {
-    const all = decodeFloat32(answer.data);
-    const per = answer.shape.reduce((a, b) => a * b, 1);
-    perStepValues.set(`${run}\u0000${layer}`, per);
-    const out = new Map();
-    answer.steps.forEach((s, i) => {
-      const value = { step: s, shape: answer.shape, data: all.subarray(i * per, (i + 1) * per) };
-      out.set(s, value);
-      if (s !== step) stable.set(kernelKey(run, layer, s), value, per * 4);
-    });
-    return out;
-  });
-  // The requested step resolves from the block (or alone, if the block ended before it).
+/** Sprite layout and decoded atlases of a run (an entry of api/runs/list); null when it logged none. */
+export function sprites(run) {
   return stable.get(
-    key,
+    `sprites:${run.name}`,
     async () => {
-      const got = await load;
-      if (got.has(step)) return got.get(step);
-      const answer = await getJSON("api/filters/kernels", { run, layer, step, count: 1 });
-      return { step, shape: answer.shape, data: decodeFloat32(answer.data) };
+      if (!run.kinds || !run.kinds.sprites) return null;
+      const info = await getJSON("api/embedding/sprites", { run: run.name });
+      const atlases = await Promise.all(info.atlases.map((url) => bitmap(url)));
+      return { ...info, atlases };
     },
-    (v) => v.data.length * 4,
+    () => 1024,
   );
 }

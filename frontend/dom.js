@@ -101,37 +101,3 @@ export function spinner(text = "Loading…") {
 export function message(kind, title, ...body) {
   return h("div", { class: `message ${kind}` }, h("div", { class: "message-title", text: title }), ...body);
 }
-
-/** Natural sort ("conv2" before "conv10"). */
-export function naturalCompare(a, b) {
-  return String(a).localeCompare(String(b), undefined, { numeric: true, sensitivity: "base" });
-}
-
-/** Index of the last value <= x in an ascending array (0 if x precedes them all; -1 if empty). */
-export function atOrBefore(sorted, x) {
-  let lo = 0;
-  let hi = sorted.length - 1;
-  if (hi < 0) return -1;
-  if (x < sorted[0]) return 0;
-  while (lo < hi) {
-    const mid = (lo + hi + 1) >> 1;
-    if (sorted[mid] <= x) lo = mid;
-    else hi = mid - 1;
-  }
-  return lo;
-}
-
-/** Sorted union of several ascending step arrays. */
-export function unionSteps(...lists) {
-  return [...new Set(lists.flat())].sort((a, b) => a - b);
-}
-
-export function formatNumber(x, digits = 3) {
-  if (x === null || x === undefined || Number.isNaN(x)) return "–";
-  return Number(x).toFixed(digits);
-}
-
-/** The selected runs' names for an empty state: "a or b", or "this run". */
-export function runNames(runs) {
-  return runs.map((r) => r.name).join(" or ") || "this run";
-}

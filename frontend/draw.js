@@ -1,6 +1,9 @@
-// Canvas drawing by hand: kernel grids from raw weights, line charts, heat-maps.
+// Canvas drawing by hand: kernel grids from raw weights, line charts, heat-maps, CAMs.
 // No library: the CSP of TensorBoard's plugin iframe blocks other origins, and these
-// three pictures are small enough to draw directly.
+// pictures are small enough to draw directly. The arithmetic (normalisation, layouts, colour
+// scales) is in kernels.js and colors.js, which need no DOM.
+import { camPixels, viridis } from "./colors.js";
+import { cellOrigin, filterPixels, kernelGridLayout } from "./kernels.js";
 
 /** Colours from the stylesheet (so dark and light themes apply to canvases too). */
 export function colors() {
@@ -40,74 +43,6 @@ export function sizeCanvas(canvas, width, height) {
 }
 
 // ------------------------------------------------------------------------------ kernels
-const pixelCache = new WeakMap();
-
-/** Input-channel modes available for a kernel with `inChannels` inputs. */
-export function inputModes(inChannels) {
-  const modes = [];
-  if (inChannels === 3) modes.push({ value: "rgb", label: "RGB" });
-  if (inChannels > 1) modes.push({ value: "mean", label: "mean of inputs" });
-  const shown = Math.min(inChannels, 64);
-  for (let c = 0; c < shown; c++) modes.push({ value: `c${c}`, label: `input ${c}` });
-  return modes;
-}
-
-/**
- * Per-filter pixels in [0, 1] from raw weights [out, in, kh, kw].
- * normalization "global": (w - min) / (max - min) over the whole layer (filters comparable);
- * "per_filter": the same per filter (shows each filter's pattern at full contrast).
- */
-export function filterPixels(kernel, normalization, inputMode) {
-  const key = `${normalization}|${inputMode}`;
-  let byKernel = pixelCache.get(kernel);
-  if (!byKernel) pixelCache.set(kernel, (byKernel = new Map()));
-  if (byKernel.has(key)) return byKernel.get(key);
-  const [out, inC, kh, kw] = kernel.shape;
-  const d = kernel.data;
-  const area = kh * kw;
-  const rgb = inputMode === "rgb" && inC === 3;
-  const ch = rgb ? 3 : 1;
-  const values = new Float32Array(out * area * ch);
-  const channel =
-    inputMode && inputMode.startsWith("c") ? Math.min(inC - 1, parseInt(inputMode.slice(1), 10) || 0) : -1;
-  for (let f = 0; f < out; f++) {
-    const base = f * inC * area;
-    for (let p = 0; p < area; p++) {
-      if (rgb) {
-        for (let c = 0; c < 3; c++) values[(f * area + p) * 3 + c] = d[base + c * area + p];
-      } else if (channel >= 0 || inC === 1) {
-        values[f * area + p] = d[base + Math.max(channel, 0) * area + p];
-      } else {
-        let s = 0;
-        for (let c = 0; c < inC; c++) s += d[base + c * area + p];
-        values[f * area + p] = s / inC;
-      }
-    }
-  }
-  const per = area * ch;
-  const normalize = (from, to) => {
-    let lo = Infinity;
-    let hi = -Infinity;
-    for (let i = from; i < to; i++) {
-      const v = values[i];
-      if (Number.isFinite(v)) {
-        if (v < lo) lo = v;
-        if (v > hi) hi = v;
-      }
-    }
-    const span = hi - lo;
-    for (let i = from; i < to; i++) {
-      const v = values[i];
-      values[i] = !Number.isFinite(v) ? NaN : span > 0 ? (v - lo) / span : 0.5;
-    }
-  };
-  if (normalization === "per_filter") for (let f = 0; f < out; f++) normalize(f * per, (f + 1) * per);
-  else normalize(0, values.length);
-  const result = { out, kh, kw, ch, values };
-  byKernel.set(key, result);
-  return result;
-}
-
 function putFilter(img, pixels, f, x0, y0, scale) {
   const { kh, kw, ch, values } = pixels;
   const W = img.width;
@@ -135,20 +70,13 @@ function putFilter(img, pixels, f, x0, y0, scale) {
 }
 
 /**
- * Draw all filters of a layer as a grid; returns the layout for hit-testing clicks.
+ * Draw all filters of a layer as a grid; returns the layout for hit-testing clicks (hitKernelGrid).
  * `target` is the wanted width in CSS pixels; cells are integer-scaled (crisp pixels).
  */
 export function drawKernelGrid(canvas, kernel, { normalization, inputMode, selected = -1, target = 420 }) {
   const pixels = filterPixels(kernel, normalization, inputMode);
-  const { out, kh, kw } = pixels;
-  const cols = Math.ceil(Math.sqrt(out));
-  const rows = Math.ceil(out / cols);
-  const gap = 2;
-  const scale = Math.max(1, Math.floor((target - gap * (cols + 1)) / (cols * kw)));
-  const cellW = kw * scale;
-  const cellH = kh * scale;
-  const width = cols * cellW + gap * (cols + 1);
-  const height = rows * cellH + gap * (rows + 1);
+  const layout = kernelGridLayout(pixels.out, pixels.kh, pixels.kw, target);
+  const { width, height, cellW, cellH, scale, out } = layout;
   canvas.width = width;
   canvas.height = height;
   canvas.style.width = `${width}px`;
@@ -164,28 +92,17 @@ export function drawKernelGrid(canvas, kernel, { normalization, inputMode, selec
     img.data[o + 3] = 255;
   }
   for (let f = 0; f < out; f++) {
-    const x0 = gap + (f % cols) * (cellW + gap);
-    const y0 = gap + Math.floor(f / cols) * (cellH + gap);
+    const [x0, y0] = cellOrigin(layout, f);
     putFilter(img, pixels, f, x0, y0, scale);
   }
   ctx.putImageData(img, 0, 0);
   if (selected >= 0 && selected < out) {
-    const x0 = gap + (selected % cols) * (cellW + gap);
-    const y0 = gap + Math.floor(selected / cols) * (cellH + gap);
+    const [x0, y0] = cellOrigin(layout, selected);
     ctx.strokeStyle = c.select;
     ctx.lineWidth = 2;
     ctx.strokeRect(x0 - 1, y0 - 1, cellW + 2, cellH + 2);
   }
-  return { cols, rows, cellW, cellH, gap, out };
-}
-
-/** Filter index under a click at (x, y) CSS pixels, or -1. */
-export function hitKernelGrid(layout, x, y) {
-  const { cols, cellW, cellH, gap, out } = layout;
-  const col = Math.floor((x - gap / 2) / (cellW + gap));
-  const row = Math.floor((y - gap / 2) / (cellH + gap));
-  const f = row * cols + col;
-  return col >= 0 && col < cols && row >= 0 && f < out ? f : -1;
+  return layout;
 }
 
 /** One filter, enlarged. */
@@ -320,21 +237,6 @@ export function lineChart(
 }
 
 // ------------------------------------------------------------------------------ heat-map
-const VIRIDIS = [
-  [68, 1, 84],
-  [59, 82, 139],
-  [33, 145, 140],
-  [94, 201, 98],
-  [253, 231, 37],
-];
-
-export function viridis(t) {
-  const x = Math.min(1, Math.max(0, t)) * (VIRIDIS.length - 1);
-  const i = Math.min(VIRIDIS.length - 2, Math.floor(x));
-  const f = x - i;
-  return VIRIDIS[i].map((a, k) => Math.round(a + (VIRIDIS[i + 1][k] - a) * f));
-}
-
 const parsed = new Map();
 function parseColor(css) {
   if (parsed.has(css)) return parsed.get(css);
@@ -414,50 +316,7 @@ export function rateLegend(canvas, width = 160) {
   }
 }
 
-// ------------------------------------------------------------------------ categorical colours
-// Tableau's 10 categorical colours (readable on light and dark panels), then 10 lighter ones,
-// then golden-angle hues for more classes.
-const CATEGORICAL = [
-  "#4e79a7",
-  "#f28e2b",
-  "#e15759",
-  "#76b7b2",
-  "#59a14f",
-  "#edc948",
-  "#b07aa1",
-  "#ff9da7",
-  "#9c755f",
-  "#bab0ac",
-  "#a0cbe8",
-  "#ffbe7d",
-  "#ff9d9a",
-  "#86bcb6",
-  "#8cd17d",
-  "#f1ce63",
-  "#d4a6c8",
-  "#fabfd2",
-  "#d7b5a6",
-  "#79706e",
-];
-
-/** Colour of class `i` (stable across steps and runs). */
-export function categorical(i) {
-  if (i === null || i === undefined || i < 0) return "#888888";
-  if (i < CATEGORICAL.length) return CATEGORICAL[i];
-  return `hsl(${Math.round((i * 137.508) % 360)}, 55%, 55%)`;
-}
-
-/** The "jet"-like map the logged Grad-CAM overlays use (blue → cyan → yellow → red), t in [0, 1]. */
-export function jet(t) {
-  const x = Math.min(1, Math.max(0, t));
-  const clamp = (v) => Math.round(255 * Math.min(1, Math.max(0, v)));
-  return [
-    clamp(1.5 - Math.abs(4 * x - 3)),
-    clamp(1.5 - Math.abs(4 * x - 2)),
-    clamp(1.5 - Math.abs(4 * x - 1)),
-  ];
-}
-
+// ------------------------------------------------------------------------------ CAM
 /**
  * Raw CAM `[h, w]` (values from `data` at `offset`) coloured on a fixed scale (value / scale),
  * alpha growing with the value, drawn smoothly over `canvas` (its current size).
@@ -468,15 +327,7 @@ export function drawCam(canvas, data, offset, h, w, scale) {
   small.height = h;
   const sctx = small.getContext("2d");
   const img = sctx.createImageData(w, h);
-  for (let i = 0; i < h * w; i++) {
-    const v = data[offset + i];
-    const t = Number.isFinite(v) && scale > 0 ? Math.min(1, Math.max(0, v / scale)) : 0;
-    const [r, g, b] = jet(t);
-    img.data[i * 4] = r;
-    img.data[i * 4 + 1] = g;
-    img.data[i * 4 + 2] = b;
-    img.data[i * 4 + 3] = Math.round(255 * Math.min(1, 0.15 + t));
-  }
+  img.data.set(camPixels(data, offset, h * w, scale));
   sctx.putImageData(img, 0, 0);
   const ctx = canvas.getContext("2d");
   ctx.clearRect(0, 0, canvas.width, canvas.height);

@@ -1,13 +1,12 @@
 // CNN Viz: the TensorBoard plugin frontend (entry point; TensorBoard calls `render()` once).
 //
-// The shell owns the run selection (one run, or two side by side), the list of views, the
-// reload wiring and the empty state. Each view is one module in ./views/ exporting
-//   id, title, hasData(run)            — run = an entry of api/runs/list
-//   create(root, shell) -> {update(), destroy(), redraw()?}
-// and talks to its own backend route group (api/<id>/...). Adding a view = one module here
-// plus one route group in tb_cnnviz/plugin_routes.py. A view links to another with
-// shell.open(viewId, {layer, filter, ...}); the target view picks the intent up with
-// shell.takeIntent(viewId) in its update().
+// The shell owns the run selection (one run, or two side by side), the tabs, the reload wiring
+// and the empty state. Which views exist, their titles and their empty-state hints come from
+// the table of kinds that api/runs/list sends (`table.views`, from tb_cnnviz/kinds.py); each
+// view's code is one module in ./views/ (below, by name) exporting
+//   create(root, shell) -> {update(), destroy(), redraw()}
+// and built on layer_view.js. A view links to another with shell.open(name, {layer, filter, ...});
+// the target picks the intent up with shell.takeIntent(name) when it updates.
 import { reloadSeries, seriesJSON } from "./api.js";
 import { field, fillSelect, h, message, select, setChildren, spinner } from "./dom.js";
 import { connectToTensorBoard } from "./host.js";
@@ -18,7 +17,28 @@ import * as filters from "./views/filters.js";
 import * as gradcam from "./views/gradcam.js";
 import * as patterns from "./views/patterns.js";
 
-export const VIEWS = [filters, activations, dead, gradcam, patterns, embedding];
+const MODULES = { filters, activations, dead, gradcam, patterns, embedding };
+
+/**
+ * The table's views that have a module, in the table's order; a row without a module or a
+ * module without a row is reported in the console and left out.
+ */
+export function matchViews(rows, modules) {
+  const shown = [];
+  for (const row of rows) {
+    if (modules[row.name]) shown.push({ ...row, module: modules[row.name] });
+    else
+      console.warn(
+        `tb-cnnviz: the table lists view ${JSON.stringify(row.name)} but the frontend has no module for it`,
+      );
+  }
+  for (const name of Object.keys(modules))
+    if (!rows.some((row) => row.name === name))
+      console.warn(
+        `tb-cnnviz: view module ${JSON.stringify(name)} has no row in the table of kinds; not shown`,
+      );
+  return shown;
+}
 
 const SNIPPET = `from tb_cnnviz.callbacks import CNNVizCallback
 
@@ -43,7 +63,9 @@ class Shell {
     const prefs = loadPrefs();
     this.root = root;
     this.runs = [];
-    this.viewId = VIEWS.some((v) => v.id === prefs.view) ? prefs.view : VIEWS[0].id;
+    this.views = []; // rows of the table (name, title, hint, ...) with their module
+    this.wantedView = prefs.view || null;
+    this.viewId = null;
     this.runA = prefs.runA || null;
     this.runB = prefs.runB || "";
     this.view = null;
@@ -90,7 +112,7 @@ class Shell {
     try {
       window.localStorage.setItem(
         STORE_KEY,
-        JSON.stringify({ view: this.viewId, runA: this.runA, runB: this.runB }),
+        JSON.stringify({ view: this.viewId || this.wantedView, runA: this.runA, runB: this.runB }),
       );
     } catch (_) {
       /* storage blocked: fine */
@@ -131,15 +153,15 @@ class Shell {
   renderTabs() {
     setChildren(
       this.tabs,
-      VIEWS.map((v) =>
+      this.views.map((v) =>
         h("button", {
           type: "button",
           role: "tab",
-          class: v.id === this.viewId ? "tab on" : "tab",
-          "aria-selected": String(v.id === this.viewId),
-          dataset: { view: v.id },
+          class: v.name === this.viewId ? "tab on" : "tab",
+          "aria-selected": String(v.name === this.viewId),
+          dataset: { view: v.name },
           text: v.title,
-          on: { click: () => this.chooseView(v.id) },
+          on: { click: () => this.chooseView(v.name) },
         }),
       ),
     );
@@ -167,9 +189,15 @@ class Shell {
     this.updateView();
   }
 
+  /** The empty-state hint of view `name` (what to pass to CNNVizCallback), from the table. */
+  hint(name) {
+    const row = this.views.find((v) => v.name === name);
+    return row ? row.hint : "";
+  }
+
   /** Switch to view `id` with something selected there (e.g. {layer, filter}); see takeIntent. */
   open(id, intent = {}) {
-    if (!VIEWS.some((v) => v.id === id)) return;
+    if (!this.views.some((v) => v.name === id)) return;
     this.intent = { ...intent, view: id };
     if (id === this.viewId && this.view) this.updateView();
     else this.chooseView(id);
@@ -195,10 +223,12 @@ class Shell {
     if (this.view) this.view.destroy();
     this.view = null;
     if (!this.runs.length) return this.renderEmpty();
-    const module = VIEWS.find((v) => v.id === this.viewId);
-    const root = h("section", { class: `view view-${module.id}`, dataset: { view: module.id } });
+    const row = this.views.find((v) => v.name === this.viewId);
+    if (!row)
+      return this.showError(new Error("the plugin's table of views lists no view this frontend knows"));
+    const root = h("section", { class: `view view-${row.name}`, dataset: { view: row.name } });
     setChildren(this.body, root);
-    this.view = module.create(root, this);
+    this.view = row.module.create(root, this);
     this.updateView();
   }
 
@@ -237,6 +267,11 @@ class Shell {
   async load() {
     const listing = await this.busy(seriesJSON("api/runs/list", {}));
     this.runs = listing.runs || [];
+    if (!listing.table || !Array.isArray(listing.table.views))
+      throw new Error("api/runs/list sent no table of views (a tb-cnnviz backend older than this frontend?)");
+    this.views = matchViews(listing.table.views, MODULES);
+    const wanted = this.viewId || this.wantedView;
+    this.viewId = this.views.some((v) => v.name === wanted) ? wanted : (this.views[0]?.name ?? null);
     this.renderTabs();
     this.renderRunPickers();
     this.showStatus();

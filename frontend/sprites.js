@@ -1,22 +1,7 @@
-// Thumbnails of the embedding probe set, cut from the logged sprite atlases (api/embedding/sprites):
-// image `id` is cell `id` of the atlases taken in order, `columns` cells a row, `thumb` = [h, w] px.
-// Used by the Embedding view (hover, Top images) and the Patterns view (a filter's top examples).
-import { bitmap, getJSON, stable } from "./api.js";
+// Thumbnails of the embedding probe set, cut from the logged sprite atlases (loaded by api.js's
+// sprites()): image `id` is cell `id` of the atlases taken in order, `columns` cells a row,
+// `thumb` = [h, w] px. Used by the Embedding view (hover) and Top images.
 import { colors } from "./draw.js";
-
-/** Sprite layout and decoded atlases of a run; resolves to null when the run logged no sprites. */
-export function sprites(run) {
-  return stable.get(
-    `sprites:${run.name}`,
-    async () => {
-      if (!run.kinds || !run.kinds.sprites) return null;
-      const info = await getJSON("api/embedding/sprites", { run: run.name });
-      const atlases = await Promise.all(info.atlases.map((url) => bitmap(url)));
-      return { ...info, atlases };
-    },
-    () => 1024,
-  );
-}
 
 /** Where image `id` sits: {atlas, sx, sy, w, h}, or null when out of range. */
 export function cell(sheet, id) {
@@ -80,12 +65,4 @@ export function drawThumb(canvas, sheet, id, { size = 64, box = null, imageSize 
     );
   }
   return true;
-}
-
-/** "circle (0)" / "label 3" / "" for a class index. */
-export function className(names, index) {
-  if (index === null || index === undefined || index < 0) return "";
-  return names && names[index] !== undefined && names[index] !== null
-    ? String(names[index])
-    : `class ${index}`;
 }

@@ -1,7 +1,7 @@
 // Widgets shared by the views: the step slider (with play), per-panel loading overlays, a
-// once-per-frame redraw, the per-run panels of a layer and the loading of their logged steps.
-import { seriesJSON } from "./api.js";
-import { atOrBefore, h, setChildren } from "./dom.js";
+// once-per-frame redraw and the per-run panels of a layer.
+import { h, setChildren } from "./dom.js";
+import { atOrBefore } from "./steps.js";
 
 /**
  * A slider over logged steps. `onStep(step, {final})` runs on every move (final = released).
@@ -133,21 +133,6 @@ export function frameScheduler(draw) {
     frame = 0;
   };
   return schedule;
-}
-
-/** Set each panel's `steps` to its run's logged steps of `kind` at `layer` (none where the run has none); a failure shows in the panel's note. Stale answers (`isCurrent()` false) are dropped. */
-export async function loadPanelSteps(panels, kind, layer, isCurrent) {
-  await Promise.all(
-    panels.map(async (p) => {
-      const has = p.run.layers.some((l) => l.name === layer && l.kinds[kind]);
-      try {
-        const steps = has ? (await seriesJSON("api/runs/steps", { run: p.run.name, kind, layer })).steps : [];
-        if (isCurrent()) p.steps = steps;
-      } catch (error) {
-        if (isCurrent()) p.note.textContent = `Could not load: ${error.message}`;
-      }
-    }),
-  );
 }
 
 /**

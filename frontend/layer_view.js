@@ -1,0 +1,214 @@
+// The skeleton every view is built on: a layer select, a step slider over the logged steps,
+// one panel per selected run (side by side for a comparison), the empty state (its hint from
+// the table of kinds the shell reads from api/runs/list) and the guard against stale answers.
+//
+// A view supplies what is its own (see `layerView`'s spec): its controls, how a panel is made,
+// what a panel loads when the runs or the layer change, and how a panel draws a step. Answers
+// that arrive after the selection moved on are dropped here, so no view repeats that logic.
+import { h, fillSelect, field, message, select, setChildren } from "./dom.js";
+import { runNames } from "./format.js";
+import { atOrBefore, layerUnion, unionSteps } from "./steps.js";
+import { frameScheduler, panelSet, setLoading, stepSlider } from "./widgets.js";
+
+/** A panel's frame: <article class="panel"> with the run's name and a note line; the view adds the rest. */
+export function basePanel(run, layer, className = "panel") {
+  const p = { run, layer, steps: [], wanted: null };
+  p.note = h("div", { class: "panel-note" });
+  p.el = h(
+    "article",
+    { class: className, dataset: { run: run.name } },
+    h("h3", { class: "panel-title", text: run.name }),
+    p.note,
+  );
+  return p;
+}
+
+/**
+ * Build a view in `root`. `spec`:
+ *  - name: the view's name in the table (its hint, its intents from shell.open);
+ *  - nothing: what the empty state says is missing ("kernels" -> "No kernels logged in run");
+ *  - layersOf(run) -> layer names with this view's data;
+ *  - layerLabel, layerClass: the layer select's label and class ("Layer", "layer");
+ *  - setup(view) -> {controls: [elements], before: [elements], after: [elements]}: the view's own
+ *    controls (view.layerField and view.slider.el are placed by the view), elements above the panels
+ *    (hidden with the controls in the empty state) and below them;
+ *  - makePanel(run, layer) -> panel (from basePanel, with a `figure` element that shows loading);
+ *  - load(panel, layer) -> {fields} set on the panel when still current (its series, e.g. steps);
+ *  - stepsOf(panel) -> the panel's logged steps (default panel.steps);
+ *  - none(panel): the panel has no step to show;
+ *  - peek(panel, step, index) -> data already in memory (drawn in the same frame), else undefined;
+ *  - ready(panel, step) -> whether fetch answers from memory (no loading overlay);
+ *  - fetch(panel, step, index) -> Promise of what paint needs (omit: paint has all it needs);
+ *  - paint(panel, data, step, index): draw; prefetch: false to not fetch the neighbouring steps;
+ *  - take(intent, layers) -> a layer to show for an intent from shell.open (or null);
+ *  - refresh(runs, intent, live): work beside the layer's (runs changed or reload); awaited;
+ *  - empty(runs) -> true when the view shows its own empty state;
+ *  - onLayer(layer), afterDraw(), redraw(), destroy(), keep(panel), drop(panel).
+ * Returns {update, redraw, destroy} for the shell.
+ */
+export function layerView(root, shell, spec) {
+  const state = { layer: null, step: null };
+  let panels = [];
+  let token = 0;
+  const scheduleDraw = frameScheduler(() => drawAll());
+  const layerSelect = select(
+    [],
+    null,
+    (v) => {
+      state.layer = v;
+      if (spec.onLayer) spec.onLayer(v);
+      shell.busy(update());
+    },
+    { class: spec.layerClass || "layer", "aria-label": spec.layerAria || "layer" },
+  );
+  const slider = stepSlider((step) => {
+    state.step = step;
+    scheduleDraw();
+  });
+  const view = {
+    state,
+    slider,
+    layerSelect,
+    layerField: field(spec.layerLabel || "Layer", layerSelect),
+    get panels() {
+      return panels;
+    },
+    /** Several runs side by side (panels draw smaller). */
+    get compared() {
+      return panels.length > 1;
+    },
+    /** A check that is true while nothing newer was asked for. */
+    live() {
+      const my = token;
+      return () => my === token;
+    },
+    redraw: () => drawAll(),
+    update: () => shell.busy(update()),
+  };
+  const parts = spec.setup(view);
+  const controls = h("div", { class: "controls" }, parts.controls);
+  const above = parts.before || []; // hidden with the controls when there is nothing to show
+  const panelRow = h("div", { class: "panels" });
+  const runPanels = panelSet(panelRow, (run, layer) => spec.makePanel(run, layer), {
+    keep: spec.keep,
+    drop: spec.drop,
+  });
+  setChildren(root, controls, above, panelRow, parts.after || []);
+
+  function showControls(on) {
+    controls.hidden = !on;
+    for (const el of above) el.hidden = !on;
+  }
+
+  function showEmpty(runs) {
+    showControls(false);
+    panels = runPanels.reset();
+    if (spec.empty && spec.empty(runs)) return setChildren(panelRow);
+    setChildren(
+      panelRow,
+      message(
+        "empty",
+        `No ${spec.nothing} logged in ${runNames(runs)}`,
+        h("p", { text: shell.hint(spec.name) }),
+      ),
+    );
+  }
+
+  async function loadPanels(layer, live) {
+    await Promise.all(
+      panels.map(async (p) => {
+        setLoading(p.figure, true);
+        try {
+          const fields = await spec.load(p, layer);
+          if (live()) Object.assign(p, fields);
+        } catch (error) {
+          if (live()) p.note.textContent = `Could not load: ${error.message}`;
+        } finally {
+          setLoading(p.figure, false);
+        }
+      }),
+    );
+  }
+
+  async function updateLayers(runs, intent, live) {
+    const layers = layerUnion(runs, spec.layersOf);
+    if (!layers.length) return showEmpty(runs);
+    showControls(true);
+    const wanted = intent && spec.take ? spec.take(intent, layers) : null;
+    if (wanted && layers.includes(wanted)) state.layer = wanted;
+    if (!layers.includes(state.layer)) state.layer = layers[0];
+    fillSelect(layerSelect, layers, state.layer);
+    const layer = state.layer;
+    panels = runPanels.sync(runs, layer);
+    await loadPanels(layer, live);
+    if (!live()) return;
+    state.step = slider.setSteps(unionSteps(...panels.map((p) => stepsOf(spec, p))), state.step);
+    drawAll();
+  }
+
+  async function update() {
+    token++;
+    const live = view.live();
+    const runs = shell.selectedRuns();
+    const intent = shell.takeIntent(spec.name);
+    await Promise.all([
+      updateLayers(runs, intent, live),
+      spec.refresh ? spec.refresh(runs, intent, live) : null,
+    ]);
+  }
+
+  function drawAll() {
+    for (const p of panels) drawPanel(spec, view, p);
+    if (spec.afterDraw) spec.afterDraw();
+  }
+
+  return {
+    update,
+    redraw: () => (spec.redraw ? spec.redraw() : drawAll()),
+    destroy() {
+      token++;
+      slider.stop();
+      scheduleDraw.cancel();
+      if (spec.destroy) spec.destroy();
+    },
+  };
+}
+
+const stepsOf = (spec, p) => (spec.stepsOf ? spec.stepsOf(p) : p.steps);
+
+function prefetch(spec, p, steps, i) {
+  for (const j of [i + 1, i - 1]) if (j >= 0 && j < steps.length) spec.fetch(p, steps[j], j).catch(() => {});
+}
+
+/**
+ * Draw panel `p` at the slider's step (the last logged step at or before it): from memory in
+ * this frame when `spec.peek` has it, else once `spec.fetch` answers, unless the panel, the
+ * step or the selection changed meanwhile.
+ */
+async function drawPanel(spec, view, p) {
+  const steps = stepsOf(spec, p);
+  if (!steps.length) return spec.none(p);
+  p.figure.hidden = false;
+  const i = atOrBefore(steps, view.state.step);
+  const step = steps[i];
+  p.wanted = step;
+  const cached = spec.peek ? spec.peek(p, step, i) : undefined;
+  if (cached !== undefined || !spec.fetch) {
+    setLoading(p.figure, false);
+    spec.paint(p, cached, step, i);
+    return;
+  }
+  const live = view.live();
+  if (!spec.ready || !spec.ready(p, step)) setLoading(p.figure, true);
+  try {
+    const data = await spec.fetch(p, step, i);
+    if (p.wanted !== step || !live() || !view.panels.includes(p)) return;
+    setLoading(p.figure, false);
+    spec.paint(p, data, step, i);
+    if (spec.prefetch !== false) prefetch(spec, p, steps, i);
+  } catch (error) {
+    if (!live()) return;
+    setLoading(p.figure, false);
+    p.note.textContent = `Could not load step ${step}: ${error.message}`;
+  }
+}

@@ -1,0 +1,64 @@
+// Filters view, data: the kernels of a layer by blocks of steps (kept in memory, so the slider
+// scrubs without requests), the smoothness series and the activation rates. No DOM here.
+import { decodeFloat32, getJSON, loggedSteps, seriesJSON, stable } from "../api.js";
+import { kindsAt } from "../steps.js";
+
+/** What a panel needs when the runs or the layer change: {steps, smooth, rates} (null where not logged). */
+export async function filterSeries(run, layer) {
+  const kinds = kindsAt(run, layer);
+  const [steps, smooth, rates] = await Promise.all([
+    loggedSteps(run, "kernels", layer),
+    kinds.smoothness ? seriesJSON("api/filters/smoothness", { run: run.name, layer }) : null,
+    kinds.dead_filters ? seriesJSON("api/dead/rates", { run: run.name, layer }) : null,
+  ]);
+  return { steps, smooth, rates };
+}
+
+const BLOCK_VALUES = 1 << 18; // floats per request when prefetching (1 MiB)
+const perStepValues = new Map(); // run|layer -> floats per step
+
+function kernelKey(run, layer, step) {
+  return `k:${run}\u0000${layer}\u0000${step}`;
+}
+
+/** Kernels {shape, data: Float32Array, step} at a logged step, from memory when possible. */
+export function peekKernels(run, layer, step) {
+  return stable.peek(kernelKey(run, layer, step));
+}
+
+/**
+ * Load the kernels at `steps[index]`, fetching the aligned block of steps around it in one
+ * request so neighbouring steps are already in memory when the slider moves on.
+ */
+export function kernels(run, layer, steps, index) {
+  const step = steps[index];
+  const key = kernelKey(run, layer, step);
+  if (stable.entries.has(key)) return stable.get(key, () => null);
+  const size = perStepValues.get(`${run}\u0000${layer}`);
+  const block = size ? Math.max(1, Math.floor(BLOCK_VALUES / size)) : 16;
+  const start = Math.floor(index / block) * block;
+  const first = steps[start];
+  const load = getJSON("api/filters/kernels", { run, layer, step: first, count: block }).then((answer) => {
+    const all = decodeFloat32(answer.data);
+    const per = answer.shape.reduce((a, b) => a * b, 1);
+    perStepValues.set(`${run}\u0000${layer}`, per);
+    const out = new Map();
+    answer.steps.forEach((s, i) => {
+      const value = { step: s, shape: answer.shape, data: all.subarray(i * per, (i + 1) * per) };
+      out.set(s, value);
+      if (s !== step) stable.set(kernelKey(run, layer, s), value, per * 4);
+    });
+    return out;
+  });
+  // The requested step resolves from the block (or alone, if the block ended before it).
+  return stable.get(
+    key,
+    async () => {
+      const got = await load;
+      if (got.has(step)) return got.get(step);
+      const answer = await getJSON("api/filters/kernels", { run, layer, step, count: 1 });
+      return { step, shape: answer.shape, data: decodeFloat32(answer.data) };
+    },
+    (v) => v.data.length * 4,
+  );
+}

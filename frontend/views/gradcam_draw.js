@@ -1,0 +1,164 @@
+// Grad-CAM view, DOM and canvas: the probe cards, one image's strip over training with its chart,
+// and its attribution maps. Never fetches: pictures arrive as bitmaps or promises of bitmaps.
+import { h, setChildren } from "../dom.js";
+import { colors, drawCam, lineChart, paintBitmap } from "../draw.js";
+import { className, formatNumber, percent } from "../format.js";
+
+const CARD = 112; // CSS px of one probe card
+
+/** Label, prediction and probability under a card. */
+function caption(names, item) {
+  const label = item.label !== null && item.label !== undefined ? item.label : item.target;
+  const lines = [
+    h("span", { class: "cam-label", text: `#${item.index} ${className(names, label) || ""}`.trim() }),
+  ];
+  if (item.predicted !== null && item.predicted !== undefined) {
+    const wrong = item.misclassified === true;
+    const right = item.misclassified === false;
+    lines.push(
+      h("span", {
+        class: wrong ? "cam-pred wrong" : right ? "cam-pred right" : "cam-pred",
+        text: `${wrong ? "✗" : right ? "✓" : "→"} ${className(names, item.predicted)} ${percent(item.probability)}`,
+        title: `predicted ${className(names, item.predicted)} with probability ${formatNumber(item.probability, 3)}; probability of the ${item.label !== null ? "label" : "target"}: ${formatNumber(item.target_probability, 3)}`,
+      }),
+    );
+  }
+  return lines;
+}
+
+/** One probe card: the probe image under its heat-map (logged overlay, or raw CAM from `maps`). */
+export function camCard(item, { data, overlays, probes, maps }, selected, onClick) {
+  const i = item.index;
+  const base = h("canvas", { class: "cam-base" });
+  const top = h("canvas", { class: "cam-overlay" });
+  const probe = probes[Math.min(i, probes.length - 1)];
+  const side = CARD * (window.devicePixelRatio || 1);
+  if (probe) paintBitmap(base, probe, side, side);
+  else base.hidden = true;
+  if (maps && maps.shape && i < maps.shape[0]) {
+    top.width = top.height = Math.round(side);
+    const [, mh, mw] = maps.shape;
+    drawCam(top, maps.values, i * mh * mw, mh, mw, maps.scale[i] || 0);
+  } else {
+    paintBitmap(top, overlays[i], side, side);
+  }
+  top.classList.toggle("alone", !probe);
+  return h(
+    "button",
+    {
+      type: "button",
+      role: "option",
+      class: `cam-card${item.misclassified === true ? " misclassified" : ""}${i === selected ? " on" : ""}`,
+      "aria-selected": String(i === selected),
+      dataset: { index: String(i) },
+      title: "Watch this image over training",
+      on: { click: onClick },
+    },
+    h("div", { class: "cam-stack" }, base, top),
+    h("span", { class: "cam-caption" }, caption(data.class_names, item)),
+  );
+}
+
+/** Draw a bitmap promised by `picture` into `canvas` (`side` CSS px) and mark it drawn. */
+function paintLater(canvas, picture, side) {
+  picture
+    .then((b) => {
+      const px = side * (window.devicePixelRatio || 1);
+      paintBitmap(canvas, b, px, px);
+      canvas.dataset.drawn = "true";
+    })
+    .catch(() => {});
+}
+
+/** The strip of one probe image over training; `picture(url)` promises a bitmap, `onPick(step)` moves the slider. */
+export function buildStrip(p, watch, picture, onPick) {
+  const names = watch.class_names;
+  const label = className(names, watch.label);
+  p.watchTitle.textContent = `Probe #${watch.index}${label ? ` (${label})` : ""} over training — ${watch.steps.length} logged steps${watch.strip.length < watch.steps.length ? `, ${watch.strip.length} shown` : ""}; click one to go to its step`;
+  const items = watch.strip.map((entry) => {
+    const thumb = h("canvas", { class: "watch-thumb", width: "56", height: "56" });
+    const at = watch.steps.indexOf(entry.step);
+    const wrong = watch.label !== null && watch.predicted[at] !== null && watch.predicted[at] !== watch.label;
+    const ctx = thumb.getContext("2d");
+    picture(entry.overlay)
+      .then((b) => {
+        ctx.imageSmoothingEnabled = false;
+        ctx.drawImage(b, 0, 0, 56, 56);
+        thumb.dataset.drawn = "true";
+      })
+      .catch(() => {});
+    return h(
+      "button",
+      {
+        type: "button",
+        class: `watch-item${wrong ? " misclassified" : ""}`,
+        dataset: { step: String(entry.step) },
+        title: `step ${entry.step}: predicted ${className(names, watch.predicted[at]) || "?"} (${percent(watch.probability[at])})`,
+        on: { click: () => onPick(entry.step) },
+      },
+      thumb,
+      h("span", { text: String(entry.step) }),
+    );
+  });
+  setChildren(p.strip, items);
+}
+
+/** Mark the strip's item at the last step <= `step`. */
+export function markStrip(p, step) {
+  let best = null;
+  for (const item of p.strip.children) {
+    const s = Number(item.dataset.step);
+    if (s <= step && (best === null || s > Number(best.dataset.step))) best = item;
+  }
+  for (const item of p.strip.children) item.classList.toggle("on", item === best);
+}
+
+/** Probabilities and the CAM peak of the watched image over training. */
+export function drawWatchChart(p, watch, step, width) {
+  const c = colors();
+  const peak = Math.max(0, ...watch.cam_max.filter((v) => v !== null && Number.isFinite(v)));
+  const lines = [
+    {
+      xs: watch.steps,
+      ys: watch.target_probability,
+      color: c.series[2],
+      label: watch.label !== null ? "p(label)" : "p(target)",
+      width: 2,
+    },
+    { xs: watch.steps, ys: watch.probability, color: c.series[1], label: "p(predicted)", dash: [4, 3] },
+  ];
+  if (peak > 0)
+    lines.push({
+      xs: watch.steps,
+      ys: watch.cam_max.map((v) => (v === null ? null : v / peak)),
+      color: c.series[4],
+      label: `CAM peak ÷ ${formatNumber(peak, 3)}`,
+      width: 1,
+    });
+  lineChart(p.chart, { lines, marker: step, yRange: [0, 1], width, height: 130 });
+}
+
+/** The image, its Grad-CAM and its attribution maps side by side (unchanged ones are not redrawn). */
+export function drawAttributions(p, data, index, picture) {
+  const maps = (data.attributions || []).filter((a) => index < a.images.length);
+  const key = `${index}|${data.step}|${maps.map((a) => a.images[index]).join("|")}`;
+  if (p.attributionKey === key) return; // already shown: no flicker while the slider moves
+  p.attributionKey = key;
+  if (!maps.length) return setChildren(p.attributions);
+  const probeUrl = data.probe && data.probe.images[Math.min(index, data.probe.images.length - 1)];
+  const entries = [
+    ...(probeUrl ? [{ label: "image", url: probeUrl }] : []),
+    { label: `Grad-CAM (step ${data.step})`, url: data.images[index].overlay },
+    ...maps.map((a) => ({ label: `${a.method.replace(/_/g, " ")} (step ${a.step})`, url: a.images[index] })),
+  ];
+  const figures = entries.map((entry) => {
+    const canvas = h("canvas", { class: "attribution-map" });
+    paintLater(canvas, picture(entry.url), 96);
+    return h("figure", { class: "attribution" }, canvas, h("figcaption", { text: entry.label }));
+  });
+  setChildren(
+    p.attributions,
+    h("div", { class: "chart-title", text: `Attribution maps of probe #${index}` }),
+    h("div", { class: "attribution-figures" }, figures),
+  );
+}

@@ -1,0 +1,27 @@
+// Top images, data: per layer and logged step, the probe images that activate each filter most
+// (api/embedding/top), and a filter's own strip (api/patterns/filter sends it too). No DOM here.
+import { bitmap, getJSON, loggedSteps, sprites, stable } from "../api.js";
+
+/** The overview of a layer (`channel` null: each filter's best image) or one filter's examples, at a logged step. */
+export function topData(run, layer, step, channel) {
+  const params = { run, layer, step };
+  if (channel !== null && channel !== undefined) params.channel = channel;
+  return stable.get(
+    `top:${run}\u0000${layer}\u0000${step}\u0000${channel}`,
+    () => getJSON("api/embedding/top", params),
+    () => 8192,
+  );
+}
+
+/** The logged steps of a layer's top images. */
+export function topSteps(run, layer) {
+  return loggedSteps(run, "top_examples", layer);
+}
+
+/** The thumbnails' atlases of a run (null when it logged none; a failure reads as none). */
+export function spriteSheet(run) {
+  return sprites(run).catch(() => null);
+}
+
+/** A logged PNG (overlay, probe image, pattern) as a decoded bitmap, cached. */
+export const picture = (url) => bitmap(url);
