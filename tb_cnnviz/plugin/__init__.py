@@ -47,7 +47,7 @@ STATIC_TYPES = {
     ".png": "image/png",
 }
 STATIC_SUBDIRS = ("views", "vendor")
-STATIC_DEPTH = 3  # views/<view>/<part>.js is two folders deep
+STATIC_DEPTH = 3  # folders below the frontend root: views/<view>/<part>/x.js at most
 
 
 def default_frontend_dir() -> str:

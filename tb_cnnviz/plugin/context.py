@@ -156,19 +156,19 @@ class RouteContext:
         info = self.info(run, kind, layer)
         return run, layer, info, self.series(info)
 
-    def optional(self, run: str, kind: str, layer: str | None) -> tuple[SeriesInfo, Series] | None:
+    def optional(self, run: str, kind: str, layer: str | None) -> Series | None:
         """The series of ``kind`` (and ``layer``) in ``run`` if it was logged, else None."""
         info = self.index().get(run, kind, layer)
-        return None if info is None else (info, self.series(info))
+        return None if info is None else self.series(info)
 
     def logged_at(
         self, run: str, kind: str, layer: str | None, step: int, match: str = EXACT
     ) -> Logged | None:
         """The logged step of an optional series that ``match`` picks for ``step``; None if there is none."""
-        found = self.optional(run, kind, layer)
-        if found is None:
+        info = self.index().get(run, kind, layer)
+        if info is None:
             return None
-        info, series = found
+        series = self.series(info)
         at = nearest(series, step, match)
         return None if at is None else Logged(info, int(series.steps[at]), series.values[at])
 

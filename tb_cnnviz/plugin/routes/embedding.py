@@ -29,12 +29,11 @@ def embedding_meta(env: RouteContext, run: str, step: int) -> dict:
     layers = env.index().layers(run, metadata.EMBEDDING)
     if not layers:
         return {"labels": None, "class_names": None, "predicted": None}
+    info = env.info(run, metadata.EMBEDDING, layers[0])
     logged = env.logged_at(run, metadata.EMBEDDING, layers[0], step, AT_OR_BEFORE)
-    info = logged.info if logged else env.info(run, metadata.EMBEDDING, layers[0])
-    value = logged.value if logged else None
     predicted = None
-    if value is not None and value.ndim == 2 and value.shape[1] >= 3:
-        predicted = [class_index(float(v)) for v in value[:, 2]]
+    if logged is not None and logged.value.ndim == 2 and logged.value.shape[1] >= 3:
+        predicted = [class_index(float(v)) for v in logged.value[:, 2]]
     return {
         "labels": info.content.get("labels"),
         "class_names": info.content.get("class_names"),

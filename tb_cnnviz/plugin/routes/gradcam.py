@@ -127,11 +127,11 @@ def gradcam_step(request: Any, query: Query, env: RouteContext) -> dict:
     cam = {"max": [None] * count, "scale": [None] * count, "shape": None}
     maps = env.optional(run, metadata.GRADCAM_MAPS, layer)
     if maps is not None:
-        _, table = _cam_maxima(maps[1])
-        at = maps[1].position(step)
+        _, table = _cam_maxima(maps)
+        at = maps.position(step)
         if at is not None:
             cam["max"] = (floats(table[at]) + [None] * count)[:count]
-            cam["shape"] = list(maps[1].values[at].shape)
+            cam["shape"] = list(maps.values[at].shape)
         cam["scale"] = _cam_scale(table, count)
     images = []
     for i in range(count):
@@ -212,12 +212,12 @@ def gradcam_image(request: Any, query: Query, env: RouteContext) -> dict:
     info_series = env.optional(run, metadata.GRADCAM_INFO, layer)
     rows = []
     for step in steps:
-        at = info_series[1].position(step) if info_series is not None else None
-        rows.append(_info_rows(info_series[1].values[at] if at is not None else None, index + 1)[index])
+        at = info_series.position(step) if info_series is not None else None
+        rows.append(_info_rows(info_series.values[at] if at is not None else None, index + 1)[index])
     cam_max: list = [None] * len(steps)
     maps = env.optional(run, metadata.GRADCAM_MAPS, layer)
     if maps is not None:
-        map_steps, table = _cam_maxima(maps[1])
+        map_steps, table = _cam_maxima(maps)
         column = table[:, index] if index < table.shape[1] else np.full(len(map_steps), np.nan)
         by_step = dict(zip((int(s) for s in map_steps), floats(column)))
         cam_max = [by_step.get(step) for step in steps]

@@ -106,9 +106,9 @@ def patterns_filter(request: Any, query: Query, env: RouteContext) -> dict:
     reached = env.optional(run, metadata.PATTERN_VALUES, layer)
     if reached is not None:
         column_values = [
-            float(v.reshape(-1)[column]) if v.size > column else math.nan for v in reached[1].values
+            float(v.reshape(-1)[column]) if v.size > column else math.nan for v in reached.values
         ]
-        values = {"steps": reached[1].steps.tolist(), "values": floats(np.array(column_values))}
+        values = {"steps": reached.steps.tolist(), "values": floats(np.array(column_values))}
     return {
         "run": run,
         "layer": layer,
