@@ -155,6 +155,22 @@ export function peekBitmap(relative) {
   return stable.peek(`img:${relative}`);
 }
 
+const stepKey = (route, run, layer, step) => `${route}\u0000${run}\u0000${layer}\u0000${step}`;
+
+/** A route's JSON for one logged step of a run's layer: it never changes, so it stays in `stable`. */
+export function stepJSON(route, run, layer, step, size = 4096) {
+  return stable.get(
+    stepKey(route, run, layer, step),
+    () => getJSON(route, { run, layer, step }),
+    () => size,
+  );
+}
+
+/** The same answer when it is already in memory, else undefined. */
+export function peekStepJSON(route, run, layer, step) {
+  return stable.peek(stepKey(route, run, layer, step));
+}
+
 /** Logged steps of `kind` at `layer` in `run` (an entry of api/runs/list): none where it logged none. */
 export async function loggedSteps(run, kind, layer) {
   if (!hasKind(run, layer, kind)) return [];

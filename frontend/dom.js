@@ -101,3 +101,11 @@ export function spinner(text = "Loading…") {
 export function message(kind, title, ...body) {
   return h("div", { class: `message ${kind}` }, h("div", { class: "message-title", text: title }), ...body);
 }
+
+/** Where a pointer event falls in `el`: [x, y] in CSS px, or in a canvas's own pixels with `pixels`. */
+export function eventPoint(event, el, pixels = false) {
+  const rect = el.getBoundingClientRect();
+  const x = event.clientX - rect.left;
+  const y = event.clientY - rect.top;
+  return pixels ? [(x * el.width) / rect.width, (y * el.height) / rect.height] : [x, y];
+}

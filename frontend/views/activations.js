@@ -1,7 +1,7 @@
 // Activations view: for one probe image and a layer, the per-channel activation tiles at a
 // chosen step, with the probe image beside them. Routes: api/activations/step (+ PNGs from
 // api/runs/image).
-import { h, setChildren } from "../dom.js";
+import { eventPoint, h, setChildren } from "../dom.js";
 import { colors } from "../draw.js";
 import { labelText, stepNote } from "../format.js";
 import { basePanel, layerView } from "../layer_view.js";
@@ -74,10 +74,8 @@ export function create(root, shell) {
   function hover(p, event) {
     const L = p.layout;
     if (!L || !L.tile) return;
-    const rect = p.grid.getBoundingClientRect();
-    const x = ((event.clientX - rect.left) * p.grid.width) / rect.width / L.scale;
-    const y = ((event.clientY - rect.top) * p.grid.height) / rect.height / L.scale;
-    const channel = tileAt(L, x, y);
+    const [x, y] = eventPoint(event, p.grid, true);
+    const channel = tileAt(L, x / L.scale, y / L.scale);
     p.hover.textContent =
       channel >= 0
         ? `channel ${channel} of ${L.channels} (tile ${L.tile[0]}×${L.tile[1]})`

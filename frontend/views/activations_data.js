@@ -1,17 +1,8 @@
 // Activations view, data: a logged step's tiles of one probe image and the probe image itself
 // (PNGs decoded once into ImageBitmaps and kept, so scrubbing back is instant). No DOM here.
-import { bitmap, getJSON, loggedSteps, peekBitmap, stable } from "../api.js";
+import { bitmap, loggedSteps, peekBitmap, peekStepJSON, stepJSON } from "../api.js";
 
-const key = (run, layer, step) => `act:${run}\u0000${layer}\u0000${step}`;
-
-/** JSON of api/activations/step for one logged step (never changes: cached with the images). */
-function stepData(run, layer, step) {
-  return stable.get(
-    key(run, layer, step),
-    () => getJSON("api/activations/step", { run, layer, step }),
-    () => 2048,
-  );
-}
+const ROUTE = "api/activations/step";
 
 /** The logged steps of a layer's activation maps. */
 export const activationSteps = (run, layer) => loggedSteps(run, "activations", layer);
@@ -25,7 +16,7 @@ function urls(data, image) {
 
 /** Whether a step of probe image `image` is in memory (no loading overlay). */
 export function stepReady(run, layer, step, image) {
-  const data = stable.peek(key(run, layer, step));
+  const data = peekStepJSON(ROUTE, run, layer, step);
   if (!data) return false;
   const u = urls(data, image);
   return Boolean(peekBitmap(u.grid) && (!u.probe || peekBitmap(u.probe)));
@@ -33,7 +24,7 @@ export function stepReady(run, layer, step, image) {
 
 /** Everything a panel draws at a step for probe image `image`: {data, index, grid, probe} (bitmaps). */
 export async function activationStep(run, layer, step, image) {
-  const data = await stepData(run, layer, step);
+  const data = await stepJSON(ROUTE, run, layer, step, 2048);
   const u = urls(data, image);
   const [grid, probe] = await Promise.all([bitmap(u.grid), u.probe ? bitmap(u.probe) : null]);
   return { data, index: u.index, grid, probe };

@@ -3,7 +3,7 @@
 // list of filters dead at the chosen step. A filter is dead over a window when its output
 // was > 0 at no position (rate 0); the threshold widens that to "rate <= t".
 // Routes: api/dead/fractions, api/dead/rates.
-import { field, h, setChildren } from "../dom.js";
+import { eventPoint, field, h, setChildren } from "../dom.js";
 import { colors, heatmap, lineChart, rateLegend } from "../draw.js";
 import { formatNumber, stepNote } from "../format.js";
 import { basePanel, layerView } from "../layer_view.js";
@@ -48,11 +48,7 @@ export function create(root, shell) {
     p.heat = h("canvas", { class: "heatmap", title: "Click: choose this step and filter" });
     p.heat.addEventListener("click", (event) => {
       if (!p.hit) return;
-      const rect = p.heat.getBoundingClientRect();
-      const { column, row } = p.hit(
-        ((event.clientX - rect.left) * p.heat.width) / rect.width,
-        ((event.clientY - rect.top) * p.heat.height) / rect.height,
-      );
+      const { column, row } = p.hit(...eventPoint(event, p.heat, true));
       st.selected = row;
       view.slider.select(p.rates.steps[column]);
     });

@@ -3,7 +3,7 @@
 // double-click reset, the animation from one logged map to the next, and the class legend.
 // Never fetches: the view hands the map's data and the sprites in.
 import { categorical } from "../colors.js";
-import { h, setChildren } from "../dom.js";
+import { eventPoint, h, setChildren } from "../dom.js";
 import { colors, sizeCanvas } from "../draw.js";
 import { className } from "../format.js";
 import { cell, drawThumb } from "../sprites.js";
@@ -227,10 +227,7 @@ function resetZoom(m, p) {
 function wire(m, p) {
   const canvas = p.canvas;
   let drag = null;
-  const local = (event) => {
-    const rect = canvas.getBoundingClientRect();
-    return [event.clientX - rect.left, event.clientY - rect.top];
-  };
+  const local = (event) => eventPoint(event, canvas);
   canvas.addEventListener("pointermove", (event) => {
     const [x, y] = local(event);
     if (!drag) return hover(m, p, pick(p, x, y), x, y);

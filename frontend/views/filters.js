@@ -3,7 +3,7 @@
 // that scrubs from memory (kernels arrive in blocks of steps and stay cached), the smoothness
 // curve with the current step marked, and a click-to-enlarge filter with its smoothness and
 // activation rate. Routes: api/filters/kernels, api/filters/smoothness (+ api/dead/rates).
-import { field, fillSelect, h, select, setChildren, toggle } from "../dom.js";
+import { eventPoint, field, fillSelect, h, select, setChildren, toggle } from "../dom.js";
 import { colors, drawFilter, drawKernelGrid, lineChart } from "../draw.js";
 import { formatNumber, stepNote } from "../format.js";
 import { hitKernelGrid, inputModes, weightStats } from "../kernels.js";
@@ -58,12 +58,7 @@ export function create(root, shell) {
     p.canvas = h("canvas", { class: "kernel-grid", title: "Click a filter to enlarge it" });
     p.canvas.addEventListener("click", (event) => {
       if (!p.layout) return;
-      const rect = p.canvas.getBoundingClientRect();
-      const f = hitKernelGrid(
-        p.layout,
-        ((event.clientX - rect.left) * p.canvas.width) / rect.width,
-        ((event.clientY - rect.top) * p.canvas.height) / rect.height,
-      );
+      const f = hitKernelGrid(p.layout, ...eventPoint(event, p.canvas, true));
       st.selected = f === st.selected ? -1 : f;
       view.redraw();
     });

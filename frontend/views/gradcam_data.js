@@ -1,17 +1,19 @@
 // Grad-CAM view, data: a logged step's cards (overlays, probe images, predictions), the raw CAMs
 // for the shared-scale colouring, and one probe image's history over training. No DOM here.
-import { bitmap, decodeFloat32, getJSON, loggedSteps, peekBitmap, seriesJSON, stable } from "../api.js";
+import {
+  bitmap,
+  decodeFloat32,
+  getJSON,
+  loggedSteps,
+  peekBitmap,
+  peekStepJSON,
+  seriesJSON,
+  stable,
+  stepJSON,
+} from "../api.js";
 
-const stepKey = (run, layer, step) => `cam:${run}\u0000${layer}\u0000${step}`;
+const ROUTE = "api/gradcam/step";
 const mapsKey = (run, layer, step) => `cammaps:${run}\u0000${layer}\u0000${step}`;
-
-function stepData(run, layer, step) {
-  return stable.get(
-    stepKey(run, layer, step),
-    () => getJSON("api/gradcam/step", { run, layer, step }),
-    () => 4096,
-  );
-}
 
 function mapsData(run, layer, step) {
   return stable.get(
@@ -29,7 +31,7 @@ export const camSteps = (run, layer) => loggedSteps(run, "gradcam", layer);
 
 /** Whether a step is in memory (no loading overlay); `raw`: with the raw CAMs. */
 export function camReady(run, layer, step, raw) {
-  const data = stable.peek(stepKey(run, layer, step));
+  const data = peekStepJSON(ROUTE, run, layer, step);
   if (!data) return false;
   const probes = data.probe ? data.probe.images : [];
   return (
@@ -41,7 +43,7 @@ export function camReady(run, layer, step, raw) {
 
 /** Everything the cards of a step need: {data, overlays, probes, maps} (maps only when `raw` and logged). */
 export async function camStep(run, layer, step, raw) {
-  const data = await stepData(run, layer, step);
+  const data = await stepJSON(ROUTE, run, layer, step);
   const [overlays, probes, maps] = await Promise.all([
     Promise.all(data.images.map((x) => bitmap(x.overlay))),
     Promise.all((data.probe ? data.probe.images : []).map((u) => bitmap(u))),

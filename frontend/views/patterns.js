@@ -6,7 +6,7 @@
 // Below the gallery, when a run has DeepDreams (`tb-cnnviz dream`): a DeepDream panel with the
 // original and the dreamed image side by side, the layers dreamed on and the activation gain.
 // Routes: api/patterns/step, api/patterns/filter, api/patterns/dream (+ PNGs from api/runs/image, sprites).
-import { field, h, message, setChildren, toggle } from "../dom.js";
+import { eventPoint, field, h, message, setChildren, toggle } from "../dom.js";
 import { stepNote } from "../format.js";
 import { basePanel, layerView } from "../layer_view.js";
 import { layersWith } from "../steps.js";
@@ -45,13 +45,7 @@ export function create(root, shell) {
     });
     p.canvas.addEventListener("click", (event) => {
       if (!p.layout || !p.data) return;
-      const rect = p.canvas.getBoundingClientRect();
-      const i = galleryHit(
-        p.layout,
-        p.data.channels.length,
-        event.clientX - rect.left,
-        event.clientY - rect.top,
-      );
+      const i = galleryHit(p.layout, p.data.channels.length, ...eventPoint(event, p.canvas));
       if (i < 0) return;
       const channel = p.data.channels[i];
       st.selected = st.selected === channel ? null : channel;

@@ -1,30 +1,22 @@
 // Patterns view, data: a logged step's pattern gallery (PNGs as bitmaps), one filter's detail
 // (its kernel, activation rate, top images, the activation its pattern reached over training)
 // and the DeepDreams of a run. No DOM here.
-import { bitmap, getJSON, loggedSteps, peekBitmap, seriesJSON, stable } from "../api.js";
+import { bitmap, loggedSteps, peekBitmap, peekStepJSON, seriesJSON, stepJSON } from "../api.js";
 
-const key = (run, layer, step) => `pat:${run}\u0000${layer}\u0000${step}`;
-
-function stepData(run, layer, step) {
-  return stable.get(
-    key(run, layer, step),
-    () => getJSON("api/patterns/step", { run, layer, step }),
-    () => 4096,
-  );
-}
+const ROUTE = "api/patterns/step";
 
 /** The logged steps of a layer's patterns. */
 export const patternSteps = (run, layer) => loggedSteps(run, "patterns", layer);
 
 /** Whether a step's gallery is in memory (no loading overlay). */
 export function galleryReady(run, layer, step) {
-  const data = stable.peek(key(run, layer, step));
+  const data = peekStepJSON(ROUTE, run, layer, step);
   return Boolean(data && data.images.every((u) => peekBitmap(u)));
 }
 
 /** A step's gallery: {data, images} (one bitmap per filter, in data.channels' order). */
 export async function gallery(run, layer, step) {
-  const data = await stepData(run, layer, step);
+  const data = await stepJSON(ROUTE, run, layer, step);
   return { data, images: await Promise.all(data.images.map((u) => bitmap(u))) };
 }
 

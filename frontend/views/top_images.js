@@ -2,7 +2,7 @@
 // the embedding's sprites, with the receptive field of the maximum). Shown in the Embedding view
 // (a panel with a layer select, a filter picker and every filter's best image), beside a
 // pattern in the Patterns view, and reached from Filters and Patterns through `topLink`.
-import { field, fillSelect, h, select, setChildren } from "../dom.js";
+import { eventPoint, field, fillSelect, h, select, setChildren } from "../dom.js";
 import { colors, sizeCanvas } from "../draw.js";
 import { className, formatNumber } from "../format.js";
 import { cell, drawThumb } from "../sprites.js";
@@ -225,8 +225,7 @@ function section(p, chooseFilter) {
   );
   p.mosaic.addEventListener("click", (event) => {
     if (!p.mosaicLayout) return;
-    const rect = p.mosaic.getBoundingClientRect();
-    const f = mosaicHit(p.mosaicLayout, event.clientX - rect.left, event.clientY - rect.top);
+    const f = mosaicHit(p.mosaicLayout, ...eventPoint(event, p.mosaic));
     if (f >= 0) chooseFilter(f);
   });
   return p.top;
