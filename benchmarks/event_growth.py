@@ -35,11 +35,15 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from tb_cnnviz.callbacks import CNNVizCallback  # noqa: E402
-from tb_cnnviz.callbacks.callback import SNAPSHOT_KINDS  # noqa: E402
 from tb_cnnviz.datasets import ShapesDataset  # noqa: E402
+from tb_cnnviz.kinds import SNAPSHOTS, TRAINING  # noqa: E402
 from tb_cnnviz.models import small_vgg  # noqa: E402
 
 CHEAP_KINDS = ("kernels", "activations", "dead_filters", "gradcam")
+# kinds logged at the first step too (a baseline); dead filters log at the end of each window
+SNAPSHOT_KINDS = [
+    name for name, row in SNAPSHOTS.items() if row.thread == TRAINING and name != "dead_filters"
+]
 SLOW_KINDS = ("patterns", "embedding")
 OFF = {"kernel_layers": [], "activation_layers": [], "dead_filter_layers": [], "gradcam_layers": []}
 ON = {

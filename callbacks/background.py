@@ -8,9 +8,12 @@ dropped and counted rather than piling up memory and lag.
 
 from __future__ import annotations
 
+import copy
 import queue
 import threading
 from typing import Callable
+
+from torch import nn
 
 from tb_cnnviz.analysis.safety import background_thread
 
@@ -68,3 +71,23 @@ class BackgroundWorker:
         self._queue.put(None)
         self._thread.join()
         self._thread = None
+
+
+def detached_copy(model: nn.Module) -> nn.Module:
+    """A copy of the model's current weights for background work: no hooks (ours count training
+    forwards), no gradients, on the same device."""
+    clone = copy.deepcopy(model)
+    for module in clone.modules():
+        module._forward_hooks.clear()
+        module._forward_pre_hooks.clear()
+        module._backward_hooks.clear()
+    for parameter in clone.parameters():
+        parameter.requires_grad_(False)
+        parameter.grad = None
+    return clone
+
+
+def same_layers(clone: nn.Module, layers) -> list[tuple[str, nn.Module]]:
+    """The modules of ``clone`` with the names of ``layers``."""
+    modules = dict(clone.named_modules())
+    return [(name, modules[name]) for name, _ in layers]

@@ -1,13 +1,15 @@
-"""One function per summary kind: compute a snapshot with ``tb_cnnviz.analysis`` and turn it into summaries.
+"""One function per snapshot of ``kinds.SNAPSHOTS`` (and per summary written once per run, ``probe`` and
+``sprites``): compute it with ``tb_cnnviz.analysis`` and turn it into a list of summaries.
 
 Shared by the training callback (which decides when each runs) and the ``tb-cnnviz``
 command line (which runs them once on a trained model), so both write exactly the
-same data for the plugin. Tensors stay on the model's device until encoded here.
+same data for the plugin. Every such function takes one :class:`Inputs`, so the callback
+calls each kind alike (``getattr(snapshots, name)(inputs)``) and a new kind needs no
+edit there. Tensors stay on the model's device until encoded here.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Sequence
 
@@ -19,17 +21,26 @@ from torch import nn
 from tb_cnnviz import metadata, summary
 from tb_cnnviz.analysis.activations import activation_grids, layer_activations
 from tb_cnnviz.analysis.kernels import kernel_grid, smoothness
-from tb_cnnviz.analysis.layers import activation_point, resolve_layer
+from tb_cnnviz.analysis.layers import activation_point, model_device, resolve_layer
+from tb_cnnviz.snapshot_inputs import (  # noqa: F401 (re-exported: snapshots.Inputs(...), snapshots.EmbeddingState())
+    EmbeddingState,
+    FilterRates,
+    Inputs,
+    Layers,
+    new_state,
+)
 
-Layers = Sequence[tuple[str, nn.Module]]
 MAX_CAM_SIDE = 64
 ATTRIBUTION_METHODS = ("saliency", "guided_backprop", "occlusion")
 
 
-def kernels(layers: Layers, normalization: str) -> list:
-    """Raw weights, the normalised kernel grid PNG, per-filter smoothness and its layer mean, non-finite count."""
+def kernels(inputs: Inputs) -> list:
+    """Raw weights, the normalised kernel grid PNG, per-filter smoothness and its layer mean, non-finite count.
+
+    Settings: ``normalization`` (``"global"`` or ``"per_filter"``)."""
+    normalization = inputs.settings["normalization"]
     summaries = []
-    for name, conv in layers:
+    for name, conv in inputs.layers:
         weight = conv.weight.detach()
         grid, nrow = kernel_grid(weight, normalization)
         scores = smoothness(weight).cpu().numpy()
@@ -53,11 +64,11 @@ def kernels(layers: Layers, normalization: str) -> list:
     return summaries
 
 
-def activations(model: nn.Module, layers: Layers, images: torch.Tensor) -> list:
+def activations(inputs: Inputs) -> list:
     """Per layer, one PNG of per-channel tiles per probe image."""
-    outputs = layer_activations(model, [module for _, module in layers], images)
+    outputs = layer_activations(inputs.model, [module for _, module in inputs.layers], inputs.images)
     summaries = []
-    for (name, _), output in zip(layers, outputs):
+    for (name, _), output in zip(inputs.layers, outputs):
         grids, nrow = activation_grids(output)
         summaries.append(
             summary.blob_summary(
@@ -73,9 +84,10 @@ def activations(model: nn.Module, layers: Layers, images: torch.Tensor) -> list:
     return summaries
 
 
-def probe(images: torch.Tensor, labels: torch.Tensor | None, class_names: Sequence[str] | None) -> list:
+def probe(inputs: Inputs) -> list:
     """The probe images themselves (logged once), with their labels and the class names."""
-    pngs = [summary.encode_png(to_uint8(image)) for image in display_images(images)]
+    pngs = [summary.encode_png(to_uint8(image)) for image in display_images(inputs.images)]
+    labels, class_names = inputs.labels, inputs.class_names
     return [
         summary.blob_summary(
             metadata.PROBE,
@@ -87,31 +99,33 @@ def probe(images: torch.Tensor, labels: torch.Tensor | None, class_names: Sequen
     ]
 
 
-def dead_filters(
-    layers: Layers, measured_at: Sequence[str], rates: Sequence[torch.Tensor | None], window: int
-) -> list:
-    """Per layer, the activation rate of every filter over the window, and the dead fraction as a scalar."""
+def dead_filters(inputs: Inputs) -> list:
+    """Per layer, the activation rate of every filter over the window (``state``: :class:`FilterRates`),
+    and the dead fraction as a scalar."""
+    measured: FilterRates = inputs.state
     summaries = []
-    for (name, _), point, rate in zip(layers, measured_at, rates):
+    for (name, _), point, rate in zip(inputs.layers, measured.measured_at, measured.rates):
         if rate is None:
             continue
         rate = rate.cpu().numpy()
         summaries += [
-            summary.tensor_summary(metadata.DEAD_FILTERS, name, rate, window=window, measured_at=point),
+            summary.tensor_summary(
+                metadata.DEAD_FILTERS, name, rate, window=measured.window, measured_at=point
+            ),
             summary.scalar_summary("dead_fraction", name, float((rate == 0).mean())),
             summary.scalar_summary("nonfinite_filters", name, float(np.isnan(rate).sum())),
         ]
     return summaries
 
 
-def gradcam(model: nn.Module, layers: Layers, images: torch.Tensor, labels: torch.Tensor | None) -> list:
+def gradcam(inputs: Inputs) -> list:
     """Grad-CAM of the probe images for their labels (else the predicted class): overlays, raw maps, classes."""
     from tb_cnnviz.analysis.cam import grad_cam
 
+    model, images, target = inputs.scores_model(), inputs.images, inputs.target()
     shown = display_images(images)
-    target = None if labels is None else labels.to(images.device)
     summaries = []
-    for name, layer in layers:
+    for name, layer in inputs.layers:
         result = grad_cam(model, layer, images, target, normalize="none", return_details=True)
         display = _per_image_unit(result.cam)
         overlays = [
@@ -143,16 +157,16 @@ def gradcam(model: nn.Module, layers: Layers, images: torch.Tensor, labels: torc
     return summaries
 
 
-def attributions(
-    model: nn.Module, methods: Sequence[str], images: torch.Tensor, labels: torch.Tensor | None
-) -> list:
-    """Optional attribution maps of the probe images (saliency, guided backprop, occlusion) as heat-map overlays."""
+def attributions(inputs: Inputs) -> list:
+    """Optional attribution maps of the probe images as heat-map overlays, one ``attribution`` series per method.
+
+    Settings: ``methods``, any of :data:`ATTRIBUTION_METHODS`."""
     from tb_cnnviz.analysis import attribution
 
-    target = None if labels is None else labels.to(images.device)
+    model, images, target = inputs.scores_model(), inputs.images, inputs.target()
     shown = display_images(images)
     summaries = []
-    for method in methods:
+    for method in inputs.settings["methods"]:
         if method == "saliency":
             maps = attribution.saliency(model, images, target)
         elif method == "guided_backprop":
@@ -175,97 +189,94 @@ def attributions(
     return summaries
 
 
-def patterns(
-    model: nn.Module,
-    layers: Layers,
-    channels: int,
-    size: int,
-    steps: int,
-    in_channels: int,
-    mean: Sequence[float] | None,
-    std: Sequence[float] | None,
-) -> list:
-    """A gallery per layer: the first ``channels`` filters' activation-maximising images, and the activation reached."""
+def patterns(inputs: Inputs) -> list:
+    """A gallery per layer: the first ``channels`` filters' activation-maximising images, and the activation reached.
+
+    Settings: ``channels``, ``size`` (px), ``steps`` (Adam steps), ``in_channels``, ``mean`` and ``std``
+    (the model's input normalisation, or None)."""
     from tb_cnnviz.analysis.patterns import filter_patterns
 
+    settings = inputs.settings
+    size, steps = settings["size"], settings["steps"]
     summaries = []
-    for name, layer in layers:
-        count = min(channels, _output_channels(layer))
+    for name, layer in inputs.layers:
+        count = min(settings["channels"], _output_channels(layer))
         result = filter_patterns(
-            model,
+            inputs.model,
             layer,
             list(range(count)),
             size=size,
             steps=steps,
-            in_channels=in_channels,
-            mean=mean,
-            std=std,
+            in_channels=settings["in_channels"],
+            mean=settings["mean"],
+            std=settings["std"],
             seed=0,
             return_activations=True,
         )
-        pngs = [summary.encode_png(to_uint8(image)) for image in result.images]
-        summaries += [
-            summary.blob_summary(
-                metadata.PATTERNS, name, pngs, channels=list(result.targets), size=size, steps=steps
-            ),
-            summary.tensor_summary(metadata.PATTERN_VALUES, name, result.activations.float().cpu().numpy()),
-        ]
+        summaries += pattern_summaries(name, result, size, steps)
     return summaries
 
 
-def dream(
-    model: nn.Module,
-    layers: Layers,
-    image: torch.Tensor,
-    *,
-    octaves: int = 4,
-    octave_scale: float = 1.4,
-    steps: int = 10,
-    lr: float = 0.01,
-    seed: int = 0,
-    progress: bool = False,
-) -> tuple[list, torch.Tensor, tuple[float, float]]:
-    """DeepDream of one image ``[C, H, W]`` in [0, 1] on ``layers`` (seed 001), and how much it amplified them.
+def pattern_summaries(name: str, result, size, steps: int) -> list:
+    """The ``patterns`` gallery and ``pattern_values`` of one ``analysis.patterns`` result (with activations),
+    for any targets: filters of layer ``name``, or classes (``name`` ``"logits"``)."""
+    pngs = [summary.encode_png(to_uint8(image)) for image in result.images]
+    return [
+        summary.blob_summary(
+            metadata.PATTERNS, name, pngs, channels=list(result.targets), size=size, steps=steps
+        ),
+        summary.tensor_summary(metadata.PATTERN_VALUES, name, result.activations.float().cpu().numpy()),
+    ]
 
-    Returns ``(summaries, dreamed, (before, after))``: one ``dream`` summary ``[original PNG, dreamed PNG]``
-    with the settings, the DeepDream objective ``L(x) = sum_l ||a_l(x)||_2 / sqrt(numel(a_l))``
-    (Mordvintsev et al. 2015; see ``analysis.dream``) of the original (``before``) and of the dream
-    (``after``), and the gain ``after / before`` (None when the layers are silent on the original).
+
+def dream(inputs: Inputs) -> list:
+    """DeepDream of one image on ``layers``, and how much it amplified them: one ``dream`` summary.
+
+    ``images``: one image ``[1, C, H, W]`` in [0, 1]. Settings (all optional): ``octaves`` (4),
+    ``octave_scale`` (1.4), ``steps`` per octave (10), ``lr`` (0.01), ``seed`` (0), ``progress`` (False).
+    The summary holds ``[original PNG, dreamed PNG]``, the settings, the DeepDream objective
+    ``L(x) = sum_l ||a_l(x)||_2 / sqrt(numel(a_l))`` (Mordvintsev et al. 2015; see ``analysis.dream``)
+    of the original and of the dream (``objective``), and the gain ``after / before`` (None when the
+    layers are silent on the original).
     """
     from tb_cnnviz.analysis.dream import deep_dream
 
-    modules = [module for _, module in layers]
+    if inputs.images is None or inputs.images.dim() != 4 or len(inputs.images) != 1:
+        shape = None if inputs.images is None else tuple(inputs.images.shape)
+        raise ValueError(f"images: expected one image [1, C, H, W], got {shape}")
+    settings = {"octaves": 4, "octave_scale": 1.4, "steps": 10, "lr": 0.01, "seed": 0, **inputs.settings}
+    image, modules = inputs.images[0], [module for _, module in inputs.layers]
     dreamed = deep_dream(
-        model,
+        inputs.model,
         image,
         modules,
-        octaves=octaves,
-        octave_scale=octave_scale,
-        steps=steps,
-        lr=lr,
-        seed=seed,
-        progress=progress,
+        octaves=settings["octaves"],
+        octave_scale=settings["octave_scale"],
+        steps=settings["steps"],
+        lr=settings["lr"],
+        seed=settings["seed"],
+        progress=settings.get("progress", False),
     )
-    before, after = (float(v) for v in dream_objective(model, modules, torch.stack([image, dreamed])))
+    pair = torch.stack([image, dreamed])
+    before, after = (float(v) for v in dream_objective(inputs.model, modules, pair))
     gain = after / before if before > 0 and math.isfinite(after / before) else None
-    names = [name for name, _ in layers]
-    shown = display_images(torch.stack([image, dreamed]))
-    pngs = [summary.encode_png(to_uint8(picture)) for picture in shown]
-    item = summary.blob_summary(
-        metadata.DREAM,
-        "+".join(names),
-        pngs,
-        layers=names,
-        octaves=int(octaves),
-        octave_scale=float(octave_scale),
-        steps=int(steps),
-        lr=float(lr),
-        seed=int(seed),
-        size=[int(image.shape[-2]), int(image.shape[-1])],
-        objective=[_finite_or_none(before), _finite_or_none(after)],
-        gain=gain,
-    )
-    return [item], dreamed, (before, after)
+    names = [name for name, _ in inputs.layers]
+    return [
+        summary.blob_summary(
+            metadata.DREAM,
+            "+".join(names),
+            [summary.encode_png(to_uint8(picture)) for picture in display_images(pair)],
+            layers=names,
+            octaves=int(settings["octaves"]),
+            octave_scale=float(settings["octave_scale"]),
+            steps=int(settings["steps"]),
+            lr=float(settings["lr"]),
+            seed=int(settings["seed"]),
+            size=[int(image.shape[-2]), int(image.shape[-1])],
+            objective=[_finite_or_none(before), _finite_or_none(after)],
+            gain=gain,
+        )
+    ]
 
 
 def dream_objective(model: nn.Module, layers: Sequence[nn.Module], images: torch.Tensor) -> torch.Tensor:
@@ -279,46 +290,25 @@ def dream_objective(model: nn.Module, layers: Sequence[nn.Module], images: torch
     base = unwrap(model)
     parameter = next(base.parameters(), None)
     if parameter is not None and parameter.is_floating_point():
-        images = images.to(
-            parameter.dtype
-        )  # a half-precision model gets half-precision images, as in deep_dream
+        # A half-precision model gets half-precision images, as in deep_dream.
+        images = images.to(parameter.dtype)
     with safe_snapshot(base), torch.no_grad(), truncated_forward(base, list(layers)) as run:
         outputs = run(images)
     return sum(output.flatten(1).float().norm(dim=1) / output[0].numel() ** 0.5 for output in outputs)
 
 
-@dataclasses.dataclass
-class EmbeddingState:
-    """What one embedding snapshot hands to the next (and to its caller).
+def embedding(inputs: Inputs) -> list:
+    """2-D projection of the codes of ``images`` (stable: started from and aligned to ``state.layout``, an
+    :class:`EmbeddingState` it updates) and the top-``k`` most activating images of every filter of ``layers``.
 
-    ``layout``: the last 2-D map, which the next map starts from and is aligned to, so clusters
-    stay put between steps; ``codes``: the features of the last snapshot (for the Projector).
-    """
-
-    layout: np.ndarray | None = None
-    codes: torch.Tensor | None = None
-
-
-def embedding(
-    model: nn.Module,
-    images: torch.Tensor,
-    labels: torch.Tensor | None,
-    *,
-    state: EmbeddingState,
-    layer=None,
-    method: str = "tsne",
-    top_layers: Layers = (),
-    k: int = 9,
-    class_names: Sequence[str] | None = None,
-    batch_size: int = 256,
-) -> list:
-    """2-D projection of the codes of ``images`` (stable: started from and aligned to ``state.layout``)
-    and the top-``k`` most activating images of every filter of ``top_layers``; updates ``state``."""
+    Settings: ``layer`` (whose input are the codes; None: the last linear layer's), ``method``
+    (``"tsne"``, ``"pca"``, ``"umap"``), ``k``, and optionally ``batch_size`` (default 256)."""
     from tb_cnnviz.analysis.features import default_feature_layer, extract_features
     from tb_cnnviz.analysis.projection import project
-    from tb_cnnviz.analysis.safety import capture_outputs, safe_snapshot
-    from tb_cnnviz.analysis.top_examples import TopExamples, receptive_field
 
+    model, images, labels, state = inputs.model, inputs.images, inputs.labels, inputs.state
+    layer, method = inputs.settings["layer"], inputs.settings["method"]
+    batch_size = inputs.settings.get("batch_size", 256)
     features, outputs = extract_features(
         model, images, layer, batch_size=batch_size, to_cpu=True, return_outputs=True
     )
@@ -336,47 +326,53 @@ def embedding(
             points,
             method=method,
             labels=None if labels is None else [int(v) for v in labels],
-            class_names=None if class_names is None else list(class_names),
+            class_names=None if inputs.class_names is None else list(inputs.class_names),
         )
     ]
-    if top_layers:
-        device = next(model.parameters()).device
-        trackers = [
-            TopExamples(k, receptive_field(model, module, tuple(images.shape[1:])))
-            for _, module in top_layers
-        ]
-        context, captured = capture_outputs([activation_point(model, module) for _, module in top_layers])
-        with safe_snapshot(model), torch.no_grad(), context:
-            for start in range(0, len(images), batch_size):
-                batch = images[start : start + batch_size].to(device)
-                model(batch)
-                ids = torch.arange(start, start + len(batch), device=device)
-                for tracker, output in zip(trackers, captured):
-                    tracker.update(output, ids)
-        for (name, _), tracker in zip(top_layers, trackers):
-            table = torch.cat(
-                [
-                    tracker.image_ids[..., None].float(),
-                    torch.nan_to_num(tracker.values, neginf=0.0)[..., None].float(),
-                    tracker.boxes(tuple(images.shape[-2:])).float(),
-                ],
-                dim=-1,
+    return summaries + _top_examples(model, inputs.layers, images, inputs.settings["k"], batch_size)
+
+
+def _top_examples(model: nn.Module, layers: Layers, images: torch.Tensor, k: int, batch_size: int) -> list:
+    """Per layer, each filter's ``k`` most activating images with the receptive field of the maximum."""
+    from tb_cnnviz.analysis.safety import capture_outputs, safe_snapshot
+    from tb_cnnviz.analysis.top_examples import TopExamples, receptive_field
+
+    if not layers:
+        return []
+    device = model_device(model)
+    trackers = [
+        TopExamples(k, receptive_field(model, module, tuple(images.shape[1:]))) for _, module in layers
+    ]
+    context, captured = capture_outputs([activation_point(model, module) for _, module in layers])
+    with safe_snapshot(model), torch.no_grad(), context:
+        for start in range(0, len(images), batch_size):
+            batch = images[start : start + batch_size].to(device)
+            model(batch)
+            ids = torch.arange(start, start + len(batch), device=device)
+            for tracker, output in zip(trackers, captured):
+                tracker.update(output, ids)
+    image_size = [int(images.shape[-2]), int(images.shape[-1])]
+    summaries = []
+    for (name, _), tracker in zip(layers, trackers):
+        table = torch.cat(
+            [
+                tracker.image_ids[..., None].float(),
+                torch.nan_to_num(tracker.values, neginf=0.0)[..., None].float(),
+                tracker.boxes(tuple(images.shape[-2:])).float(),
+            ],
+            dim=-1,
+        )
+        summaries.append(
+            summary.tensor_summary(
+                metadata.TOP_EXAMPLES, name, table.cpu().numpy(), k=k, image_size=image_size
             )
-            summaries.append(
-                summary.tensor_summary(
-                    metadata.TOP_EXAMPLES,
-                    name,
-                    table.cpu().numpy(),
-                    k=k,
-                    image_size=[int(images.shape[-2]), int(images.shape[-1])],
-                )
-            )
+        )
     return summaries
 
 
-def sprites(images: torch.Tensor, thumb: int = 32, max_side: int = 8192) -> list:
+def sprites(inputs: Inputs, thumb: int = 32, max_side: int = 8192) -> list:
     """Thumbnails of ``images`` packed row-major into atlases of at most ``max_side`` px a side (one summary)."""
-    shown = display_images(images)
+    shown = display_images(inputs.images)
     image_size = [int(shown.shape[-2]), int(shown.shape[-1])]
     if max(shown.shape[-2:]) > thumb:
         shown = F.interpolate(shown, size=(thumb, thumb), mode="area")
@@ -414,32 +410,6 @@ def _output_channels(layer: nn.Module) -> int:
     raise ValueError(
         f"pattern_layers: cannot tell how many channels {type(layer).__name__} produces; use a conv layer"
     )
-
-
-class Logits(nn.Module):
-    """``model`` followed by ``select`` (e.g. the first element of a tuple output): class scores for Grad-CAM."""
-
-    def __init__(self, model: nn.Module, select):
-        super().__init__()
-        self.model = model
-        self.select = select
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.select(self.model(images))
-
-
-def default_logits(output):
-    """The class scores in a model output: the output itself, a tuple's first element, or a dict's ``logits``/``out``."""
-    if isinstance(output, (tuple, list)) and output:
-        return output[0]
-    if isinstance(output, dict):
-        for key in ("logits", "out"):
-            if key in output:
-                return output[key]
-        raise ValueError(
-            f"logits: the model returns a dict with keys {sorted(map(str, output))}; pass logits=lambda out: out[KEY]"
-        )
-    return output
 
 
 def display_images(images: torch.Tensor) -> torch.Tensor:

@@ -161,7 +161,9 @@ def test_logging_leaves_no_trace_on_training(tmp_path, model, data):
     assert torch.equal(torch.get_rng_state(), states[0])
     assert np.array_equal(np.random.get_state()[1], states[1]) and random.getstate() == states[2]
     assert sum(len(m._forward_hooks) for m in model.modules()) == hooks_while_tracking
-    assert all(t is None or (t.grad_fn is None and not t.requires_grad) for t, _ in viz._tracker.counts())
+    assert all(
+        t is None or (t.grad_fn is None and not t.requires_grad) for t, _ in viz._window.tracker.counts()
+    )
     viz.close()
     assert (
         sum(

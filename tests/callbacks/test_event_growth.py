@@ -146,7 +146,9 @@ def test_bytes_per_snapshot_do_not_grow_with_the_number_of_snapshots(tmp_path, d
     if kind in ("activations", "gradcam"):
         from tb_cnnviz import snapshots
 
-        probe_bytes = event_bytes(snapshots.probe(images[:PROBE], labels[:PROBE], None)[0], 1)
+        probe_bytes = event_bytes(
+            snapshots.probe(snapshots.Inputs(images=images[:PROBE], labels=labels[:PROBE]))[0], 1
+        )
         assert abs((increments[0] - later[0]) - probe_bytes) <= 0.05 * later[0]
     else:
         assert abs(increments[0] - later[0]) <= 0.05 * later[0]

@@ -1,0 +1,385 @@
+"""The callback's configuration: its keyword arguments, validated and resolved against the model in one place.
+
+:class:`Options` lists the keyword arguments of ``CNNVizCallback`` with their defaults (the
+callback publishes its signature from it). :func:`build` checks every one of them, with an
+error that names the argument, and returns a frozen :class:`CallbackConfig`: the layers, inputs,
+settings and schedule of every snapshot of ``kinds.SNAPSHOTS``. The schedule's keys and defaults,
+the layer arguments, which input a snapshot needs and which snapshots are on all come from that
+table, so a new snapshot adds its own options here (an ``Options`` field tagged with the snapshot
+it turns on or configures) and nothing in the callback.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from tb_cnnviz.analysis.kernels import NORMALIZATIONS
+from tb_cnnviz.analysis.layers import (
+    LayerSpec,
+    conv_layers,
+    evenly_spaced,
+    model_device,
+    resolve_layers,
+    unwrap,
+)
+from tb_cnnviz.callbacks import compilation, projector
+from tb_cnnviz.kinds import SNAPSHOTS
+from tb_cnnviz.snapshot_inputs import default_logits
+from tb_cnnviz.snapshots import ATTRIBUTION_METHODS
+
+DEFAULT_ACTIVATION_LAYERS = 3
+MAX_PROBE_IMAGES = 64
+MAX_EMBEDDING_IMAGES = 10000
+EMBEDDING_METHODS = ("tsne", "pca", "umap")
+TURNS_ON = "turns_on"  # Options field metadata: the snapshot this argument switches on (empty/None: off)
+SETTING = "setting"  # Options field metadata: (snapshot, key) of the snapshot's settings it fills
+
+
+def _option(default: Any = None, *, turns_on: str | None = None, setting: tuple[str, str] | None = None):
+    metadata = {key: value for key, value in ((TURNS_ON, turns_on), (SETTING, setting)) if value is not None}
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Options:
+    """The keyword arguments of ``CNNVizCallback`` (documented there), with their defaults."""
+
+    writer: Any = None
+    probe: torch.Tensor | tuple[torch.Tensor, Any] | None = None
+    class_names: Sequence[str] | None = None
+    kernel_layers: Iterable[LayerSpec] | LayerSpec | None = _option(turns_on="kernels")
+    activation_layers: Iterable[LayerSpec] | LayerSpec | None = _option(turns_on="activations")
+    dead_filter_layers: Iterable[LayerSpec] | LayerSpec | None = _option(turns_on="dead_filters")
+    gradcam_layers: Iterable[LayerSpec] | LayerSpec | None = _option(turns_on="gradcam")
+    attributions: Sequence[str] = _option((), turns_on="attributions", setting=("attributions", "methods"))
+    logits: Callable[[Any], torch.Tensor] | None = None
+    pattern_layers: Iterable[LayerSpec] | LayerSpec | None = _option((), turns_on="patterns")
+    pattern_channels: int = _option(64, setting=("patterns", "channels"))
+    pattern_steps: int = _option(64, setting=("patterns", "steps"))
+    pattern_size: int | None = _option(None, setting=("patterns", "size"))
+    embedding_probe: torch.Tensor | tuple[torch.Tensor, Any] | None = _option(turns_on="embedding")
+    embedding_layer: LayerSpec | None = _option(None, setting=("embedding", "layer"))
+    embedding_method: str = _option("tsne", setting=("embedding", "method"))
+    projector: bool = False
+    top_example_layers: Iterable[LayerSpec] | LayerSpec | None = None
+    top_k: int = _option(9, setting=("embedding", "k"))
+    input_mean: Sequence[float] | None = _option(None, setting=("patterns", "mean"))
+    input_std: Sequence[float] | None = _option(None, setting=("patterns", "std"))
+    background: bool = True
+    every_n_steps: int | Mapping[str, int] | None = None
+    kernel_normalization: str = _option("global", setting=("kernels", "normalization"))
+    strict: bool = False
+    flush_secs: float = 30.0
+
+
+OPTION_NAMES = tuple(field.name for field in dataclasses.fields(Options))
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class CallbackConfig:
+    """Everything the callback needs, checked: per snapshot its interval, layers, settings and whether it is on.
+
+    ``inputs`` maps each input a snapshot may need (``"probe"``, ``"embedding_probe"``) to its
+    ``(images, labels)`` on the CPU, or ``(None, None)`` when not given.
+    """
+
+    model: nn.Module  # as given (possibly wrapped by DDP or torch.compile)
+    base: nn.Module  # unwrapped: where layers are looked up and snapshots run
+    compiled: bool  # torch.compile is in play
+    options: Options
+    every_n_steps: Mapping[str, int]
+    layers: Mapping[str, list[tuple[str, nn.Module]]]  # per snapshot (empty: none or not per layer)
+    inputs: Mapping[str, tuple[torch.Tensor | None, torch.Tensor | None]]
+    settings: Mapping[str, Mapping[str, Any]]  # per snapshot: its ``snapshots.Inputs.settings``
+    enabled: Mapping[str, bool]  # per snapshot, at construction
+    class_names: list[str] | None
+    logits: Callable[[Any], torch.Tensor]
+    exports: Mapping[str, Callable[[Any, Any, int], None]]  # per snapshot: (writer, inputs, step) after it
+
+
+def build(model: nn.Module, options: Mapping[str, Any]) -> CallbackConfig:
+    """Check every argument (errors name it, its value and what was expected) and resolve it against ``model``."""
+    unknown = sorted(set(options) - set(OPTION_NAMES))
+    if unknown:
+        raise TypeError(
+            f"CNNVizCallback: unexpected keyword argument(s) {unknown}; expected any of {list(OPTION_NAMES)}"
+        )
+    given = Options(**options)
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
+    base = unwrap(model)
+    convs = conv_layers(base)
+    if not convs:
+        raise ValueError(
+            f"model: {type(base).__name__} has no nn.Conv2d layer; CNNVizCallback visualises 2-D conv layers"
+        )
+    if given.kernel_normalization not in NORMALIZATIONS:
+        raise ValueError(
+            f"kernel_normalization: expected one of {NORMALIZATIONS}, got {given.kernel_normalization!r}"
+        )
+    every_n_steps = _schedule(given.every_n_steps)
+    resolved = dict(vars(given))
+    resolved["kernel_layers"] = _layers(base, given.kernel_layers, [convs[0]], "kernel_layers")
+    resolved["activation_layers"] = _layers(
+        base, given.activation_layers, evenly_spaced(convs, DEFAULT_ACTIVATION_LAYERS), "activation_layers"
+    )
+    resolved["dead_filter_layers"] = _layers(base, given.dead_filter_layers, convs, "dead_filter_layers")
+    resolved["gradcam_layers"] = _layers(base, given.gradcam_layers, [convs[-1]], "gradcam_layers", False)
+    resolved["attributions"] = _attribution_methods(given.attributions)
+    resolved["pattern_layers"] = _layers(base, given.pattern_layers, [], "pattern_layers", False)
+    resolved["pattern_channels"] = _positive(given.pattern_channels, "pattern_channels")
+    resolved["pattern_steps"] = _positive(given.pattern_steps, "pattern_steps")
+    in_channels = convs[0][1].in_channels
+    inputs = {
+        "probe": _probe(given.probe, in_channels, "probe", MAX_PROBE_IMAGES),
+        "embedding_probe": _probe(
+            given.embedding_probe, in_channels, "embedding_probe", MAX_EMBEDDING_IMAGES
+        ),
+    }
+    resolved["embedding_probe"] = inputs["embedding_probe"][0]
+    if given.embedding_method not in EMBEDDING_METHODS:
+        raise ValueError(
+            f"embedding_method: expected 'tsne', 'pca' or 'umap', got {given.embedding_method!r}"
+        )
+    if given.embedding_layer is not None:
+        resolve_layers(base, [given.embedding_layer], argument="embedding_layer", conv_only=False)
+    resolved["top_k"] = _positive(given.top_k, "top_k")
+    resolved["top_example_layers"] = _layers(
+        base, given.top_example_layers, resolved["activation_layers"], "top_example_layers"
+    )
+    probe_images = inputs["probe"][0]
+    resolved["pattern_size"] = (
+        _positive(given.pattern_size, "pattern_size")
+        if given.pattern_size is not None
+        else int(probe_images.shape[-1])
+        if probe_images is not None
+        else 64
+    )
+    _check_needs(given, inputs)
+    if given.logits is not None and not callable(given.logits):
+        raise TypeError(f"logits: expected a callable on the model output, got {type(given.logits).__name__}")
+    switches = _switches()
+    enabled = {
+        name: bool(_is_given(resolved[switches[name]]))
+        and (row.needs is None or inputs[row.needs][0] is not None)
+        for name, row in SNAPSHOTS.items()
+    }
+    settings: dict[str, dict[str, Any]] = {name: {} for name in SNAPSHOTS}
+    for field in _fields(SETTING):
+        snapshot, key = field.metadata[SETTING]
+        settings[snapshot][key] = resolved[field.name]
+    settings["patterns"]["in_channels"] = in_channels
+    config = CallbackConfig(
+        model=model,
+        base=base,
+        compiled=compilation.is_compiled(model),
+        options=given,
+        every_n_steps=MappingProxyType(every_n_steps),
+        layers=MappingProxyType(
+            {
+                name: list(resolved[row.layers_argument]) if row.layers_argument else []
+                for name, row in SNAPSHOTS.items()
+            }
+        ),
+        inputs=MappingProxyType(inputs),
+        settings=MappingProxyType({name: MappingProxyType(value) for name, value in settings.items()}),
+        enabled=MappingProxyType(enabled),
+        class_names=list(given.class_names) if given.class_names is not None else None,
+        logits=given.logits or default_logits,
+        exports=MappingProxyType({"embedding": projector.export} if given.projector else {}),
+    )
+    if probe_images is not None:
+        _check_probe_forward(config)
+    return config
+
+
+def writer_for(config: CallbackConfig, log_dir: str | os.PathLike | None, rank: int) -> tuple[Any, bool]:
+    """``(writer, ours)``: the given writer, or one we open on ``log_dir`` (checked); None off rank 0."""
+    if rank != 0:
+        return None, False
+    options = config.options
+    return _open_writer(log_dir, options.writer, options.flush_secs), options.writer is None
+
+
+def _fields(key: str) -> list[dataclasses.Field]:
+    return [field for field in dataclasses.fields(Options) if key in field.metadata]
+
+
+def _is_given(value: Any) -> bool:
+    return value is not None and (not hasattr(value, "__len__") or len(value) > 0)
+
+
+def _layers(base: nn.Module, spec, default, argument: str, conv_only: bool = True):
+    if spec is None:
+        return list(default)
+    return resolve_layers(base, spec, argument=argument, conv_only=conv_only)
+
+
+def _switches() -> dict[str, str]:
+    """``{snapshot: the Options field that turns it on}``."""
+    return {field.metadata[TURNS_ON]: field.name for field in _fields(TURNS_ON)}
+
+
+def _check_needs(given: Options, inputs: Mapping[str, tuple]) -> None:
+    """A snapshot asked for by its argument but lacking the input it needs is an error, not silence."""
+    switches = _switches()
+    for needs in dict.fromkeys(row.needs for row in SNAPSHOTS.values() if row.needs):
+        if inputs[needs][0] is not None:
+            continue
+        asked = [
+            switches[name]
+            for name, row in SNAPSHOTS.items()
+            if row.needs == needs and switches[name] != needs and getattr(given, switches[name])
+        ]
+        if asked:
+            raise ValueError(f"{needs}: {', '.join(asked)} need probe images; pass {needs}=(images, labels)")
+
+
+def _check_probe_forward(config: CallbackConfig) -> None:
+    """One eval forward of two probe images at construction, so a probe the model cannot
+    take, or an output Grad-CAM cannot explain, fails before training starts."""
+    from tb_cnnviz.analysis.safety import safe_snapshot
+
+    probe_images, probe_labels = config.inputs["probe"]
+    images = probe_images[:2].to(model_device(config.base))
+    try:
+        with (
+            safe_snapshot(config.base),
+            torch.no_grad(),
+            compilation.own_forwards(config.base, config.compiled),
+        ):
+            output = config.base(images)
+    except Exception as error:
+        raise ValueError(
+            f"probe: the model cannot run on the probe images of shape {tuple(probe_images.shape)}: "
+            f"{type(error).__name__}: {error}"
+        ) from error
+    if not (config.enabled["gradcam"] or config.enabled["attributions"]):
+        return
+    scores = config.logits(output)
+    if not isinstance(scores, torch.Tensor) or scores.dim() != 2:
+        shape = tuple(scores.shape) if isinstance(scores, torch.Tensor) else type(scores).__name__
+        raise ValueError(
+            f"logits: Grad-CAM needs class scores [N, classes] from the model output, got {shape}; "
+            "pass logits=a function picking them, or gradcam_layers=[] to turn Grad-CAM off"
+        )
+    if probe_labels is not None and len(probe_labels) and int(probe_labels.max()) >= scores.shape[1]:
+        raise ValueError(
+            f"probe: label {int(probe_labels.max())} is out of range for a model with {scores.shape[1]} classes"
+        )
+
+
+def _schedule(every_n_steps) -> dict[str, int]:
+    """``{snapshot: interval}``: the table's defaults, overridden by one int or a partial mapping."""
+    intervals = {name: row.every_n_steps for name, row in SNAPSHOTS.items()}
+    if every_n_steps is None:
+        return intervals
+    if isinstance(every_n_steps, Mapping):
+        unknown = sorted(set(every_n_steps) - set(SNAPSHOTS))
+        if unknown:
+            raise ValueError(
+                f"every_n_steps: unknown kind(s) {unknown}; expected keys from {list(SNAPSHOTS)}"
+            )
+        items = dict(every_n_steps)
+    else:
+        items = {name: every_n_steps for name in SNAPSHOTS}
+    for name, value in items.items():
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
+            raise TypeError(
+                f"every_n_steps[{name!r}]: expected an int >= 1, got {value!r} ({type(value).__name__})"
+            )
+        if value < 1:
+            raise ValueError(f"every_n_steps[{name!r}]: expected an int >= 1, got {value}")
+        intervals[name] = int(value)
+    return intervals
+
+
+def _positive(value, argument: str) -> int:
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{argument}: expected an int >= 1, got {value!r}")
+    return int(value)
+
+
+def _attribution_methods(methods) -> tuple[str, ...]:
+    """The ``attributions=`` argument: names of attribution methods."""
+    if isinstance(methods, str):
+        methods = (methods,)
+    try:
+        methods = tuple(methods)
+    except TypeError:
+        raise TypeError(
+            f"attributions: expected a list of method names, got {type(methods).__name__}"
+        ) from None
+    unknown = [m for m in methods if m not in ATTRIBUTION_METHODS]
+    if unknown:
+        raise ValueError(
+            f"attributions: unknown method(s) {unknown}; expected any of {list(ATTRIBUTION_METHODS)}"
+        )
+    return methods
+
+
+def _probe(
+    probe, in_channels: int, argument: str, max_images: int
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """Validate a probe batch (images or ``(images, labels)``); a CPU copy is kept, moved to the model when used."""
+    if probe is None:
+        return None, None
+    labels = None
+    if isinstance(probe, (tuple, list)):
+        if len(probe) != 2:
+            raise ValueError(
+                f"{argument}: expected images or (images, labels), got a {type(probe).__name__} of length {len(probe)}"
+            )
+        probe, labels = probe
+    if not isinstance(probe, torch.Tensor):
+        raise TypeError(f"{argument}: expected a float tensor [N, C, H, W], got {type(probe).__name__}")
+    if probe.dim() != 4 or not probe.is_floating_point():
+        raise ValueError(
+            f"{argument}: expected a 4-D float tensor [N, C, H, W], got shape {tuple(probe.shape)} and dtype {probe.dtype}"
+        )
+    if probe.shape[1] != in_channels:
+        raise ValueError(
+            f"{argument}: the model's first conv layer takes {in_channels} channels, the images have {probe.shape[1]} (shape {tuple(probe.shape)})"
+        )
+    if not 1 <= probe.shape[0] <= max_images:
+        typical = " (8-16 is typical)" if argument == "probe" else ""
+        raise ValueError(f"{argument}: expected 1 to {max_images} images{typical}, got {probe.shape[0]}")
+    if not torch.isfinite(probe).all():
+        raise ValueError(f"{argument}: the images contain NaN or Inf values")
+    if labels is not None:
+        labels = torch.as_tensor(labels).detach().cpu().reshape(-1)
+        if labels.numel() != probe.shape[0]:
+            raise ValueError(f"{argument}: {probe.shape[0]} images but {labels.numel()} labels")
+    return probe.detach().cpu().clone(), labels
+
+
+def _open_writer(log_dir, writer, flush_secs: float):
+    if writer is not None:
+        if log_dir is not None:
+            raise ValueError("log_dir: give either log_dir or writer, not both")
+        if not hasattr(writer, "_get_file_writer"):
+            raise TypeError(
+                f"writer: expected a torch.utils.tensorboard.SummaryWriter, got {type(writer).__name__}"
+            )
+        return writer
+    if log_dir is None:
+        raise ValueError(
+            "log_dir: expected a directory for the event files (or pass writer=SummaryWriter(...))"
+        )
+    try:
+        os.makedirs(log_dir, exist_ok=True)
+    except OSError as error:
+        raise ValueError(f"log_dir: cannot create {str(log_dir)!r}: {error.strerror or error}") from None
+    if not os.access(log_dir, os.W_OK):
+        raise ValueError(f"log_dir: {str(log_dir)!r} is not writable")
+    from torch.utils.tensorboard import SummaryWriter  # imported late: pulls in tensorboard
+
+    return SummaryWriter(log_dir=str(log_dir), flush_secs=flush_secs)
