@@ -29,7 +29,7 @@ setup(
     # The callbacks and the UI live at the top of the repository but install inside
     # the package, so nothing named plain ``callbacks`` or ``frontend`` lands in site-packages.
     package_dir={"tb_cnnviz.callbacks": "callbacks", "tb_cnnviz.frontend": "frontend"},
-    package_data={"tb_cnnviz.frontend": ["*.js", "*.css", "*.html", "views/*.js", "vendor/*.js"]},
+    package_data={"tb_cnnviz.frontend": ["*.js", "*.css", "*.html", "views/**/*.js", "vendor/*.js"]},
     install_requires=[
         "torch>=2.1,<3",
         "torchvision>=0.16,<1",

@@ -1,5 +1,5 @@
 // Talking to the plugin's backend routes (tb_cnnviz/plugin/routes/), with caches; no DOM.
-// Each view's own requests are in views/<view>_data.js.
+// Each view's own requests are in views/<view>/data.js.
 //
 // URLs are relative to this module (…/data/plugin/cnnviz/), so the UI works under any
 // TensorBoard path prefix and inside the plugin iframe. Two caches:

@@ -3,19 +3,19 @@
 // The shell owns the run selection (one run, or two side by side), the tabs, the reload wiring
 // and the empty state. Which views exist, their titles and their empty-state hints come from
 // the table of kinds that api/runs/list sends (`table.views`, from tb_cnnviz/kinds.py); each
-// view's code is one module in ./views/ (below, by name) exporting
+// view's code is a folder in ./views/ (below, by name) whose index.js exports
 //   create(root, shell) -> {update(), destroy(), redraw()}
 // and built on layer_view.js. A view links to another with shell.open(name, {layer, filter, ...});
 // the target picks the intent up with shell.takeIntent(name) when it updates.
 import { reloadSeries, seriesJSON } from "./api.js";
 import { field, fillSelect, h, message, select, setChildren, spinner } from "./dom.js";
 import { connectToTensorBoard } from "./host.js";
-import * as activations from "./views/activations.js";
-import * as dead from "./views/dead.js";
-import * as embedding from "./views/embedding.js";
-import * as filters from "./views/filters.js";
-import * as gradcam from "./views/gradcam.js";
-import * as patterns from "./views/patterns.js";
+import * as activations from "./views/activations/index.js";
+import * as dead from "./views/dead/index.js";
+import * as embedding from "./views/embedding/index.js";
+import * as filters from "./views/filters/index.js";
+import * as gradcam from "./views/gradcam/index.js";
+import * as patterns from "./views/patterns/index.js";
 
 const MODULES = { filters, activations, dead, gradcam, patterns, embedding };
 

@@ -2,18 +2,18 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { tileAt } from "../../frontend/views/activations.js";
-import { deadAt } from "../../frontend/views/dead_data.js";
+import { tileAt } from "../../frontend/views/activations/index.js";
+import { deadAt } from "../../frontend/views/dead/data.js";
 import {
   classCounts,
   ease,
   hoverGrid,
   mapTransform,
   nearestPoint,
-} from "../../frontend/views/embedding_map.js";
-import { rateText, smoothnessText } from "../../frontend/views/filters.js";
-import { dreamSettings, fitImage, galleryHit, galleryLayout } from "../../frontend/views/patterns_draw.js";
-import { mosaicHit, mosaicLayout } from "../../frontend/views/top_images.js";
+} from "../../frontend/views/embedding/map.js";
+import { rateText, smoothnessText } from "../../frontend/views/filters/index.js";
+import { dreamSettings, fitImage, galleryHit, galleryLayout } from "../../frontend/views/patterns/draw.js";
+import { mosaicHit, mosaicLayout } from "../../frontend/views/top_images/index.js";
 
 test("pattern gallery: as many 72 px columns as fit, a label line under each row", () => {
   const L = galleryLayout(10, 72, 620); // (620 + 6) / 78 = 8 columns

@@ -24,7 +24,13 @@ from tb_cnnviz import metadata, plugin, summary
 
 # ------------------------------------------------------------------------------ static files
 def test_frontend_files_are_served_with_javascript_type(basic_client):
-    for path in ("index.js", "views/filters.js", "views/activations.js", "views/dead.js", "api.js"):
+    for path in (
+        "index.js",
+        "views/filters/index.js",
+        "views/activations/data.js",
+        "views/dead/index.js",
+        "api.js",
+    ):
         response = basic_client.get(f"{P}/{path}")
         assert response.status_code == 200, path
         assert response.headers["Content-Type"].startswith("text/javascript"), path
@@ -180,19 +186,24 @@ def test_other_methods_are_refused(views_client):
         )
         assert response.status_code == 405 and response.headers["Allow"] == "GET, HEAD"
         assert "not allowed" in json.loads(response.data)["error"]
-    static = views_client.post(f"{P}/views/gradcam.js")
+    static = views_client.post(f"{P}/views/gradcam/index.js")
     assert static.status_code == 405 and b"export" not in static.data
 
 
 def test_new_view_modules_are_served(views_client):
-    for path in ("views/gradcam.js", "views/patterns.js", "views/embedding.js", "sprites.js"):
+    for path in (
+        "views/gradcam/index.js",
+        "views/patterns/index.js",
+        "views/embedding/index.js",
+        "sprites.js",
+    ):
         response = views_client.get(f"{P}/{path}")
         assert response.status_code == 200 and response.headers["Content-Type"].startswith(
             "text/javascript"
         ), path
     index = views_client.get(f"{P}/index.js").data.decode()
     for module in ("gradcam", "patterns", "embedding"):
-        assert f'import * as {module} from "./views/{module}.js";' in index
+        assert f'import * as {module} from "./views/{module}/index.js";' in index
 
 
 def test_a_view_folder_is_served_but_nothing_outside_the_allowlist(tmp_path):

@@ -1,6 +1,6 @@
 // Activations view, data: a logged step's tiles of one probe image and the probe image itself
 // (PNGs decoded once into ImageBitmaps and kept, so scrubbing back is instant). No DOM here.
-import { bitmap, loggedSteps, peekBitmap, peekStepJSON, stepJSON } from "../api.js";
+import { bitmap, loggedSteps, peekBitmap, peekStepJSON, stepJSON } from "../../api.js";
 
 const ROUTE = "api/activations/step";
 

@@ -1,13 +1,13 @@
 // Activations view: for one probe image and a layer, the per-channel activation tiles at a
 // chosen step, with the probe image beside them. Routes: api/activations/step (+ PNGs from
 // api/runs/image).
-import { eventPoint, h, setChildren } from "../dom.js";
-import { colors } from "../draw.js";
-import { labelText, stepNote } from "../format.js";
-import { basePanel, layerView } from "../layer_view.js";
-import { layersWith } from "../steps.js";
-import { activationStep, activationSteps, stepReady } from "./activations_data.js";
-import { picture } from "./top_images_data.js";
+import { eventPoint, h, setChildren } from "../../dom.js";
+import { colors } from "../../draw.js";
+import { labelText, stepNote } from "../../format.js";
+import { basePanel, layerView } from "../../layer_view.js";
+import { layersWith } from "../../steps.js";
+import { activationStep, activationSteps, stepReady } from "./data.js";
+import { picture } from "../top_images/data.js";
 
 export function create(root, shell) {
   const st = { image: 0 };

@@ -1,7 +1,7 @@
 // Dead filters view, data: every layer's dead fraction over training and one layer's activation
 // rates, both at a threshold (rate <= threshold counts as dead). No DOM here.
-import { seriesJSON } from "../api.js";
-import { hasKind } from "../steps.js";
+import { seriesJSON } from "../../api.js";
+import { hasKind } from "../../steps.js";
 
 /** {fractions, rates} of a panel (rates null where the run has none at `layer`). */
 export async function deadSeries(run, layer, threshold) {

@@ -3,12 +3,12 @@
 // list of filters dead at the chosen step. A filter is dead over a window when its output
 // was > 0 at no position (rate 0); the threshold widens that to "rate <= t".
 // Routes: api/dead/fractions, api/dead/rates.
-import { eventPoint, field, h, setChildren } from "../dom.js";
-import { colors, heatmap, lineChart, rateLegend } from "../draw.js";
-import { formatNumber, stepNote } from "../format.js";
-import { basePanel, layerView } from "../layer_view.js";
-import { layersWith } from "../steps.js";
-import { deadAt, deadSeries } from "./dead_data.js";
+import { eventPoint, field, h, setChildren } from "../../dom.js";
+import { colors, heatmap, lineChart, rateLegend } from "../../draw.js";
+import { formatNumber, stepNote } from "../../format.js";
+import { basePanel, layerView } from "../../layer_view.js";
+import { layersWith } from "../../steps.js";
+import { deadAt, deadSeries } from "./data.js";
 
 export function create(root, shell) {
   const st = { threshold: 0, selected: -1 };

@@ -1,6 +1,6 @@
 // Embedding view, data: the 2-D map of the embedding probe set at a logged step (positions as
 // float32, labels, predictions). No DOM here.
-import { decodeFloat32, getJSON, loggedSteps, stable } from "../api.js";
+import { decodeFloat32, getJSON, loggedSteps, stable } from "../../api.js";
 
 const key = (run, layer, step) => `emb:${run}\u0000${layer}\u0000${step}`;
 

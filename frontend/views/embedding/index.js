@@ -3,17 +3,17 @@
 // misclassified points ringed; hover shows the image (cut from the sprite atlas) and its
 // label; wheel zooms, drag pans, double-click resets; the step slider animates the points from
 // one logged map to the next (the callback aligns successive maps, so clusters stay put);
-// the legend toggles classes. Below: the Top images of a layer's filters (top_images.js),
+// the legend toggles classes. Below: the Top images of a layer's filters (views/top_images/),
 // the target of the "Top images" links of Filters and Patterns.
 // Routes: api/embedding/points, api/embedding/sprites, api/embedding/top.
-import { field, h, toggle } from "../dom.js";
-import { formatNumber, stepNote } from "../format.js";
-import { basePanel, layerView } from "../layer_view.js";
-import { layersWith } from "../steps.js";
-import { embeddingSteps, pointsData, pointsReady } from "./embedding_data.js";
-import { scatterMaps } from "./embedding_map.js";
-import { topImages } from "./top_images.js";
-import { spriteSheet } from "./top_images_data.js";
+import { field, h, toggle } from "../../dom.js";
+import { formatNumber, stepNote } from "../../format.js";
+import { basePanel, layerView } from "../../layer_view.js";
+import { layersWith } from "../../steps.js";
+import { embeddingSteps, pointsData, pointsReady } from "./data.js";
+import { scatterMaps } from "./map.js";
+import { topImages } from "../top_images/index.js";
+import { spriteSheet } from "../top_images/data.js";
 
 const METHODS = { tsne: "t-SNE", pca: "PCA", umap: "UMAP" };
 

@@ -2,11 +2,11 @@
 // misclassified points ringed, hover with the image's thumbnail, wheel zoom, drag pan,
 // double-click reset, the animation from one logged map to the next, and the class legend.
 // Never fetches: the view hands the map's data and the sprites in.
-import { categorical } from "../colors.js";
-import { eventPoint, h, setChildren } from "../dom.js";
-import { colors, sizeCanvas } from "../draw.js";
-import { className } from "../format.js";
-import { cell, drawThumb } from "../sprites.js";
+import { categorical } from "../../colors.js";
+import { eventPoint, h, setChildren } from "../../dom.js";
+import { colors, sizeCanvas } from "../../draw.js";
+import { className } from "../../format.js";
+import { cell, drawThumb } from "../../sprites.js";
 
 const ANIMATION_MS = 450;
 const CELL = 12; // px of the hover grid

@@ -1,7 +1,7 @@
 // Filters view, data: the kernels of a layer by blocks of steps (kept in memory, so the slider
 // scrubs without requests), the smoothness series and the activation rates. No DOM here.
-import { decodeFloat32, getJSON, loggedSteps, seriesJSON, stable } from "../api.js";
-import { kindsAt } from "../steps.js";
+import { decodeFloat32, getJSON, loggedSteps, seriesJSON, stable } from "../../api.js";
+import { kindsAt } from "../../steps.js";
 
 /** What a panel needs when the runs or the layer change: {steps, smooth, rates} (null where not logged). */
 export async function filterSeries(run, layer) {

@@ -3,15 +3,15 @@
 // that scrubs from memory (kernels arrive in blocks of steps and stay cached), the smoothness
 // curve with the current step marked, and a click-to-enlarge filter with its smoothness and
 // activation rate. Routes: api/filters/kernels, api/filters/smoothness (+ api/dead/rates).
-import { eventPoint, field, fillSelect, h, select, setChildren, toggle } from "../dom.js";
-import { colors, drawFilter, drawKernelGrid, lineChart } from "../draw.js";
-import { formatNumber, stepNote } from "../format.js";
-import { hitKernelGrid, inputModes, weightStats } from "../kernels.js";
-import { basePanel, layerView } from "../layer_view.js";
-import { kindsAt, layersWith, valueAt } from "../steps.js";
-import { setLoading } from "../widgets.js";
-import { filterSeries, kernels, peekKernels } from "./filters_data.js";
-import { topLink } from "./top_images.js";
+import { eventPoint, field, fillSelect, h, select, setChildren, toggle } from "../../dom.js";
+import { colors, drawFilter, drawKernelGrid, lineChart } from "../../draw.js";
+import { formatNumber, stepNote } from "../../format.js";
+import { hitKernelGrid, inputModes, weightStats } from "../../kernels.js";
+import { basePanel, layerView } from "../../layer_view.js";
+import { kindsAt, layersWith, valueAt } from "../../steps.js";
+import { setLoading } from "../../widgets.js";
+import { filterSeries, kernels, peekKernels } from "./data.js";
+import { topLink } from "../top_images/index.js";
 
 export function create(root, shell) {
   const st = { normalization: "global", inputMode: null, selected: -1 };

@@ -10,7 +10,7 @@ import {
   seriesJSON,
   stable,
   stepJSON,
-} from "../api.js";
+} from "../../api.js";
 
 const ROUTE = "api/gradcam/step";
 const mapsKey = (run, layer, step) => `cammaps:${run}\u0000${layer}\u0000${step}`;

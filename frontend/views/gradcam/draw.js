@@ -1,8 +1,8 @@
 // Grad-CAM view, DOM and canvas: the probe cards, one image's strip over training with its chart,
 // and its attribution maps. Never fetches: pictures arrive as bitmaps or promises of bitmaps.
-import { h, setChildren } from "../dom.js";
-import { colors, drawCam, lineChart, paintBitmap } from "../draw.js";
-import { className, formatNumber, percent } from "../format.js";
+import { h, setChildren } from "../../dom.js";
+import { colors, drawCam, lineChart, paintBitmap } from "../../draw.js";
+import { className, formatNumber, percent } from "../../format.js";
 
 const CARD = 112; // CSS px of one probe card
 

@@ -5,13 +5,13 @@
 // Two colourings: the logged overlay PNG (stretched per image), or the raw CAM on one scale
 // per image across all steps (so a map growing stronger over training looks stronger).
 // Routes: api/gradcam/step, api/gradcam/image, api/gradcam/maps (+ PNGs from api/runs/image).
-import { field, h, setChildren, toggle } from "../dom.js";
-import { percent, stepNote } from "../format.js";
-import { basePanel, layerView } from "../layer_view.js";
-import { layersWith } from "../steps.js";
-import { camReady, camStep, camSteps, watchSeries } from "./gradcam_data.js";
-import { buildStrip, camCard, drawAttributions, drawWatchChart, markStrip } from "./gradcam_draw.js";
-import { picture } from "./top_images_data.js";
+import { field, h, setChildren, toggle } from "../../dom.js";
+import { percent, stepNote } from "../../format.js";
+import { basePanel, layerView } from "../../layer_view.js";
+import { layersWith } from "../../steps.js";
+import { camReady, camStep, camSteps, watchSeries } from "./data.js";
+import { buildStrip, camCard, drawAttributions, drawWatchChart, markStrip } from "./draw.js";
+import { picture } from "../top_images/data.js";
 
 export function create(root, shell) {
   const st = { image: 0, opacity: 0.6, colouring: "overlay", only: "all" };

@@ -1,7 +1,7 @@
 // Patterns view, data: a logged step's pattern gallery (PNGs as bitmaps), one filter's detail
 // (its kernel, activation rate, top images, the activation its pattern reached over training)
 // and the DeepDreams of a run. No DOM here.
-import { bitmap, loggedSteps, peekBitmap, peekStepJSON, seriesJSON, stepJSON } from "../api.js";
+import { bitmap, loggedSteps, peekBitmap, peekStepJSON, seriesJSON, stepJSON } from "../../api.js";
 
 const ROUTE = "api/patterns/step";
 

@@ -1,8 +1,8 @@
 // Patterns view, DOM and canvas: the gallery, a filter's detail beside its kernel, and the
 // DeepDream cards. Never fetches (the view hands bitmaps and answers in).
-import { h, message, setChildren } from "../dom.js";
-import { colors, drawFilter, lineChart } from "../draw.js";
-import { formatNumber, precise } from "../format.js";
+import { h, message, setChildren } from "../../dom.js";
+import { colors, drawFilter, lineChart } from "../../draw.js";
+import { formatNumber, precise } from "../../format.js";
 
 export const SIZES = { small: 48, medium: 72, large: 104 };
 const LABEL_H = 16;

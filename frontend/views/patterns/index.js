@@ -6,14 +6,14 @@
 // Below the gallery, when a run has DeepDreams (`tb-cnnviz dream`): a DeepDream panel with the
 // original and the dreamed image side by side, the layers dreamed on and the activation gain.
 // Routes: api/patterns/step, api/patterns/filter, api/patterns/dream (+ PNGs from api/runs/image, sprites).
-import { eventPoint, field, h, message, setChildren, toggle } from "../dom.js";
-import { stepNote } from "../format.js";
-import { basePanel, layerView } from "../layer_view.js";
-import { layersWith } from "../steps.js";
-import { dreams, filterInfo, gallery, galleryReady, patternSteps } from "./patterns_data.js";
-import { SIZES, drawDetail, drawDreams, drawGallery, galleryHit } from "./patterns_draw.js";
-import { drawPatternTop } from "./top_images.js";
-import { spriteSheet } from "./top_images_data.js";
+import { eventPoint, field, h, message, setChildren, toggle } from "../../dom.js";
+import { stepNote } from "../../format.js";
+import { basePanel, layerView } from "../../layer_view.js";
+import { layersWith } from "../../steps.js";
+import { dreams, filterInfo, gallery, galleryReady, patternSteps } from "./data.js";
+import { SIZES, drawDetail, drawDreams, drawGallery, galleryHit } from "./draw.js";
+import { drawPatternTop } from "../top_images/index.js";
+import { spriteSheet } from "../top_images/data.js";
 
 const dreamLayers = (run) => layersWith(run, "dream");
 

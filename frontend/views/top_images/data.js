@@ -1,6 +1,6 @@
 // Top images, data: per layer and logged step, the probe images that activate each filter most
 // (api/embedding/top), and a filter's own strip (api/patterns/filter sends it too). No DOM here.
-import { bitmap, getJSON, loggedSteps, sprites, stable } from "../api.js";
+import { bitmap, getJSON, loggedSteps, sprites, stable } from "../../api.js";
 
 /** The overview of a layer (`channel` null: each filter's best image) or one filter's examples, at a logged step. */
 export function topData(run, layer, step, channel) {

@@ -2,12 +2,12 @@
 // the embedding's sprites, with the receptive field of the maximum). Shown in the Embedding view
 // (a panel with a layer select, a filter picker and every filter's best image), beside a
 // pattern in the Patterns view, and reached from Filters and Patterns through `topLink`.
-import { eventPoint, field, fillSelect, h, select, setChildren } from "../dom.js";
-import { colors, sizeCanvas } from "../draw.js";
-import { className, formatNumber } from "../format.js";
-import { cell, drawThumb } from "../sprites.js";
-import { atOrBefore, hasKind, layerUnion, layersWith } from "../steps.js";
-import { topData, topSteps } from "./top_images_data.js";
+import { eventPoint, field, fillSelect, h, select, setChildren } from "../../dom.js";
+import { colors, sizeCanvas } from "../../draw.js";
+import { className, formatNumber } from "../../format.js";
+import { cell, drawThumb } from "../../sprites.js";
+import { atOrBefore, hasKind, layerUnion, layersWith } from "../../steps.js";
+import { topData, topSteps } from "./data.js";
 
 /** A button that opens filter `filter` of `layer` in the Top images of the Embedding view. */
 export function topLink(
