@@ -1,5 +1,5 @@
 """Helpers of the browser tests: a recorded Chromium page, the plugin opened on its own, waits and
-canvas fingerprints. The ``tensorboard`` server and its URLs are in ``tests/tb_server.py``; the
+canvas fingerprints. The ``tensorboard`` server and its URLs are in ``tests/support.py``; the
 fixtures (``browser``, ``shots``) in ``conftest.py`` beside this file. Test modules import from
 these two modules, never from ``conftest`` or from each other.
 """

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from browser_helpers import CHROMIUM, CHROMIUM_ARGS
-from tb_server import TENSORBOARD
+from support import TENSORBOARD
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

@@ -22,8 +22,7 @@ import pytest
 import torch
 from browser_helpers import Page, idle, open_plugin, screenshot
 from PIL import Image
-from support import train_small_vgg
-from tb_server import api_url, get_json, tensorboard, wait_for
+from support import api_url, get_json, tensorboard, train_small_vgg, wait_for
 
 from tb_cnnviz import cli
 from tb_cnnviz.datasets import SHAPE_CLASSES, ShapesDataset

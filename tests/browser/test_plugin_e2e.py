@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 import torch
 from browser_helpers import XSS_RUN, Page, idle, screenshot, signature, slider_step, wait_drawn
-from tb_server import api_url, get_json, http_get, tensorboard, wait_for
+from support import api_url, get_json, http_get, tensorboard, wait_for
 from torch.utils.tensorboard import SummaryWriter
 
 from tb_cnnviz import metadata, summary

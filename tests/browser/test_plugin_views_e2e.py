@@ -21,8 +21,7 @@ import re
 import numpy as np
 import pytest
 from browser_helpers import XSS_RUN, idle, open_plugin, screenshot, signature, slider_step
-from support import log_views_run
-from tb_server import api_url, get_json, tensorboard, wait_for
+from support import api_url, get_json, log_views_run, tensorboard, wait_for
 from torch.utils.tensorboard import SummaryWriter
 
 from tb_cnnviz import metadata, summary

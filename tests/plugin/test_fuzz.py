@@ -24,8 +24,7 @@ import urllib.request
 
 import pytest
 from logdirs import HOSTILE_RUNS, P
-from support import plugin_client
-from tb_server import TENSORBOARD, http_get, tensorboard, wait_for
+from support import TENSORBOARD, http_get, plugin_client, tensorboard, wait_for
 
 from tb_cnnviz import metadata
 from tb_cnnviz.plugin.routes import ROUTE_GROUPS
