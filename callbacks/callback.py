@@ -37,9 +37,6 @@ from tb_cnnviz.callbacks.windows import DeadFilterWindow
 from tb_cnnviz.kinds import BACKGROUND, SNAPSHOTS, SUMMARY_KINDS, TRAINING, Snapshot, default_every_n_steps
 
 DEFAULT_EVERY_N_STEPS = default_every_n_steps()
-# snapshots computed at a step by their ``snapshots`` function (dead filters are measured in windows)
-_COMPUTED = [row for row in SNAPSHOTS.values() if row.name != DeadFilterWindow.snapshot]
-_LAYER_ATTRIBUTES = {row.layers_argument: row.name for row in SNAPSHOTS.values() if row.layers_argument}
 
 
 class CNNVizCallback:
@@ -105,10 +102,12 @@ class CNNVizCallback:
         self.writer, self._own_writer = writer_for(self.config, log_dir, self.rank)
         # One job per background snapshot may wait while another runs: patterns and a map due at the
         # same epoch end both get done; a further one is dropped.
-        slow = [row for row in _COMPUTED if row.thread == BACKGROUND]
+        # Snapshots computed at a step by their ``snapshots`` function (dead filters are measured in windows).
+        self._computed = [row for row in SNAPSHOTS.values() if row.name != DeadFilterWindow.snapshot]
+        slow = [row for row in self._computed if row.thread == BACKGROUND]
         self._worker = BackgroundWorker("snapshots", on_error=lambda error: None, max_pending=len(slow))
         self._background_error: BaseException | None = None
-        self._states = {row.name: snapshots.new_state(row.name) for row in _COMPUTED}
+        self._states = {row.name: snapshots.new_state(row.name) for row in self._computed}
         self._window = DeadFilterWindow(self.config) if self.enabled[DeadFilterWindow.snapshot] else None
         self._window_start: int | None = None
         self._last_step: int | None = None
@@ -118,8 +117,9 @@ class CNNVizCallback:
 
     def __getattr__(self, name: str) -> Any:
         """``viz.<layers argument>``: the resolved layers of that argument, e.g. ``viz.kernel_layers``."""
-        if name in _LAYER_ATTRIBUTES and "config" in self.__dict__:
-            return self.config.layers[_LAYER_ATTRIBUTES[name]]
+        rows = [row for row in SNAPSHOTS.values() if row.layers_argument == name]
+        if rows and "config" in self.__dict__:
+            return self.config.layers[rows[0].name]
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     # ----------------------------------------------------------------- schedule
@@ -140,7 +140,7 @@ class CNNVizCallback:
             self._window_start = step
         self._raise_background_error()
         for thread in (TRAINING, BACKGROUND):
-            for row in _COMPUTED:
+            for row in self._computed:
                 due = step % self.every_n_steps[row.name] == 0 or (first and thread == TRAINING)
                 if row.thread == thread and self.rank == 0 and self.enabled[row.name] and due:
                     self._run(row, step)
@@ -156,7 +156,7 @@ class CNNVizCallback:
             raise RuntimeError("on_epoch_end: the callback was closed")
         step = _step(step)
         self._raise_background_error()
-        for row in _COMPUTED:
+        for row in self._computed:
             if row.thread != BACKGROUND or self.rank != 0 or not self.enabled[row.name]:
                 continue
             if step != self._last_slow_step.get(row.name):
@@ -205,7 +205,7 @@ class CNNVizCallback:
         return {
             "last_step": self._last_step,
             "window_start": self._window_start,
-            "logged_probe": bool(_PROBE_ONCE) and _PROBE_ONCE <= self._written_once,
+            "logged_probe": self._probe_once() <= self._written_once,
             "enabled": dict(self.enabled),
         }
 
@@ -214,7 +214,7 @@ class CNNVizCallback:
         self._last_step = state.get("last_step")
         self._window_start = state.get("window_start")
         if state.get("logged_probe", False):
-            self._written_once |= _PROBE_ONCE
+            self._written_once |= self._probe_once()
         for kind, flag in dict(state.get("enabled", {})).items():
             if kind in self.enabled:
                 self.enabled[kind] = self.enabled[kind] and bool(flag)
@@ -292,6 +292,11 @@ class CNNVizCallback:
             if not SUMMARY_KINDS[kind].per_layer and kind not in self._written_once
         ]
 
+    def _probe_once(self) -> set[str]:
+        """The summaries written once from the probe images (saved as ``logged_probe`` by :meth:`state_dict`)."""
+        rows = [row for row in self._computed if row.needs == "probe"]
+        return {kind for row in rows for kind in row.writes if not SUMMARY_KINDS[kind].per_layer}
+
     @staticmethod
     def _compute(row: Snapshot, inputs: snapshots.Inputs, once: list[str]) -> list:
         """The snapshot's summaries, then those written once (each from the same inputs, by the function of its name)."""
@@ -328,16 +333,6 @@ class CNNVizCallback:
         if self._background_error is not None:
             error, self._background_error = self._background_error, None
             raise error
-
-
-# the summaries written once from the probe images (saved as ``logged_probe`` by state_dict)
-_PROBE_ONCE = {
-    kind
-    for row in _COMPUTED
-    if row.needs == "probe"
-    for kind in row.writes
-    if not SUMMARY_KINDS[kind].per_layer
-}
 
 
 def _step(step) -> int:

@@ -39,7 +39,7 @@ DEFAULT_ACTIVATION_LAYERS = 3
 MAX_PROBE_IMAGES = 64
 MAX_EMBEDDING_IMAGES = 10000
 EMBEDDING_METHODS = ("tsne", "pca", "umap")
-TURNS_ON = "turns_on"  # Options field metadata: the snapshot this argument switches on (empty/None: off)
+TURNS_ON = "turns_on"  # Options field metadata: the snapshot this argument turns on (default: its layers)
 SETTING = "setting"  # Options field metadata: (snapshot, key) of the snapshot's settings it fills
 
 
@@ -55,13 +55,13 @@ class Options:
     writer: Any = None
     probe: torch.Tensor | tuple[torch.Tensor, Any] | None = None
     class_names: Sequence[str] | None = None
-    kernel_layers: Iterable[LayerSpec] | LayerSpec | None = _option(turns_on="kernels")
-    activation_layers: Iterable[LayerSpec] | LayerSpec | None = _option(turns_on="activations")
-    dead_filter_layers: Iterable[LayerSpec] | LayerSpec | None = _option(turns_on="dead_filters")
-    gradcam_layers: Iterable[LayerSpec] | LayerSpec | None = _option(turns_on="gradcam")
+    kernel_layers: Iterable[LayerSpec] | LayerSpec | None = None
+    activation_layers: Iterable[LayerSpec] | LayerSpec | None = None
+    dead_filter_layers: Iterable[LayerSpec] | LayerSpec | None = None
+    gradcam_layers: Iterable[LayerSpec] | LayerSpec | None = None
     attributions: Sequence[str] = _option((), turns_on="attributions", setting=("attributions", "methods"))
     logits: Callable[[Any], torch.Tensor] | None = None
-    pattern_layers: Iterable[LayerSpec] | LayerSpec | None = _option((), turns_on="patterns")
+    pattern_layers: Iterable[LayerSpec] | LayerSpec | None = ()
     pattern_channels: int = _option(64, setting=("patterns", "channels"))
     pattern_steps: int = _option(64, setting=("patterns", "steps"))
     pattern_size: int | None = _option(None, setting=("patterns", "size"))
@@ -224,8 +224,16 @@ def _layers(base: nn.Module, spec, default, argument: str, conv_only: bool = Tru
 
 
 def _switches() -> dict[str, str]:
-    """``{snapshot: the Options field that turns it on}``."""
-    return {field.metadata[TURNS_ON]: field.name for field in _fields(TURNS_ON)}
+    """``{snapshot: the argument that turns it on}``: the one tagged ``turns_on``, else its layers argument."""
+    tagged = {field.metadata[TURNS_ON]: field.name for field in _fields(TURNS_ON)}
+    switches = {name: tagged.get(name, row.layers_argument) for name, row in SNAPSHOTS.items()}
+    missing = [name for name, switch in switches.items() if switch is None]
+    if missing:
+        raise ValueError(
+            f"kinds.SNAPSHOTS: nothing turns on {missing}; give the row a layers_argument "
+            "or tag an Options field with turns_on"
+        )
+    return switches
 
 
 def _check_needs(given: Options, inputs: Mapping[str, tuple]) -> None:
