@@ -28,7 +28,7 @@ export function basePanel(run, layer, className = "panel") {
  *  - name: the view's name in the table (its hint, its intents from shell.open);
  *  - nothing: what the empty state says is missing ("kernels" -> "No kernels logged in run");
  *  - layersOf(run) -> layer names with this view's data;
- *  - layerLabel, layerClass: the layer select's label and class ("Layer", "layer");
+ *  - layerLabel, layerAria: the layer select's label and accessible name ("Layer", "layer");
  *  - setup(view) -> {controls: [elements], before: [elements], after: [elements]}: the view's own
  *    controls (view.layerField and view.slider.el are placed by the view), elements above the panels
  *    (hidden with the controls in the empty state) and below them;
@@ -59,7 +59,7 @@ export function layerView(root, shell, spec) {
       if (spec.onLayer) spec.onLayer(v);
       shell.busy(update());
     },
-    { class: spec.layerClass || "layer", "aria-label": spec.layerAria || "layer" },
+    { class: "layer", "aria-label": spec.layerAria || "layer" },
   );
   const slider = stepSlider((step) => {
     state.step = step;
@@ -68,7 +68,6 @@ export function layerView(root, shell, spec) {
   const view = {
     state,
     slider,
-    layerSelect,
     layerField: field(spec.layerLabel || "Layer", layerSelect),
     get panels() {
       return panels;
