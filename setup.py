@@ -50,6 +50,7 @@ setup(
             "playwright>=1.40,<2",
             "scikit-learn>=1.2,<2",
             "lightning>=2.1,<3",
+            "timm>=1.0,<2",  # the zoo tests: timm's CNN families with random weights
         ],
         "lightning": ["lightning>=2.1,<3"],
         "umap": ["umap-learn>=0.5,<1"],
