@@ -100,10 +100,10 @@ class CNNVizCallback:
         self.enabled = dict(self.config.enabled)
         self.rank = distributed.rank()
         self.writer, self._own_writer = writer_for(self.config, log_dir, self.rank)
-        # One job per background snapshot may wait while another runs: patterns and a map due at the
-        # same epoch end both get done; a further one is dropped.
         # Snapshots computed at a step by their ``snapshots`` function (dead filters are measured in windows).
         self._computed = [row for row in SNAPSHOTS.values() if row.name != DeadFilterWindow.snapshot]
+        # One job per background snapshot may wait while another runs: patterns and a map due at the
+        # same epoch end both get done; a further one is dropped.
         slow = [row for row in self._computed if row.thread == BACKGROUND]
         self._worker = BackgroundWorker("snapshots", on_error=lambda error: None, max_pending=len(slow))
         self._background_error: BaseException | None = None
@@ -281,7 +281,7 @@ class CNNVizCallback:
             class_names=self.config.class_names,
             logits=self.config.logits,
             settings=self.config.settings[row.name],
-            state=self._states[row.name] if measured is None else measured,
+            state=self._states.get(row.name) if measured is None else measured,
         )
 
     def _once(self, row: Snapshot) -> list[str]:
