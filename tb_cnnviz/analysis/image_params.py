@@ -58,7 +58,8 @@ class FourierImage:
 
     ``parameters`` is one real tensor [N, C, H, W//2+1, 2] (real and imaginary parts);
     ``images()`` maps it to [N, C, H, W] in (0, 1), differentiably. Image ``i`` is
-    initialised from ``generators[i]`` alone (normal noise with std ``sd``).
+    initialised from ``generators[i]`` alone (normal noise with std ``sd``), drawn in float32 so
+    that ``dtype`` (float64 for a float64 model) changes the precision, not the starting point.
     """
 
     def __init__(
@@ -69,6 +70,7 @@ class FourierImage:
         width: int,
         *,
         device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float32,
         sd: float = 0.01,
         decay_power: float = 1.0,
         decorrelate: bool | None = None,
@@ -77,15 +79,15 @@ class FourierImage:
         self.channels, self.height, self.width = channels, height, width
         shape = (channels, height, width // 2 + 1, 2)
         init = torch.stack([torch.randn(shape, generator=g) for g in generators]) * sd
-        self.spectrum = init.to(device).requires_grad_(True)
+        self.spectrum = init.to(device, dtype).requires_grad_(True)
         # With norm="ortho" this equals lucid's sqrt(H*W)-scaled spectrum under TF's unnormalised irfft2d.
         # lucid's divisor is folded into the scale (one op less per step).
         scale = spectrum_scale(height, width, decay_power) / _FOURIER_DIVISOR
-        self.scale = scale[None, None, :, :, None].to(device)
+        self.scale = scale[None, None, :, :, None].to(device, dtype)
         decorrelate = channels == 3 if decorrelate is None else decorrelate
         if decorrelate and channels != 3:
             raise ValueError(f"decorrelate: colour decorrelation needs 3 channels, got {channels}")
-        self.colour = COLOR_CORRELATION_NORMALIZED.to(device) if decorrelate else None
+        self.colour = COLOR_CORRELATION_NORMALIZED.to(device, dtype) if decorrelate else None
 
     @property
     def parameters(self) -> list[torch.Tensor]:
@@ -110,7 +112,8 @@ class PixelImage:
 
     Mirrors Chollet's recipe (``128 + 20 * U[0, 1)`` on a 0..255 scale). ``project()`` clamps the
     pixels back into [0, 1] after an update (projected gradient ascent), so the returned
-    image is exactly the optimised one, not a contrast-stretched version of it.
+    image is exactly the optimised one, not a contrast-stretched version of it. The noise is drawn
+    in float32 whatever ``dtype`` the pixels are kept in.
     """
 
     def __init__(
@@ -121,12 +124,13 @@ class PixelImage:
         width: int,
         *,
         device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float32,
         noise: float = 20.0 / 255.0,
     ):
         generators = _check_generators(generators)
         self.channels, self.height, self.width = channels, height, width
         init = torch.stack([torch.rand((channels, height, width), generator=g) for g in generators])
-        self.pixels = (0.5 + noise * (init - 0.5)).to(device).requires_grad_(True)
+        self.pixels = (0.5 + noise * (init - 0.5)).to(device, dtype).requires_grad_(True)
 
     @property
     def parameters(self) -> list[torch.Tensor]:

@@ -364,10 +364,12 @@ def _optimise_chunk(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     generators = [torch.Generator().manual_seed(image_seed(settings.seed, key)) for key in targets]
     shape = (settings.channels, settings.height, settings.width)
+    # The image is optimised in float32, or float64 for a float64 model (never in half precision).
+    dtype = torch.promote_types(settings.dtype, torch.float32)
     if settings.param == "fourier":
-        image = FourierImage(generators, *shape, device=settings.device)
+        image = FourierImage(generators, *shape, device=settings.device, dtype=dtype)
     else:
-        image = PixelImage(generators, *shape, device=settings.device)
+        image = PixelImage(generators, *shape, device=settings.device, dtype=dtype)
     transforms = settings.transforms
     draws = (
         transforms.sample(generators, settings.steps).to(settings.device) if transforms is not None else None

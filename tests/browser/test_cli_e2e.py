@@ -352,7 +352,10 @@ def test_embed_run_in_the_embedding_view(made, server, browser, shots):
         assert int(frame.get_attribute("canvas.scatter", "data-visible")) == SETTINGS["embed_images"]
         assert frame.locator(".legend-item").count() == made["embed_classes"]  # one per folder
         accuracy = float(re.search(r"accuracy ([\d.]+)%", frame.inner_text(".panel-note")).group(1))
-        assert accuracy > 90  # the trained model's predictions agree with the folders
+        # The trained model's predictions agree with the folders. train_small_vgg is deterministic (one
+        # thread, cosine decay); measured 96.7-100% on these 60 images (95.0-99.8% on 400) over training
+        # seeds 0-5 x {1, 2} threads; at a constant rate it was 78.3-100%.
+        assert accuracy > 90
         x, y = frame.evaluate("() => document.querySelector('canvas.scatter').pointAt(3)")
         box = frame.locator("canvas.scatter").bounding_box()
         frame.page.mouse.move(box["x"] + x, box["y"] + y)
