@@ -104,7 +104,8 @@ def test_example_cnn_first_layer_gets_smoother_with_training(trained_small_vgg):
     initial = small_vgg(width=16).features.conv1.weight
     before = smoothness(initial).mean().item()
     after = smoothness(trained_small_vgg.features.conv1.weight).mean().item()
-    assert after > before + 0.15, (before, after)
+    # gain measured 0.18-0.28 over training seeds 0-4 x {1, 2} threads
+    assert after > before + 0.1, (before, after)
 
 
 def test_bad_weight_is_a_clear_error():

