@@ -30,6 +30,7 @@ from tb_cnnviz.analysis.layers import (
     resolve_layers,
     unwrap,
 )
+from tb_cnnviz.analysis.paths import main_path
 from tb_cnnviz.callbacks import compilation, projector
 from tb_cnnviz.kinds import SNAPSHOTS
 from tb_cnnviz.snapshot_inputs import default_logits
@@ -126,17 +127,6 @@ def build(model: nn.Module, options: Mapping[str, Any]) -> CallbackConfig:
             f"kernel_normalization: expected one of {NORMALIZATIONS}, got {given.kernel_normalization!r}"
         )
     every_n_steps = _schedule(given.every_n_steps)
-    resolved = dict(vars(given))
-    resolved["kernel_layers"] = _layers(base, given.kernel_layers, [convs[0]], "kernel_layers")
-    resolved["activation_layers"] = _layers(
-        base, given.activation_layers, evenly_spaced(convs, DEFAULT_ACTIVATION_LAYERS), "activation_layers"
-    )
-    resolved["dead_filter_layers"] = _layers(base, given.dead_filter_layers, convs, "dead_filter_layers")
-    resolved["gradcam_layers"] = _layers(base, given.gradcam_layers, [convs[-1]], "gradcam_layers", False)
-    resolved["attributions"] = _attribution_methods(given.attributions)
-    resolved["pattern_layers"] = _layers(base, given.pattern_layers, [], "pattern_layers", False)
-    resolved["pattern_channels"] = _positive(given.pattern_channels, "pattern_channels")
-    resolved["pattern_steps"] = _positive(given.pattern_steps, "pattern_steps")
     in_channels = convs[0][1].in_channels
     inputs = {
         "probe": _probe(given.probe, in_channels, "probe", MAX_PROBE_IMAGES),
@@ -144,6 +134,24 @@ def build(model: nn.Module, options: Mapping[str, Any]) -> CallbackConfig:
             given.embedding_probe, in_channels, "embedding_probe", MAX_EMBEDDING_IMAGES
         ),
     }
+    cam, stages = _path_defaults(base, inputs, compilation.is_compiled(model))
+    resolved = dict(vars(given))
+    resolved["kernel_layers"] = _layers(base, given.kernel_layers, [convs[0]], "kernel_layers")
+    resolved["activation_layers"] = _layers(
+        base,
+        given.activation_layers,
+        evenly_spaced(stages or convs, DEFAULT_ACTIVATION_LAYERS),
+        "activation_layers",
+        conv_only=False,
+    )
+    resolved["dead_filter_layers"] = _layers(base, given.dead_filter_layers, convs, "dead_filter_layers")
+    resolved["gradcam_layers"] = _layers(
+        base, given.gradcam_layers, cam or [convs[-1]], "gradcam_layers", False
+    )
+    resolved["attributions"] = _attribution_methods(given.attributions)
+    resolved["pattern_layers"] = _layers(base, given.pattern_layers, [], "pattern_layers", False)
+    resolved["pattern_channels"] = _positive(given.pattern_channels, "pattern_channels")
+    resolved["pattern_steps"] = _positive(given.pattern_steps, "pattern_steps")
     resolved["embedding_probe"] = inputs["embedding_probe"][0]
     if given.embedding_method not in EMBEDDING_METHODS:
         raise ValueError(
@@ -199,6 +207,24 @@ def build(model: nn.Module, options: Mapping[str, Any]) -> CallbackConfig:
     if probe_images is not None:
         _check_probe_forward(config)
     return config
+
+
+def _path_defaults(base: nn.Module, inputs: Mapping[str, tuple], compiled: bool) -> tuple[list, list]:
+    """Default Grad-CAM layer and stage outputs, found by running two probe images through the model.
+
+    ``([], [])`` without images, or when the model cannot run on them (the probe check that
+    follows then names the problem); the callers fall back to the conv layers.
+    """
+    images = next((images for images, _ in inputs.values() if images is not None), None)
+    if images is None:
+        return [], []
+    try:
+        with compilation.own_forwards(base, compiled):
+            path = main_path(base, images[:2].to(model_device(base)))
+    except Exception:  # noqa: BLE001 - reported by the probe check with the model's own error
+        return [], []
+    cam = path.gradcam_layer()
+    return ([(cam.name, cam.module)] if cam else []), [(p.name, p.module) for p in path.stage_outputs()]
 
 
 def writer_for(config: CallbackConfig, log_dir: str | os.PathLike | None, rank: int) -> tuple[Any, bool]:

@@ -66,7 +66,26 @@ def output_tensor(output) -> torch.Tensor | None:
     return None
 
 
-def main_path(model: nn.Module, images: torch.Tensor) -> list[PathPoint]:
+@dataclasses.dataclass(frozen=True)
+class MainPath:
+    """The main path's points in execution order, and the shape of the output they lead to."""
+
+    points: list[PathPoint]
+    output_shape: tuple[int, ...]
+
+    @property
+    def classes(self) -> int | None:
+        """The number of class scores, for an output ``[N, classes]``."""
+        return self.output_shape[1] if len(self.output_shape) == 2 else None
+
+    def gradcam_layer(self) -> PathPoint | None:
+        return gradcam_layer(self.points, self.classes)
+
+    def stage_outputs(self) -> list[PathPoint]:
+        return stage_outputs(self.points, self.classes)
+
+
+def main_path(model: nn.Module, images: torch.Tensor) -> MainPath:
     """The modules every path from ``images`` to the model's output passes through, in execution order.
 
     Runs one forward pass in eval mode with the parameters frozen (modes, RNG and ``.grad``
@@ -95,12 +114,13 @@ def main_path(model: nn.Module, images: torch.Tensor) -> list[PathPoint]:
     finally:
         for handle in handles:
             handle.remove()
+    output_shape = tuple(output.shape) if output is not None else ()
     if output is None or output.grad_fn is None:
-        return []
+        return MainPath([], output_shape)
     graph = _graph(output.grad_fn)
     source = next((n for n in graph if getattr(n, "variable", None) is x), None)
     if source is None:
-        return []
+        return MainPath([], output_shape)
     cuts: dict[object, list[tuple[str, nn.Module, tuple[int, ...], int]]] = {}
     for module, records in calls.items():
         if len(records) != 1 or records[0][0] is None or isinstance(module, PASS_THROUGH):
@@ -115,7 +135,7 @@ def main_path(model: nn.Module, images: torch.Tensor) -> list[PathPoint]:
         points.append(
             PathPoint(name, module, shape, max(m[3] for m in members), types, tuple(images.shape[2:]))
         )
-    return sorted(points, key=lambda point: point.order)
+    return MainPath(sorted(points, key=lambda point: point.order), output_shape)
 
 
 def gradcam_layer(points: list[PathPoint], classes: int | None = None) -> PathPoint | None:

@@ -52,7 +52,7 @@ def names(points):
 
 def test_side_branches_are_not_on_the_main_path():
     model = Inception()
-    points = main_path(model, torch.rand(2, 3, 8, 8))
+    points = main_path(model, torch.rand(2, 3, 8, 8)).points
     assert "branch_a" not in names(points) and "branch_b" not in names(points)
     assert names(points)[0] == "stem"
     assert gradcam_layer(points) is None or gradcam_layer(points).name == "stem"
@@ -60,7 +60,9 @@ def test_side_branches_are_not_on_the_main_path():
 
 def test_convs_inside_a_residual_block_and_gates_and_heads_are_never_chosen():
     model = Residual()
-    points = main_path(model, torch.rand(2, 3, 16, 16))
+    path = main_path(model, torch.rand(2, 3, 16, 16))
+    points = path.points
+    assert path.output_shape == (2, 3) and path.classes == 3
     assert names(points)[:2] == ["stem", "block_out"]
     assert not {"conv1", "conv2", "gate"} & set(names(points))  # before the add; a side input
     assert gradcam_layer(points, classes=3).name == "block_out"  # not the 1x1 classifier after the pooling
@@ -135,9 +137,8 @@ def test_torchvision_defaults_are_the_documented_layers_and_cuts(name, size, cam
     torch.manual_seed(0)
     extra = {"aux_logits": False, "init_weights": False} if name == "googlenet" else {}
     model = getattr(torchvision.models, name)(weights=None, **extra)
-    points = main_path(model, torch.rand(2, 3, size, size))
-    chosen = gradcam_layer(points, classes=1000)
-    stages = stage_outputs(points, classes=1000)
+    path = main_path(model, torch.rand(2, 3, size, size))
+    chosen, stages = path.gradcam_layer(), path.stage_outputs()
     assert chosen.name == cam
     assert (stages[0].name, stages[-1].name) == (first, last)
     assert [p.shape[2] for p in stages] == sorted(
@@ -161,7 +162,6 @@ def test_timm_defaults_are_the_documented_layers_and_cuts(name, cam):
     timm = pytest.importorskip("timm")
     torch.manual_seed(0)
     model = timm.create_model(name, pretrained=False)
-    points = main_path(model, torch.rand(2, 3, 64, 64))
-    chosen = gradcam_layer(points, classes=1000)
+    chosen = main_path(model, torch.rand(2, 3, 64, 64)).gradcam_layer()
     assert chosen.name == cam
     assert _chosen_output_is_a_cut(model, chosen.module, 64, carries_signal=name != "repvgg_a0")
