@@ -3,21 +3,15 @@
 // The shell owns the run selection (one run, or two side by side), the tabs, the reload wiring
 // and the empty state. Which views exist, their titles and their empty-state hints come from
 // the table of kinds that api/runs/list sends (`table.views`, from tb_cnnviz/kinds.py); each
-// view's code is a folder in ./views/ (below, by name) whose index.js exports
+// view's code is a folder ./views/<name>/, imported when the table names it, whose index.js exports
 //   create(root, shell) -> {update(), destroy(), redraw()}
+// so a new view needs no edit here.
 // and built on layer_view.js. A view links to another with shell.open(name, {layer, filter, ...});
 // the target picks the intent up with shell.takeIntent(name) when it updates.
 import { reloadSeries, seriesJSON } from "./api.js";
 import { field, fillSelect, h, message, select, setChildren, spinner } from "./dom.js";
 import { connectToTensorBoard } from "./host.js";
-import * as activations from "./views/activations/index.js";
-import * as dead from "./views/dead/index.js";
-import * as embedding from "./views/embedding/index.js";
-import * as filters from "./views/filters/index.js";
-import * as gradcam from "./views/gradcam/index.js";
-import * as patterns from "./views/patterns/index.js";
-
-const MODULES = { filters, activations, dead, gradcam, patterns, embedding };
+const VIEW_NAME = /^[a-z][a-z0-9_]*$/;
 
 /**
  * The table's views that have a module, in the table's order; a row without a module or a
@@ -38,6 +32,23 @@ export function matchViews(rows, modules) {
         `tb-cnnviz: view module ${JSON.stringify(name)} has no row in the table of kinds; not shown`,
       );
   return shown;
+}
+
+/** The module of each view the table names, imported from ./views/<name>/index.js (a failed import is skipped). */
+async function importViews(rows) {
+  const modules = {};
+  await Promise.all(
+    rows
+      .filter((row) => VIEW_NAME.test(row.name))
+      .map(async (row) => {
+        try {
+          modules[row.name] = await import(`./views/${row.name}/index.js`);
+        } catch (error) {
+          console.warn(`tb-cnnviz: view ${JSON.stringify(row.name)} could not be loaded: ${error}`);
+        }
+      }),
+  );
+  return modules;
 }
 
 const SNIPPET = `from tb_cnnviz.callbacks import CNNVizCallback
@@ -269,7 +280,7 @@ class Shell {
     this.runs = listing.runs || [];
     if (!listing.table || !Array.isArray(listing.table.views))
       throw new Error("api/runs/list sent no table of views (a tb-cnnviz backend older than this frontend?)");
-    this.views = matchViews(listing.table.views, MODULES);
+    this.views = matchViews(listing.table.views, await importViews(listing.table.views));
     const wanted = this.viewId || this.wantedView;
     this.viewId = this.views.some((v) => v.name === wanted) ? wanted : (this.views[0]?.name ?? null);
     this.renderTabs();
