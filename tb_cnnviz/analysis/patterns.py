@@ -36,44 +36,74 @@ set on the model passed in, so the live model must not be used concurrently). Th
 global RNG guard (``safety.preserved_rng``) is applied only on the main thread:
 restoring process-wide RNG state from a worker thread would rewind the training
 thread's random stream; nothing here draws from it anyway.
+
+The argument checks and ``RenderSettings`` live in ``pattern_settings``, the optimisation loop in
+``pattern_optimisation``; their public names are re-exported here.
 """
 
 from __future__ import annotations
 
 import contextlib
-import threading
-from collections.abc import Iterator, Sequence
+import inspect
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Callable, Literal, Union
+from typing import Callable
 
 import torch
 from torch import nn
 
-from tb_cnnviz.analysis.image_params import FourierImage, PixelImage
-from tb_cnnviz.analysis.layers import (
-    LayerSpec,
-    activation_point,
-    conv_layers,
-    model_device,
-    resolve_layer,
-    unwrap,
+from tb_cnnviz.analysis.layers import LayerSpec, activation_point, resolve_layer, unwrap
+from tb_cnnviz.analysis.pattern_optimisation import optimise_images, unit_objective
+from tb_cnnviz.analysis.pattern_settings import (
+    CLASS_DEFAULT_LR,
+    DEFAULT_LR,
+    DEFAULT_MEMORY_BUDGET,
+    Param,
+    RenderSettings,
+    Size,
+    TransformsSpec,
+    analysis_context,
+    check_device,
+    check_normalisation,
+    check_size,
+    check_targets,
+    chunk_size,
+    image_seed,
+    infer_in_channels,
+    model_dtype,
+    render_settings,
 )
-from tb_cnnviz.analysis.safety import eval_mode, frozen_parameters, preserved_rng
-from tb_cnnviz.analysis.transforms import RandomTransforms, resolve_transforms
 from tb_cnnviz.analysis.truncation import activation_bytes, truncated_forward
 
-Param = Literal["fourier", "pixel"]
-TransformsSpec = Union[RandomTransforms, str, None]
-Size = Union[int, Sequence[int]]
+__all__ = [
+    "CLASS_DEFAULT_LR",
+    "DEFAULT_LR",
+    "DEFAULT_MEMORY_BUDGET",
+    "Param",
+    "PatternResult",
+    "RenderSettings",
+    "Size",
+    "TransformsSpec",
+    "analysis_context",
+    "check_device",
+    "check_normalisation",
+    "check_size",
+    "check_targets",
+    "chunk_size",
+    "class_patterns",
+    "filter_patterns",
+    "image_seed",
+    "infer_in_channels",
+    "model_dtype",
+    "optimise_images",
+    "render_settings",
+    "unit_objective",
+]
 
-DEFAULT_LR = {"fourier": 0.2, "pixel": 0.01}
-# Class logits sit at the end of the network and respond to global contrast; a smaller Fourier
-# step keeps the other logits from rising with the target (10/10 vs 6/10 class-model images
-# classified as their class on the shapes SmallVGG at 48 steps).
-CLASS_DEFAULT_LR = {"fourier": 0.1, "pixel": 0.01}
-DEFAULT_MEMORY_BUDGET = 1 << 30
-# Backward keeps the forward's saved tensors and creates gradients of about the same size.
-_BACKWARD_FACTOR = 3
+# The keyword arguments of filter_patterns and class_patterns that go to render_settings unchanged.
+_SETTINGS = tuple(inspect.signature(render_settings).parameters)[1:]
+
+Run = Callable[[torch.Tensor], list[torch.Tensor]]
 
 
 @dataclass
@@ -92,315 +122,49 @@ class PatternResult:
     steps: int = 0
 
 
-def image_seed(seed: int, key: int) -> int:
-    """A well-mixed 63-bit generator seed for image ``key`` (a channel or class) under ``seed`` (splitmix64)."""
-    mask = (1 << 64) - 1
-    x = (seed * 0x9E3779B97F4A7C15 + (key + 1) * 0xBF58476D1CE4E5B9) & mask
-    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & mask
-    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & mask
-    return (x ^ (x >> 31)) & ((1 << 63) - 1)
-
-
-@contextlib.contextmanager
-def analysis_context(model: nn.Module) -> Iterator[None]:
-    """Eval mode (each module's flag restored), frozen parameters, gradients enabled locally,
-    and the global RNG guard when on the main thread (see the module docstring)."""
-    guard = (
-        preserved_rng() if threading.current_thread() is threading.main_thread() else contextlib.nullcontext()
-    )
-    with guard, eval_mode(model), frozen_parameters(model), torch.inference_mode(False), torch.enable_grad():
-        yield
-
-
-def model_dtype(model: nn.Module) -> torch.dtype:
-    for tensor in model.parameters():
-        if tensor.is_floating_point():
-            return tensor.dtype
-    return torch.float32
-
-
-def check_device(model: nn.Module, device: torch.device | str | None) -> torch.device:
-    """The model's device; an explicit ``device`` must match it (a copy must be moved by the caller)."""
-    actual = model_device(model)
-    if device is None:
-        return actual
-    try:
-        wanted = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ValueError(f"device: expected a torch.device or a device string, got {device!r}") from None
-    if wanted.type != actual.type or (
-        wanted.index is not None and actual.index is not None and wanted.index != actual.index
-    ):
-        raise ValueError(
-            f"device: the model's parameters are on {actual}, but device={wanted} was requested; "
-            "move a copy of the model there first (copy.deepcopy(model).to(device))"
-        )
-    return actual
-
-
-def infer_in_channels(model: nn.Module, in_channels: int | None) -> int:
-    if in_channels is not None:
-        if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels < 1:
-            raise ValueError(f"in_channels: expected an int >= 1, got {in_channels!r}")
-        return in_channels
-    convs = conv_layers(model)
-    if not convs:
-        raise ValueError(
-            "in_channels: the model has no Conv2d to infer the input channel count from; pass in_channels"
-        )
-    return convs[0][1].in_channels
-
-
-def check_size(size: Size) -> tuple[int, int]:
-    if isinstance(size, bool):
-        raise TypeError(f"size: expected an int or (height, width), got {size!r}")
-    if isinstance(size, int):
-        size = (size, size)
-    try:
-        height, width = (int(s) for s in size)
-    except (TypeError, ValueError):
-        raise TypeError(f"size: expected an int or (height, width), got {size!r}") from None
-    if height < 1 or width < 1:
-        raise ValueError(f"size: expected positive sizes, got {(height, width)}")
-    return height, width
-
-
-def _positive_int(name: str, value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name}: expected an int >= 1, got {value!r}")
-    return value
-
-
-def check_normalisation(
-    mean, std, channels: int, device: torch.device
-) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """``(mean, std)`` as [1, C, 1, 1] tensors, or None for identity; scalars broadcast."""
-    if mean is None and std is None:
-        return None
-    tensors = []
-    for name, value, default in (("mean", mean, 0.0), ("std", std, 1.0)):
-        value = default if value is None else value
-        t = torch.as_tensor(value, dtype=torch.float32).flatten()
-        if t.numel() == 1:
-            t = t.expand(channels)
-        if t.numel() != channels:
-            raise ValueError(
-                f"{name}: expected a number or {channels} values (one per input channel), got {t.numel()}"
-            )
-        tensors.append(t.reshape(1, channels, 1, 1).to(device))
-    if (tensors[1] <= 0).any():
-        raise ValueError(f"std: expected positive values, got {tensors[1].flatten().tolist()}")
-    return tensors[0], tensors[1]
-
-
-def check_targets(name: str, targets: Sequence[int] | int | None, count: int, what: str) -> list[int]:
-    """Channels/classes as a list of distinct ints in ``[0, count)``; None means all."""
-    if targets is None:
-        return list(range(count))
-    if isinstance(targets, bool):
-        raise TypeError(f"{name}: expected an int or a sequence of ints, got {targets!r}")
-    if isinstance(targets, int):
-        targets = [targets]
-    if isinstance(targets, torch.Tensor):
-        targets = targets.flatten().tolist()
-    try:
-        items = list(targets)
-    except TypeError:
-        raise TypeError(
-            f"{name}: expected an int or a sequence of ints, got {type(targets).__name__}"
-        ) from None
-    if not items:
-        raise ValueError(f"{name}: expected at least one {what}, got an empty sequence")
-    for item in items:
-        if isinstance(item, bool) or not isinstance(item, int):
-            raise TypeError(f"{name}: expected ints, got {item!r} ({type(item).__name__})")
-        if not 0 <= item < count:
-            raise ValueError(
-                f"{name}: {what} {item} is out of range; the layer has {count} {what}s (0..{count - 1})"
-            )
-    duplicates = sorted({item for item in items if items.count(item) > 1})
-    if duplicates:
-        raise ValueError(f"{name}: {what}s listed more than once: {duplicates}")
-    return items
-
-
-def unit_objective(output: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Per image b: mean over positions of ``output[b, targets[b]]`` ([B, C, ...] -> [B])."""
-    values = output[torch.arange(output.shape[0], device=output.device), targets]
-    return values.flatten(1).mean(dim=1) if values.dim() > 1 else values
-
-
-@dataclass
-class RenderSettings:
-    """Validated settings shared by ``filter_patterns`` and ``class_patterns``."""
-
-    channels: int
-    height: int
-    width: int
-    steps: int
-    param: str
-    transforms: RandomTransforms | None
-    lr: float
-    normalisation: tuple[torch.Tensor, torch.Tensor] | None
-    seed: int
-    device: torch.device
-    dtype: torch.dtype
-    batch_size: int | None
-    memory_budget: int
-    progress: bool
-
-    @property
-    def input_size(self) -> tuple[int, int]:
-        if self.transforms is None:
-            return self.height, self.width
-        return self.transforms.output_size(self.height, self.width)
-
-    def model_input(self, images: torch.Tensor) -> torch.Tensor:
-        if self.normalisation is not None:
-            mean, std = self.normalisation
-            images = (images - mean) / std
-        return images.to(self.dtype)
-
-    def probe(self) -> torch.Tensor:
-        """One grey image at the size the network sees during optimisation."""
-        return self.model_input(torch.full((1, self.channels, *self.input_size), 0.5, device=self.device))
-
-
-def render_settings(
+def _render(
     model: nn.Module,
+    forward: contextlib.AbstractContextManager[Run],
+    options: dict,
     *,
-    size: Size,
-    steps: int,
-    param: str,
-    transforms: TransformsSpec,
-    lr: float | None,
-    mean,
-    std,
-    in_channels: int | None,
-    seed: int,
-    device,
-    batch_size: int | None,
-    memory_budget: int,
-    progress: bool,
-) -> RenderSettings:
-    if param not in DEFAULT_LR:
-        raise ValueError(f"param: expected 'fourier' or 'pixel', got {param!r}")
-    height, width = check_size(size)
-    steps = _positive_int("steps", steps)
-    lr = DEFAULT_LR[param] if lr is None else lr
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
-        raise ValueError(f"lr: expected a positive number, got {lr!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"seed: expected an int, got {seed!r}")
-    if batch_size is not None:
-        _positive_int("batch_size", batch_size)
-    _positive_int("memory_budget", memory_budget)
-    channels = infer_in_channels(model, in_channels)
-    dev = check_device(model, device)
-    return RenderSettings(
-        channels=channels,
-        height=height,
-        width=width,
-        steps=steps,
-        param=param,
-        transforms=resolve_transforms(transforms, param, (height, width)),
-        lr=float(lr),
-        normalisation=check_normalisation(mean, std, channels, dev),
-        seed=seed,
-        device=dev,
-        dtype=model_dtype(model),
-        batch_size=batch_size,
-        memory_budget=memory_budget,
-        progress=bool(progress),
-    )
+    layer: str,
+    argument: str,
+    requested: Sequence[int] | int | None,
+    what: str,
+    check_output: Callable[[torch.Tensor], None],
+    default_lr: dict[str, float],
+    return_activations: bool,
+) -> torch.Tensor | PatternResult:
+    """What ``filter_patterns`` and ``class_patterns`` share: settings, a probe forward that sizes the
+    targets and the chunks, and the optimisation of one image per target under ``analysis_context``.
 
-
-def chunk_size(settings: RenderSettings, per_image_bytes: int, count: int) -> int:
-    if settings.batch_size is not None:
-        return min(settings.batch_size, count)
-    per_image = max(1, _BACKWARD_FACTOR * per_image_bytes)
-    return max(1, min(count, settings.memory_budget // per_image))
-
-
-def optimise_images(
-    objective: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-    targets: Sequence[int],
-    settings: RenderSettings,
-    chunk: int,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Maximise ``objective(model_input, targets) -> [B]`` with one image per target, in chunks.
-
-    Returns ``(images [K, C, H, W] in [0, 1], final objective values [K])``.
+    ``forward`` yields ``run(x) -> [output]``; it is entered inside the analysis context, so
+    settings and probes are normal tensors even under a caller's ``inference_mode``.
     """
-    bar = None
-    if settings.progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=settings.steps * len(targets), desc=f"{settings.param} patterns", unit="image-step")
-    images, values = [], []
-    try:
-        for start in range(0, len(targets), chunk):
-            part = list(targets[start : start + chunk])
-            result = _optimise_chunk(objective, part, settings, bar)
-            images.append(result[0])
-            values.append(result[1])
-    finally:
-        if bar is not None:
-            bar.close()
-    return torch.cat(images), torch.cat(values)
-
-
-def _adam(parameter: torch.Tensor, lr: float) -> torch.optim.Optimizer:
-    """Adam (Kingma & Ba 2015) ascending on our own image parameter; the fused kernel where the
-    device has one (one op per step instead of ~10, which matters on a busy CPU)."""
-    try:
-        return torch.optim.Adam([parameter], lr=lr, maximize=True, fused=True)
-    except (RuntimeError, ValueError, TypeError):
-        return torch.optim.Adam([parameter], lr=lr, maximize=True)
-
-
-def _optimise_chunk(
-    objective, targets: list[int], settings: RenderSettings, bar
-) -> tuple[torch.Tensor, torch.Tensor]:
-    generators = [torch.Generator().manual_seed(image_seed(settings.seed, key)) for key in targets]
-    shape = (settings.channels, settings.height, settings.width)
-    # The image is optimised in float32, or float64 for a float64 model (never in half precision).
-    dtype = torch.promote_types(settings.dtype, torch.float32)
-    if settings.param == "fourier":
-        image = FourierImage(generators, *shape, device=settings.device, dtype=dtype)
-    else:
-        image = PixelImage(generators, *shape, device=settings.device, dtype=dtype)
-    transforms = settings.transforms
-    draws = (
-        transforms.sample(generators, settings.steps).to(settings.device) if transforms is not None else None
-    )
-    index = torch.tensor(targets, device=settings.device)
-    (parameter,) = image.parameters
-    lr = settings.lr
-    optimiser = _adam(parameter, lr) if settings.param == "fourier" else None
-    for step in range(settings.steps):
-        x = image.images()
-        if transforms is not None:
-            x = transforms.apply(x, draws[:, step])
-        value = objective(settings.model_input(x), index)
-        (grad,) = torch.autograd.grad(value.sum(), [parameter])
+    base = unwrap(model)
+    if options["lr"] is None and isinstance(options["param"], str):
+        options["lr"] = default_lr.get(options["param"])
+    with analysis_context(base), forward as run:
+        settings = render_settings(model, **options)
+        probe = settings.probe()
         with torch.no_grad():
-            if optimiser is not None:
-                # .grad of our own image parameter, never of the model's
-                parameter.grad = grad
-                optimiser.step()
-                parameter.grad = None
-            else:
-                # Chollet's recipe: g / (sqrt(mean(g^2)) + eps), per image so batching changes nothing.
-                rms = grad.pow(2).flatten(1).mean(dim=1).sqrt().view(-1, 1, 1, 1)
-                parameter.add_(lr * grad / (rms + 1e-12))
-                image.project()
-        if bar is not None:
-            bar.update(len(targets))
-    with torch.no_grad():
-        final = image.images().detach()
-        reached = objective(settings.model_input(final), index).float()
-    return final, reached
+            output = run(probe)[0]
+        check_output(output)
+        targets = check_targets(argument, requested, output.shape[1], what)
+        chunk = chunk_size(settings, activation_bytes(base, run, probe), len(targets))
+        images, values = optimise_images(
+            lambda x, index: unit_objective(run(x)[0], index), targets, settings, chunk
+        )
+    if not return_activations:
+        return images
+    return PatternResult(
+        images=images,
+        activations=values,
+        targets=targets,
+        layer=layer,
+        param=settings.param,
+        steps=settings.steps,
+    )
 
 
 def filter_patterns(
@@ -441,48 +205,28 @@ def filter_patterns(
 
     Results stay on the model's device; an explicit ``device`` must match it.
     """
+    options = {name: value for name, value in locals().items() if name in _SETTINGS}
     base = unwrap(model)
     name, module = resolve_layer(base, layer, conv_only=False)
     measured = activation_point(base, module) if isinstance(module, nn.Conv2d) else module
-    with analysis_context(base), truncated_forward(base, [measured], [name]) as run:
-        # Built inside the context: under a caller's inference_mode they must still be normal tensors.
-        settings = render_settings(
-            model,
-            size=size,
-            steps=steps,
-            param=param,
-            transforms=transforms,
-            lr=lr,
-            mean=mean,
-            std=std,
-            in_channels=in_channels,
-            seed=seed,
-            device=device,
-            batch_size=batch_size,
-            memory_budget=memory_budget,
-            progress=progress,
-        )
-        probe = settings.probe()
-        with torch.no_grad():
-            output = run(probe)[0]
+
+    def check_output(output: torch.Tensor) -> None:
         if output.dim() < 2:
             raise ValueError(
                 f"layer: {name!r} produces outputs of shape {tuple(output.shape)}; expected [B, C, ...]"
             )
-        targets = check_targets("channels", channels, output.shape[1], "channel")
-        chunk = chunk_size(settings, activation_bytes(base, run, probe), len(targets))
-        images, values = optimise_images(
-            lambda x, index: unit_objective(run(x)[0], index), targets, settings, chunk
-        )
-    if not return_activations:
-        return images
-    return PatternResult(
-        images=images,
-        activations=values,
-        targets=targets,
+
+    return _render(
+        model,
+        truncated_forward(base, [measured], [name]),
+        options,
         layer=name,
-        param=settings.param,
-        steps=settings.steps,
+        argument="channels",
+        requested=channels,
+        what="channel",
+        check_output=check_output,
+        default_lr=DEFAULT_LR,
+        return_activations=return_activations,
     )
 
 
@@ -513,6 +257,7 @@ def class_patterns(
     Same arguments and guarantees as ``filter_patterns``; image k is seeded from
     ``(seed, classes[k])`` and ``PatternResult.activations`` holds the logits reached.
     """
+    options = {name: value for name, value in locals().items() if name in _SETTINGS}
     base = unwrap(model)
 
     def run(x: torch.Tensor) -> list[torch.Tensor]:
@@ -524,42 +269,19 @@ def class_patterns(
             )
         return [output]
 
-    if lr is None and isinstance(param, str):
-        lr = CLASS_DEFAULT_LR.get(param)
-    with analysis_context(base):
-        settings = render_settings(
-            model,
-            size=size,
-            steps=steps,
-            param=param,
-            transforms=transforms,
-            lr=lr,
-            mean=mean,
-            std=std,
-            in_channels=in_channels,
-            seed=seed,
-            device=device,
-            batch_size=batch_size,
-            memory_budget=memory_budget,
-            progress=progress,
-        )
-        probe = settings.probe()
-        with torch.no_grad():
-            logits = run(probe)[0]
+    def check_output(logits: torch.Tensor) -> None:
         if logits.dim() != 2:
             raise ValueError(f"model: expected logits of shape [B, num_classes], got {tuple(logits.shape)}")
-        targets = check_targets("classes", classes, logits.shape[1], "class")
-        chunk = chunk_size(settings, activation_bytes(base, run, probe), len(targets))
-        images, values = optimise_images(
-            lambda x, index: unit_objective(run(x)[0], index), targets, settings, chunk
-        )
-    if not return_activations:
-        return images
-    return PatternResult(
-        images=images,
-        activations=values,
-        targets=targets,
+
+    return _render(
+        model,
+        contextlib.nullcontext(run),
+        options,
         layer="logits",
-        param=settings.param,
-        steps=settings.steps,
+        argument="classes",
+        requested=classes,
+        what="class",
+        check_output=check_output,
+        default_lr=CLASS_DEFAULT_LR,
+        return_activations=return_activations,
     )

@@ -26,6 +26,10 @@ The t-SNE itself is openTSNE (Poličar, Stražar & Zupan 2024, "openTSNE: a modu
 Python library for t-SNE dimensionality reduction and embedding", JSS): FFT-accelerated
 interpolation (Linderman et al. 2019) and approximate nearest neighbours (Annoy), which
 is what makes 10,000 points take seconds instead of minutes.
+
+The Procrustes alignment and disparity (``layout_alignment``), the neighbourhood scores
+(``neighbors``) and the input checks (``point_arrays``) live in their own modules and are
+re-exported here.
 """
 
 from __future__ import annotations
@@ -36,20 +40,35 @@ import logging
 import math
 import os
 import warnings
-from typing import TYPE_CHECKING, Any, Literal, Optional, Union
+from typing import Any, Literal, Optional, Union
 
 import numpy as np
-from scipy.linalg import orthogonal_procrustes
 
-if TYPE_CHECKING:  # tensors are accepted, but this module runs on numpy alone (off the training thread)
-    import torch
+from tb_cnnviz.analysis.layout_alignment import align, disparity
+from tb_cnnviz.analysis.neighbors import knn_accuracy, knn_preservation, nearest_neighbors, neighbor_overlap
+from tb_cnnviz.analysis.point_arrays import MIN_POINTS, ArrayLike, as_layout, as_points
 
-ArrayLike = Union[np.ndarray, "torch.Tensor"]
+__all__ = [
+    "METHODS",
+    "MIN_POINTS",
+    "PCA_DIMS",
+    "ArrayLike",
+    "align",
+    "default_n_jobs",
+    "disparity",
+    "effective_perplexity",
+    "knn_accuracy",
+    "knn_preservation",
+    "nearest_neighbors",
+    "neighbor_overlap",
+    "pca",
+    "project",
+    "tsne",
+    "umap",
+]
+
 Method = Literal["tsne", "pca", "umap"]
 METHODS = ("tsne", "pca", "umap")
-
-MIN_POINTS = 4
-"""The fewest points any projection accepts (t-SNE needs at least 3 neighbours per point)."""
 
 PCA_DIMS = 50
 """Features wider than this are reduced by PCA before t-SNE/UMAP (van der Maaten & Hinton 2008 used 30-50)."""
@@ -59,44 +78,6 @@ _INIT_STD = 1e-4
 
 
 # --------------------------------------------------------------------------- input checks
-
-
-def _as_points(values: Any, argument: str, *, min_points: int = MIN_POINTS, dtype=np.float32) -> np.ndarray:
-    """A C-contiguous finite float array [N, D] from a numpy array or a torch tensor (copied to the CPU)."""
-    if hasattr(values, "detach") and hasattr(values, "cpu"):  # a torch tensor, without importing torch
-        values = values.detach().cpu().numpy()
-    if not isinstance(values, np.ndarray):
-        if isinstance(values, (list, tuple)):
-            values = np.asarray(values)
-        else:
-            raise TypeError(
-                f"{argument}: expected a 2-D numpy array or torch tensor [N, D], got {type(values).__name__}"
-            )
-    if values.dtype.kind not in "fiub":
-        raise TypeError(f"{argument}: expected a numeric array, got dtype {values.dtype}")
-    if values.ndim != 2:
-        raise ValueError(
-            f"{argument}: expected a 2-D array [N, D] (one row per image), got shape {tuple(values.shape)}"
-        )
-    if values.shape[0] < min_points:
-        raise ValueError(f"{argument}: expected at least {min_points} rows (points), got {values.shape[0]}")
-    if values.shape[1] < 1:
-        raise ValueError(f"{argument}: expected at least one column, got shape {tuple(values.shape)}")
-    values = np.ascontiguousarray(values, dtype=dtype)
-    if not np.isfinite(values).all():
-        bad = int((~np.isfinite(values)).any(axis=1).sum())
-        raise ValueError(f"{argument}: {bad} of {values.shape[0]} rows contain NaN or infinite values")
-    return values
-
-
-def _as_layout(layout: Any, argument: str, rows: int, columns: int = 2) -> np.ndarray:
-    """A finite float64 array [rows, columns] (an initialisation or a reference layout)."""
-    array = _as_points(layout, argument, min_points=1, dtype=np.float64)
-    if array.shape != (rows, columns):
-        raise ValueError(
-            f"{argument}: expected shape ({rows}, {columns}) (one row per point of features, same order), got {array.shape}"
-        )
-    return array
 
 
 def default_n_jobs() -> int:
@@ -148,7 +129,7 @@ def pca(features: ArrayLike, n_components: int = 2) -> np.ndarray:
     same features always give the same picture. Components beyond the rank of the data
     (for example 2 components of 1-D features) are zero.
     """
-    points = _as_points(features, "features", min_points=2)
+    points = as_points(features, "features", min_points=2)
     if isinstance(n_components, bool) or not isinstance(n_components, (int, np.integer)) or n_components < 1:
         raise ValueError(f"n_components: expected a positive integer, got {n_components!r}")
     count, width = points.shape
@@ -203,7 +184,7 @@ def _initial_layout(init: Any, reduced: np.ndarray, seed: int) -> np.ndarray:
     elif isinstance(init, str):
         raise ValueError(f"init: expected 'pca', 'random', None or an array [N, 2], got {init!r}")
     else:
-        layout = _as_layout(init, "init", count).copy()
+        layout = as_layout(init, "init", count).copy()
     spread = float(layout[:, 0].std())
     if spread == 0.0:
         spread = float(layout.std())
@@ -251,7 +232,7 @@ def tsne(
     - ``iterations`` after ``early_exaggeration_iterations`` (openTSNE's defaults: 500
       after 250 at exaggeration 12).
     """
-    points = _as_points(features, "features")
+    points = as_points(features, "features")
     seed = _check_seed(seed)
     threads = _check_n_jobs(n_jobs)
     count = points.shape[0]
@@ -265,7 +246,7 @@ def tsne(
     _require_spread(points, "features")
     reduced = _reduce(points, pca_dims)
     if not rescale_init and init is not None and not isinstance(init, str):
-        start = _as_layout(init, "init", count)
+        start = as_layout(init, "init", count)
     else:
         start = _initial_layout(init, reduced, seed)
 
@@ -342,7 +323,7 @@ def umap(
     [N, 2]. With a fixed ``seed`` umap-learn runs single-threaded (its rule) and is
     reproducible. ``n_neighbors`` is clamped to ``N - 1``.
     """
-    points = _as_points(features, "features")
+    points = as_points(features, "features")
     seed = _check_seed(seed)
     if isinstance(n_neighbors, bool) or not isinstance(n_neighbors, (int, np.integer)) or n_neighbors < 2:
         raise ValueError(f"n_neighbors: expected an integer >= 2, got {n_neighbors!r}")
@@ -365,7 +346,7 @@ def umap(
             )
         start = init
     else:
-        start = _as_layout(init, "init", count)
+        start = as_layout(init, "init", count)
     reducer = umap_module.UMAP(
         n_components=2,
         n_neighbors=int(min(n_neighbors, count - 1)),
@@ -380,48 +361,6 @@ def umap(
         warnings.filterwarnings("ignore", message=".*n_jobs.*overridden.*")
         layout = reducer.fit_transform(reduced)
     return np.asarray(layout, dtype=np.float32)
-
-
-# --------------------------------------------------------------------------- stability
-
-
-def align(layout: ArrayLike, reference: ArrayLike, *, scale: bool = True) -> np.ndarray:
-    """``layout`` moved onto ``reference`` by orthogonal Procrustes: float32 [N, d].
-
-    Finds the orthogonal ``R`` (rotation or reflection; ``scipy.linalg.orthogonal_procrustes``),
-    and with ``scale=True`` the factor ``s = trace(S) / ||A||_F^2`` (``S`` the singular
-    values of ``A^T B``), minimising ``||s A R - B||_F`` for the centred layouts ``A``,
-    ``B``, then translates to the reference's centroid. Row ``i`` of both must be the
-    same image. ``scale=False`` keeps distances (use it where scale means something,
-    as for PCA). Neither input is modified.
-    """
-    moving = _as_points(layout, "layout", min_points=1, dtype=np.float64)
-    target = _as_layout(reference, "reference", moving.shape[0], moving.shape[1])
-    moving_centre, target_centre = moving.mean(axis=0), target.mean(axis=0)
-    a, b = moving - moving_centre, target - target_centre
-    norm = float((a * a).sum())
-    if norm == 0.0:
-        return np.broadcast_to(target_centre, moving.shape).astype(np.float32)
-    rotation, singular_sum = orthogonal_procrustes(a, b)
-    factor = singular_sum / norm if scale else 1.0
-    return (factor * (a @ rotation) + target_centre).astype(np.float32)
-
-
-def disparity(layout: ArrayLike, reference: ArrayLike) -> float:
-    """How different two layouts look: ``sum ||a_i - b_i||^2`` after centring each and scaling it to unit Frobenius norm.
-
-    No rotation is fitted, so this measures what a viewer sees when switching from
-    one layout to the other: 0 for identical pictures (up to shift and zoom), 2 on
-    average for unrelated ones, 4 for a point reflection. ``disparity(align(a, b), b)``
-    equals the disparity of ``scipy.spatial.procrustes(b, a)``.
-    """
-    a = _as_points(layout, "layout", min_points=2, dtype=np.float64)
-    b = _as_layout(reference, "reference", a.shape[0], a.shape[1])
-    a, b = a - a.mean(axis=0), b - b.mean(axis=0)
-    norm_a, norm_b = np.linalg.norm(a), np.linalg.norm(b)
-    if norm_a == 0.0 or norm_b == 0.0:
-        raise ValueError("layout: a layout whose points all coincide has no shape to compare")
-    return float(((a / norm_a - b / norm_b) ** 2).sum())
 
 
 def project(
@@ -457,8 +396,8 @@ def project(
     """
     if method not in METHODS:
         raise ValueError(f"method: expected one of {METHODS}, got {method!r}")
-    points = _as_points(features, "features")
-    reference = None if previous is None else _as_layout(previous, "previous", points.shape[0])
+    points = as_points(features, "features")
+    reference = None if previous is None else as_layout(previous, "previous", points.shape[0])
     if reference is not None and "init" in options:
         raise ValueError("init: give either previous (a layout to start from and align to) or init, not both")
     if method == "pca":
@@ -479,94 +418,3 @@ def project(
     if reference is not None and align_to_previous:
         layout = align(layout, reference, scale=scale)
     return layout
-
-
-# --------------------------------------------------------------------------- quality scores
-
-
-def nearest_neighbors(points: ArrayLike, k: int) -> np.ndarray:
-    """Indices [N, k] of each point's ``k`` nearest other points (Euclidean, exact), nearest first.
-
-    Brute force in row chunks (memory O(chunk x N)); float64 for up to 16 dimensions
-    (2-D layouts), float32 above. A point is never its own neighbour; duplicates of it
-    are. Equal distances are ordered by index (the lower index is nearer).
-    """
-    array = _as_points(points, "points", min_points=2, dtype=np.float64)
-    count = array.shape[0]
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k < count:
-        raise ValueError(
-            f"k: expected an integer in [1, {count - 1}] (fewer than the {count} points), got {k!r}"
-        )
-    if array.shape[1] > 16:
-        array = array.astype(np.float32)
-    squared = (array * array).sum(axis=1)
-    chunk = max(1, min(count, 4_000_000 // count))
-    result = np.empty((count, k), dtype=np.int64)
-    for start in range(0, count, chunk):
-        stop = min(count, start + chunk)
-        distances = squared[start:stop, None] + squared[None, :] - 2.0 * (array[start:stop] @ array.T)
-        rows = np.arange(stop - start)
-        distances[rows, rows + start] = np.inf
-        candidates = np.argpartition(distances, k - 1, axis=1)[:, :k]
-        kth = distances[rows, candidates[:, k - 1]]
-        # argpartition picks arbitrarily among points tied at the k-th distance; those rows sort fully (rare).
-        for row in np.nonzero((distances <= kth[:, None]).sum(axis=1) > k)[0]:
-            candidates[row] = np.argsort(distances[row], kind="stable")[:k]
-        chosen = np.take_along_axis(distances, candidates, axis=1)
-        order = np.lexsort((candidates, chosen), axis=1)
-        result[start:stop] = np.take_along_axis(candidates, order, axis=1)
-    return result
-
-
-def knn_preservation(high: ArrayLike, low: ArrayLike, k: int = 10) -> float:
-    """Mean fraction of each point's ``k`` nearest neighbours in ``high`` that are also among its ``k`` nearest in ``low``.
-
-    1.0 when the embedding keeps every neighbourhood; about ``k / N`` for a random
-    layout. The usual local-structure score for t-SNE (e.g. Kobak & Berens 2019).
-    """
-    high_points = _as_points(high, "high", min_points=2)
-    low_points = _as_points(low, "low", min_points=2)
-    if low_points.shape[0] != high_points.shape[0]:
-        raise ValueError(f"low: expected {high_points.shape[0]} rows like high, got {low_points.shape[0]}")
-    high_neighbors = nearest_neighbors(high_points, k)
-    low_neighbors = nearest_neighbors(low_points, k)
-    return neighbor_overlap(high_neighbors, low_neighbors)
-
-
-def neighbor_overlap(first: np.ndarray, second: np.ndarray) -> float:
-    """Mean fraction of shared entries between two neighbour lists [N, k] (see :func:`knn_preservation`)."""
-    if first.shape != second.shape or first.ndim != 2:
-        raise ValueError(
-            f"second: expected neighbour lists of the same shape [N, k], got {first.shape} and {second.shape}"
-        )
-    count, k = first.shape
-    offsets = np.arange(count, dtype=np.int64)[:, None] * (int(max(first.max(), second.max())) + 1)
-    shared = np.intersect1d((first + offsets).ravel(), (second + offsets).ravel(), assume_unique=False).size
-    return float(shared) / float(count * k)
-
-
-def knn_accuracy(points: ArrayLike, labels: ArrayLike, k: int = 5) -> float:
-    """Leave-one-out accuracy of a ``k``-nearest-neighbour majority vote, in [0, 1].
-
-    Each point is classified by the most common label among its ``k`` nearest other
-    points; a tie goes to the tied label whose member is nearest. Measures how well
-    classes stay together (in feature space or in a 2-D layout).
-    """
-    array = _as_points(points, "points", min_points=2)
-    if hasattr(labels, "detach") and hasattr(labels, "cpu"):
-        labels = labels.detach().cpu().numpy()
-    label_array = np.asarray(labels)
-    if label_array.shape != (array.shape[0],):
-        raise ValueError(
-            f"labels: expected shape ({array.shape[0]},) (one label per point), got {label_array.shape}"
-        )
-    _, codes = np.unique(label_array, return_inverse=True)
-    neighbors = nearest_neighbors(array, k)
-    votes = codes[neighbors]  # [N, k], nearest first
-    classes = int(codes.max()) + 1
-    counts = np.zeros((array.shape[0], classes), dtype=np.int64)
-    np.add.at(counts, (np.arange(array.shape[0])[:, None], votes), 1)
-    best = counts.max(axis=1, keepdims=True)
-    tied = counts[np.arange(array.shape[0])[:, None], votes] == best  # [N, k]: neighbour's label is a winner
-    predicted = votes[np.arange(array.shape[0]), tied.argmax(axis=1)]
-    return float((predicted == codes).mean())
