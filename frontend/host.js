@@ -5,7 +5,9 @@
 // JSON messages {type, id, payload, isReply} on that port; it broadcasts
 // "experimental.DataReloaded" after every data load (the reload button, the auto-reload
 // timer) and waits for a reply to each message. We listen for that to refresh, and follow
-// TensorBoard's dark mode (class "dark-mode" on its <body>).
+// TensorBoard's dark mode (class "dark-mode" on its <body>); standalone, the system's colour
+// scheme. Either way the theme is one attribute, data-theme on <html>, that style.css keys off,
+// and each change fires a "cnnviz-theme" event so that canvases redraw.
 
 const DATA_RELOADED = "experimental.DataReloaded";
 
@@ -17,7 +19,10 @@ export function connectToTensorBoard(onReload) {
   } catch (_) {
     parentDocument = null; // another origin: stay standalone
   }
-  if (!parentDocument) return { connected: false };
+  if (!parentDocument) {
+    followSystemTheme();
+    return { connected: false };
+  }
   const channel = new MessageChannel();
   const port = channel.port1;
   port.onmessage = (event) => {
@@ -38,12 +43,24 @@ export function connectToTensorBoard(onReload) {
   return { connected: true };
 }
 
+function setTheme(theme) {
+  document.documentElement.dataset.theme = theme;
+  window.dispatchEvent(new Event("cnnviz-theme"));
+}
+
+function followSystemTheme() {
+  if (!window.matchMedia) return; // no preference to follow: the light default
+  const query = window.matchMedia("(prefers-color-scheme: dark)");
+  const apply = () => setTheme(query.matches ? "dark" : "light");
+  apply();
+  query.addEventListener("change", apply);
+}
+
 function followTheme(parentDocument) {
   const apply = () => {
     const body = parentDocument.body;
     if (!body) return;
-    document.documentElement.dataset.theme = body.classList.contains("dark-mode") ? "dark" : "light";
-    window.dispatchEvent(new Event("cnnviz-theme"));
+    setTheme(body.classList.contains("dark-mode") ? "dark" : "light");
   };
   apply();
   if (parentDocument.body)

@@ -345,7 +345,6 @@ export async function render() {
   });
   root.dataset.host = host.connected ? "tensorboard" : "standalone";
   const redraw = () => shell.view && shell.view.redraw && shell.view.redraw();
-  window.addEventListener("cnnviz-theme", redraw);
-  if (window.matchMedia) window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", redraw);
+  window.addEventListener("cnnviz-theme", redraw); // host.js: TensorBoard's or the system's theme changed
   await shell.start();
 }
