@@ -84,6 +84,10 @@ class CNNVizCallback:
         kernel_normalization: ``"global"`` (default) or ``"per_filter"`` for the kernel PNG.
         strict: re-raise visualisation errors instead of warning and disabling the kind.
         flush_secs: how often the event file is flushed to disk when we own the writer.
+        overhead_budget: the share of training time the dead-filter counting may take (default
+            0.005, 0.5%): it counts one training batch in k, k chosen from its measured cost, and
+            at least 8 batches per window; a filter is dead when dead on every counted batch.
+            ``0`` counts every batch.
 
     Layers are dotted names from ``model.named_modules()`` or module objects; an empty
     list turns a kind off. The resolved ``(name, module)`` pairs of each layers argument are
@@ -139,16 +143,21 @@ class CNNVizCallback:
         if self._window_start is None:
             self._window_start = step
         self._raise_background_error()
+        worked = False
         for thread in (TRAINING, BACKGROUND):
             for row in self._computed:
                 due = step % self.every_n_steps[row.name] == 0 or (first and thread == TRAINING)
                 if row.thread == thread and self.rank == 0 and self.enabled[row.name] and due:
                     self._run(row, step)
-        if self._window is not None and self._window.due(step):
-            if self._window.counted():
-                self._end_window(step)
-            else:
-                self._window.warn_no_forward(self._window_start, step)
+                    worked = True
+        if self._window is not None:
+            if self._window.due(step):
+                worked = True
+                if self._window.counted():
+                    self._end_window(step)
+                else:
+                    self._window.warn_no_forward(self._window_start, step)
+            self._window.step_ended(snapshot_work=worked or first)
 
     def on_epoch_end(self, step: int) -> None:
         """Call at the end of an epoch with the global step: logs the background kinds (patterns, maps)."""

@@ -79,6 +79,7 @@ class Options:
     kernel_normalization: str = _option("global", setting=("kernels", "normalization"))
     strict: bool = False
     flush_secs: float = 30.0
+    overhead_budget: float = 0.005
 
 
 OPTION_NAMES = tuple(field.name for field in dataclasses.fields(Options))
@@ -127,6 +128,12 @@ def build(model: nn.Module, options: Mapping[str, Any]) -> CallbackConfig:
             f"kernel_normalization: expected one of {NORMALIZATIONS}, got {given.kernel_normalization!r}"
         )
     every_n_steps = _schedule(given.every_n_steps)
+    budget = given.overhead_budget
+    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 <= budget < 1:
+        raise ValueError(
+            f"overhead_budget: expected a fraction of the training time in [0, 1) "
+            f"(0.005 = 0.5%; 0 counts every batch), got {budget!r}"
+        )
     in_channels = convs[0][1].in_channels
     inputs = {
         "probe": _probe(given.probe, in_channels, "probe", MAX_PROBE_IMAGES),

@@ -29,13 +29,18 @@ def rank() -> int:
     )
 
 
-def reduced_rates(tracker: DeadFilterTracker, layers, device: torch.device) -> list[torch.Tensor | None]:
+def reduced_rates(
+    tracker: DeadFilterTracker, layers, device: torch.device
+) -> tuple[list[torch.Tensor | None], int, int]:
     """Activation rates summed over all ranks in one collective: a filter is dead only if dead on every rank.
 
-    Every rank calls this at the same steps (the schedule depends on the step only);
-    a rank that saw no batch contributes zeros.
+    Returns ``(rates, batches, forwards)``, the counted batches and training forwards summed
+    over the ranks too. Every rank calls this at the same steps (the schedule depends on the
+    step only); a rank that saw no batch contributes zeros.
     """
-    parts = []
+    parts = [
+        torch.tensor([float(tracker.batches), float(tracker.forwards)], dtype=torch.float64, device=device)
+    ]
     for (positive, positions), (_, conv) in zip(tracker.counts(), layers):
         counts = (
             positive
@@ -48,9 +53,9 @@ def reduced_rates(tracker: DeadFilterTracker, layers, device: torch.device) -> l
         ]
     flat = torch.cat(parts)
     torch.distributed.all_reduce(flat)
-    rates, offset = [], 0
+    rates, offset = [], 2
     for _, conv in layers:
         counts, positions = flat[offset : offset + conv.out_channels], flat[offset + conv.out_channels]
         rates.append(counts / positions if positions > 0 else None)
         offset += conv.out_channels + 1
-    return rates
+    return rates, int(flat[0]), int(flat[1])

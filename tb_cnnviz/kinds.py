@@ -111,6 +111,12 @@ SUMMARY_KINDS: dict[str, SummaryKind] = {
             {"window": "int", "measured_at": "text"},
         ),
         SummaryKind(
+            "dead_filter_sample",
+            TENSOR,
+            True,
+            "float32 [3]: training batches counted in the window, training forwards seen, one in k counted",
+        ),
+        SummaryKind(
             "probe",
             BLOB,
             False,
@@ -214,7 +220,7 @@ SNAPSHOTS: dict[str, Snapshot] = {
         ),
         Snapshot(
             "dead_filters",
-            ("dead_filters",),
+            ("dead_filters", "dead_filter_sample"),
             200,
             TRAINING,
             None,

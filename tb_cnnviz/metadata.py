@@ -41,6 +41,7 @@ KERNEL_GRID = kinds.summary_kind("kernel_grid").name
 SMOOTHNESS = kinds.summary_kind("smoothness").name
 ACTIVATIONS = kinds.summary_kind("activations").name
 DEAD_FILTERS = kinds.summary_kind("dead_filters").name
+DEAD_FILTER_SAMPLE = kinds.summary_kind("dead_filter_sample").name
 PROBE = kinds.summary_kind("probe").name
 GRADCAM = kinds.summary_kind("gradcam").name
 GRADCAM_MAPS = kinds.summary_kind("gradcam_maps").name

@@ -53,6 +53,9 @@ class FilterRates:
     rates: Sequence[torch.Tensor | None]
     measured_at: Sequence[str]  # the module each layer's rate was measured at (after its ReLU)
     window: int  # its length in steps
+    batches: int = 0  # training batches counted (summed over ranks)
+    forwards: int = 0  # training forwards seen (summed over ranks)
+    count_every: int = 1  # one training forward in this many was counted at the window's end
 
 
 @dataclasses.dataclass

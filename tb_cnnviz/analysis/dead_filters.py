@@ -13,6 +13,7 @@ input > 0), whether the ReLU is in-place, a module reused by several convs, or
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 import torch
@@ -52,16 +53,22 @@ class DeadFilterTracker:
     ``count_every=k`` counts one training forward of the model in ``k`` (the first, then every
     k-th), so the hooks' cost is paid on a sample of the batches: a filter is then reported
     dead when it was dead on every counted batch. ``forwards`` counts the training forwards
-    seen, ``batches`` the ones counted. Use as a context manager or call :meth:`remove`.
+    seen, ``batches`` the ones counted; with ``timed=True``, ``seconds`` is the time the hooks
+    spent counting them (host time: on a GPU, the time to launch the counting; off under
+    ``torch.compile``, which cannot trace the clock). Use as a context manager or call :meth:`remove`.
     """
 
-    def __init__(self, model: nn.Module, layers: Sequence[nn.Module], count_every: int = 1):
+    def __init__(
+        self, model: nn.Module, layers: Sequence[nn.Module], count_every: int = 1, timed: bool = False
+    ):
         self.points = [activation_point(model, layer) for layer in layers]
         self.count_every = _count_every(count_every)
         self._positive: list[torch.Tensor | None] = [None] * len(self.points)
         self._positions = [0] * len(self.points)
         self.batches = 0
         self.forwards = 0
+        self.seconds = 0.0
+        self._clock = time.perf_counter if timed else _no_clock
         self._counting = True
         self._handles = [model.register_forward_pre_hook(self._start_forward)] + [
             point.register_forward_hook(self._make_hook(index)) for index, point in enumerate(self.points)
@@ -81,12 +88,14 @@ class DeadFilterTracker:
         def hook(module, _inputs, output):
             if not (self._counting and module.training and torch.is_grad_enabled()):
                 return
+            start = self._clock()
             value = output[0] if isinstance(output, (tuple, list)) else output
             with torch.no_grad():
                 count = positive_counts(value.detach()).double()
             previous = self._positive[index]
             self._positive[index] = count if previous is None else previous.add_(count)
             self._positions[index] += value.shape[0] * value.shape[2] * value.shape[3]
+            self.seconds += self._clock() - start
 
         return hook
 
@@ -107,6 +116,7 @@ class DeadFilterTracker:
         self._positions = [0] * len(self.points)
         self.batches = 0
         self.forwards = 0
+        self.seconds = 0.0
 
     def remove(self) -> None:
         for handle in self._handles:
@@ -118,6 +128,10 @@ class DeadFilterTracker:
 
     def __exit__(self, *exc) -> None:
         self.remove()
+
+
+def _no_clock() -> float:
+    return 0.0
 
 
 def _count_every(value) -> int:

@@ -81,3 +81,16 @@ def test_count_every_must_be_a_positive_int(bad):
     model = tiny_model()
     with pytest.raises(ValueError, match=r"count_every: expected an int >= 1, got"):
         DeadFilterTracker(model, [model[0]], count_every=bad)
+
+
+def test_the_counting_time_is_measured_only_when_asked_and_only_on_counted_batches():
+    model = tiny_model()
+    inputs = batches(4)
+    with DeadFilterTracker(model, [model[0], model[2]], count_every=2, timed=True) as timed:
+        model(inputs[0])
+        after_counted = timed.seconds
+        model(inputs[1])  # not counted: no time added
+        assert after_counted > 0 and timed.seconds == after_counted
+    with DeadFilterTracker(model, [model[0]]) as untimed:
+        model(inputs[2])
+        assert untimed.batches == 1 and untimed.seconds == 0.0

@@ -57,6 +57,7 @@ def test_today_s_rows():
         "kernels",
         "smoothness",
         "dead_filters",
+        "dead_filter_sample",
         "gradcam_maps",
         "gradcam_info",
         "pattern_values",

@@ -160,14 +160,19 @@ def test_dead_filters_rates_content_and_scalars_skip_unreached_layers():
         rates=[torch.tensor([0.0, 0.5, math.nan, 0.0]), None],
         measured_at=["a.bn", "b"],
         window=7,
+        batches=3,
+        forwards=7,
+        count_every=3,
     )
     layers = [("a", nn.Identity()), ("b", nn.Identity())]
     result = _read(snapshots.dead_filters(Inputs(layers=layers, state=rates)))
     assert list(result) == [
         "cnnviz/dead_filters/a",
+        "cnnviz/dead_filter_sample/a",
         "cnnviz_scalars/dead_fraction/a",
         "cnnviz_scalars/nonfinite_filters/a",
     ]
+    np.testing.assert_array_equal(result["cnnviz/dead_filter_sample/a"][1], [3, 7, 3])  # counted, seen, k
     content, values = result["cnnviz/dead_filters/a"]
     assert (content["window"], content["measured_at"]) == (7, "a.bn")
     np.testing.assert_array_equal(values, np.array([0.0, 0.5, np.nan, 0.0], np.float32))

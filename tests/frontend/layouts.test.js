@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { tileAt } from "../../frontend/views/activations/index.js";
-import { deadAt } from "../../frontend/views/dead/data.js";
+import { deadAt, sampleNote } from "../../frontend/views/dead/data.js";
 import {
   classCounts,
   ease,
@@ -125,4 +125,18 @@ test("a filter's smoothness and activation rate as the Filters view writes them"
   assert.equal(rateText(panel, 25, 0), "0.500 at step 20");
   assert.equal(rateText({ rates: null }, 25, 0), "not logged for this layer (dead_filter_layers)");
   assert.equal(smoothnessText({ smooth: null }, 25, 0), "not logged");
+});
+
+test("the dead view says how many batches a window was counted on", () => {
+  const rates = { batches_counted: [3, 200, null], batches_seen: [25, 200, null], count_every: [9, 1, null] };
+  assert.equal(
+    sampleNote(rates, 0),
+    "Counted on 3 of 25 training batches of this window (one in 9, to keep the counting within its overhead budget): dead means dead on every counted batch.",
+  );
+  assert.equal(
+    sampleNote(rates, 1),
+    "Counted on 200 of 200 training batches of this window: dead means dead on every counted batch.",
+  );
+  assert.equal(sampleNote(rates, 2), null); // a run written before the sample was recorded
+  assert.equal(sampleNote({}, 0), null);
 });

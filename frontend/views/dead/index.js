@@ -8,7 +8,7 @@ import { colors, heatmap, lineChart, rateLegend } from "../../draw.js";
 import { formatNumber, stepNote } from "../../format.js";
 import { basePanel, layerView } from "../../layer_view.js";
 import { layersWith } from "../../steps.js";
-import { deadAt, deadSeries } from "./data.js";
+import { deadAt, deadSeries, sampleNote } from "./data.js";
 
 export function create(root, shell) {
   const st = { threshold: 0, selected: -1 };
@@ -110,7 +110,7 @@ export function create(root, shell) {
     const steps = p.rates.steps;
     const filters = p.rates.rates.length ? p.rates.rates[0].length : 0;
     p.axes.textContent = `rows: filters 0–${Math.max(filters - 1, 0)} (top to bottom) · columns: steps ${steps[0]}–${steps[steps.length - 1]} · click a cell to pick its step and filter`;
-    drawList(p, p.rates.rates[column] || [], step, st);
+    drawList(p, p.rates.rates[column] || [], step, st, sampleNote(p.rates, column));
   }
 
   return layerView(root, shell, {
@@ -131,10 +131,11 @@ export function create(root, shell) {
   });
 }
 
-/** The filters dead at `step` (rate <= threshold), and the selected filter's rate. */
-function drawList(p, row, step, { threshold, selected }) {
+/** The filters dead at `step` (rate <= threshold), the batches they were counted on, and the selected filter's rate. */
+function drawList(p, row, step, { threshold, selected }, sample) {
   const deadNow = deadAt(row, threshold);
   const items = [
+    sample ? h("p", { class: "dead-sample", text: sample }) : null,
     h("p", {
       class: deadNow.length ? "dead-summary has-dead" : "dead-summary",
       text: deadNow.length

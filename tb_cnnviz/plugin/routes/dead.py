@@ -24,8 +24,18 @@ def _dead_fraction(values: np.ndarray, steps: np.ndarray, threshold: float) -> n
     return (np.isfinite(values) & (values <= threshold)).mean(axis=1) if values.size else np.zeros(len(steps))
 
 
+def _samples(env: RouteContext, run: str, layer: str, steps: np.ndarray) -> dict:
+    """Per window, how many training batches were counted, of how many, one in k (None: not recorded)."""
+    series = env.optional(run, metadata.DEAD_FILTER_SAMPLE, layer)
+    by_step = {} if series is None else dict(zip(series.steps.tolist(), series.values))
+    rows = [by_step.get(step) for step in steps.tolist()]
+    column = lambda i: [None if r is None or r.size < 3 else int(r[i]) for r in rows]  # noqa: E731
+    return {"batches_counted": column(0), "batches_seen": column(1), "count_every": column(2)}
+
+
 def dead_rates(request: Any, query: Query, env: RouteContext) -> Any:
-    """Steps x filters activation rates of one layer (0 = dead over the window) and the dead fraction."""
+    """Steps x filters activation rates of one layer (0 = dead over the window), the dead fraction,
+    and per window the training batches counted (a filter is dead when dead on every counted batch)."""
     run, layer, info, series = env.layer_series(query, metadata.DEAD_FILTERS)
     threshold = _threshold(query)
 
@@ -38,6 +48,7 @@ def dead_rates(request: Any, query: Query, env: RouteContext) -> Any:
             "steps": steps.tolist(),
             "rates": floats(values),
             "dead_fraction": floats(_dead_fraction(values, steps, threshold)),
+            **_samples(env, run, layer, steps),
             **info.extras(),
         }
 
