@@ -19,6 +19,16 @@ def test_dead_rates_matrix_and_fraction(basic_client):
     assert wider["dead_fraction"] == [0.5, 0.5]
 
 
+def test_dead_rates_say_what_each_window_was_counted_on(basic_client):
+    exact = get_json(basic_client, f"{P}/api/dead/rates?run=exact&layer=conv")
+    assert exact["batches_counted"] == [None, None]  # written without the sample (older runs): unknown
+    answer = get_json(basic_client, f"{P}/api/dead/rates?run={CALLBACK_RUN}&layer=features.conv1")
+    assert answer["steps"] == [2, 4, 6, 8, 10, 12]
+    # windows of 2 steps: too short to sample (at least 8 batches a window), every batch counted
+    assert answer["batches_counted"] == answer["batches_seen"] == [2] * 6
+    assert answer["count_every"] == [1] * 6
+
+
 def test_dead_fractions_of_every_layer(basic_client):
     answer = get_json(basic_client, f"{P}/api/dead/fractions?run=exact")
     assert [(x["layer"], x["dead_fraction"], x["filters"]) for x in answer["layers"]] == [
