@@ -252,32 +252,23 @@ class PluginData:
     def _read(self, ctx: Any, experiment_id: str, info: SeriesInfo) -> Series:
         name = metadata.PLUGIN_NAME
         run_tag_filter = provider_lib.RunTagFilter(runs=[info.run], tags=[info.tag])
-        if info.data_class == TENSOR:
-            result = _ask(
-                f"series {info.tag!r} of run {info.run[:200]!r}",
-                lambda: self.provider.read_tensors(
-                    ctx,
-                    experiment_id=experiment_id,
-                    plugin_name=name,
-                    downsample=self.downsample,
-                    run_tag_filter=run_tag_filter,
-                ),
-            )
-            data = (result or {}).get(info.run, {}).get(info.tag, [])
+        tensors = info.data_class == TENSOR
+        read = self.provider.read_tensors if tensors else self.provider.read_blob_sequences
+        result = _ask(
+            f"series {info.tag!r} of run {info.run[:200]!r}",
+            lambda: read(
+                ctx,
+                experiment_id=experiment_id,
+                plugin_name=name,
+                downsample=self.downsample,
+                run_tag_filter=run_tag_filter,
+            ),
+        )
+        data = (result or {}).get(info.run, {}).get(info.tag, [])
+        if tensors:
             values = [_as_float32(datum.numpy) for datum in data]
             nbytes = sum(v.nbytes for v in values)
         else:
-            result = _ask(
-                f"series {info.tag!r} of run {info.run[:200]!r}",
-                lambda: self.provider.read_blob_sequences(
-                    ctx,
-                    experiment_id=experiment_id,
-                    plugin_name=name,
-                    downsample=self.downsample,
-                    run_tag_filter=run_tag_filter,
-                ),
-            )
-            data = (result or {}).get(info.run, {}).get(info.tag, [])
             values = [tuple(ref.blob_key for ref in datum.values) for datum in data]
             nbytes = sum(sum(len(k) for k in v) + 64 for v in values)
         data = list(data)
