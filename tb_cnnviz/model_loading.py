@@ -160,13 +160,7 @@ def _torchvision(name: str, weights: Optional[str], kwargs: dict) -> LoadedModel
         ) from None
     finally:
         socket.setdefaulttimeout(previous)
-    loaded = LoadedModel(
-        module=module,
-        kind="eager",
-        description=f"torchvision:{name}",
-        input_size=(DEFAULT_INPUT_SIZE, DEFAULT_INPUT_SIZE),
-        in_channels=_first_conv_channels(module),
-    )
+    loaded = _loaded(module, "eager", f"torchvision:{name}")
     if chosen is not None:
         preset = chosen.transforms()
         crop = list(getattr(preset, "crop_size", [DEFAULT_INPUT_SIZE]))
@@ -211,13 +205,7 @@ def _factory(spec: str, kwargs: dict) -> LoadedModel:
         raise ValueError(f"MODEL: {spec}() returned a {type(module).__name__}, expected a torch.nn.Module")
     shown = ", ".join(f"{key}={value!r}" for key, value in kwargs.items())
     size = SMALL_VGG_INPUT_SIZE if type(module).__name__ == "SmallVGG" else DEFAULT_INPUT_SIZE
-    return LoadedModel(
-        module=module,
-        kind="eager",
-        description=f"{spec}({shown})",
-        input_size=(size, size),
-        in_channels=_first_conv_channels(module),
-    )
+    return _loaded(module, "eager", f"{spec}({shown})", size)
 
 
 def _file(path: str, kwargs: dict, has_checkpoint: bool) -> LoadedModel:
@@ -236,13 +224,7 @@ def _file(path: str, kwargs: dict, has_checkpoint: bool) -> LoadedModel:
                 "ignore", FutureWarning
             )  # "torch.jit.load is deprecated": the user chose the format
             module = torch.jit.load(path, map_location="cpu")
-        return LoadedModel(
-            module=module,
-            kind="torchscript",
-            description=f"TorchScript {path}",
-            input_size=(DEFAULT_INPUT_SIZE, DEFAULT_INPUT_SIZE),
-            in_channels=_first_conv_channels(module),
-        )
+        return _loaded(module, "torchscript", f"TorchScript {path}")
     state = read_state_dict(path, "MODEL")
     if has_checkpoint:
         raise ValueError(
@@ -430,6 +412,17 @@ def _channels(values: Sequence[float], argument: str, channels: int) -> list[flo
             f"{argument}: expected 1 or {channels} values (one per input channel), got {len(values)}"
         )
     return values
+
+
+def _loaded(module: nn.Module, kind: str, description: str, size: int = DEFAULT_INPUT_SIZE) -> LoadedModel:
+    """A ``LoadedModel`` of a square input ``size`` whose input channels are those of its first conv."""
+    return LoadedModel(
+        module=module,
+        kind=kind,
+        description=description,
+        input_size=(size, size),
+        in_channels=_first_conv_channels(module),
+    )
 
 
 def _first_conv_channels(module: nn.Module) -> int:

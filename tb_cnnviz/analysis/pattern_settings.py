@@ -46,7 +46,7 @@ def image_seed(seed: int, key: int) -> int:
 @contextlib.contextmanager
 def analysis_context(model: nn.Module) -> Iterator[None]:
     """Eval mode (each module's flag restored), frozen parameters, gradients enabled locally,
-    and the global RNG guard when on the main thread (see the module docstring)."""
+    and the global RNG guard when on the main thread (thread use: see ``tb_cnnviz.analysis.patterns``)."""
     guard = (
         preserved_rng() if threading.current_thread() is threading.main_thread() else contextlib.nullcontext()
     )
