@@ -75,6 +75,22 @@ def shapes(size: int, seed: int) -> ShapesDataset:
     return ShapesDataset(size, seed=seed)
 
 
+def sgd_step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    generator: torch.Generator,
+    batch_size: int,
+) -> None:
+    """One SGD step on ``batch_size`` images drawn (with replacement) by ``generator``."""
+    batch = torch.randint(0, len(images), (batch_size,), generator=generator)
+    loss = nn.functional.cross_entropy(model(images[batch]), labels[batch])
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+
+
 def pretrain(width: int, steps: int, batch_size: int = 32) -> dict:
     """Weights after ``steps`` SGD steps: activation maps of a network in training, not of its random initialisation
     (those are darker, so their PNGs are about 20% smaller and grow quickly in the first steps)."""
@@ -84,11 +100,7 @@ def pretrain(width: int, steps: int, batch_size: int = 32) -> dict:
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     generator = torch.Generator().manual_seed(1)
     for _ in range(steps):
-        batch = torch.randint(0, len(images), (batch_size,), generator=generator)
-        loss = nn.functional.cross_entropy(model(images[batch]), labels[batch])
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+        sgd_step(model, optimizer, images, labels, generator, batch_size)
     return model.state_dict()
 
 
@@ -142,11 +154,7 @@ def measure(
     sizes = [event_bytes(log_dir)]
     model.train()
     for step in range(1, steps + 1):
-        batch = torch.randint(0, len(images), (batch_size,), generator=generator)
-        loss = nn.functional.cross_entropy(model(images[batch]), labels[batch])
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+        sgd_step(model, optimizer, images, labels, generator, batch_size)
         viz.on_step_end(step)
         viz.flush()
         sizes.append(event_bytes(log_dir))
