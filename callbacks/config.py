@@ -141,7 +141,7 @@ def build(model: nn.Module, options: Mapping[str, Any]) -> CallbackConfig:
             given.embedding_probe, in_channels, "embedding_probe", MAX_EMBEDDING_IMAGES
         ),
     }
-    cam, stages = _path_defaults(base, inputs, compilation.is_compiled(model))
+    cam, stages = _path_defaults(base, inputs, compilation.is_compiled(model), given.logits)
     resolved = dict(vars(given))
     resolved["kernel_layers"] = _layers(base, given.kernel_layers, [convs[0]], "kernel_layers")
     resolved["activation_layers"] = _layers(
@@ -216,8 +216,11 @@ def build(model: nn.Module, options: Mapping[str, Any]) -> CallbackConfig:
     return config
 
 
-def _path_defaults(base: nn.Module, inputs: Mapping[str, tuple], compiled: bool) -> tuple[list, list]:
-    """Default Grad-CAM layer and stage outputs, found by running two probe images through the model.
+def _path_defaults(
+    base: nn.Module, inputs: Mapping[str, tuple], compiled: bool, logits: Callable | None
+) -> tuple[list, list]:
+    """Default Grad-CAM layer and stage outputs, found by running two probe images through the model
+    to the class scores that ``logits`` picks (the callback's own argument, so both agree).
 
     ``([], [])`` without images, or when the model cannot run on them (the probe check that
     follows then names the problem); the callers fall back to the conv layers.
@@ -227,7 +230,7 @@ def _path_defaults(base: nn.Module, inputs: Mapping[str, tuple], compiled: bool)
         return [], []
     try:
         with compilation.own_forwards(base, compiled):
-            path = main_path(base, images[:2].to(model_device(base)))
+            path = main_path(base, images[:2].to(model_device(base)), logits if callable(logits) else None)
     except Exception:  # noqa: BLE001 - reported by the probe check with the model's own error
         return [], []
     cam = path.gradcam_layer()

@@ -254,8 +254,11 @@ def activation_point(model: nn.Module, conv: nn.Module) -> nn.Module:
     so "positive output" means "a following ReLU passes signal" for conv→BN→ReLU too.
     Measuring at this module instead of at the ReLU makes in-place ReLUs, one ReLU
     module reused by several convs (torchvision ResNet blocks) and ``F.relu`` in
-    ``forward`` all work the same way.
+    ``forward`` all work the same way. Any other layer (a block's or an activation's output,
+    as the default activation layers are) is measured as it is, whatever follows it.
     """
+    if not is_conv(conv):
+        return conv
     leaves = [module for module in unwrap(model).modules() if not list(module.children())]
     for index, module in enumerate(leaves):
         if module is conv and index + 1 < len(leaves):

@@ -16,7 +16,8 @@ global pooling (ResNet ``layer4``, VGG/DenseNet/EfficientNet/MobileNet ``feature
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -85,8 +86,13 @@ class MainPath:
         return stage_outputs(self.points, self.classes)
 
 
-def main_path(model: nn.Module, images: torch.Tensor) -> MainPath:
+def main_path(
+    model: nn.Module, images: torch.Tensor, logits: Callable[[Any], torch.Tensor] | None = None
+) -> MainPath:
     """The modules every path from ``images`` to the model's output passes through, in execution order.
+
+    The output is what ``logits`` picks from the model's output (the callback's ``logits``
+    argument), by default :func:`output_tensor`.
 
     Runs one forward pass in eval mode with the parameters frozen (modes, RNG and ``.grad``
     untouched, every hook removed). Modules called more than once per forward (a ReLU reused
@@ -110,7 +116,7 @@ def main_path(model: nn.Module, images: torch.Tensor) -> MainPath:
         handles = [module.register_forward_hook(hook) for module in names]
         with safe_snapshot(base), frozen_parameters(base), torch.enable_grad():
             x = images.detach().clone().requires_grad_(True)
-            output = output_tensor(base(x))
+            output = (logits or output_tensor)(base(x))
     finally:
         for handle in handles:
             handle.remove()

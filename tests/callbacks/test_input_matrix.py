@@ -190,7 +190,52 @@ def test_dict_output_with_a_custom_logits_picker_works(tmp_path):
         model, log_dir=tmp_path, probe=images, logits=lambda out: out["scores"], every_n_steps=1, strict=True
     ) as viz:
         viz.on_step_end(1)
-    assert read_logdir(str(tmp_path))["."]["cnnviz/gradcam_info/net.0.0"]["values"][0].shape == (2, 4)
+    assert read_logdir(str(tmp_path))["."]["cnnviz/gradcam_info/net.0"]["values"][0].shape == (2, 4)
+
+
+class AuxFirstDictOut(TupleOut):
+    def forward(self, x):
+        return {"aux": x.mean(), "scores": self.net(x)}
+
+
+def test_default_layers_are_traced_to_the_scores_the_logits_picker_chooses():
+    # the first tensor of the output does not depend on any layer: only the picked scores find the path
+    model = AuxFirstDictOut()
+    with CNNVizCallback(
+        model, writer=_Writer(), probe=torch.rand(2, 3, 8, 8), logits=lambda out: out["scores"]
+    ) as viz:
+        assert [name for name, _ in viz.gradcam_layers] == ["net.0"]  # the body's output, after its ReLU
+        assert [name for name, _ in viz.activation_layers] == ["net.0"]
+
+
+class _Writer:
+    """Just enough of a SummaryWriter (the callback checks for ``_get_file_writer``)."""
+
+    def _get_file_writer(self):
+        return None
+
+    def flush(self):
+        pass
+
+
+def test_a_default_activation_layer_followed_by_a_norm_layer_is_measured_as_it_is(tmp_path):
+    # pre-activation style: the last map at full resolution is a ReLU, registered right before a BatchNorm
+    model = nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1),
+        nn.ReLU(),
+        nn.Sequential(nn.BatchNorm2d(4), nn.Conv2d(4, 6, 3, stride=2, padding=1)),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(6, 3),
+    )
+    images = torch.rand(2, 3, 16, 16)
+    with CNNVizCallback(model, log_dir=tmp_path, probe=images, every_n_steps=1, strict=True) as viz:
+        assert [name for name, _ in viz.activation_layers] == ["1", "3"]
+        viz.on_step_end(1)
+    run = read_logdir(str(tmp_path))["."]
+    assert run["cnnviz/activations/1"]["content"]["tile"] == [16, 16]
+    assert run["cnnviz/activations/3"]["content"]["channels"] == 6
 
 
 @pytest.mark.skipif(
