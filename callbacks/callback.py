@@ -49,11 +49,13 @@ class CNNVizCallback:
         probe: fixed probe images ``[N, C, H, W]`` (float), or ``(images, labels)``; needed for activation maps.
         class_names: names of the classes, shown with the probe labels.
         kernel_layers: conv layers whose kernels and smoothness are logged (default: the first conv layer).
-        activation_layers: conv layers whose probe activation maps are logged (default: 3 evenly spaced convs).
+        activation_layers: layers whose probe activation maps are logged (default: 3 evenly spaced stage
+            outputs, the last map at each resolution on the path from the input to the logits, found by
+            running two probe images once; ResNet ``relu``, ``layer2``, ``layer4``).
         dead_filter_layers: conv layers with dead-filter statistics (default: every conv layer).
         gradcam_layers: layers whose Grad-CAM of the probe images is logged, for the probe labels
-            when given, else the predicted class (default: the last conv layer; any layer with a
-            ``[N, K, h, w]`` output works, e.g. a ResNet block).
+            when given, else the predicted class (default: the last spatial map before the global
+            pooling, e.g. ResNet ``layer4``; any layer with a ``[N, K, h, w]`` output works).
         attributions: optional extra maps of the probe images, off by default: any of
             ``"saliency"``, ``"guided_backprop"``, ``"occlusion"``.
         logits: how to get the class scores ``[N, classes]`` from the model output, for Grad-CAM

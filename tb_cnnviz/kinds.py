@@ -216,7 +216,7 @@ SNAPSHOTS: dict[str, Snapshot] = {
             "probe",
             "activation_layers",
             "activations",
-            "3 evenly spaced conv layers",
+            "3 evenly spaced stage outputs, the last map at each resolution on the path to the logits",
         ),
         Snapshot(
             "dead_filters",
@@ -236,7 +236,7 @@ SNAPSHOTS: dict[str, Snapshot] = {
             "probe",
             "gradcam_layers",
             "gradcam",
-            "the last conv layer",
+            "the last spatial map before the global pooling",
         ),
         Snapshot(
             "attributions",
@@ -286,7 +286,7 @@ VIEWS: dict[str, View] = {
             "Activations",
             ("activations",),
             "Pass probe=(images, labels) to CNNVizCallback: it then logs the activation maps of 3 evenly "
-            "spaced conv layers every {every[activations]} steps (activation_layers=[...] to choose).",
+            "spaced stage outputs every {every[activations]} steps (activation_layers=[...] to choose).",
         ),
         View(
             "dead",
@@ -301,7 +301,7 @@ VIEWS: dict[str, View] = {
             "Grad-CAM",
             ("gradcam", "attributions"),
             "Pass probe=(images, labels) to CNNVizCallback: it then logs the Grad-CAM of the probe images "
-            "at the last conv layer every {every[gradcam]} steps "
+            "at the last spatial map before the global pooling every {every[gradcam]} steps "
             '(gradcam_layers=[...] and every_n_steps={{"gradcam": N}} to choose; '
             'attributions=["saliency", "occlusion"] adds attribution maps).',
         ),

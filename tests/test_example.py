@@ -46,7 +46,7 @@ def test_example_trains_on_shapes_and_logs_everything(tmp_path):
     assert run["cnnviz/kernels/features.conv1"]["steps"] == [1, 10, 20, 30, 40]
     assert run["cnnviz/dead_filters/features.conv5"]["steps"] == [10, 20, 30, 40]
     assert run["cnnviz/probe"]["content"]["class_names"][0] == "circle"
-    assert len(run["cnnviz/activations/features.conv3"]["values"][0]) == 8
+    assert len(run["cnnviz/activations/features.relu5"]["values"][0]) == 8
     assert run["cnnviz/patterns/features.conv3"]["steps"] == [20, 40]  # one gallery per epoch
     assert run["cnnviz/embedding/classifier"]["steps"] == [20, 40]
     assert run["cnnviz/embedding/classifier"]["values"][0].shape == (60, 3)

@@ -46,15 +46,15 @@ def test_logs_every_kind_with_the_values_of_the_model(tmp_path, model, data):
     # activation maps: the 3 evenly spaced default layers, one PNG per probe image, at steps 1, 3, 6
     activation_tags = sorted(tag for tag in run if tag.startswith("cnnviz/activations/"))
     assert activation_tags == [
-        "cnnviz/activations/features.conv1",
-        "cnnviz/activations/features.conv3",
-        "cnnviz/activations/features.conv5",
+        "cnnviz/activations/features",
+        "cnnviz/activations/features.relu2",
+        "cnnviz/activations/features.relu5",
     ]
-    conv5 = run["cnnviz/activations/features.conv5"]
-    assert conv5["steps"] == [1, 3, 6] and len(conv5["values"][-1]) == 4
-    assert conv5["content"]["channels"] == 32 and conv5["content"]["tile"] == [8, 8]
+    last = run["cnnviz/activations/features"]  # the features block's output, after its last max-pool
+    assert last["steps"] == [1, 3, 6] and len(last["values"][-1]) == 4
+    assert last["content"]["channels"] == 32 and last["content"]["tile"] == [4, 4]
     expected, _ = activation_grids(final_activations[2])
-    assert np.abs(decode(conv5["values"][-1][1]) / 255 - expected[1].numpy()).max() <= 0.5 / 255 + 1e-6
+    assert np.abs(decode(last["values"][-1][1]) / 255 - expected[1].numpy()).max() <= 0.5 / 255 + 1e-6
 
     probe_series = run["cnnviz/probe"]
     assert probe_series["content"]["labels"] == labels[:4].tolist()
@@ -89,7 +89,7 @@ def test_every_summary_has_a_data_class(tmp_path, model, data):
             if value.HasField("metadata"):
                 seen[value.tag] = (value.metadata.data_class, value.metadata.plugin_data.plugin_name)
     assert seen["cnnviz/kernels/features.conv1"] == (summary_pb2.DATA_CLASS_TENSOR, "cnnviz")
-    assert seen["cnnviz/activations/features.conv3"] == (summary_pb2.DATA_CLASS_BLOB_SEQUENCE, "cnnviz")
+    assert seen["cnnviz/activations/features.relu5"] == (summary_pb2.DATA_CLASS_BLOB_SEQUENCE, "cnnviz")
     assert seen["cnnviz_scalars/smoothness/features.conv1"] == (summary_pb2.DATA_CLASS_SCALAR, "scalars")
     assert all(data_class != summary_pb2.DATA_CLASS_UNKNOWN for data_class, _ in seen.values())
 
@@ -168,7 +168,7 @@ def test_a_failing_kind_warns_once_is_disabled_and_training_goes_on(tmp_path, mo
     assert viz.enabled["kernels"] is False
     run = read_logdir(str(tmp_path))["."]
     assert "cnnviz/kernels/features.conv1" not in run
-    assert run["cnnviz/activations/features.conv1"]["steps"] == [1, 2, 3]
+    assert run["cnnviz/activations/features.relu2"]["steps"] == [1, 2, 3]
 
     monkeypatch.setattr(callback_module, "kernel_grid", broken)
     strict = CNNVizCallback(model, log_dir=tmp_path / "strict", strict=True)
@@ -316,17 +316,17 @@ def test_gradcam_snapshots_match_the_analysis_function(tmp_path, trained_small_v
     ) as viz:
         viz.on_step_end(0)
     run = read_logdir(str(tmp_path))["."]
-    expected = grad_cam(model, "features.conv5", images, labels, normalize="none", return_details=True)
-    maps = run["cnnviz/gradcam_maps/features.conv5"]["values"][0]
+    expected = grad_cam(model, "features", images, labels, normalize="none", return_details=True)
+    maps = run["cnnviz/gradcam_maps/features"]["values"][0]
     assert maps.shape == (6, 32, 32) and np.allclose(maps, expected.cam.numpy(), atol=1e-5)
-    info = run["cnnviz/gradcam_info/features.conv5"]["values"][0]
+    info = run["cnnviz/gradcam_info/features"]["values"][0]
     with torch.no_grad():
         probabilities = torch.softmax(model(images), dim=1)
     assert info[:, 0].tolist() == labels.tolist()
     assert info[:, 1].tolist() == probabilities.argmax(1).tolist()
     assert np.allclose(info[:, 2], probabilities.amax(1).numpy(), atol=1e-5)
     assert np.allclose(info[:, 3], probabilities[torch.arange(6), labels].numpy(), atol=1e-5)
-    overlays = run["cnnviz/gradcam/features.conv5"]["values"][0]
+    overlays = run["cnnviz/gradcam/features"]["values"][0]
     assert len(overlays) == 6 and decode(overlays[0]).shape == (32, 32, 3)
     # the overlay is the image blended with the heat-map: the hottest pixel is redder than the image there
     peak = np.unravel_index(np.argmax(expected.cam[0].numpy()), (32, 32))
@@ -359,7 +359,7 @@ def test_gradcam_alone_still_logs_the_probe_images(tmp_path, model):
     ) as viz:
         viz.on_step_end(1)
     run = read_logdir(str(tmp_path))["."]
-    assert run["cnnviz/probe"]["content"]["labels"] == [1, 2] and "cnnviz/gradcam/features.conv5" in run
+    assert run["cnnviz/probe"]["content"]["labels"] == [1, 2] and "cnnviz/gradcam/features" in run
 
 
 def test_warns_once_when_no_forward_reaches_the_dead_filter_hooks(tmp_path, model, data):

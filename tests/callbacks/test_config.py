@@ -86,9 +86,10 @@ def test_layers_default_as_documented_and_are_keyed_by_snapshot():
     model = net()
     config = build(model, {"probe": PROBE, "pattern_layers": ["4"]})
     assert [name for name, _ in config.layers["kernels"]] == ["0"]
-    assert [name for name, _ in config.layers["activations"]] == ["0", "2", "4"]
+    # stage outputs: the last main-path map at each of the 10, 8 and 6 px resolutions (each conv's ReLU)
+    assert [name for name, _ in config.layers["activations"]] == ["1", "3", "5"]
     assert [name for name, _ in config.layers["dead_filters"]] == ["0", "2", "4"]
-    assert [name for name, _ in config.layers["gradcam"]] == ["4"]
+    assert [name for name, _ in config.layers["gradcam"]] == ["5"]  # the last spatial map before the pooling
     assert [name for name, _ in config.layers["patterns"]] == ["4"]
     assert config.layers["embedding"] == config.layers["activations"]  # top examples: the activation layers
     assert config.layers["attributions"] == []  # not per layer
@@ -98,6 +99,21 @@ def test_layers_default_as_documented_and_are_keyed_by_snapshot():
                 assert getattr(viz, row.layers_argument) == viz.config.layers[row.name]
         with pytest.raises(AttributeError, match="no attribute 'kernel_layer'"):
             _ = viz.kernel_layer
+
+
+def test_resnet_layers_default_to_its_stage_outputs_and_without_a_probe_to_its_convs():
+    torchvision = pytest.importorskip("torchvision")
+    model = torchvision.models.resnet18()  # random weights
+    config = build(model, {"probe": torch.rand(2, 3, 64, 64)})
+    # stage outputs at 32, 16, 8, 4 and 2 px: relu, layer1 (outer to maxpool), layer2, layer3, layer4;
+    # three evenly spaced of the five are the first, the middle and the last
+    assert [name for name, _ in config.layers["activations"]] == ["relu", "layer2", "layer4"]
+    assert [name for name, _ in config.layers["gradcam"]] == ["layer4"]  # the block output, after the add
+    assert config.enabled["gradcam"] and config.enabled["activations"]
+    with CNNVizCallback(model, log_dir=None, writer=_Writer()) as viz:  # no probe: nothing to trace with
+        assert [name for name, _ in viz.activation_layers] == ["conv1", "layer3.0.conv1", "layer4.1.conv2"]
+        assert [name for name, _ in viz.gradcam_layers] == ["layer4.1.conv2"]
+        assert not viz.enabled["gradcam"] and not viz.enabled["activations"] and viz.enabled["kernels"]
 
 
 def test_settings_come_from_the_tagged_arguments():

@@ -65,7 +65,7 @@ def test_logs_through_the_trainer_logger_and_resumes_its_schedule(tmp_path, load
     first.save_checkpoint(str(checkpoint))
     run = read_logdir(str(tmp_path / "lit"))["version_0"]  # the logger's own run directory
     assert run["cnnviz/kernels/model.features.conv1"]["steps"] == [1, 2, 4, 6]
-    assert run["cnnviz/activations/model.features.conv3"]["steps"] == [1, 3, 6]
+    assert run["cnnviz/activations/model.features.relu5"]["steps"] == [1, 3, 6]
     assert run["cnnviz/dead_filters/model.features.conv5"]["steps"] == [2, 4, 6]
     assert (
         "loss" in read_logdir(str(tmp_path / "lit"), plugin="scalars")["version_0"]

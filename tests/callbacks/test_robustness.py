@@ -93,7 +93,12 @@ def test_nonfinite_activations_do_not_crash_and_are_visible(tmp_path):
     with torch.no_grad():
         model.conv1.bias[1] = float("nan")
     with CNNVizCallback(
-        model, log_dir=tmp_path, probe=torch.rand(2, 3, 8, 8), every_n_steps=1, strict=True
+        model,
+        log_dir=tmp_path,
+        probe=torch.rand(2, 3, 8, 8),
+        every_n_steps=1,
+        strict=True,
+        activation_layers=["conv1", "conv2"],  # the NaN channel's own layer (the default is conv2's only)
     ) as viz:
         model.train()
         model(torch.rand(2, 3, 8, 8))

@@ -211,7 +211,7 @@ def test_table_is_json_and_mirrors_the_rows():
         "needs": "probe",
         "layers_argument": "gradcam_layers",
         "view": "gradcam",
-        "default_layers": "the last conv layer",
+        "default_layers": "the last spatial map before the global pooling",
     }
     assert [view["name"] for view in table["views"]] == list(kinds.VIEWS)
     by_name = {view["name"]: view for view in table["views"]}

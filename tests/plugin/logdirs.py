@@ -36,6 +36,7 @@ from tb_cnnviz.models import small_vgg
 P = "/data/plugin/cnnviz"
 CALLBACK_RUN = "callback"
 LAYER = "features.conv1"
+ACTIVATION_LAYER = "features.relu2"  # the first default activation layer: the last map at full resolution
 BASIC_XSS_RUN = "<img src=x onerror=alert(1)>"
 VIEWS_XSS_RUN = "<script>alert('x')</script> ラン"
 HOSTILE_RUNS = [

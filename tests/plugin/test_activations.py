@@ -5,14 +5,16 @@ from __future__ import annotations
 import io
 
 import pytest
-from logdirs import CALLBACK_RUN, LAYER, P, assert_error, get_json
+from logdirs import ACTIVATION_LAYER, CALLBACK_RUN, P, assert_error, get_json
 from PIL import Image
 
 from tb_cnnviz.datasets import ShapesDataset
 
 
 def test_activations_step_lists_pngs_and_the_probe(basic_client):
-    answer = get_json(basic_client, f"{P}/api/activations/step?run={CALLBACK_RUN}&layer={LAYER}&step=6")
+    answer = get_json(
+        basic_client, f"{P}/api/activations/step?run={CALLBACK_RUN}&layer={ACTIVATION_LAYER}&step=6"
+    )
     assert answer["step"] == 6 and answer["channels"] == 4 and answer["tile"] == [32, 32]
     assert len(answer["images"]) == 3
     assert answer["probe"]["step"] == 1 and len(answer["probe"]["images"]) == 3

@@ -11,14 +11,14 @@ from tb_cnnviz.datasets import ShapesDataset
 
 
 def test_gradcam_step_matches_the_logged_info_and_maps(views_client, views_logged):
-    info = views_logged["cnnviz/gradcam_info/features.conv5"]
-    maps = views_logged["cnnviz/gradcam_maps/features.conv5"]
+    info = views_logged["cnnviz/gradcam_info/features"]
+    maps = views_logged["cnnviz/gradcam_maps/features"]
     assert info["steps"] == [1, 2, 4, 6]
     probe_labels = views_logged["cnnviz/probe"]["content"]["labels"]
     scale = np.max([m.reshape(4, -1).max(axis=1) for m in maps["values"]], axis=0)
     for position, step in enumerate(info["steps"]):
         answer = get_json(
-            views_client, api_url("gradcam/step", run=CALLBACK_RUN, layer="features.conv5", step=step)
+            views_client, api_url("gradcam/step", run=CALLBACK_RUN, layer="features", step=step)
         )
         assert answer["step"] == step and answer["count"] == 4 and answer["colormap"] == "jet"
         assert answer["class_names"] == list(ShapesDataset.classes)
@@ -94,8 +94,8 @@ def test_gradcam_step_exact_values_with_undefined_entries(views_client):
 
 
 def test_gradcam_maps_are_the_raw_logged_cams(views_client, views_logged):
-    maps = views_logged["cnnviz/gradcam_maps/features.conv5"]
-    answer = get_json(views_client, api_url("gradcam/maps", run=CALLBACK_RUN, layer="features.conv5", step=4))
+    maps = views_logged["cnnviz/gradcam_maps/features"]
+    answer = get_json(views_client, api_url("gradcam/maps", run=CALLBACK_RUN, layer="features", step=4))
     np.testing.assert_array_equal(base64_floats(answer).reshape(answer["shape"]), maps["values"][2])
     exact = get_json(views_client, api_url("gradcam/maps", run=EXACT_RUN, layer="conv", step=10))
     decoded = base64_floats(exact).reshape(exact["shape"])
@@ -104,10 +104,8 @@ def test_gradcam_maps_are_the_raw_logged_cams(views_client, views_logged):
 
 
 def test_gradcam_image_follows_one_probe_image_over_training(views_client, views_logged):
-    info = views_logged["cnnviz/gradcam_info/features.conv5"]
-    answer = get_json(
-        views_client, api_url("gradcam/image", run=CALLBACK_RUN, layer="features.conv5", index=2)
-    )
+    info = views_logged["cnnviz/gradcam_info/features"]
+    answer = get_json(views_client, api_url("gradcam/image", run=CALLBACK_RUN, layer="features", index=2))
     assert answer["steps"] == [1, 2, 4, 6] and answer["index"] == 2
     assert answer["predicted"] == [int(v[2, 1]) for v in info["values"]]
     assert answer["probability"] == [pytest.approx(float(v[2, 2]), abs=1e-5) for v in info["values"]]
@@ -115,7 +113,7 @@ def test_gradcam_image_follows_one_probe_image_over_training(views_client, views
     assert [s["step"] for s in answer["strip"]] == [1, 2, 4, 6]
     assert answer["probe_image"].endswith("kind=probe&step=1&index=2")
     thinned = get_json(
-        views_client, api_url("gradcam/image", run=CALLBACK_RUN, layer="features.conv5", index=2, limit=2)
+        views_client, api_url("gradcam/image", run=CALLBACK_RUN, layer="features", index=2, limit=2)
     )
     assert [s["step"] for s in thinned["strip"]] == [1, 6]  # evenly spread, first and last kept
     assert png_of(views_client, thinned["strip"][1]["overlay"]).shape == (32, 32, 3)
@@ -139,24 +137,24 @@ def test_hostile_names_come_back_verbatim(views_client):
 
 # -------------------------------------------------------------------------- bad requests
 G = f"{P}/api/gradcam"
-C5 = f"run={CALLBACK_RUN}&layer=features.conv5"
+CAM = f"run={CALLBACK_RUN}&layer=features"  # the default Grad-CAM layer
 BAD_REQUESTS = [
-    (f"{G}/step?layer=features.conv5&step=2", 400, "run"),
-    (f"{G}/step?run=nope&layer=features.conv5&step=2", 404, "run"),
+    (f"{G}/step?layer=features&step=2", 400, "run"),
+    (f"{G}/step?run=nope&layer=features&step=2", 404, "run"),
     (f"{G}/step?run={CALLBACK_RUN}&step=2", 400, "layer"),
     (f"{G}/step?run={CALLBACK_RUN}&layer=features.conv1&step=2", 404, "layer"),
-    (f"{G}/step?{C5}", 400, "step"),
-    (f"{G}/step?{C5}&step=3", 404, "nearest logged step is 2"),
-    (f"{G}/step?{C5}&step=-2", 400, "step"),
-    (f"{G}/step?{C5}&step=2.0", 400, "step"),
-    (f"{G}/maps?{C5}&step=5", 404, "step"),
+    (f"{G}/step?{CAM}", 400, "step"),
+    (f"{G}/step?{CAM}&step=3", 404, "nearest logged step is 2"),
+    (f"{G}/step?{CAM}&step=-2", 400, "step"),
+    (f"{G}/step?{CAM}&step=2.0", 400, "step"),
+    (f"{G}/maps?{CAM}&step=5", 404, "step"),
     (f"{G}/maps?run={CALLBACK_RUN}&layer=features.conv2&step=2", 404, "layer"),
-    (f"{G}/image?{C5}", 400, "index"),
-    (f"{G}/image?{C5}&index=4", 404, "index"),
-    (f"{G}/image?{C5}&index=x", 400, "index"),
-    (f"{G}/image?{C5}&index=0&limit=0", 400, "limit"),
-    (f"{G}/image?{C5}&index=0&limit=501", 400, "limit"),
-    (f"{G}/nope?{C5}", 404, "unknown route"),
+    (f"{G}/image?{CAM}", 400, "index"),
+    (f"{G}/image?{CAM}&index=4", 404, "index"),
+    (f"{G}/image?{CAM}&index=x", 400, "index"),
+    (f"{G}/image?{CAM}&index=0&limit=0", 400, "limit"),
+    (f"{G}/image?{CAM}&index=0&limit=501", 400, "limit"),
+    (f"{G}/nope?{CAM}", 404, "unknown route"),
 ]
 
 

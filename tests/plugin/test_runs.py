@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from logdirs import BASIC_XSS_RUN, CALLBACK_RUN, DREAM_RUN, LAYER, VIEWS_XSS_RUN, P, assert_error, get_json
+from logdirs import (
+    ACTIVATION_LAYER,
+    BASIC_XSS_RUN,
+    CALLBACK_RUN,
+    DREAM_RUN,
+    LAYER,
+    VIEWS_XSS_RUN,
+    P,
+    assert_error,
+    get_json,
+)
 from support import EXACT_RUN, plugin_client, write_run
 
 from tb_cnnviz import kinds, metadata, summary
@@ -24,11 +34,15 @@ def test_runs_list_describes_layers_kinds_and_probe(basic_client, basic_logdir):
     assert set(runs) == {CALLBACK_RUN, BASIC_XSS_RUN, "exact", DREAM_RUN}
     layers = {layer["name"]: layer["kinds"] for layer in runs[CALLBACK_RUN]["layers"]}
     assert [layer["name"] for layer in runs[CALLBACK_RUN]["layers"]] == [
-        f"features.conv{i}" for i in range(1, 6)
+        "features",  # Grad-CAM and activations: the features block's output
+        *(f"features.conv{i}" for i in range(1, 6)),
+        "features.relu2",  # activations: the stage outputs at 32 and 8 px
+        "features.relu5",
     ]
-    assert set(layers[LAYER]) >= {"kernels", "kernel_grid", "smoothness", "activations", "dead_filters"}
+    assert set(layers[LAYER]) >= {"kernels", "kernel_grid", "smoothness", "dead_filters"}
     assert layers[LAYER]["kernels"]["max_step"] == 12
-    assert layers[LAYER]["activations"]["channels"] == 4 and layers[LAYER]["activations"]["count"] == 3
+    activations = layers[ACTIVATION_LAYER]["activations"]
+    assert activations["channels"] == 4 and activations["count"] == 3
     probe = runs[CALLBACK_RUN]["probe"]
     assert (
         probe["count"] == 3
@@ -45,7 +59,7 @@ def test_runs_list_names_the_new_views_and_keeps_the_embedding_labels_out(views_
     assert answer["views"] == ["activations", "dead", "embedding", "filters", "gradcam", "patterns", "runs"]
     runs = {run["name"]: run for run in answer["runs"]}
     layers = {layer["name"]: layer["kinds"] for layer in runs[CALLBACK_RUN]["layers"]}
-    assert set(layers["features.conv5"]) >= {"gradcam", "gradcam_maps", "gradcam_info"}
+    assert set(layers["features"]) >= {"gradcam", "gradcam_maps", "gradcam_info"}
     assert set(layers["features.conv2"]) >= {"patterns", "pattern_values", "kernels"}
     assert "top_examples" in layers["features.conv2"] and "top_examples" in layers["features.conv3"]
     assert (
@@ -117,10 +131,10 @@ BAD_REQUESTS = [
     (f"{R}/steps?run={CALLBACK_RUN}&kind=weights&layer={LAYER}", 400, "kind"),
     (f"{R}/steps?run={CALLBACK_RUN}&layer={LAYER}", 400, "kind"),
     (f"{R}/image?run={CALLBACK_RUN}&kind=kernels&layer={LAYER}&step=1&index=0", 400, "kind"),
-    (f"{R}/image?run={CALLBACK_RUN}&kind=activations&layer={LAYER}&step=3&index=0", 404, "step"),
-    (f"{R}/image?run={CALLBACK_RUN}&kind=activations&layer={LAYER}&step=1&index=3", 404, "index"),
-    (f"{R}/image?run={CALLBACK_RUN}&kind=activations&layer={LAYER}&step=1&index=-1", 400, "index"),
-    (f"{R}/image?run={CALLBACK_RUN}&kind=activations&layer={LAYER}&step=1", 400, "index"),
+    (f"{R}/image?run={CALLBACK_RUN}&kind=activations&layer={ACTIVATION_LAYER}&step=3&index=0", 404, "step"),
+    (f"{R}/image?run={CALLBACK_RUN}&kind=activations&layer={ACTIVATION_LAYER}&step=1&index=3", 404, "index"),
+    (f"{R}/image?run={CALLBACK_RUN}&kind=activations&layer={ACTIVATION_LAYER}&step=1&index=-1", 400, "index"),
+    (f"{R}/image?run={CALLBACK_RUN}&kind=activations&layer={ACTIVATION_LAYER}&step=1", 400, "index"),
     (f"{R}/image?run=exact&kind=probe&step=1&index=0", 404, "probe"),
     (
         f"{R}/image?run={DREAM_RUN}&kind=dream&layer=features.conv3%2Bfeatures.conv4&step=0&index=2",
