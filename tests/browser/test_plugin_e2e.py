@@ -131,7 +131,7 @@ def _check_server(base: str, logdir: str) -> dict:
         lambda: (
             (
                 s := get_json(
-                    api_url(base, "runs/steps", run=XSS_RUN, kind="activations", layer="features.conv1")
+                    api_url(base, "runs/steps", run=XSS_RUN, kind="activations", layer="features.relu2")
                 )["steps"]
             )
             and len(s) == STEPS
@@ -142,7 +142,7 @@ def _check_server(base: str, logdir: str) -> dict:
     assert steps == list(range(1, STEPS + 1))  # 12 blob samples > TensorBoard's default of 10
     status, body = http_get(
         api_url(
-            base, "runs/image", run=XSS_RUN, kind="activations", layer="features.conv1", step=STEPS, index=3
+            base, "runs/image", run=XSS_RUN, kind="activations", layer="features.relu2", step=STEPS, index=3
         )
     )
     assert status == 200 and body.startswith(b"\x89PNG")

@@ -112,7 +112,7 @@ def _exercise_gradcam(frame, base: str) -> None:
     assert last == STEPS
     frame.wait_for_function("s => document.querySelector('.cam-grid').dataset.step === s", arg=str(last))
     assert frame.locator(".cam-card").count() == 8
-    answer = get_json(api_url(base, "gradcam/step", run=RUN, layer="features.conv5", step=last))
+    answer = get_json(api_url(base, "gradcam/step", run=RUN, layer="features", step=last))
     wrong = [image["index"] for image in answer["images"] if image["misclassified"]]
     assert frame.locator(".cam-card.misclassified").count() == len(wrong)
     first_caption = frame.inner_text(".cam-card[data-index='0'] .cam-caption")
