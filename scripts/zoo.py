@@ -278,6 +278,13 @@ def table(rows: list[dict]) -> str:
         "`Gelu`, `Cat`, ... other consumers). *Routes* are the main routes of every "
         "view (runs, filters, activations, dead, gradcam) for the run, its layers and last step.",
         "",
+        "Reading the dead-filter column: `raw conv → NativeBatchNorm` is a norm layer the measurement did "
+        "not recognise (timm's `BatchNormAct2d` is not a leaf module), so the raw conv output is counted; "
+        "`raw conv → Sigmoid` or `Hardsigmoid` is a squeeze-excite gate, and the `raw conv → Relu`/`Silu` "
+        "next to it the gate's reduction conv; `→ Add` is a residual branch measured before the add; "
+        "`→ Silu`, `Hardswish`, `Gelu` are smooth nonlinearities where output ≤ 0 does not mean dead; "
+        "`raw conv → View` is a classifier conv after the global pooling.",
+        "",
         f"**{len(ok)} of {len(rows)} models** construct, train and are served with no warning, "
         "no exception and no route error.",
         "",
