@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import io
 
-import pytest
-from logdirs import ACTIVATION_LAYER, CALLBACK_RUN, P, assert_error, get_json
+from logdirs import ACTIVATION_LAYER, CALLBACK_RUN, P, get_json
 from PIL import Image
 
 from tb_cnnviz.datasets import ShapesDataset
@@ -27,15 +26,3 @@ def test_activations_step_lists_pngs_and_the_probe(basic_client):
     assert grid.size == (nrow * (w + pad) + pad, rows * (h + pad) + pad)
     probe = Image.open(io.BytesIO(basic_client.get(f"{P}/{answer['probe']['images'][0]}").data))
     assert probe.size == (32, 32) and probe.mode == "RGB"
-
-
-BAD_REQUESTS = [
-    (f"{P}/api/activations/step?run={CALLBACK_RUN}&layer=features.conv2&step=1", 404, "layer"),
-]
-
-
-@pytest.mark.parametrize(
-    "url,status,mentions", BAD_REQUESTS, ids=[f"{i:02d}" for i in range(len(BAD_REQUESTS))]
-)
-def test_bad_requests_get_a_4xx_json_error_naming_the_problem(basic_client, url, status, mentions):
-    assert_error(basic_client, url, status, mentions)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 
-import pytest
-from logdirs import BASIC_XSS_RUN, CALLBACK_RUN, P, assert_error, get_json
+from logdirs import CALLBACK_RUN, P, get_json
 
 
 def test_dead_rates_matrix_and_fraction(basic_client):
@@ -46,18 +45,3 @@ def test_series_json_is_gzipped_for_clients_that_accept_it(basic_client):
     zipped = basic_client.get(url, headers={"Accept-Encoding": "gzip"})
     assert zipped.headers["Content-Encoding"] == "gzip"
     assert json.loads(gzip.decompress(zipped.data)) == get_json(basic_client, url)
-
-
-BAD_REQUESTS = [
-    (f"{P}/api/dead/rates?run=exact&layer=conv&threshold=nan", 400, "threshold"),
-    (f"{P}/api/dead/rates?run=exact&layer=conv&threshold=2", 400, "threshold"),
-    (f"{P}/api/dead/rates?run=exact&layer=conv&threshold=abc", 400, "threshold"),
-    (f"{P}/api/dead/fractions?run={BASIC_XSS_RUN}&threshold=-0.5", 400, "threshold"),
-]
-
-
-@pytest.mark.parametrize(
-    "url,status,mentions", BAD_REQUESTS, ids=[f"{i:02d}" for i in range(len(BAD_REQUESTS))]
-)
-def test_bad_requests_get_a_4xx_json_error_naming_the_problem(basic_client, url, status, mentions):
-    assert_error(basic_client, url, status, mentions)

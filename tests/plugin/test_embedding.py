@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import urllib.parse
-
 import numpy as np
 import pytest
-from logdirs import CALLBACK_RUN, VIEWS_XSS_RUN, P, api_url, assert_error, base64_floats, get_json, png_of
+from logdirs import CALLBACK_RUN, api_url, base64_floats, get_json, png_of
 from support import EXACT_RUN, LABELS
 
 from tb_cnnviz.datasets import ShapesDataset
@@ -84,22 +82,3 @@ def test_top_examples_of_a_filter_and_the_best_of_every_filter(views_client, vie
 
 
 # -------------------------------------------------------------------------- bad requests
-E = f"{P}/api/embedding"
-BAD_REQUESTS = [
-    (f"{E}/points?run={CALLBACK_RUN}&layer=features.conv2&step=2", 404, "layer"),
-    (f"{E}/points?run={CALLBACK_RUN}&layer=classifier&step=1", 404, "step"),
-    (f"{E}/points?run={CALLBACK_RUN}&layer=classifier", 400, "step"),
-    (f"{E}/sprites", 400, "run"),
-    (f"{E}/sprites?run={urllib.parse.quote(VIEWS_XSS_RUN)}", 404, "sprites"),
-    (f"{E}/top?run={CALLBACK_RUN}&layer=features.conv3&step=6&channel=8", 404, "channel"),
-    (f"{E}/top?run={CALLBACK_RUN}&layer=features.conv3&step=6&channel=1e3", 400, "channel"),
-    (f"{E}/top?run={CALLBACK_RUN}&layer=features.conv3&step=5&channel=0", 404, "step"),
-    (f"{E}/top?run={CALLBACK_RUN}&layer=features.conv5&step=6", 404, "layer"),
-]
-
-
-@pytest.mark.parametrize(
-    "url,status,mentions", BAD_REQUESTS, ids=[f"{i:02d}" for i in range(len(BAD_REQUESTS))]
-)
-def test_bad_requests_get_a_4xx_json_error_naming_the_problem(views_client, url, status, mentions):
-    assert_error(views_client, url, status, mentions)

@@ -11,7 +11,6 @@ from logdirs import (
     DREAM_RUN,
     P,
     api_url,
-    assert_error,
     get_json,
     png_of,
 )
@@ -85,27 +84,6 @@ def test_pattern_filter_of_the_callback_run(views_client, views_logged):
 
 
 # -------------------------------------------------------------------------- bad requests
-PAT = f"{P}/api/patterns"
-BAD_REQUESTS = [
-    (
-        f"{PAT}/step?run={CALLBACK_RUN}&layer=features.conv3&step=2",
-        404,
-        "layers with patterns: ['features.conv2']",
-    ),
-    (f"{PAT}/step?run={CALLBACK_RUN}&layer=features.conv2&step=1", 404, "step"),
-    (f"{PAT}/filter?run={CALLBACK_RUN}&layer=features.conv2&step=2", 400, "channel"),
-    (f"{PAT}/filter?run={CALLBACK_RUN}&layer=features.conv2&step=2&channel=4", 404, "channel"),
-    (f"{PAT}/filter?run={EXACT_RUN}&layer=conv&step=9&channel=0", 404, "filters with patterns: [2, 5]"),
-    (f"{PAT}/filter?run={EXACT_RUN}&layer=conv&step=9&channel=-5", 400, "channel"),
-    (f"{PAT}/filter?run={EXACT_RUN}&layer=conv&step=10&channel=5", 404, "step"),
-]
-
-
-@pytest.mark.parametrize(
-    "url,status,mentions", BAD_REQUESTS, ids=[f"{i:02d}" for i in range(len(BAD_REQUESTS))]
-)
-def test_bad_requests_get_a_4xx_json_error_naming_the_problem(views_client, url, status, mentions):
-    assert_error(views_client, url, status, mentions)
 
 
 # ------------------------------------------------------------------------------ DeepDream
@@ -181,28 +159,3 @@ def test_dream_content_is_sanitised(tmp_path):
         answer["octave_scale"],
         answer["size"],
     ) == (None, [1.0, None], None, None, None)
-
-
-DREAM_BAD_REQUESTS = [
-    (f"{P}/api/patterns/dream?layer={DREAM_LAYER}", 400, "run"),
-    (f"{P}/api/patterns/dream?run={DREAM_RUN}", 400, "layer"),
-    (
-        f"{P}/api/patterns/dream?run={DREAM_RUN}&layer=features.conv3",
-        404,
-        "layers with dream: ['broken', 'features.conv3+features.conv4']",
-    ),
-    (f"{P}/api/patterns/dream?run={DREAM_RUN}&layer=features.conv3%2Bfeatures.conv4&step=abc", 400, "step"),
-    (
-        f"{P}/api/patterns/dream?run={DREAM_RUN}&layer=features.conv3%2Bfeatures.conv4&step=5",
-        404,
-        "nearest logged step is 0",
-    ),
-    (f"{P}/api/patterns/dream?run=exact&layer=conv", 404, "run 'exact' has no 'dream' data for layer 'conv'"),
-]
-
-
-@pytest.mark.parametrize(
-    "url,status,mentions", DREAM_BAD_REQUESTS, ids=[f"{i:02d}" for i in range(len(DREAM_BAD_REQUESTS))]
-)
-def test_bad_dream_requests_get_a_4xx_json_error_naming_the_problem(basic_client, url, status, mentions):
-    assert_error(basic_client, url, status, mentions)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from logdirs import (
     ACTIVATION_LAYER,
     BASIC_XSS_RUN,
@@ -12,10 +11,9 @@ from logdirs import (
     LAYER,
     VIEWS_XSS_RUN,
     P,
-    assert_error,
     get_json,
 )
-from support import EXACT_RUN, plugin_client, write_run
+from support import plugin_client, write_run
 
 from tb_cnnviz import kinds, metadata, summary
 from tb_cnnviz.datasets import ShapesDataset
@@ -124,39 +122,3 @@ def test_a_listing_entry_holds_the_checked_content_of_the_keys_written(tmp_path)
         "nrow": 2,
         "count": 1,
     }
-
-
-R = f"{P}/api/runs"
-BAD_REQUESTS = [
-    (f"{R}/steps?run={CALLBACK_RUN}&kind=weights&layer={LAYER}", 400, "kind"),
-    (f"{R}/steps?run={CALLBACK_RUN}&layer={LAYER}", 400, "kind"),
-    (f"{R}/image?run={CALLBACK_RUN}&kind=kernels&layer={LAYER}&step=1&index=0", 400, "kind"),
-    (f"{R}/image?run={CALLBACK_RUN}&kind=activations&layer={ACTIVATION_LAYER}&step=3&index=0", 404, "step"),
-    (f"{R}/image?run={CALLBACK_RUN}&kind=activations&layer={ACTIVATION_LAYER}&step=1&index=3", 404, "index"),
-    (f"{R}/image?run={CALLBACK_RUN}&kind=activations&layer={ACTIVATION_LAYER}&step=1&index=-1", 400, "index"),
-    (f"{R}/image?run={CALLBACK_RUN}&kind=activations&layer={ACTIVATION_LAYER}&step=1", 400, "index"),
-    (f"{R}/image?run=exact&kind=probe&step=1&index=0", 404, "probe"),
-    (
-        f"{R}/image?run={DREAM_RUN}&kind=dream&layer=features.conv3%2Bfeatures.conv4&step=0&index=2",
-        404,
-        "index",
-    ),
-]
-VIEWS_BAD_REQUESTS = [
-    (f"{R}/image?run={EXACT_RUN}&kind=sprites&step=9&index=2", 404, "index"),
-    (f"{R}/image?run={EXACT_RUN}&kind=gradcam_maps&layer=conv&step=10&index=0", 400, "kind"),
-]
-
-
-@pytest.mark.parametrize(
-    "url,status,mentions", BAD_REQUESTS, ids=[f"{i:02d}" for i in range(len(BAD_REQUESTS))]
-)
-def test_bad_requests_get_a_4xx_json_error_naming_the_problem(basic_client, url, status, mentions):
-    assert_error(basic_client, url, status, mentions)
-
-
-@pytest.mark.parametrize(
-    "url,status,mentions", VIEWS_BAD_REQUESTS, ids=[f"{i:02d}" for i in range(len(VIEWS_BAD_REQUESTS))]
-)
-def test_bad_requests_of_the_views_logdir(views_client, url, status, mentions):
-    assert_error(views_client, url, status, mentions)
