@@ -42,25 +42,26 @@ def test_a_budget_too_small_for_every_batch_samples_them_and_planted_filters_sta
     assert (rates[-1][[i for i in range(16) if i not in (0, 5, 9)]] > 0).all()  # live: never called dead
 
 
-def test_budget_zero_counts_every_batch(tmp_path, model, data):
+@pytest.mark.parametrize(
+    ("every", "budget", "expected"),
+    [
+        (20, 0, [[20, 20, 1], [20, 20, 1]]),  # budget zero: every batch is counted
+        (40, 0.99, [[40, 40, 1]]),  # counting costs far less than 99% of a step
+    ],
+    ids=["budget zero", "generous budget"],
+)
+def test_budget_counts_every_batch(tmp_path, model, data, every, budget, expected):
     images, labels = data
     with CNNVizCallback(
-        model, log_dir=tmp_path, every_n_steps={"dead_filters": 20}, overhead_budget=0
+        model, log_dir=tmp_path, every_n_steps={"dead_filters": every}, overhead_budget=budget
     ) as viz:
         train(model, viz, images, labels, steps=40)
-        assert viz._window.tracker.count_every == 1
+        if budget == 0:
+            assert viz._window.tracker.count_every == 1
     _, samples = logged_sample(tmp_path)
-    assert [s.tolist() for s in samples] == [[20, 20, 1], [20, 20, 1]]
-
-
-def test_a_generous_budget_counts_every_batch(tmp_path, model, data):
-    images, labels = data
-    with CNNVizCallback(
-        model, log_dir=tmp_path, every_n_steps={"dead_filters": 40}, overhead_budget=0.99
-    ) as viz:
-        train(model, viz, images, labels, steps=40)
-    _, samples = logged_sample(tmp_path)
-    assert samples[-1].tolist() == [40, 40, 1]  # counting costs far less than 99% of a step
+    assert [s.tolist() for s in samples][-len(expected) :] == expected
+    if budget == 0:
+        assert len(samples) == len(expected)
 
 
 @pytest.mark.parametrize("bad", [-0.1, 1, 1.5, "0.01", True, None])

@@ -25,21 +25,26 @@ def extra_row(name: str, thread: str, needs: str | None = None) -> kinds.Snapsho
     )
 
 
-@pytest.fixture
-def weight_norms(monkeypatch):
-    """A new snapshot row plus its ``snapshots`` function, which records what it was given."""
+def norm_row(monkeypatch, row: str, tag: str, thread: str) -> list:
+    """Add snapshot row ``row`` on ``thread`` whose ``snapshots`` function logs each layer's weight norm
+    under ``tag``; returns the list of the ``Inputs`` it is called with."""
     calls = []
 
     def compute(inputs: snapshots.Inputs) -> list:
         calls.append(inputs)
         return [
-            summary.scalar_summary("weight_norm", name, float(m.weight.detach().norm()))
-            for name, m in inputs.layers
+            summary.scalar_summary(tag, name, float(m.weight.detach().norm())) for name, m in inputs.layers
         ]
 
-    monkeypatch.setitem(kinds.SNAPSHOTS, "weight_norms", extra_row("weight_norms", kinds.TRAINING))
-    monkeypatch.setattr(snapshots, "weight_norms", compute, raising=False)
+    monkeypatch.setitem(kinds.SNAPSHOTS, row, extra_row(row, thread))
+    monkeypatch.setattr(snapshots, row, compute, raising=False)
     return calls
+
+
+@pytest.fixture
+def weight_norms(monkeypatch):
+    """A new snapshot row plus its ``snapshots`` function, which records what it was given."""
+    return norm_row(monkeypatch, "weight_norms", "weight_norm", kinds.TRAINING)
 
 
 def test_a_new_training_thread_row_is_scheduled_and_written(tmp_path, weight_norms):
@@ -75,17 +80,7 @@ def test_the_new_rows_interval_and_failure_policy_are_the_callbacks(tmp_path, we
 
 
 def test_a_new_background_row_runs_on_a_copy_every_n_steps_and_at_epoch_end(tmp_path, monkeypatch):
-    calls = []
-
-    def compute(inputs: snapshots.Inputs) -> list:
-        calls.append(inputs)
-        return [
-            summary.scalar_summary("copy_norm", name, float(m.weight.detach().norm()))
-            for name, m in inputs.layers
-        ]
-
-    monkeypatch.setitem(kinds.SNAPSHOTS, "copy_norms", extra_row("copy_norms", kinds.BACKGROUND))
-    monkeypatch.setattr(snapshots, "copy_norms", compute, raising=False)
+    calls = norm_row(monkeypatch, "copy_norms", "copy_norm", kinds.BACKGROUND)
     model = net()
     with CNNVizCallback(
         model, log_dir=tmp_path, strict=True, dead_filter_layers=[], kernel_layers=["0"]
