@@ -7,7 +7,18 @@ import torch
 from callback_training import decode, train
 from support import read_logdir
 
+from tb_cnnviz.analysis.projection import disparity, knn_accuracy
 from tb_cnnviz.callbacks import CNNVizCallback
+
+
+def every_step_patterns(model, log_dir, monkeypatch, job) -> CNNVizCallback:
+    """A strict callback with a pattern gallery every step, whose ``snapshots.patterns`` is ``job``."""
+    import tb_cnnviz.snapshots as snapshots
+
+    monkeypatch.setattr(snapshots, "patterns", job)
+    return CNNVizCallback(
+        model, log_dir=log_dir, pattern_layers=["features.conv2"], every_n_steps={"patterns": 1}, strict=True
+    )
 
 
 def test_pattern_galleries_run_in_the_background_on_a_copy(tmp_path, model, data):
@@ -41,8 +52,6 @@ def test_pattern_galleries_run_in_the_background_on_a_copy(tmp_path, model, data
 def test_slow_snapshots_are_dropped_not_queued_without_bound(tmp_path, model, monkeypatch):
     import threading
 
-    import tb_cnnviz.snapshots as snapshots
-
     started, release = threading.Event(), threading.Event()
 
     def slow(*args, **kwargs):
@@ -50,10 +59,7 @@ def test_slow_snapshots_are_dropped_not_queued_without_bound(tmp_path, model, mo
         release.wait(10)
         return []
 
-    monkeypatch.setattr(snapshots, "patterns", slow)
-    viz = CNNVizCallback(
-        model, log_dir=tmp_path, pattern_layers=["features.conv2"], every_n_steps={"patterns": 1}, strict=True
-    )
+    viz = every_step_patterns(model, tmp_path, monkeypatch, slow)
     viz.on_step_end(1)
     assert started.wait(10)  # 1 runs; 2 and 3 wait (one place per slow kind); 4 and 5 are dropped
     for step in (2, 3, 4, 5):
@@ -94,8 +100,6 @@ def test_background_errors_warn_and_disable_or_raise_when_strict(tmp_path, model
 
 
 def test_embedding_snapshots_are_stable_and_carry_top_examples(tmp_path, trained_small_vgg, shapes_test):
-    from tb_cnnviz.analysis.projection import disparity, knn_accuracy
-
     model = trained_small_vgg
     images, labels = shapes_test.tensors(range(300))
     with CNNVizCallback(
@@ -159,7 +163,6 @@ def test_embedding_snapshots_are_stable_and_carry_top_examples(tmp_path, trained
 def test_background_snapshots_never_rewind_the_training_threads_rng(tmp_path, model, monkeypatch):
     import threading
 
-    import tb_cnnviz.snapshots as snapshots
     from tb_cnnviz.analysis.safety import preserved_rng
 
     started, proceed = threading.Event(), threading.Event()
@@ -170,10 +173,7 @@ def test_background_snapshots_never_rewind_the_training_threads_rng(tmp_path, mo
             proceed.wait(10)
         return []
 
-    monkeypatch.setattr(snapshots, "patterns", job_using_the_guard)
-    viz = CNNVizCallback(
-        model, log_dir=tmp_path, pattern_layers=["features.conv2"], every_n_steps={"patterns": 1}, strict=True
-    )
+    viz = every_step_patterns(model, tmp_path, monkeypatch, job_using_the_guard)
     torch.manual_seed(7)
     viz.on_step_end(1)
     started.wait(10)
