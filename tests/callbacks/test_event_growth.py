@@ -13,6 +13,7 @@ import os
 
 import pytest
 import torch
+from callback_training import train
 from tensorboard.compat.proto import event_pb2
 from torch import nn
 
@@ -77,7 +78,6 @@ def run(
         for module in model.modules():
             if isinstance(module, nn.BatchNorm2d):
                 module.momentum = bn_momentum
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
     off = {argument: [] for other, argument in ONLY.items() if other != kind}
     viz = CNNVizCallback(
         model,
@@ -90,16 +90,12 @@ def run(
     )
     viz.flush()
     sizes = [file_size(tmp_path)]
-    model.train()
-    for step in range(1, STEPS + 1):
-        index = torch.arange(8) + 8 * (step % 16)
-        loss = nn.functional.cross_entropy(model(images[index]), labels[index])
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        viz.on_step_end(step)
+
+    def measure(step: int) -> None:
         viz.flush()
         sizes.append(file_size(tmp_path))
+
+    train(model, viz, images, labels, STEPS, lr=lr, batch=8, after_step=measure)
     logged = dict(written)
     viz.close()
     return sizes, logged, file_size(tmp_path) - sizes[-1], model
