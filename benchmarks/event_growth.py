@@ -109,15 +109,12 @@ def measure(
     every: int,
     steps: int,
     log_dir: str,
-    width: int = 16,
-    batch_size: int = 16,
-    embedding_images: int = 1000,
-    pattern_channels: int = 64,
-    pattern_steps: int = 16,
+    cli: argparse.Namespace,
     state: dict | None = None,
 ) -> list[int]:
-    """Train ``steps`` steps logging only ``kind`` every ``every`` steps; returns the event-file size before step 1 and after each step."""
-    held_out = shapes(max(embedding_images, 8), 1)
+    """Train ``steps`` steps logging only ``kind`` every ``every`` steps; returns the event-file size before step 1 and after each step.
+    ``cli``: the command line (width, batch size, embedding images, pattern channels and steps)."""
+    held_out = shapes(max(cli.embedding_images, 8), 1)
     images, labels = shapes(2048, 0).tensors()
     probe = held_out.tensors(range(8))
     options = dict(OFF)
@@ -125,16 +122,18 @@ def measure(
         options.pop(ON[kind])
     elif kind == "patterns":
         options.update(
-            pattern_layers=["features.conv5"], pattern_channels=pattern_channels, pattern_steps=pattern_steps
+            pattern_layers=["features.conv5"],
+            pattern_channels=cli.pattern_channels,
+            pattern_steps=cli.pattern_steps,
         )
     elif kind == "embedding":
         options.update(
-            embedding_probe=held_out.tensors(range(embedding_images)), top_example_layers=TOP_LAYERS
+            embedding_probe=held_out.tensors(range(cli.embedding_images)), top_example_layers=TOP_LAYERS
         )
     else:
         raise ValueError(f"kind: expected one of {CHEAP_KINDS + SLOW_KINDS}, got {kind!r}")
     torch.manual_seed(0)
-    model = small_vgg(width=width)
+    model = small_vgg(width=cli.width)
     if state is not None:
         model.load_state_dict(state)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
@@ -154,7 +153,7 @@ def measure(
     sizes = [event_bytes(log_dir)]
     model.train()
     for step in range(1, steps + 1):
-        sgd_step(model, optimizer, images, labels, generator, batch_size)
+        sgd_step(model, optimizer, images, labels, generator, cli.batch_size)
         viz.on_step_end(step)
         viz.flush()
         sizes.append(event_bytes(log_dir))
@@ -189,32 +188,23 @@ def main() -> None:
     parser.add_argument(
         "--kinds", nargs="+", default=list(CHEAP_KINDS + SLOW_KINDS), choices=CHEAP_KINDS + SLOW_KINDS
     )
-    parser.add_argument(
-        "--snapshots",
-        type=int,
-        default=10,
-        help="N for the cheap kinds: 2N snapshots after the first (default 10)",
+    int_options = (
+        ("--snapshots", 10, "N for the cheap kinds: 2N snapshots after the first (default 10)"),
+        ("--slow-snapshots", 2, "N for patterns and embedding (default 2)"),
+        ("--every", 2, "every_n_steps (default 2; the size of a snapshot does not depend on it)"),
+        ("--width", 16, None),
+        ("--batch-size", 16, None),
+        (
+            "--pretrain",
+            150,
+            "SGD steps (batch 32) before measuring (default 150; 0: from the initialisation)",
+        ),
+        ("--embedding-images", 1000, None),
+        ("--pattern-channels", 64, None),
+        ("--pattern-steps", 16, None),
     )
-    parser.add_argument(
-        "--slow-snapshots", type=int, default=2, help="N for patterns and embedding (default 2)"
-    )
-    parser.add_argument(
-        "--every",
-        type=int,
-        default=2,
-        help="every_n_steps (default 2; the size of a snapshot does not depend on it)",
-    )
-    parser.add_argument("--width", type=int, default=16)
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument(
-        "--pretrain",
-        type=int,
-        default=150,
-        help="SGD steps (batch 32) before measuring (default 150; 0: from the initialisation)",
-    )
-    parser.add_argument("--embedding-images", type=int, default=1000)
-    parser.add_argument("--pattern-channels", type=int, default=64)
-    parser.add_argument("--pattern-steps", type=int, default=16)
+    for flag, default, help_text in int_options:
+        parser.add_argument(flag, type=int, default=default, help=help_text)
     args = parser.parse_args()
     torch.set_num_threads(min(2, torch.get_num_threads()))
 
@@ -239,11 +229,7 @@ def main() -> None:
                 every,
                 steps,
                 log_dir,
-                width=args.width,
-                batch_size=args.batch_size,
-                embedding_images=args.embedding_images,
-                pattern_channels=args.pattern_channels,
-                pattern_steps=args.pattern_steps,
+                args,
                 state=state,
             )
         result = growth(sizes, 2 * n)
