@@ -74,6 +74,11 @@ def test_model_kinds_that_work(tmp_path, case):
     assert run["cnnviz/probe"]["values"][0][0][:4] == b"\x89PNG"
 
 
+def conv_net() -> nn.Module:
+    """One 3x3 conv on 3 channels and its head: the model the argument errors are raised for."""
+    return net(nn.Conv2d(3, 4, 3), head_in=4)
+
+
 ERRORS = {
     "no conv": (
         lambda: nn.Sequential(nn.Flatten(), nn.Linear(12, 2)),
@@ -84,59 +89,54 @@ ERRORS = {
     "Conv1d only": (lambda: nn.Sequential(nn.Conv1d(3, 4, 3)), {}, ValueError, r"has no nn.Conv2d"),
     "Conv3d only": (lambda: nn.Sequential(nn.Conv3d(3, 4, 3)), {}, ValueError, r"has no nn.Conv2d"),
     "missing layer": (
-        lambda: net(nn.Conv2d(3, 4, 3), head_in=4),
+        conv_net,
         {"kernel_layers": ["0.9"]},
         ValueError,
         r"kernel_layers: no layer named '0.9' in the model; valid conv layer names: '0.0'",
     ),
     "layer of wrong type": (
-        lambda: net(nn.Conv2d(3, 4, 3), head_in=4),
+        conv_net,
         {"dead_filter_layers": ["3"]},
         ValueError,
         r"'3' is a Linear, not a Conv2d",
     ),
     "layer spec not a name": (
-        lambda: net(nn.Conv2d(3, 4, 3), head_in=4),
+        conv_net,
         {"kernel_layers": [1.5]},
         TypeError,
         r"kernel_layers: expected a layer name",
     ),
     "duplicate layers": (
-        lambda: net(nn.Conv2d(3, 4, 3), head_in=4),
+        conv_net,
         {"activation_layers": ["0.0", "0.0"]},
         ValueError,
         r"listed more than once",
     ),
     "empty probe": (
-        lambda: net(nn.Conv2d(3, 4, 3), head_in=4),
+        conv_net,
         {"probe": torch.zeros(0, 3, 8, 8)},
         ValueError,
         r"probe: expected 1 to 64 images",
     ),
     "probe of wrong rank": (
-        lambda: net(nn.Conv2d(3, 4, 3), head_in=4),
+        conv_net,
         {"probe": torch.zeros(3, 8, 8)},
         ValueError,
         r"probe: expected a 4-D float tensor",
     ),
     "probe with wrong channels": (
-        lambda: net(nn.Conv2d(3, 4, 3), head_in=4),
+        conv_net,
         {"probe": torch.zeros(2, 1, 8, 8)},
         ValueError,
         r"takes 3 channels, the images have 1",
     ),
     "probe of int dtype": (
-        lambda: net(nn.Conv2d(3, 4, 3), head_in=4),
+        conv_net,
         {"probe": torch.zeros(2, 3, 8, 8, dtype=torch.int64)},
         ValueError,
         r"dtype torch.int64",
     ),
-    "probe with NaN": (
-        lambda: net(nn.Conv2d(3, 4, 3), head_in=4),
-        {"probe": torch.full((2, 3, 8, 8), math.nan)},
-        ValueError,
-        r"NaN or Inf",
-    ),
+    "probe with NaN": (conv_net, {"probe": torch.full((2, 3, 8, 8), math.nan)}, ValueError, r"NaN or Inf"),
     "probe too small for the model": (
         lambda: net(nn.Conv2d(3, 4, 5), head_in=4),
         {"probe": torch.zeros(2, 3, 3, 3)},
@@ -144,7 +144,7 @@ ERRORS = {
         r"probe: the model cannot run on the probe images",
     ),
     "probe labels out of range": (
-        lambda: net(nn.Conv2d(3, 4, 3), head_in=4),
+        conv_net,
         {"probe": (torch.zeros(2, 3, 8, 8), torch.tensor([0, 7]))},
         ValueError,
         r"label 7 is out of range for a model with 3 classes",
@@ -155,20 +155,15 @@ ERRORS = {
         ValueError,
         r"logits: the model returns a dict with keys \['scores'\]",
     ),
-    "schedule 0": (
-        lambda: net(nn.Conv2d(3, 4, 3), head_in=4),
-        {"every_n_steps": 0},
-        ValueError,
-        r"expected an int >= 1, got 0",
-    ),
+    "schedule 0": (conv_net, {"every_n_steps": 0}, ValueError, r"expected an int >= 1, got 0"),
     "schedule negative": (
-        lambda: net(nn.Conv2d(3, 4, 3), head_in=4),
+        conv_net,
         {"every_n_steps": {"gradcam": -3}},
         ValueError,
         r"every_n_steps\['gradcam'\]: expected an int >= 1, got -3",
     ),
     "schedule not an int": (
-        lambda: net(nn.Conv2d(3, 4, 3), head_in=4),
+        conv_net,
         {"every_n_steps": "often"},
         TypeError,
         r"expected an int >= 1, got 'often'",
