@@ -45,26 +45,20 @@ def test_grayscale_model_gives_grayscale_patterns():
     torch.manual_seed(0)
     model = small_vgg(in_channels=1, width=8).eval()
     for param in ("fourier", "pixel"):
-        result = filter_patterns(
-            model,
-            "features.conv2",
-            channels=[0, 1, 2],
-            size=20,
-            steps=10,
-            param=param,
-            return_activations=True,
+        result, start = (
+            filter_patterns(
+                model,
+                "features.conv2",
+                channels=[0, 1, 2],
+                size=20,
+                steps=steps,
+                param=param,
+                return_activations=True,
+            )
+            for steps in (10, 1)
         )
         assert result.images.shape == (3, 1, 20, 20)
         assert 0 <= result.images.min() and result.images.max() <= 1
-        start = filter_patterns(
-            model,
-            "features.conv2",
-            channels=[0, 1, 2],
-            size=20,
-            steps=1,
-            param=param,
-            return_activations=True,
-        )
         assert bool((result.activations > start.activations).all())
 
 

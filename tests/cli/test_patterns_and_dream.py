@@ -19,40 +19,10 @@ from tb_cnnviz.snapshot_inputs import Inputs
 
 
 def test_patterns_of_chosen_channels_and_classes(data, tmp_path, capsys):
-    code, out, err = run(
-        capsys,
-        "patterns",
-        data["random"],
-        "--layer",
-        "features.conv2",
-        "--channels",
-        "1,3",
-        "--size",
-        "16",
-        "--steps",
-        "3",
-        "--param",
-        "pixel",
-        "--logdir",
-        tmp_path,
-    )
-    assert code == 0, err
-    code, out, err = run(
-        capsys,
-        "patterns",
-        data["random"],
-        "--classes",
-        "0-1",
-        "--size",
-        "16",
-        "--steps",
-        "3",
-        "--param",
-        "pixel",
-        "--logdir",
-        tmp_path,
-    )
-    assert code == 0, err
+    common = ("--size", "16", "--steps", "3", "--param", "pixel", "--logdir", tmp_path)
+    for chosen in (("--layer", "features.conv2", "--channels", "1,3"), ("--classes", "0-1")):
+        code, _, err = run(capsys, "patterns", data["random"], *chosen, *common)
+        assert code == 0, err
     runs = read_logdir(str(tmp_path))
     assert len(runs) == 2
     layer = next(series for series in runs.values() if "cnnviz/patterns/features.conv2" in series)
