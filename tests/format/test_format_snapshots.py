@@ -57,7 +57,18 @@ def _conv(weights, bias: bool = False) -> nn.Conv2d:
     return conv
 
 
-class CamNet(nn.Module):
+class SignedNet(nn.Module):
+    """A 1x1 conv giving (x, -x) on one channel, then a bias-free linear head of weights ``head``."""
+
+    def __init__(self, head: list[list[float]]):
+        super().__init__()
+        self.conv = _conv([[[[1.0]]], [[[-1.0]]]])
+        self.head = nn.Linear(2, 2, bias=False)
+        with torch.no_grad():
+            self.head.weight.copy_(torch.tensor(head))
+
+
+class CamNet(SignedNet):
     """A = conv(x) with A0 = x, A1 = -x; scores y = W mean(A) with W = [[1, 0], [0, 2]].
 
     Grad-CAM for class c is ReLU(sum_k W[c, k] / (h w) A_k): for class 0 ReLU(x) / (h w),
@@ -65,11 +76,7 @@ class CamNet(nn.Module):
     """
 
     def __init__(self):
-        super().__init__()
-        self.conv = _conv([[[[1.0]]], [[[-1.0]]]])
-        self.head = nn.Linear(2, 2, bias=False)
-        with torch.no_grad():
-            self.head.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 2.0]]))
+        super().__init__([[1.0, 0.0], [0.0, 2.0]])
 
     def forward(self, x):
         return self.head(self.conv(x).mean(dim=(2, 3)))
@@ -278,15 +285,11 @@ def test_patterns_gallery_of_the_first_filters_and_the_activation_reached():
 
 
 # ----------------------------------------------------------------------------- embedding and sprites
-class EmbedNet(nn.Module):
+class EmbedNet(SignedNet):
     """Codes (the last linear layer's input) are (mean x, mean -x); class 0 for bright images."""
 
     def __init__(self):
-        super().__init__()
-        self.conv = _conv([[[[1.0]]], [[[-1.0]]]])
-        self.head = nn.Linear(2, 2, bias=False)
-        with torch.no_grad():
-            self.head.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
+        super().__init__([[1.0, 0.0], [0.0, 1.0]])
 
     def forward(self, x):
         return self.head(self.conv(x).mean(dim=(2, 3)) - torch.tensor([0.5, -0.5]))
