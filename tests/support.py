@@ -29,7 +29,7 @@ import torch
 from torch import nn
 from torch.utils.tensorboard import SummaryWriter
 
-from tb_cnnviz import metadata, summary
+from tb_cnnviz import kinds, metadata, summary
 from tb_cnnviz.datasets import ShapesDataset
 from tb_cnnviz.models import small_vgg
 
@@ -194,18 +194,7 @@ def log_views_run(
             max(embedding_images, probe_images), seed=seed + 100
         ).tensors()
         optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
-        schedule = {
-            kind: every
-            for kind in (
-                "kernels",
-                "activations",
-                "dead_filters",
-                "gradcam",
-                "attributions",
-                "patterns",
-                "embedding",
-            )
-        }
+        schedule = dict.fromkeys(kinds.SNAPSHOTS, every)
         with CNNVizCallback(
             model,
             log_dir=logdir,
