@@ -143,6 +143,17 @@ def _view(frame, view: str) -> None:
     frame.wait_for_selector(f"button[data-view={view}][aria-selected=true]")
 
 
+@contextlib.contextmanager
+def _plugin_view(browser, server: str, run: str, view: str):
+    """The plugin page open on ``run`` with the ``view`` tab selected; closed on leaving, even on failure."""
+    page, frame = open_plugin(browser, server, run)
+    try:
+        _view(frame, view)
+        yield page, frame
+    finally:
+        page.close()
+
+
 def _pixels(frame, selector: str) -> dict:
     """Statistics of a canvas's RGBA pixels as the browser drew them (computed in the page: no megabytes over the wire)."""
     return frame.eval_on_selector(
@@ -220,9 +231,7 @@ def test_summary_prints_the_layer_table_and_logs_it_to_the_text_tab(made, server
 
 
 def test_filters_run_in_the_filters_view(made, server, browser, shots):
-    page, frame = open_plugin(browser, server, made["runs"]["filters"])
-    try:
-        _view(frame, "filters")
+    with _plugin_view(browser, server, made["runs"]["filters"], "filters") as (page, frame):
         frame.wait_for_function("() => document.querySelector('canvas.kernel-grid')?.dataset.step === '0'")
         idle(frame)
         layers = frame.eval_on_selector("select.layer", "s => [...s.options].map(o => o.value)")
@@ -231,16 +240,12 @@ def test_filters_run_in_the_filters_view(made, server, browser, shots):
         assert grid["alphaMax"] == 255 and grid["std"] > 20, grid  # kernels drawn, not a blank canvas
         screenshot(page.page, shots / "cli-filters.png")
         assert page.problems == []
-    finally:
-        page.close()
 
 
 def test_patterns_run_in_the_patterns_view(made, server, browser, shots):
-    page, frame = open_plugin(browser, server, made["runs"]["patterns"])
     layer, channels = SETTINGS["patterns"][1], SETTINGS["patterns"][3]
     first, last = (int(v) for v in channels.split("-"))
-    try:
-        _view(frame, "patterns")
+    with _plugin_view(browser, server, made["runs"]["patterns"], "patterns") as (page, frame):
         frame.wait_for_selector("canvas.pattern-grid[data-step='0']")
         idle(frame)
         assert frame.input_value("select.layer") == layer
@@ -263,15 +268,11 @@ def test_patterns_run_in_the_patterns_view(made, server, browser, shots):
         )  # the run has no kernels: the pattern alone
         assert re.fullmatch(r"-?\d+\.\d{3} at step 0", frame.inner_text(".reached-value"))
         assert page.problems == []
-    finally:
-        page.close()
 
 
 def test_explain_run_in_the_gradcam_view(made, server, browser, shots):
-    page, frame = open_plugin(browser, server, made["runs"]["explain"])
     count = len(made["images"])
-    try:
-        _view(frame, "gradcam")
+    with _plugin_view(browser, server, made["runs"]["explain"], "gradcam") as (page, frame):
         frame.wait_for_selector(".cam-grid[data-step='0']")
         idle(frame)
         assert frame.locator(".cam-card").count() == count
@@ -293,17 +294,13 @@ def test_explain_run_in_the_gradcam_view(made, server, browser, shots):
         assert all(method in row for method in ("saliency", "guided", "occlusion"))
         screenshot(page.page, shots / "cli-explain.png")
         assert page.problems == []
-    finally:
-        page.close()
 
 
 def test_dream_run_shows_the_deepdream_panel(made, server, browser, shots):
     run = made["runs"]["dream"]
     layers = SETTINGS["dream"][1].split(",")
     printed = float(made["out"]["dream"].split("(gain x")[1].split(")")[0])
-    page, frame = open_plugin(browser, server, run)
-    try:
-        _view(frame, "patterns")
+    with _plugin_view(browser, server, run, "patterns") as (page, frame):
         frame.wait_for_selector(".dream-card canvas.dream-image[data-drawn=true] >> nth=1")
         idle(frame)
         assert (
@@ -338,14 +335,10 @@ def test_dream_run_shows_the_deepdream_panel(made, server, browser, shots):
         )
         assert frame.locator(".dream-card canvas.dream-image[data-drawn=true]").count() == 2
         assert page.problems == []
-    finally:
-        page.close()
 
 
 def test_embed_run_in_the_embedding_view(made, server, browser, shots):
-    page, frame = open_plugin(browser, server, made["runs"]["embed"])
-    try:
-        _view(frame, "embedding")
+    with _plugin_view(browser, server, made["runs"]["embed"], "embedding") as (page, frame):
         frame.wait_for_selector("canvas.scatter[data-step='0']")
         idle(frame)
         frame.wait_for_function("() => document.querySelector('canvas.scatter').dataset.animating !== 'true'")
@@ -363,5 +356,3 @@ def test_embed_run_in_the_embedding_view(made, server, browser, shots):
         frame.wait_for_selector(".top-panel .top-example canvas")
         screenshot(page.page, shots / "cli-embed.png")
         assert page.problems == []
-    finally:
-        page.close()
