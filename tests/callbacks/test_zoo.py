@@ -44,69 +44,43 @@ def _bn_act_bug(name: str):
     )
 
 
-# id, builder, first conv, the module whose bias is planted, Grad-CAM layer, activation layers, marks
-ZOO = [
-    ("resnet18", "tv", "conv1", "bn1", "layer4", ["relu", "layer2", "layer4"], ()),
+# id, first conv, the module whose bias is planted, Grad-CAM layer, activation layers[, marks]
+TORCHVISION = [
+    ("resnet18", "conv1", "bn1", "layer4", ["relu", "layer2", "layer4"]),
     (
         "mobilenet_v3_small",
-        "tv",
         "features.0.0",
         "features.0.1",
         "features",
         ["features.0", "features.3", "features"],
-        (),
     ),
-    (
-        "efficientnet_b0",
-        "tv",
-        "features.0.0",
-        "features.0.1",
-        "features",
-        ["features.1", "features.3", "features"],
-        (),
-    ),
+    ("efficientnet_b0", "features.0.0", "features.0.1", "features", ["features.1", "features.3", "features"]),
     (
         "densenet121",
-        "tv",
         "features.conv0",
         "features.norm0",
         "features",
         ["features.relu0", "features.denseblock2", "features"],
-        (),
     ),
-    ("googlenet", "tv", "conv1.conv", "conv1.bn", "inception5b", ["conv1", "inception3b", "inception5b"], ()),
-    (
-        "regnet_y_400mf",
-        "tv",
-        "stem.0",
-        "stem.1",
-        "trunk_output",
-        ["stem", "trunk_output.block2", "trunk_output"],
-        (),
-    ),
-    ("shufflenet_v2_x0_5", "tv", "conv1.0", "conv1.1", "conv5", ["conv1", "stage2", "conv5"], ()),
-    (
-        "squeezenet1_1",
-        "tv",
-        "features.0",
-        "features.0",
-        "features",
-        ["features.1", "features.7", "features"],
-        (),
-    ),
-    ("convnext_nano", "timm", "stem.0", None, "stages", ["stem", "stages.2", "stages"], ()),
+    ("googlenet", "conv1.conv", "conv1.bn", "inception5b", ["conv1", "inception3b", "inception5b"]),
+    ("regnet_y_400mf", "stem.0", "stem.1", "trunk_output", ["stem", "trunk_output.block2", "trunk_output"]),
+    ("shufflenet_v2_x0_5", "conv1.0", "conv1.1", "conv5", ["conv1", "stage2", "conv5"]),
+    ("squeezenet1_1", "features.0", "features.0", "features", ["features.1", "features.7", "features"]),
+]
+TIMM = [
+    ("convnext_nano", "stem.0", None, "stages", ["stem", "stages.2", "stages"]),
     (
         "repvgg_a0",
-        "timm",
         "stem.conv_kxk.conv",
         "stem.conv_kxk.bn",
         "stages",
         ["stem", "stages.1", "stages"],
         (_bn_act_bug("repvgg_a0"),),
     ),
-    ("dla34", "timm", "base_layer.0", "base_layer.1", "level5", ["level0", "level2", "level5"], ()),
-    ("ghostnet_100", "timm", "conv_stem", "bn1", "blocks", ["act1", "blocks.4", "blocks"], ()),
+    ("dla34", "base_layer.0", "base_layer.1", "level5", ["level0", "level2", "level5"]),
+    ("ghostnet_100", "conv_stem", "bn1", "blocks", ["act1", "blocks.4", "blocks"]),
 ]
+ZOO = [(row[0], source, *row[1:]) for source, rows in (("tv", TORCHVISION), ("timm", TIMM)) for row in rows]
 
 
 def _model(name: str, source: str) -> nn.Module:
@@ -135,7 +109,7 @@ def _get(client, route: str, **params) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "name, source, conv, planted, cam, activations",
-    [pytest.param(*row[:6], marks=row[6], id=row[0]) for row in ZOO],
+    [pytest.param(*row[:6], marks=row[6:7] and row[6], id=row[0]) for row in ZOO],
 )
 def test_zoo_model_at_default_settings(tmp_path, name, source, conv, planted, cam, activations):
     threads = torch.get_num_threads()
