@@ -33,8 +33,8 @@ from tb_cnnviz.analysis.layers import (
 from tb_cnnviz.analysis.paths import main_path
 from tb_cnnviz.callbacks import compilation, projector
 from tb_cnnviz.kinds import SNAPSHOTS
-from tb_cnnviz.snapshot_inputs import default_logits
 from tb_cnnviz.snapshots import ATTRIBUTION_METHODS
+from tb_cnnviz.snapshots.inputs import default_logits
 
 DEFAULT_ACTIVATION_LAYERS = 3
 MAX_PROBE_IMAGES = 64

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tb_cnnviz.snapshot_inputs import Inputs
 from tb_cnnviz.snapshots import display_images
+from tb_cnnviz.snapshots.inputs import Inputs
 
 
 def export(writer: Any, inputs: Inputs, step: int) -> None:

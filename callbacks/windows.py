@@ -24,7 +24,7 @@ from tb_cnnviz.analysis.dead_filters import DeadFilterTracker
 from tb_cnnviz.analysis.layers import layer_name, model_device
 from tb_cnnviz.callbacks import compilation, distributed
 from tb_cnnviz.callbacks.config import CallbackConfig
-from tb_cnnviz.snapshot_inputs import FilterRates
+from tb_cnnviz.snapshots.inputs import FilterRates
 
 MIN_COUNTED = 8  # counted batches per window at least, whatever the budget
 STEP_TIMES = 16  # recent step intervals whose median is the time per training step

@@ -15,7 +15,7 @@ from tb_cnnviz.analysis.layers import evenly_spaced, layer_before_last_linear, m
 from tb_cnnviz.analysis.projection import knn_accuracy
 from tb_cnnviz.cli import arguments, model
 from tb_cnnviz.cli.output import note, write_run
-from tb_cnnviz.snapshot_inputs import EmbeddingState, Inputs
+from tb_cnnviz.snapshots.inputs import EmbeddingState, Inputs
 
 
 def embed(args: argparse.Namespace) -> int:

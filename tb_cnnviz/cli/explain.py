@@ -15,7 +15,7 @@ from tb_cnnviz.analysis.layers import evenly_spaced, model_device
 from tb_cnnviz.analysis.safety import safe_snapshot
 from tb_cnnviz.cli import arguments, model
 from tb_cnnviz.cli.output import note, write_run
-from tb_cnnviz.snapshot_inputs import Inputs
+from tb_cnnviz.snapshots.inputs import Inputs
 
 
 def explain(args: argparse.Namespace) -> int:

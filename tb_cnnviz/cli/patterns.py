@@ -17,7 +17,7 @@ from tb_cnnviz.analysis.safety import safe_snapshot
 from tb_cnnviz.cli import arguments, model
 from tb_cnnviz.cli.output import blobs, note, write_run
 from tb_cnnviz.model_loading import LoadedModel
-from tb_cnnviz.snapshot_inputs import Inputs
+from tb_cnnviz.snapshots.inputs import Inputs
 
 
 def patterns(args: argparse.Namespace) -> int:

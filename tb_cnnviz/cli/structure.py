@@ -10,7 +10,7 @@ from tb_cnnviz.analysis.kernels import smoothness
 from tb_cnnviz.analysis.layers import layer_table
 from tb_cnnviz.cli import model
 from tb_cnnviz.cli.output import write_run
-from tb_cnnviz.snapshot_inputs import Inputs
+from tb_cnnviz.snapshots.inputs import Inputs
 
 
 def summary(args: argparse.Namespace) -> int:

@@ -15,7 +15,7 @@ from support import read_logdir
 from tb_cnnviz import image_files, metadata, snapshots
 from tb_cnnviz.analysis.dream import deep_dream
 from tb_cnnviz.models import small_vgg
-from tb_cnnviz.snapshot_inputs import Inputs
+from tb_cnnviz.snapshots.inputs import Inputs
 
 
 def test_patterns_of_chosen_channels_and_classes(data, tmp_path, capsys):

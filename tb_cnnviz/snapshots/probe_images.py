@@ -1,0 +1,127 @@
+"""Snapshots of what the network does to the probe images: the images themselves, activations, Grad-CAM
+and attributions."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from tb_cnnviz import metadata, summary
+from tb_cnnviz.analysis.activations import activation_grids, layer_activations
+from tb_cnnviz.snapshots.images import display_images, per_image_unit, to_uint8
+from tb_cnnviz.snapshots.inputs import Inputs
+
+MAX_CAM_SIDE = 64
+ATTRIBUTION_METHODS = ("saliency", "guided_backprop", "occlusion")
+
+
+def activations(inputs: Inputs) -> list:
+    """Per layer, one PNG of per-channel tiles per probe image."""
+    outputs = layer_activations(inputs.model, [module for _, module in inputs.layers], inputs.images)
+    summaries = []
+    for (name, _), output in zip(inputs.layers, outputs):
+        grids, nrow = activation_grids(output)
+        summaries.append(
+            summary.blob_summary(
+                metadata.ACTIVATIONS,
+                name,
+                [summary.encode_png(to_uint8(grid)) for grid in grids],
+                channels=int(output.shape[1]),
+                nrow=nrow,
+                padding=1,
+                tile=[int(output.shape[2]), int(output.shape[3])],
+            )
+        )
+    return summaries
+
+
+def probe(inputs: Inputs) -> list:
+    """The probe images themselves (logged once), with their labels and the class names."""
+    pngs = [summary.encode_png(to_uint8(image)) for image in display_images(inputs.images)]
+    labels, class_names = inputs.labels, inputs.class_names
+    return [
+        summary.blob_summary(
+            metadata.PROBE,
+            None,
+            pngs,
+            labels=None if labels is None else [int(v) for v in labels],
+            class_names=None if class_names is None else list(class_names),
+        )
+    ]
+
+
+def gradcam(inputs: Inputs) -> list:
+    """Grad-CAM of the probe images for their labels (else the predicted class): overlays, raw maps, classes."""
+    from tb_cnnviz.analysis.cam import grad_cam
+
+    model, images, target = inputs.scores_model(), inputs.images, inputs.target()
+    shown = display_images(images)
+    summaries = []
+    for name, layer in inputs.layers:
+        result = grad_cam(model, layer, images, target, normalize="none", return_details=True)
+        display = per_image_unit(result.cam)
+        overlays = [
+            summary.encode_png(summary.heatmap_overlay(to_uint8(image), heat.cpu().numpy()))
+            for image, heat in zip(shown, display)
+        ]
+        raw = result.cam
+        if max(raw.shape[-2:]) > MAX_CAM_SIDE:  # keep event files small: the CAM is coarse anyway
+            raw = F.adaptive_avg_pool2d(raw[:, None], MAX_CAM_SIDE)[:, 0]
+        info = torch.stack(
+            [
+                _or_minus_one(result.target, raw),
+                _or_minus_one(result.predicted, raw),
+                _or_minus_one(result.probability, raw),
+                _or_minus_one(result.target_probability, raw),
+            ],
+            dim=1,
+        )
+        summaries += [
+            summary.blob_summary(metadata.GRADCAM, name, overlays, colormap="jet"),
+            summary.tensor_summary(metadata.GRADCAM_MAPS, name, raw.float().cpu().numpy()),
+            summary.tensor_summary(
+                metadata.GRADCAM_INFO,
+                name,
+                info.float().cpu().numpy(),
+                columns=["target", "predicted", "probability", "target_probability"],
+            ),
+        ]
+    return summaries
+
+
+def attributions(inputs: Inputs) -> list:
+    """Optional attribution maps of the probe images as heat-map overlays, one ``attribution`` series per method.
+
+    Settings: ``methods``, any of :data:`ATTRIBUTION_METHODS`."""
+    from tb_cnnviz.analysis import attribution
+
+    model, images, target = inputs.scores_model(), inputs.images, inputs.target()
+    shown = display_images(images)
+    summaries = []
+    for method in inputs.settings["methods"]:
+        if method == "saliency":
+            maps = attribution.saliency(model, images, target)
+        elif method == "guided_backprop":
+            maps = attribution.guided_backprop(model, images, target).abs().amax(dim=1)
+        else:  # occlusion: low probability where the occluder hurts; show the drop
+            window = max(2, min(images.shape[-2:]) // 4)
+            probability = attribution.occlusion(
+                model, images, target, window=window, stride=max(1, window // 2)
+            )
+            drop = (probability.amax(dim=(1, 2), keepdim=True) - probability)[:, None]
+            maps = F.interpolate(drop, size=images.shape[-2:], mode="nearest")[:, 0]
+        display = per_image_unit(maps)
+        pngs = [
+            summary.encode_png(
+                summary.heatmap_overlay(to_uint8(image), heat.cpu().numpy(), colormap="inferno")
+            )
+            for image, heat in zip(shown, display)
+        ]
+        summaries.append(summary.blob_summary(metadata.ATTRIBUTION, method, pngs, method=method))
+    return summaries
+
+
+def _or_minus_one(values: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
+    if values is None:
+        return torch.full((like.shape[0],), -1.0, device=like.device)
+    return values.detach().float().to(like.device)
