@@ -52,7 +52,10 @@ class DeadFilterTracker:
     validation passes and the callback's own probe snapshots do not dilute the window.
     ``count_every=k`` counts one training forward of the model in ``k`` (the first, then every
     k-th), so the hooks' cost is paid on a sample of the batches: a filter is then reported
-    dead when it was dead on every counted batch. ``forwards`` counts the training forwards
+    dead when it was dead on every counted batch. The counting hooks are attached only for the
+    forwards that count when ``count_every > 1`` (a hook on every conv layer costs its dispatch
+    even when it returns at once); a second pre-forward hook on the model decides. With
+    ``count_every=1`` they stay attached, so a compiled training step traces them once. ``forwards`` counts the training forwards
     seen, ``batches`` the ones counted; with ``timed=True``, ``seconds`` is the time the hooks
     spent counting them (host time: on a GPU, the time to launch the counting; off under
     ``torch.compile``, which cannot trace the clock). Use as a context manager or call :meth:`remove`.
@@ -62,7 +65,7 @@ class DeadFilterTracker:
         self, model: nn.Module, layers: Sequence[nn.Module], count_every: int = 1, timed: bool = False
     ):
         self.points = [activation_point(model, layer) for layer in layers]
-        self.count_every = _count_every(count_every)
+        self.count_every = _count_every(count_every)  # checked before any hook is attached
         self._positive: list[torch.Tensor | None] = [None] * len(self.points)
         self._positions = [0] * len(self.points)
         self.batches = 0
@@ -70,19 +73,45 @@ class DeadFilterTracker:
         self.seconds = 0.0
         self._clock = time.perf_counter if timed else _no_clock
         self._counting = True
-        self._handles = [model.register_forward_pre_hook(self._start_forward)] + [
-            point.register_forward_hook(self._make_hook(index)) for index, point in enumerate(self.points)
-        ]
+        self._model = model
+        self._root = model.register_forward_pre_hook(self._start_forward)
+        self._sampler = None  # with count_every > 1: a second pre-hook attaches the counting hooks or not
+        self._point_hooks: list = []
+        self._attach_points()
+        self.set_count_every(self.count_every)
 
     def set_count_every(self, count_every: int) -> None:
         """Count one training forward in ``count_every`` from the next forward on."""
         self.count_every = _count_every(count_every)
+        if self.count_every > 1 and self._sampler is None:
+            self._sampler = self._model.register_forward_pre_hook(self._attach_when_counting)
+        elif self.count_every == 1 and self._sampler is not None:
+            self._sampler.remove()
+            self._sampler = None
+            self._attach_points()
 
     def _start_forward(self, module, _inputs):
         if module.training and torch.is_grad_enabled():
             self._counting = self.forwards % self.count_every == 0
             self.forwards += 1
             self.batches += self._counting
+
+    def _attach_when_counting(self, module, _inputs):
+        if module.training and torch.is_grad_enabled() and self._counting:
+            self._attach_points()
+        else:
+            self._detach_points()
+
+    def _attach_points(self) -> None:
+        if not self._point_hooks:
+            self._point_hooks = [
+                point.register_forward_hook(self._make_hook(index)) for index, point in enumerate(self.points)
+            ]
+
+    def _detach_points(self) -> None:
+        for handle in self._point_hooks:
+            handle.remove()
+        self._point_hooks = []
 
     def _make_hook(self, index: int):
         def hook(module, _inputs, output):
@@ -119,9 +148,11 @@ class DeadFilterTracker:
         self.seconds = 0.0
 
     def remove(self) -> None:
-        for handle in self._handles:
-            handle.remove()
-        self._handles = []
+        self._detach_points()
+        for handle in (self._root, self._sampler):
+            if handle is not None:
+                handle.remove()
+        self._root = self._sampler = None
 
     def __enter__(self) -> DeadFilterTracker:
         return self

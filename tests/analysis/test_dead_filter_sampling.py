@@ -94,3 +94,22 @@ def test_the_counting_time_is_measured_only_when_asked_and_only_on_counted_batch
     with DeadFilterTracker(model, [model[0]]) as untimed:
         model(inputs[2])
         assert untimed.batches == 1 and untimed.seconds == 0.0
+
+
+def test_counting_hooks_are_attached_only_for_the_forwards_that_count():
+    """An uncounted batch pays no hook dispatch on the conv layers; every hook goes with remove()."""
+    model = tiny_model()
+    attached = []
+    model[2].register_forward_pre_hook(lambda module, _: attached.append(len(model[0]._forward_hooks)))
+    inputs = batches(5)
+    tracker = DeadFilterTracker(model, [model[0]], count_every=2)
+    for x in inputs:
+        model(x)
+    assert attached == [1, 0, 1, 0, 1]
+    tracker.set_count_every(1)  # back to every batch: attached for good (a compiled step traces them once)
+    model(inputs[0])
+    with torch.no_grad():
+        model(inputs[1])
+    assert attached[-2:] == [1, 1] and tracker.batches == 4
+    tracker.remove()
+    assert all(not m._forward_hooks and not m._forward_pre_hooks for m in (model, model[0]))
