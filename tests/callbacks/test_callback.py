@@ -148,7 +148,7 @@ def test_logging_leaves_no_trace_on_training(tmp_path, model, data):
 
 def test_a_failing_kind_warns_once_is_disabled_and_training_goes_on(tmp_path, model, data, monkeypatch):
     images, labels = data
-    import tb_cnnviz.snapshots as callback_module
+    import tb_cnnviz.snapshots.weights as callback_module
 
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
