@@ -1,14 +1,14 @@
 """Dead filters (CS231n): filters whose output is never positive, so a following ReLU never passes signal.
 
 For each tracked conv layer we count, per filter, the positions (batch x height x
-width) where the layer's activation point (the conv, or the norm layer right after it,
-see :func:`layers.activation_point`) is > 0. Counts accumulate on the device in forward
+width) where the input of the nonlinearity that really follows the conv is active. Where that
+is and what it means (``relu``: dead, exact; ``smooth``: inactive; ``residual``/``none``/...: no
+dead filters defined) is found by one probe forward, see :mod:`analysis.activation_points`. Counts accumulate on the device in forward
 hooks, with no host synchronisation per step; the activation rate is the count over the
 number of positions, and a filter is dead when its rate is exactly 0 over a window.
 
-What is measured: conv→ReLU and conv→BN→ReLU measure exactly what the ReLU passes (its
-input > 0), whether the ReLU is in-place, a module reused by several convs, or
-``F.relu`` in ``forward``. For other nonlinearities the rate is "pre-activation > 0".
+A ReLU is measured at the output of the module that feeds it (the conv or any norm layer), so it
+works whether the ReLU is in-place, a module reused by several convs, or ``F.relu`` in ``forward``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from tb_cnnviz.analysis.layers import activation_point
+from tb_cnnviz.analysis.activation_points import Point, find_points, probe_input
+from tb_cnnviz.analysis.layers import activation_point, layer_name
 from tb_cnnviz.analysis.safety import capture_outputs, safe_snapshot
 
 
@@ -59,12 +60,25 @@ class DeadFilterTracker:
     seen, ``batches`` the ones counted; with ``timed=True``, ``seconds`` is the time the hooks
     spent counting them (host time: on a GPU, the time to launch the counting; off under
     ``torch.compile``, which cannot trace the clock). Use as a context manager or call :meth:`remove`.
+
+    ``images`` (optional) feed the probe forward that finds each layer's nonlinearity (two random
+    64 px images otherwise); if the model cannot run on them, each layer is measured at
+    :func:`layers.activation_point` with semantics ``unmeasured``. ``semantics`` holds one per layer.
     """
 
     def __init__(
-        self, model: nn.Module, layers: Sequence[nn.Module], count_every: int = 1, timed: bool = False
+        self,
+        model: nn.Module,
+        layers: Sequence[nn.Module],
+        count_every: int = 1,
+        timed: bool = False,
+        images: torch.Tensor | None = None,
     ):
-        self.points = [activation_point(model, layer) for layer in layers]
+        found = _points(model, layers, images)
+        self.points = [point.module for point in found]
+        self.semantics = [point.semantics for point in found]
+        self._use_input = [point.use_input for point in found]
+        self._threshold = [max(point.threshold, -1e4) for point in found]  # -inf: never inactive
         self.count_every = _count_every(count_every)  # checked before any hook is attached
         self._positive: list[torch.Tensor | None] = [None] * len(self.points)
         self._positions = [0] * len(self.points)
@@ -118,9 +132,13 @@ class DeadFilterTracker:
             if not (self._counting and module.training and torch.is_grad_enabled()):
                 return
             start = self._clock()
-            value = output[0] if isinstance(output, (tuple, list)) else output
+            value = _inputs[0] if self._use_input[index] else output
+            value = value[0] if isinstance(value, (tuple, list)) else value
             with torch.no_grad():
-                count = positive_counts(value.detach()).double()
+                value = value.detach()
+                if self._threshold[index] != 0.0:
+                    value = value - self._threshold[index]
+                count = positive_counts(value).double()
             previous = self._positive[index]
             self._positive[index] = count if previous is None else previous.add_(count)
             self._positions[index] += value.shape[0] * value.shape[2] * value.shape[3]
@@ -159,6 +177,16 @@ class DeadFilterTracker:
 
     def __exit__(self, *exc) -> None:
         self.remove()
+
+
+def _points(model: nn.Module, layers: Sequence[nn.Module], images: torch.Tensor | None) -> list[Point]:
+    """Each layer's :class:`Point` from a probe forward; the static activation point if the probe fails."""
+    layers = list(layers)
+    try:
+        return find_points(model, layers, probe_input(model, layers) if images is None else images)
+    except ValueError:
+        points = [activation_point(model, layer) for layer in layers]
+        return [Point(point, layer_name(model, point), "unmeasured") for point in points]
 
 
 def _no_clock() -> float:
