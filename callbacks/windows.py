@@ -41,7 +41,9 @@ class DeadFilterWindow:
         self.every = config.every_n_steps[self.snapshot]
         self.budget = 0.0 if config.compiled else config.options.overhead_budget
         modules = [module for _, module in self.layers]
-        self.tracker = DeadFilterTracker(self.base, modules, timed=self.budget > 0)
+        probe = config.inputs.get("probe", (None, None))[0]
+        probe = None if probe is None else probe[:2].to(model_device(self.base))
+        self.tracker = DeadFilterTracker(self.base, modules, timed=self.budget > 0, images=probe)
         self._warned_no_forward = False
         self._last_step_time: float | None = None
         self._step_times: deque[float] = deque(maxlen=STEP_TIMES)
@@ -95,7 +97,7 @@ class DeadFilterWindow:
         self._seen = (0.0, 0)
         measured_at = [layer_name(self.base, point) for point in tracker.points]
         window = step - start if start is not None else 0
-        return FilterRates(rates, measured_at, window, batches, forwards, count_every)
+        return FilterRates(rates, measured_at, window, batches, forwards, count_every, tracker.semantics)
 
     def warn_no_forward(self, start: int, step: int) -> None:
         """Say once that no training forward reached the hooks (e.g. a step compiled before the callback)."""

@@ -107,8 +107,8 @@ SUMMARY_KINDS: dict[str, SummaryKind] = {
             "dead_filters",
             TENSOR,
             True,
-            "float32 [out]: fraction of positions with output > 0 over the window",
-            {"window": "int", "measured_at": "text"},
+            "float32 [out]: fraction of positions where the nonlinearity's input is active over the window",
+            {"window": "int", "measured_at": "text", "semantics": "text"},
         ),
         SummaryKind(
             "dead_filter_sample",

@@ -51,11 +51,12 @@ class FilterRates:
     """A closed dead-filter window: per layer the activation rate of each filter (None: never reached)."""
 
     rates: Sequence[torch.Tensor | None]
-    measured_at: Sequence[str]  # the module each layer's rate was measured at (after its ReLU)
+    measured_at: Sequence[str]  # the module whose output (the nonlinearity's input) each rate was measured at
     window: int  # its length in steps
     batches: int = 0  # training batches counted (summed over ranks)
     forwards: int = 0  # training forwards seen (summed over ranks)
     count_every: int = 1  # one training forward in this many was counted at the window's end
+    semantics: Sequence[str] = ()  # per layer, what a rate of 0 means (analysis/activation_points.py)
 
 
 @dataclasses.dataclass

@@ -1,7 +1,10 @@
 """Routes of the Dead filters view (``api/dead/...``): activation rates and dead fractions per step.
 
 A filter is dead at a step when its activation rate over the window (the fraction of
-positions with output > 0) is at most ``threshold`` (default 0).
+positions where its nonlinearity's input is active) is at most ``threshold`` (default 0).
+Each layer carries its ``semantics`` (``relu``: dead; ``smooth``: inactive; ``residual``, ``none``,
+``gate``, ``head``, ``unmeasured``: no dead filters defined, so its dead fraction is null; see
+``analysis/activation_points.py``). Runs written before ``semantics`` existed read as ``relu``.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from tb_cnnviz import metadata
+from tb_cnnviz.analysis.activation_points import REPORTED
 from tb_cnnviz.plugin.context import RouteContext, matrix
 from tb_cnnviz.plugin.http import Query, floats, memo_json
 
@@ -19,8 +23,15 @@ def _threshold(query: Query) -> float:
     return query.number("threshold", default=0.0, minimum=0.0, maximum=1.0)
 
 
-def _dead_fraction(values: np.ndarray, steps: np.ndarray, threshold: float) -> np.ndarray:
-    """Per step, the fraction of filters whose finite rate is <= ``threshold``."""
+def _semantics(info: Any) -> str:
+    """What a rate of 0 means for the layer (``relu`` for runs written before it was recorded)."""
+    return info.content.get("semantics") or "relu"
+
+
+def _dead_fraction(values: np.ndarray, steps: np.ndarray, threshold: float, semantics: str) -> np.ndarray:
+    """Per step, the fraction of filters whose finite rate is <= ``threshold`` (NaN where not defined)."""
+    if semantics not in REPORTED:
+        return np.full(len(steps), np.nan)
     return (np.isfinite(values) & (values <= threshold)).mean(axis=1) if values.size else np.zeros(len(steps))
 
 
@@ -47,9 +58,10 @@ def dead_rates(request: Any, query: Query, env: RouteContext) -> Any:
             "threshold": threshold,
             "steps": steps.tolist(),
             "rates": floats(values),
-            "dead_fraction": floats(_dead_fraction(values, steps, threshold)),
+            "dead_fraction": floats(_dead_fraction(values, steps, threshold, _semantics(info))),
             **_samples(env, run, layer, steps),
             **info.extras(),
+            "semantics": _semantics(info),
         }
 
     return memo_json(request, series.memo, ("rates", threshold), build)
@@ -61,14 +73,16 @@ def dead_fractions(request: Any, query: Query, env: RouteContext) -> dict:
     threshold = _threshold(query)
     layers = []
     for layer in env.index().layers(run, metadata.DEAD_FILTERS):
-        series = env.series(env.info(run, metadata.DEAD_FILTERS, layer))
+        info = env.info(run, metadata.DEAD_FILTERS, layer)
+        series = env.series(info)
 
-        def build(layer: str = layer, series=series) -> dict:
+        def build(layer: str = layer, series=series, semantics: str = _semantics(info)) -> dict:
             steps, values = matrix(series)
             return {
                 "layer": layer,
+                "semantics": semantics,
                 "steps": steps.tolist(),
-                "dead_fraction": floats(_dead_fraction(values, steps, threshold)),
+                "dead_fraction": floats(_dead_fraction(values, steps, threshold, semantics)),
                 "filters": int(values.shape[1]) if values.size else 0,
             }
 
