@@ -9,6 +9,7 @@ import { formatNumber, stepNote } from "../../format.js";
 import { basePanel, layerView } from "../../layer_view.js";
 import { layersWith } from "../../steps.js";
 import { deadAt, deadSeries, sampleNote } from "./data.js";
+import { showSemantics } from "./semantics.js";
 
 export function create(root, shell) {
   const st = { threshold: 0, selected: -1 };
@@ -111,6 +112,7 @@ export function create(root, shell) {
     const filters = p.rates.rates.length ? p.rates.rates[0].length : 0;
     p.axes.textContent = `rows: filters 0–${Math.max(filters - 1, 0)} (top to bottom) · columns: steps ${steps[0]}–${steps[steps.length - 1]} · click a cell to pick its step and filter`;
     drawList(p, p.rates.rates[column] || [], step, st, sampleNote(p.rates, column));
+    showSemantics(p.list, p.rates);
   }
 
   return layerView(root, shell, {
