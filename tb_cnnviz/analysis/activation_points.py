@@ -116,7 +116,7 @@ def find_points(model: nn.Module, convs: Sequence[nn.Module], images: torch.Tens
         if semantics in ("relu", "smooth", "residual") and tensor is not None:
             module, use_input = tracer.hookable(tensor, conv)
             if module is None:
-                module, semantics = conv, "unmeasured"
+                module, semantics = conv, semantics if semantics == "residual" else "unmeasured"
         points.append(
             Point(module, names.get(id(module)) or layer_name(base, module), semantics, use_input, threshold)
         )
@@ -134,7 +134,7 @@ def smooth_threshold(function, epsilon: float = EPSILON) -> float:
     if not bool(negligible[0]):
         return -math.inf
     last = int(torch.nonzero(~negligible)[0]) - 1 if bool((~negligible).any()) else len(grid) - 1
-    return float(grid[last])
+    return float(grid.detach()[last])
 
 
 class _Tracer(TorchFunctionMode):
