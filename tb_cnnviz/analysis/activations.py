@@ -57,7 +57,8 @@ def activation_grids(activations: torch.Tensor, padding: int = 1) -> tuple[torch
 
 def tile_grid(values: torch.Tensor, nrow: int, padding: int = 1, pad_value: float = 0.25) -> torch.Tensor:
     """``[N, C, h, w]`` -> ``[N, H', W']``: per image, its ``C`` maps as tiles ``nrow`` to a row, laid out
-    exactly as ``make_grid(image.unsqueeze(1), nrow, padding, pad_value=pad_value)[0]``."""
+    exactly as ``make_grid(image.unsqueeze(1), nrow, padding, pad_value=pad_value)[0]``, except that a
+    single map keeps its padding (make_grid returns it bare) so every layer's tiles have one geometry."""
     count, channels, height, width = values.shape
     rows = math.ceil(channels / nrow)
     cells = values.new_full((count, rows * nrow, height + padding, width + padding), pad_value)
