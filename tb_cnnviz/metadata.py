@@ -34,6 +34,9 @@ PLUGIN_NAME = "cnnviz"
 TAG_PREFIX = "cnnviz"
 SCALAR_PREFIX = "cnnviz_scalars"
 PROTOCOL_VERSION = 1
+# The dead-filter ``semantics`` whose rate-0 filters are reported (dead after a ReLU, inactive at a smooth
+# nonlinearity); the others (residual, none, gate, head, unmeasured) have no dead filters (analysis/activation_points)
+REPORTED_SEMANTICS = ("relu", "smooth")
 
 # One constant per summary kind, for writers and readers (the names are the table's).
 KERNELS = kinds.summary_kind("kernels").name

@@ -38,7 +38,6 @@ from torch.overrides import TorchFunctionMode
 from tb_cnnviz.analysis.safety import hooks, safe_snapshot
 
 EPSILON = 1e-2  # output and slope below this (absolute): a smooth nonlinearity's position is inactive
-REPORTED = ("relu", "smooth")  # the semantics whose rate-0 filters are reported (dead / inactive)
 NOT_FILTERS = ("gate", "head")  # left out of the default dead-filter layers
 
 _RELU = {"relu", "relu_", "relu6", "hardtanh", "hardtanh_", "threshold", "threshold_"}

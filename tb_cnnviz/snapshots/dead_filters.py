@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 
 from tb_cnnviz import metadata, summary
-from tb_cnnviz.analysis.activation_points import REPORTED
 from tb_cnnviz.snapshots.inputs import FilterRates, Inputs
 
 
@@ -35,7 +34,7 @@ def dead_filters(inputs: Inputs) -> list:
             ),
             summary.tensor_summary(metadata.DEAD_FILTER_SAMPLE, name, sample),
         ]
-        if meaning in REPORTED:
+        if meaning in metadata.REPORTED_SEMANTICS:
             summaries.append(summary.scalar_summary("dead_fraction", name, float((rate == 0).mean())))
         summaries.append(summary.scalar_summary("nonfinite_filters", name, float(np.isnan(rate).sum())))
     return summaries

@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 
 from tb_cnnviz import metadata
-from tb_cnnviz.analysis.activation_points import REPORTED
 from tb_cnnviz.plugin.context import RouteContext, matrix
 from tb_cnnviz.plugin.http import Query, floats, memo_json
 
@@ -30,7 +29,7 @@ def _semantics(info: Any) -> str:
 
 def _dead_fraction(values: np.ndarray, steps: np.ndarray, threshold: float, semantics: str) -> np.ndarray:
     """Per step, the fraction of filters whose finite rate is <= ``threshold`` (NaN where not defined)."""
-    if semantics not in REPORTED:
+    if semantics not in metadata.REPORTED_SEMANTICS:
         return np.full(len(steps), np.nan)
     return (np.isfinite(values) & (values <= threshold)).mean(axis=1) if values.size else np.zeros(len(steps))
 
