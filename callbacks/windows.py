@@ -43,7 +43,10 @@ class DeadFilterWindow:
         modules = [module for _, module in self.layers]
         probe = config.inputs.get("probe", (None, None))[0]
         probe = None if probe is None else probe[:2].to(model_device(self.base))
-        self.tracker = DeadFilterTracker(self.base, modules, timed=self.budget > 0, images=probe)
+        with compilation.own_forwards(
+            self.base, config.compiled
+        ):  # its probe forward finds the nonlinearities
+            self.tracker = DeadFilterTracker(self.base, modules, timed=self.budget > 0, images=probe)
         self._warned_no_forward = False
         self._last_step_time: float | None = None
         self._step_times: deque[float] = deque(maxlen=STEP_TIMES)
