@@ -1,49 +1,81 @@
-"""Routes shared by every view (``api/runs/...``): the listing, the logged steps of a series, one PNG."""
+"""Routes shared by every view (``api/runs/...``): the listing, its version (what the tab polls), the logged
+steps of a series, one PNG."""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from tensorboard.backend import http_util
 
 from tb_cnnviz import kinds, metadata
 from tb_cnnviz.plugin.context import RouteContext, position
-from tb_cnnviz.plugin.data import natural_key
+from tb_cnnviz.plugin.data import DataIndex, natural_key
 from tb_cnnviz.plugin.http import MAX_COUNT, HTTPError, Query
 
 
-def runs_list(request: Any, query: Query, env: RouteContext) -> dict:
-    """Every run with CNN Viz data: its layers, the kinds logged for each and the probe set; and the
-    table of kinds (``kinds.table()``: views, titles, empty-state hints) the frontend builds itself from."""
-    index = env.index()
-    runs = []
-    for run in index.runs:
-        layers: dict[str, dict] = {}
-        run_kinds: dict[str, dict] = {}
-        for info in index.of_run(run):
-            entry = {"max_step": info.max_step, **info.extras()}
-            if info.kind == metadata.EMBEDDING and isinstance(entry.get("labels"), list):
-                # up to 10,000 labels: api/embedding/points sends them with the map, the listing stays small
-                entry["count"] = len(entry.pop("labels"))
-            if info.max_length is not None:
-                entry["count"] = info.max_length
-            if info.layer is None:
-                run_kinds[info.kind] = entry
-            else:
-                layers.setdefault(info.layer, {})[info.kind] = entry
-        runs.append(
-            {
-                "name": run,
-                "layers": [{"name": name, "kinds": layers[name]} for name in sorted(layers, key=natural_key)],
-                "kinds": run_kinds,  # series of the whole run (no layer), e.g. the probe images
-                "probe": run_kinds.get(metadata.PROBE),
-            }
-        )
+def _run_entry(index: DataIndex, run: str) -> dict:
+    """One run of ``runs/list``: its layers with the kinds logged at each, its run-level kinds, the probe
+    set and its last logged step (one field per line below: add a field here)."""
+    layers: dict[str, dict] = {}
+    run_kinds: dict[str, dict] = {}
+    for info in index.of_run(run):
+        entry = {"max_step": info.max_step, **info.extras()}
+        if info.kind == metadata.EMBEDDING and isinstance(entry.get("labels"), list):
+            # up to 10,000 labels: api/embedding/points sends them with the map, the listing stays small
+            entry["count"] = len(entry.pop("labels"))
+        if info.max_length is not None:
+            entry["count"] = info.max_length
+        if info.layer is None:
+            run_kinds[info.kind] = entry
+        else:
+            layers.setdefault(info.layer, {})[info.kind] = entry
     return {
-        "runs": runs,
+        "name": run,
+        "layers": [{"name": name, "kinds": layers[name]} for name in sorted(layers, key=natural_key)],
+        "kinds": run_kinds,  # series of the whole run (no layer), e.g. the probe images
+        "probe": run_kinds.get(metadata.PROBE),
+        "last_step": last_step(index, run),
+    }
+
+
+def last_step(index: DataIndex, run: str) -> int | None:
+    """The largest step any of the run's series logged (None for a run with none)."""
+    return max((info.max_step for info in index.of_run(run)), default=None)
+
+
+def data_version(index: DataIndex) -> str:
+    """A short digest of every series' version (run, tag, last step, last wall time, length): it changes
+    when a run logs a new step, a series or run appears, or a run is deleted, and only then."""
+    digest = hashlib.blake2b(digest_size=8)
+    for run in index.runs:
+        for info in sorted(index.of_run(run), key=lambda i: i.tag):
+            digest.update(repr((run, info.tag, *info.version)).encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
+
+
+def runs_list(request: Any, query: Query, env: RouteContext) -> dict:
+    """Every run with CNN Viz data: its layers, the kinds logged for each and the probe set; the
+    table of kinds (``kinds.table()``: views, titles, empty-state hints) the frontend builds itself from;
+    and the data's ``version`` (what ``runs/version`` answers while nothing changed)."""
+    index = env.index()
+    return {
+        "runs": [_run_entry(index, run) for run in index.runs],
         "kinds": list(metadata.KINDS),
         "views": sorted(["runs", *kinds.VIEWS]),  # the route groups
         "table": kinds.table(),
+        "version": data_version(index),
+    }
+
+
+def runs_version(request: Any, query: Query, env: RouteContext) -> dict:
+    """The cheap question the tab polls while it is visible: has anything changed since ``runs/list``?
+    ``version`` as in ``runs/list`` and each run's last logged step; no layers, no table (a few bytes
+    per run, from the index the plugin already keeps for ``index_ttl`` seconds)."""
+    index = env.index()
+    return {
+        "version": data_version(index),
+        "runs": {run: last_step(index, run) for run in index.runs},
     }
 
 
@@ -76,4 +108,4 @@ def runs_image(request: Any, query: Query, env: RouteContext) -> Any:
     return http_util.Respond(request, env.data.read_blob(env.ctx, keys[index]), "image/png")
 
 
-ROUTES = {"list": runs_list, "steps": runs_steps, "image": runs_image}
+ROUTES = {"list": runs_list, "version": runs_version, "steps": runs_steps, "image": runs_image}
