@@ -1,0 +1,82 @@
+// The state of the tab (view, runs, layer, step, filter, image) as a URL fragment, so that a link
+// reproduces what one sees (pure: no DOM; tested in tests/frontend/url_state.test.js).
+//
+// The state is a query string: "view=filters&run=exp1&compare=exp2&layer=conv1&step=400&filter=3".
+// Inside TensorBoard it is one key of TensorBoard's own fragment, whose format (tf_storage in
+// TensorBoard 2.21) is "#<plugin>&key=value&..." with every key and value URI-encoded:
+// "#cnnviz&cnnviz=view%3Dfilters%26step%3D400". TensorBoard keeps keys it does not know when it
+// rewrites its fragment (checked with 2.21: on load and after its reload), so the address bar
+// of the TensorBoard page is the link. Opened on its own (plugin_entry.html?name=cnnviz) the
+// frame's own fragment holds the query string directly.
+
+export const HASH_KEY = "cnnviz";
+const TAB = "__tab__"; // the fragment's component without "=": TensorBoard's active plugin
+const TEXT_KEYS = ["view", "run", "compare", "layer"];
+const COUNT_KEYS = ["step", "filter", "image"];
+const KEYS = [...TEXT_KEYS, ...COUNT_KEYS];
+
+/** The state as a query string (keys in a fixed order; empty, null and non-integer counts left out). */
+export function encodeState(state) {
+  const params = new URLSearchParams();
+  for (const key of KEYS) {
+    const value = state ? state[key] : null;
+    if (value === null || value === undefined || value === "") continue;
+    if (COUNT_KEYS.includes(key) && !(Number.isSafeInteger(value) && value >= 0)) continue;
+    params.set(key, String(value));
+  }
+  return params.toString();
+}
+
+/**
+ * The state a query string holds: text keys as strings, counts as integers (a count that is not a
+ * whole number, e.g. "step=abc", is left out); unknown keys are ignored. Leading "#" or "?" allowed.
+ */
+export function decodeState(text) {
+  const params = new URLSearchParams(String(text || "").replace(/^[#?]/, ""));
+  const state = {};
+  for (const key of TEXT_KEYS) if (params.get(key)) state[key] = params.get(key);
+  for (const key of COUNT_KEYS) {
+    const raw = params.get(key);
+    if (raw !== null && /^\d{1,15}$/.test(raw)) state[key] = Number(raw);
+  }
+  return state;
+}
+
+/** TensorBoard's fragment as {__tab__, key: value} (its tf_storage parsing). */
+function parseTensorBoardHash(hash) {
+  const dict = {};
+  for (const part of String(hash || "")
+    .replace(/^#/, "")
+    .split("&")) {
+    if (!part) continue;
+    const pair = part.split("=");
+    if (pair.length === 1) dict[TAB] = pair[0];
+    else if (pair.length === 2) {
+      try {
+        dict[decodeURIComponent(pair[0])] = decodeURIComponent(pair[1]);
+      } catch (_) {
+        /* malformed escape: TensorBoard would drop it too */
+      }
+    }
+  }
+  return dict;
+}
+
+/** The value of `key` in a TensorBoard fragment ("#cnnviz&cnnviz=..."), or null. */
+export function tensorBoardHashValue(hash, key = HASH_KEY) {
+  const dict = parseTensorBoardHash(hash);
+  return Object.prototype.hasOwnProperty.call(dict, key) ? dict[key] : null;
+}
+
+/** TensorBoard's fragment with `key` set to `value` (removed when value is empty), the rest kept in order. */
+export function withTensorBoardHashValue(hash, value, key = HASH_KEY) {
+  const dict = parseTensorBoardHash(hash);
+  if (value) dict[key] = value;
+  else delete dict[key];
+  const rest = Object.keys(dict)
+    .filter((k) => k !== TAB)
+    .map((k) => `${encodeURIComponent(k)}=${encodeURIComponent(dict[k])}`)
+    .join("&");
+  const tab = dict[TAB] || "";
+  return `#${rest ? `${tab}&${rest}` : tab}`;
+}
