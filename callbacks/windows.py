@@ -20,6 +20,7 @@ import time
 import warnings
 from collections import deque
 
+from tb_cnnviz.analysis.activation_points import NOT_FILTERS
 from tb_cnnviz.analysis.dead_filters import DeadFilterTracker
 from tb_cnnviz.analysis.layers import layer_name, model_device
 from tb_cnnviz.callbacks import compilation, distributed
@@ -46,7 +47,16 @@ class DeadFilterWindow:
         with compilation.own_forwards(
             self.base, config.compiled
         ):  # its probe forward finds the nonlinearities
-            self.tracker = DeadFilterTracker(self.base, modules, timed=self.budget > 0, images=probe)
+            self.tracker = DeadFilterTracker(
+                self.base,
+                modules,
+                timed=self.budget > 0,
+                images=probe,
+                # by default, squeeze-excite gates and post-pooling heads are not filters with maps
+                leave_out=NOT_FILTERS if config.options.dead_filter_layers is None else (),
+            )
+        # the config's own list, so the snapshot writes exactly the layers counted
+        self.layers[:] = [self.layers[index] for index in self.tracker.kept]
         self._warned_no_forward = False
         self._last_step_time: float | None = None
         self._step_times: deque[float] = deque(maxlen=STEP_TIMES)

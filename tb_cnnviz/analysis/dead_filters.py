@@ -64,6 +64,8 @@ class DeadFilterTracker:
     ``images`` (optional) feed the probe forward that finds each layer's nonlinearity (two random
     64 px images otherwise); if the model cannot run on them, each layer is measured at
     :func:`layers.activation_point` with semantics ``unmeasured``. ``semantics`` holds one per layer.
+    Layers whose semantics is in ``leave_out`` (e.g. ``("gate", "head")``: no spatial maps) get no
+    hooks; ``kept`` lists the indices of the layers counted.
     """
 
     def __init__(
@@ -73,8 +75,11 @@ class DeadFilterTracker:
         count_every: int = 1,
         timed: bool = False,
         images: torch.Tensor | None = None,
+        leave_out: Sequence[str] = (),
     ):
         found = _points(model, layers, images)
+        self.kept = [index for index, point in enumerate(found) if point.semantics not in leave_out]
+        found = [found[index] for index in self.kept]
         self.points = [point.module for point in found]
         self.semantics = [point.semantics for point in found]
         self._use_input = [point.use_input for point in found]

@@ -68,3 +68,13 @@ def test_convnext_like_block_without_relu_is_none():
     model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.GroupNorm(1, 8), nn.Conv2d(8, 8, 1)).double()
     with DeadFilterTracker(model, [model[0], model[2]]) as tracker:
         assert tracker.semantics == ["none", "none"]
+
+
+def test_left_out_semantics_get_no_hooks():
+    model = Block().double()
+    with DeadFilterTracker(model, [model.conv, model.fc1, model.fc2], leave_out=("gate", "head")) as tracker:
+        assert tracker.kept == [0] and tracker.semantics == ["residual"]
+        assert len(tracker.points) == 1 and not model.fc1._forward_hooks and not model.fc2._forward_hooks
+        model.train()
+        model(torch.randn(2, 4, 6, 6, dtype=torch.float64))
+        assert len(tracker.rates()) == 1 and tracker.rates()[0].shape == (4,)

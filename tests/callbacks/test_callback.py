@@ -398,3 +398,40 @@ def viz_warnings(run):
         warnings.simplefilter("always")
         run()
     return caught
+
+
+class SqueezeExciteNet(nn.Module):
+    """A conv, a squeeze-excite gate on it (head ``se1``, gate ``se2``) and a linear classifier."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.se1, self.se2 = nn.Conv2d(8, 2, 1), nn.Conv2d(2, 8, 1)
+        self.fc = nn.Linear(8, 4)
+
+    def forward(self, x):
+        x = torch.relu(self.conv(x))
+        x = x * torch.sigmoid(self.se2(torch.relu(self.se1(x.mean((2, 3), keepdim=True)))))
+        return self.fc(x.mean((2, 3)))
+
+
+@pytest.mark.parametrize("given", [None, ["conv", "se1", "se2"]], ids=["default", "given"])
+def test_gates_and_heads_are_dead_filter_layers_only_when_asked(tmp_path, given):
+    torch.manual_seed(0)
+    model = SqueezeExciteNet()
+    with CNNVizCallback(
+        model, log_dir=str(tmp_path), dead_filter_layers=given, every_n_steps={"dead_filters": 2}
+    ) as viz:
+        images, labels = torch.randn(128, 3, 8, 8), torch.arange(128) % 4
+        train(model, viz, images, labels, steps=2, batch=4)
+        hooked = [name for name in ("conv", "se1", "se2") if model.get_submodule(name)._forward_hooks]
+    logged = read_logdir(str(tmp_path))["."]
+    semantics = {
+        tag.rsplit("/", 1)[1]: series["content"]["semantics"]
+        for tag, series in logged.items()
+        if tag.startswith("cnnviz/dead_filters/")
+    }
+    if given is None:
+        assert semantics == {"conv": "relu"} and hooked == ["conv"]
+    else:
+        assert semantics == {"conv": "relu", "se1": "head", "se2": "gate"}

@@ -6,9 +6,9 @@ default Grad-CAM and activation layers by execution (block or stage outputs on t
 never a side branch, a squeeze-excite gate or a post-pooling head: see ``docs/design.md``);
 answer 200 on every main route of the plugin for the run; and report exactly the planted dead
 filters of the first conv (the bias of the norm layer after it, or of the conv itself when none
-follows, set to -1e4 and frozen for a few channels). Images are zero-mean noise, so no filter of
-the first conv is dead by chance. ConvNeXt plants nothing: a LayerNorm2d and no ReLU follow its
-stem, so "dead" has no meaning there.
+follows, set to -1e4 and frozen for a few channels) where the count means dead or inactive (its
+``semantics``: see ``SEMANTICS``); no squeeze-excite gate or post-pooling head among the default
+dead-filter layers. Images are zero-mean noise, so no filter of the first conv is dead by chance.
 
 About 20 s for the twelve models on one thread (densenet121 is the slowest, 2.5 s); one thread
 because two threads on a busy 2-core machine made every step 30 times slower. The full zoo (28
@@ -36,14 +36,6 @@ PLANTED = [1, 4, 5]
 STEPS = 3
 
 
-def _bn_act_bug(name: str):
-    return pytest.mark.xfail(
-        strict=True,
-        reason=f"{name}: analysis/layers.activation_point misses timm's BatchNormAct2d (not a leaf module), "
-        "so dead filters are measured at the raw conv output and planted dead filters go undetected",
-    )
-
-
 # id, first conv, the module whose bias is planted, Grad-CAM layer, activation layers[, marks]
 TORCHVISION = [
     ("resnet18", "conv1", "bn1", "layer4", ["relu", "layer2", "layer4"]),
@@ -69,17 +61,15 @@ TORCHVISION = [
 ]
 TIMM = [
     ("convnext_nano", "stem.0", None, "stages", ["stem", "stages.2", "stages"]),
-    (
-        "repvgg_a0",
-        "stem.conv_kxk.conv",
-        "stem.conv_kxk.bn",
-        "stages",
-        ["stem", "stages.1", "stages"],
-        (_bn_act_bug("repvgg_a0"),),
-    ),
+    ("repvgg_a0", "stem.conv_kxk.conv", "stem.conv_kxk.bn", "stages", ["stem", "stages.1", "stages"]),
     ("dla34", "base_layer.0", "base_layer.1", "level5", ["level0", "level2", "level5"]),
     ("ghostnet_100", "conv_stem", "bn1", "blocks", ["act1", "blocks.4", "blocks"]),
 ]
+# What the first conv's dead-filter count means (relu: dead; smooth: inactive; metadata.REPORTED_SEMANTICS), where
+# it is not a ReLU or a smooth nonlinearity right after the conv's norm layer: RepVGG's stem adds its 3x3 and 1x1
+# branches before the ReLU; ConvNeXt's stem has a LayerNorm2d and no nonlinearity.
+SEMANTICS = {"repvgg_a0": "residual", "convnext_nano": "none"}
+SMOOTH = {"mobilenet_v3_small", "efficientnet_b0"}  # Hardswish, SiLU
 ZOO = [(row[0], source, *row[1:]) for source, rows in (("tv", TORCHVISION), ("timm", TIMM)) for row in rows]
 
 
@@ -149,7 +139,15 @@ def test_zoo_model_at_default_settings(tmp_path, name, source, conv, planted, ca
     logged = read_logdir(str(tmp_path))[RUN]
     dead = logged.get(metadata.tag(metadata.DEAD_FILTERS, conv))
     assert dead is not None, sorted(logged)
-    if planted is not None:
+    measured = {
+        series["content"]["semantics"]
+        for tag, series in logged.items()
+        if tag.startswith(f"cnnviz/{metadata.DEAD_FILTERS}/")
+    }
+    assert not measured & {"gate", "head"}, measured
+    expected = SEMANTICS.get(name, "smooth" if name in SMOOTH else "relu")
+    assert dead["content"]["semantics"] == expected, dead["content"]
+    if expected in metadata.REPORTED_SEMANTICS:
         for rate in dead["values"]:
             dead_channels = torch.nonzero(torch.as_tensor(rate) == 0).flatten().tolist()
             assert dead_channels == PLANTED, (dead["content"].get("measured_at"), rate[:8])
