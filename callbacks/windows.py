@@ -44,9 +44,8 @@ class DeadFilterWindow:
         modules = [module for _, module in self.layers]
         probe = config.inputs.get("probe", (None, None))[0]
         probe = None if probe is None else probe[:2].to(model_device(self.base))
-        with compilation.own_forwards(
-            self.base, config.compiled
-        ):  # its probe forward finds the nonlinearities
+        # the tracker's probe forward (it finds each layer's nonlinearity) runs eagerly, like our other forwards
+        with compilation.own_forwards(self.base, config.compiled):
             self.tracker = DeadFilterTracker(
                 self.base,
                 modules,
