@@ -5,8 +5,8 @@ Usage: ``python scripts/zoo.py [--out docs/zoo.md] [model ...]`` (models as ``tv
 classifier, the callback is attached with default layers (probe of 8 random 64 px images, 160 px
 for inception_v3; ``strict=True``; kernels, activations, Grad-CAM and dead filters every step so
 three SGD steps log something), and the script records: the default kernel, activation and
-Grad-CAM layers with their output shapes, how many layers get dead-filter statistics and where
-each is measured (``measured_at``: at a norm layer, by class, or at the raw conv), every warning
+Grad-CAM layers with their output shapes, how many conv layers get dead-filter statistics and what
+each count means (its ``semantics``: dead, inactive, residual, none), every warning
 raised, and every main plugin route that does not answer 200 for the run. A model that fails is
 a row with its error; the script goes on. The test subset is ``tests/callbacks/test_zoo.py``.
 """
@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT / "tests"))  # support.plugin_client and read_logdir
 from support import plugin_client, read_logdir  # noqa: E402
 
 from tb_cnnviz import metadata  # noqa: E402
-from tb_cnnviz.analysis.paths import output_tensor  # noqa: E402
+from tb_cnnviz.analysis.layers import conv_layers  # noqa: E402
 from tb_cnnviz.callbacks import CNNVizCallback  # noqa: E402
 
 ZOO = [
@@ -141,54 +141,13 @@ def route_errors(root: str, kernel: str, activations: list[str], cam: list[str],
     return errors
 
 
-def measured_points(model: nn.Module, logged: dict, images: torch.Tensor) -> Counter:
-    """How many dead-filter layers are measured where, and what consumes that output.
-
-    Keys read ``BatchNorm2d → Relu`` or ``raw conv → Add``: the class of the ``measured_at``
-    module (``raw conv`` when it is the conv itself), then the operations that take its output
-    in one eval forward of ``images`` (autograd nodes, so ``F.relu`` and ``+`` count too).
-    """
-    modules = dict(model.named_modules())
-    points = {}
-    for series in logged.values():
-        content = series["content"]
-        if content.get("kind") == metadata.DEAD_FILTERS:
-            points[content.get("layer")] = content.get("measured_at")
-    nodes: dict[str, object] = {}
-
-    def recorder(name: str):
-        def hook(_module, _inputs, output) -> None:
-            nodes.setdefault(name, getattr(output, "grad_fn", None))
-
-        return hook
-
-    handles = [modules[p].register_forward_hook(recorder(p)) for p in set(points.values()) if p in modules]
-    was_training = model.training
-    try:
-        model.eval()
-        with torch.enable_grad():
-            root = output_tensor(model(images)).grad_fn
-    finally:
-        model.train(was_training)
-        for handle in handles:
-            handle.remove()
-    consumers: dict[object, set[str]] = {}
-    seen, stack = {root}, [root]
-    while stack:
-        node = stack.pop()
-        for child, _ in node.next_functions:
-            if child is None:
-                continue
-            consumers.setdefault(child, set()).add(type(node).__name__.replace("Backward0", ""))
-            if child not in seen:
-                seen.add(child)
-                stack.append(child)
-    places: Counter = Counter()
-    for layer, point in points.items():
-        where = "raw conv" if point == layer else type(modules[point]).__name__ if point in modules else point
-        fed = "+".join(sorted(consumers.get(nodes.get(point), ()))) or "?"
-        places[f"{where} → {fed}"] += 1
-    return places
+def semantics_counts(logged: dict) -> Counter:
+    """How many dead-filter layers have each ``semantics`` (what their count means), from the logged series."""
+    return Counter(
+        series["content"].get("semantics", "relu")
+        for series in logged.values()
+        if series["content"].get("kind") == metadata.DEAD_FILTERS
+    )
 
 
 def run_model(spec: str) -> dict:
@@ -228,7 +187,8 @@ def run_model(spec: str) -> dict:
             viz.close()
             row["warnings"] = [f"{w.category.__name__}: {w.message}" for w in caught]
             logged = read_logdir(root)[RUN]
-            row["measured"] = measured_points(model, logged, probe[:2])
+            row["measured"] = semantics_counts(logged)
+            row["convs"] = len(conv_layers(model))
             kernel = row["kernel"][0][0]
             step = logged[metadata.tag(metadata.KERNELS, kernel)]["steps"][-1]
             row["errors"] = route_errors(
@@ -271,35 +231,36 @@ def table(rows: list[dict]) -> str:
         f"torchvision {torchvision.__version__}, timm {timm_version}, tensorboard {tensorboard.__version__}.",
         f"Each model: random weights, default layers, probe of {PROBE_IMAGES} random 64 px images "
         f"(160 px for inception_v3), `strict=True`, {STEPS} SGD steps with kernels, activations, Grad-CAM "
-        "and dead filters logged every step. Shapes are C×h×w at the probe size. *Dead filters* is the "
-        "number of conv layers with dead-filter statistics, then by where each is measured (`measured_at`: "
-        "a norm layer, by class, or the raw conv output) → the operations that consume that output "
-        "(autograd nodes: `Relu` means a ReLU reads it directly, `Add` a residual add, `Silu`, `Hardswish`, "
-        "`Gelu`, `Cat`, ... other consumers). *Routes* are the main routes of every "
-        "view (runs, filters, activations, dead, gradcam) for the run, its layers and last step.",
+        "and dead filters logged every step. Shapes are C×h×w at the probe size. *Routes* are the main "
+        "routes of every view (runs, filters, activations, dead, gradcam) for the run, its layers and last step.",
         "",
-        "Reading the dead-filter column: `raw conv → NativeBatchNorm` is a norm layer the measurement did "
-        "not recognise (timm's `BatchNormAct2d` is not a leaf module), so the raw conv output is counted; "
-        "`raw conv → Sigmoid` or `Hardsigmoid` is a squeeze-excite gate, and the `raw conv → Relu`/`Silu` "
-        "next to it the gate's reduction conv; `→ Add` is a residual branch measured before the add; "
-        "`→ Silu`, `Hardswish`, `Gelu` are smooth nonlinearities where output ≤ 0 does not mean dead; "
-        "`raw conv → View` is a classifier conv after the global pooling.",
+        "*Dead filters*: of the model's conv layers, how many get dead-filter statistics by default, by what "
+        "their count means (`semantics`, found by one probe forward that follows each conv's output through "
+        "any norm layer to its nonlinearity; `tb_cnnviz/analysis/activation_points.py`): **relu** a ReLU-like "
+        "function follows, a filter with rate 0 is *dead*; **smooth** SiLU, GELU, Hardswish...: rate 0 is "
+        "*inactive* (neither signal nor slope); **residual** the branch is added to another path before its "
+        "nonlinearity, so its own sign is not a dead-filter measurement; **none** nothing nonlinear follows, "
+        "or the output is concatenated first: no dead filters are defined. Squeeze-excite gates and "
+        "post-pooling heads (1×1 maps) are left out by default. Only relu and smooth layers get a dead "
+        "fraction.",
         "",
         f"**{len(ok)} of {len(rows)} models** construct, train and are served with no warning, "
         "no exception and no route error.",
         "",
-        "| Model | Kernels | Activations | Grad-CAM | Dead filters (measured at) | Warnings | Route errors |",
+        "| Model | Kernels | Activations | Grad-CAM | Dead filters (what the count means) | Warnings | Route errors |",
         "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         if "crash" in r:
             lines.append(f"| {r['model']} | **crashed**: {_cell(r['crash'])} | | | | | |")
             continue
-        measured = ", ".join(f"{count} {place}" for place, count in sorted(r.get("measured", {}).items()))
+        measured = ", ".join(f"{count} {meaning}" for meaning, count in sorted(r.get("measured", {}).items()))
+        left_out = r.get("convs", 0) - r.get("dead_layers", 0)
         warned = "<br>".join(_cell(w) for w in dict.fromkeys(r["warnings"])) or "none"
         lines.append(
             f"| {r['model']} | {_layers(r.get('kernel'))} | {_layers(r.get('activations'))} | "
-            f"{_layers(r.get('gradcam'))} | {r.get('dead_layers', 0)}: {measured or '–'} | {warned} | "
+            f"{_layers(r.get('gradcam'))} | {r.get('dead_layers', 0)} of {r.get('convs', 0)}: {measured or '–'}"
+            f"{f'; {left_out} gates/heads left out' if left_out else ''} | {warned} | "
             f"{_cell('; '.join(r['errors'])) or 'none'} |"
         )
     return "\n".join(lines) + "\n"
