@@ -100,8 +100,17 @@ SUMMARY_KINDS: dict[str, SummaryKind] = {
             "activations",
             BLOB,
             True,
-            "one PNG per probe image: per-channel tiles of the layer",
-            {"channels": "int", "nrow": "int", "padding": "int", "tile": "ints"},
+            "one PNG per probe image: per-channel tiles of the layer (tile i: channel channels_shown[i], "
+            "area-downsampled by factor from map_size; absent in older runs: every channel, full size)",
+            {
+                "channels": "int",
+                "nrow": "int",
+                "padding": "int",
+                "tile": "ints",
+                "map_size": "ints",
+                "channels_shown": "ints",
+                "factor": "int",
+            },
         ),
         SummaryKind(
             "dead_filters",
@@ -130,7 +139,12 @@ SUMMARY_KINDS: dict[str, SummaryKind] = {
             "one overlay PNG per probe image (heat map over the image)",
             {"colormap": "text"},
         ),
-        SummaryKind("gradcam_maps", TENSOR, True, "float32 [N, h, w]: raw (not normalised) CAMs"),
+        SummaryKind(
+            "gradcam_maps",
+            TENSOR,
+            True,
+            "float32 [N, h, w]: raw (not normalised) CAMs at the layer's resolution (older runs: the input's)",
+        ),
         SummaryKind(
             "gradcam_info",
             TENSOR,

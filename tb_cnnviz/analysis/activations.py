@@ -5,10 +5,17 @@ to ``[channels, h, w, 1]`` so every channel becomes a grey image; we do the same
 and lay the channels out as ``torchvision.utils.make_grid`` does, in a fixed channel order, so the
 same tile is the same filter at every step. The layout is one reshape rather than ``make_grid``
 itself: its per-tile copies cost 0.3 s for the 8 x 3,300 tiles of a ResNet-50 snapshot.
+
+At real input sizes the grids are bounded (issue #14 §4: VGG16-BN's first layer at 224 px made a
+1,801 px grid, 6.6 MB per snapshot): at most :data:`MAX_CHANNELS` tiles (the channels with the
+largest peak over the probe batch, kept in channel order and named in ``channels_shown``) and
+tiles area-downsampled by a whole factor so that a grid side stays within :data:`MAX_GRID_SIDE`
+px and a tile within :data:`MAX_TILE_SIDE` px.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 
@@ -18,6 +25,27 @@ from torch import nn
 
 from tb_cnnviz.analysis.layers import activation_point
 from tb_cnnviz.analysis.safety import capture_outputs, safe_snapshot
+
+MAX_CHANNELS = 256  # tiles per grid; beyond it the channels that fire most are shown
+MAX_TILE_SIDE = 56  # px of one tile (a 224 px map is shown at 56 px)
+MAX_GRID_SIDE = 512  # px of a grid's side (with MAX_CHANNELS tiles: 30 px tiles)
+
+
+@dataclasses.dataclass
+class TileGrids:
+    """Per probe image one grid of per-channel tiles, and what a view needs to locate tile ``i``.
+
+    ``grids``: ``[N, H', W']`` in [0, 1]; ``nrow``: tiles per row; ``channels_shown``: the channel
+    of each tile, ascending (all channels unless more than the cap); ``tile``: ``[h, w]`` px of a
+    tile; ``factor``: each tile pixel is the mean of a ``factor`` x ``factor`` block of the map
+    (1: not downsampled).
+    """
+
+    grids: torch.Tensor
+    nrow: int
+    channels_shown: list[int]
+    tile: list[int]
+    factor: int
 
 
 def layer_activations(
@@ -39,20 +67,54 @@ def layer_activations(
 
 
 def activation_grids(activations: torch.Tensor, padding: int = 1) -> tuple[torch.Tensor, int]:
-    """Tile grids ``[N, H', W']`` in [0, 1], one per image, and the number of tiles per row.
+    """``(grids, nrow)`` of :func:`activation_tiles` at the default caps."""
+    tiles = activation_tiles(activations, padding)
+    return tiles.grids, tiles.nrow
 
-    Each channel is divided by its maximum over the whole probe batch, so tiles are
-    comparable across probe images; a channel that never fires is black. Non-finite
-    values count as 0.
+
+def activation_tiles(
+    activations: torch.Tensor,
+    padding: int = 1,
+    *,
+    max_channels: int = MAX_CHANNELS,
+    max_tile_side: int = MAX_TILE_SIDE,
+    max_grid_side: int = MAX_GRID_SIDE,
+) -> TileGrids:
+    """Tile grids ``[N, H', W']`` in [0, 1], one per image, bounded in size (see the module docstring).
+
+    Each shown channel is divided by its maximum over the whole probe batch (after downsampling),
+    so tiles are comparable across probe images; a channel that never fires is black. Non-finite
+    values count as 0. With more than ``max_channels`` channels, the ``max_channels`` with the
+    largest peak over the batch are shown (ties: the lower channel), in channel order.
     """
     if activations.dim() != 4:
         raise ValueError(f"activations: expected [N, C, H, W], got shape {tuple(activations.shape)}")
+    for value, argument in ((max_channels, "max_channels"), (max_tile_side, "max_tile_side")):
+        if value < 1:
+            raise ValueError(f"{argument}: expected an int >= 1, got {value!r}")
     values = torch.nan_to_num(activations.detach().float(), nan=0.0, posinf=0.0, neginf=0.0).clamp(min=0)
+    channels = values.shape[1]
+    shown = list(range(channels))
+    if channels > max_channels:
+        peak = values.amax(dim=(0, 2, 3))
+        order = torch.argsort(-peak, stable=True)[:max_channels]
+        shown = sorted(int(c) for c in order)
+        values = values[:, shown]
+    nrow = max(1, math.ceil(math.sqrt(len(shown))))
+    height, width = values.shape[-2:]
+    side = min(max_tile_side, max(1, (max_grid_side - padding) // nrow - padding))
+    factor = max(1, math.ceil(max(height, width) / side))
+    if factor > 1:  # area: each tile pixel is the mean of a factor x factor block (ragged at the edge)
+        values = F.avg_pool2d(values, factor, ceil_mode=True)
     peak = values.amax(dim=(0, 2, 3), keepdim=True)
     values = torch.where(peak > 0, values / peak.clamp_min(1e-30), torch.zeros_like(values))
-    channels = values.shape[1]
-    nrow = max(1, math.ceil(math.sqrt(channels)))
-    return tile_grid(values, nrow, padding), nrow
+    return TileGrids(
+        grids=tile_grid(values, nrow, padding),
+        nrow=nrow,
+        channels_shown=shown,
+        tile=[int(values.shape[2]), int(values.shape[3])],
+        factor=factor,
+    )
 
 
 def tile_grid(values: torch.Tensor, nrow: int, padding: int = 1, pad_value: float = 0.25) -> torch.Tensor:

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from tb_cnnviz import metadata, summary
-from tb_cnnviz.analysis.activations import activation_grids, layer_activations
+from tb_cnnviz.analysis.activations import activation_tiles, layer_activations
 from tb_cnnviz.snapshots.images import display_images, per_image_unit, to_uint8
 from tb_cnnviz.snapshots.inputs import Inputs
 
@@ -16,20 +16,25 @@ ATTRIBUTION_METHODS = ("saliency", "guided_backprop", "occlusion")
 
 
 def activations(inputs: Inputs) -> list:
-    """Per layer, one PNG of per-channel tiles per probe image."""
+    """Per layer, one PNG of per-channel tiles per probe image, bounded in size (``activation_tiles``):
+    ``channels`` and ``map_size`` describe the layer, ``channels_shown``, ``tile`` and ``factor``
+    the tiles (tile ``i`` is channel ``channels_shown[i]``, area-downsampled by ``factor``)."""
     outputs = layer_activations(inputs.model, [module for _, module in inputs.layers], inputs.images)
     summaries = []
     for (name, _), output in zip(inputs.layers, outputs):
-        grids, nrow = activation_grids(output)
+        tiles = activation_tiles(output)
         summaries.append(
             summary.blob_summary(
                 metadata.ACTIVATIONS,
                 name,
-                [summary.encode_png(to_uint8(grid)) for grid in grids],
+                [summary.encode_png(to_uint8(grid)) for grid in tiles.grids],
                 channels=int(output.shape[1]),
-                nrow=nrow,
+                nrow=tiles.nrow,
                 padding=1,
-                tile=[int(output.shape[2]), int(output.shape[3])],
+                tile=tiles.tile,
+                map_size=[int(output.shape[2]), int(output.shape[3])],
+                channels_shown=tiles.channels_shown,
+                factor=tiles.factor,
             )
         )
     return summaries

@@ -174,7 +174,15 @@ def test_check_content_turns_each_wrong_json_type_into_none_and_keeps_the_right_
 
 def test_check_content_adds_absent_schema_fields_as_none():
     checked = kinds.check_content(kinds.summary_kind("activations"), {"channels": 8})
-    assert checked == {"channels": 8, "nrow": None, "padding": None, "tile": None}
+    assert checked == {
+        "channels": 8,
+        "nrow": None,
+        "padding": None,
+        "tile": None,
+        "map_size": None,
+        "channels_shown": None,
+        "factor": None,
+    }
 
 
 @pytest.mark.parametrize(

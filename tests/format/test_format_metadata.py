@@ -115,6 +115,9 @@ def test_read_content_checks_the_schema_and_parse_does_not():
         "nrow": None,
         "padding": None,
         "tile": None,
+        "map_size": None,
+        "channels_shown": None,
+        "factor": None,
         "new": 1,
     }
 

@@ -53,6 +53,9 @@ export function create(root, shell) {
       padding: data.padding ?? 1,
       tile: data.tile || null,
       channels: data.channels || 0,
+      // tile i is channel shown[i] (older runs: every channel, in order); mapSize: before downsampling
+      shown: data.channels_shown || null,
+      mapSize: data.map_size || data.tile || null,
     };
     p.grid.dataset.step = String(data.step);
     p.grid.dataset.image = String(index);
@@ -76,9 +79,11 @@ export function create(root, shell) {
     if (!L || !L.tile) return;
     const [x, y] = eventPoint(event, p.grid, true);
     const channel = tileAt(L, x / L.scale, y / L.scale);
+    const size = L.mapSize || L.tile;
+    const shown = L.shown && L.shown.length < L.channels ? `; ${L.shown.length} most active shown` : "";
     p.hover.textContent =
       channel >= 0
-        ? `channel ${channel} of ${L.channels} (tile ${L.tile[0]}×${L.tile[1]})`
+        ? `channel ${channel} of ${L.channels} (map ${size[0]}×${size[1]}${shown})`
         : "Hover over a tile to see its channel.";
   }
 
@@ -154,11 +159,14 @@ export function create(root, shell) {
   });
 }
 
-/** Channel of the tile under (x, y) px of an activation grid {nrow, padding, tile: [h, w], channels}, or -1. */
+/** Channel of the tile under (x, y) px of an activation grid {nrow, padding, tile: [h, w], channels,
+ * shown: the channel of each tile (null: every channel)}, or -1. */
 export function tileAt(layout, x, y) {
   const [th, tw] = layout.tile;
   const col = Math.floor((x - layout.padding) / (tw + layout.padding));
   const row = Math.floor((y - layout.padding) / (th + layout.padding));
-  const channel = row * layout.nrow + col;
-  return col >= 0 && col < layout.nrow && row >= 0 && channel < layout.channels ? channel : -1;
+  const index = row * layout.nrow + col;
+  const tiles = layout.shown ? layout.shown.length : layout.channels;
+  if (!(col >= 0 && col < layout.nrow && row >= 0 && index < tiles)) return -1;
+  return layout.shown ? layout.shown[index] : index;
 }
