@@ -5,10 +5,18 @@
 // A view supplies what is its own (see `layerView`'s spec): its controls, how a panel is made,
 // what a panel loads when the runs or the layer change, and how a panel draws a step. Answers
 // that arrive after the selection moved on are dropped here, so no view repeats that logic.
-import { h, fillSelect, field, message, select, setChildren } from "./dom.js";
+import { h, field, message, select, setChildren } from "./dom.js";
 import { runNames } from "./format.js";
 import { atOrBefore, layerUnion, unionSteps } from "./steps.js";
-import { frameScheduler, panelSet, setLoading, stepSlider } from "./widgets.js";
+import {
+  GROUP_ABOVE,
+  fillLayerSelect,
+  filterLayers,
+  frameScheduler,
+  panelSet,
+  setLoading,
+  stepSlider,
+} from "./widgets.js";
 
 /** A panel's frame: <article class="panel"> with the run's name and a note line; the view adds the rest. */
 export function basePanel(run, layer, className = "panel") {
@@ -48,19 +56,42 @@ export function basePanel(run, layer, className = "panel") {
  */
 export function layerView(root, shell, spec) {
   const state = { layer: null, step: null };
+  let layers = [];
   let panels = [];
   let token = 0;
   const scheduleDraw = frameScheduler(() => drawAll());
-  const layerSelect = select(
-    [],
-    null,
-    (v) => {
-      state.layer = v;
-      if (spec.onLayer) spec.onLayer(v);
-      shell.busy(update());
-    },
-    { class: "layer", "aria-label": spec.layerAria || "layer" },
-  );
+  const chooseLayer = (v) => {
+    if (!layers.includes(v) || v === state.layer) return;
+    state.layer = v;
+    if (spec.onLayer) spec.onLayer(v);
+    fillLayers();
+    shell.busy(update());
+  };
+  const layerSelect = select([], null, chooseLayer, {
+    class: "layer",
+    "aria-label": spec.layerAria || "layer",
+  });
+  // Past GROUP_ABOVE layers the select groups them by stage and a search box filters it (Enter
+  // picks the first match).
+  const search = h("input", {
+    type: "search",
+    class: "layer-search",
+    placeholder: "filter layers",
+    "aria-label": `filter ${spec.layerAria || "layer"}s`,
+  });
+  const matches = h("span", { class: "layer-matches" });
+  const searchBox = h("span", { class: "layer-search-box", hidden: true }, search, matches);
+  const fillLayers = () => {
+    const n = fillLayerSelect(layerSelect, layers, state.layer, search.value);
+    searchBox.hidden = layers.length <= GROUP_ABOVE;
+    matches.textContent = search.value.trim() ? `${n} of ${layers.length}` : `${layers.length} layers`;
+  };
+  search.addEventListener("input", fillLayers);
+  search.addEventListener("keydown", (event) => {
+    if (event.key !== "Enter") return;
+    const first = filterLayers(layers, search.value)[0];
+    if (first) chooseLayer(first);
+  });
   const slider = stepSlider((step) => {
     state.step = step;
     scheduleDraw();
@@ -68,7 +99,14 @@ export function layerView(root, shell, spec) {
   const view = {
     state,
     slider,
-    layerField: field(spec.layerLabel || "Layer", layerSelect),
+    layerField: h(
+      "span",
+      { class: "layer-picker" },
+      field(spec.layerLabel || "Layer", layerSelect),
+      searchBox,
+    ),
+    /** Show `layer` (when the runs have it), as if picked in the layer select. */
+    selectLayer: (layer) => chooseLayer(layer),
     get panels() {
       return panels;
     },
@@ -130,18 +168,19 @@ export function layerView(root, shell, spec) {
   }
 
   async function updateLayers(runs, intent, live) {
-    const layers = layerUnion(runs, spec.layersOf);
+    layers = layerUnion(runs, spec.layersOf);
     if (!layers.length) return showEmpty(runs);
     showControls(true);
-    const wanted = intent && spec.take ? spec.take(intent, layers) : null;
+    const wanted = intent ? (spec.take ? spec.take(intent, layers) : intent.layer) : null;
     if (wanted && layers.includes(wanted)) state.layer = wanted;
     if (!layers.includes(state.layer)) state.layer = layers[0];
-    fillSelect(layerSelect, layers, state.layer);
+    fillLayers();
     const layer = state.layer;
     panels = runPanels.sync(runs, layer);
     await loadPanels(layer, live);
     if (!live()) return;
     state.step = slider.setSteps(unionSteps(...panels.map((p) => stepsOf(spec, p))), state.step);
+    if (intent && Number.isInteger(intent.step)) slider.select(intent.step); // a link's step
     drawAll();
   }
 
@@ -164,6 +203,10 @@ export function layerView(root, shell, spec) {
   return {
     update,
     redraw: () => (spec.redraw ? spec.redraw() : drawAll()),
+    /** What a link keeps of this view (the shell's URL state): layer, step and the keys of spec.urlState(). */
+    urlState: () => ({ layer: state.layer, step: slider.step, ...(spec.urlState ? spec.urlState() : {}) }),
+    /** The slider's logged steps (the shell counts the new ones after a reload). */
+    steps: () => slider.steps,
     destroy() {
       token++;
       slider.stop();

@@ -170,3 +170,92 @@ export function panelSet(row, make, { keep = () => {}, drop = () => {} } = {}) {
     },
   };
 }
+
+/** Page `page` of `total` items `size` to a page: {page (clamped), pages, start, stop} (stop exclusive). */
+export function pageBounds(total, size, page) {
+  const pages = Math.max(1, Math.ceil(Math.max(0, total) / Math.max(1, size)));
+  const p = Math.min(pages - 1, Math.max(0, Math.floor(page) || 0));
+  return { page: p, pages, start: p * size, stop: Math.min(total, (p + 1) * size) };
+}
+
+/**
+ * "◀ 0–127 of 2048 ▶": pages over items (`noun` names them). `onPage(page)` runs on a click;
+ * set(total, size, page) redraws it and returns pageBounds (hidden when everything fits one page).
+ */
+export function pager(onPage, { noun = "filters" } = {}) {
+  let bounds = pageBounds(0, 1, 0);
+  const prev = h("button", {
+    type: "button",
+    class: "page-prev",
+    text: "◀",
+    "aria-label": `previous ${noun}`,
+  });
+  const next = h("button", { type: "button", class: "page-next", text: "▶", "aria-label": `next ${noun}` });
+  const label = h("span", { class: "page-label" });
+  const el = h("div", { class: "pager" }, prev, label, next);
+  prev.addEventListener("click", () => onPage(bounds.page - 1));
+  next.addEventListener("click", () => onPage(bounds.page + 1));
+  return {
+    el,
+    set(total, size, page) {
+      bounds = pageBounds(total, size, page);
+      el.hidden = bounds.pages <= 1;
+      prev.disabled = bounds.page === 0;
+      next.disabled = bounds.page >= bounds.pages - 1;
+      label.textContent = `${noun} ${bounds.start}–${Math.max(bounds.start, bounds.stop - 1)} of ${total} (page ${bounds.page + 1}/${bounds.pages})`;
+      el.dataset.page = String(bounds.page);
+      return bounds;
+    },
+  };
+}
+
+/** A layer's stage: its name before the last dotted part ("layer4.2.conv3" -> "layer4.2"; "" for "conv1"). */
+export function stageOf(layer) {
+  const cut = layer.lastIndexOf(".");
+  return cut > 0 ? layer.slice(0, cut) : "";
+}
+
+/** Layers in their order, grouped by consecutive stage: [{stage, layers}] (stage "" for top-level layers). */
+export function groupLayers(layers) {
+  const groups = [];
+  for (const layer of layers) {
+    const stage = stageOf(layer);
+    const last = groups[groups.length - 1];
+    if (last && last.stage === stage) last.layers.push(layer);
+    else groups.push({ stage, layers: [layer] });
+  }
+  return groups;
+}
+
+/** The layers whose name contains every whitespace-separated word of `query` (case-insensitive). */
+export function filterLayers(layers, query) {
+  const words = String(query || "")
+    .toLowerCase()
+    .split(/\s+/)
+    .filter(Boolean);
+  return words.length ? layers.filter((l) => words.every((w) => l.toLowerCase().includes(w))) : [...layers];
+}
+
+export const GROUP_ABOVE = 12; // layer pickers group by stage and offer a search box past this many layers
+
+/**
+ * Fill a layer <select>: plain options up to GROUP_ABOVE layers, else one <optgroup> per stage,
+ * showing only the layers matching `query` (and `selected`, so the select never shows a layer
+ * that is not the one drawn). Returns how many layers match.
+ */
+export function fillLayerSelect(el, layers, selected, query = "") {
+  const grouped = layers.length > GROUP_ABOVE;
+  const matching = grouped ? filterLayers(layers, query) : [...layers];
+  const shown = layers.filter((l) => l === selected || matching.includes(l));
+  const option = (l) => h("option", { value: l, text: l });
+  el.replaceChildren(
+    ...(grouped
+      ? groupLayers(shown).map((g) =>
+          g.stage ? h("optgroup", { label: g.stage }, g.layers.map(option)) : g.layers.map(option),
+        )
+      : shown.map(option)
+    ).flat(),
+  );
+  if (shown.includes(selected)) el.value = selected;
+  return matching.length;
+}

@@ -1,18 +1,21 @@
-// Dead filters view: the fraction of dead filters of every layer over training, a
-// filter × step heat-map of activation rates for one layer (dead cells highlighted) and the
-// list of filters dead at the chosen step. A filter is dead over a window when its output
+// Dead filters view: the fraction of dead filters of every layer over training (a line per
+// layer up to LINES_UP_TO layers, else a layers × steps map with hover and sorting), a
+// filter × step heat-map of activation rates for one layer (dead cells highlighted; FILTER_PAGE
+// filters to a page) and the list of filters dead at the chosen step (CHIPS shown, "+N more"). A filter is dead over a window when its output
 // was > 0 at no position (rate 0); the threshold widens that to "rate <= t".
 // Routes: api/dead/fractions, api/dead/rates.
-import { eventPoint, field, h, setChildren } from "../../dom.js";
+import { eventPoint, field, h, setChildren, toggle } from "../../dom.js";
 import { colors, heatmap, lineChart, rateLegend } from "../../draw.js";
 import { formatNumber, stepNote } from "../../format.js";
 import { basePanel, layerView } from "../../layer_view.js";
-import { layersWith } from "../../steps.js";
+import { atOrBefore, layersWith } from "../../steps.js";
+import { pager } from "../../widgets.js";
 import { deadAt, deadSeries, sampleNote } from "./data.js";
+import { LINES_UP_TO, cellText, drawLayerMap, fractionTable, sortRows } from "./layer_map.js";
 import { showSemantics } from "./semantics.js";
 
 export function create(root, shell) {
-  const st = { threshold: 0, selected: -1 };
+  const st = { threshold: 0, selected: -1, page: 0, sort: "order", expanded: false };
   let view;
   const legend = h("canvas", { class: "legend" });
 
@@ -39,20 +42,55 @@ export function create(root, shell) {
       legend,
       h("span", { class: "legend-text", text: "dead · activation rate 0 → 1" }),
     );
-    return { controls: [view.layerField, field("Dead if rate ≤", threshold), view.slider.el, legendBox] };
+    const sort = toggle(
+      [
+        { value: "order", label: "layer order" },
+        { value: "latest", label: "latest dead fraction" },
+      ],
+      st.sort,
+      (value) => {
+        st.sort = value;
+        view.redraw();
+      },
+      { class: "layer-sort", "aria-label": "sort layers by" },
+    );
+    return {
+      controls: [
+        view.layerField,
+        field("Dead if rate ≤", threshold),
+        view.slider.el,
+        legendBox,
+        field("Sort layers", sort, { class: "field sort-field" }),
+      ],
+    };
   }
 
   function makePanel(run, layer) {
     const p = basePanel(run, layer);
     Object.assign(p, { fractions: null, rates: null });
     p.chart = h("canvas", { class: "chart fraction-chart" });
+    p.map = h("canvas", { class: "layer-map", title: "Click a row to show that layer's filters" });
+    p.tip = h("div", { class: "map-tip", role: "status", hidden: true });
+    p.mapAxes = h("div", { class: "heat-axes map-axes" });
+    p.mapBox = h("div", { class: "map-box" }, p.map, p.tip, p.mapAxes);
+    p.map.addEventListener("mousemove", (event) => mapHover(p, event));
+    p.map.addEventListener("mouseleave", () => (p.tip.hidden = true));
+    p.map.addEventListener("click", (event) => {
+      const at = p.mapHit && p.mapHit(...eventPoint(event, p.map));
+      if (at) view.selectLayer(p.mapRows[at.row].layer);
+    });
     p.heat = h("canvas", { class: "heatmap", title: "Click: choose this step and filter" });
     p.heat.addEventListener("click", (event) => {
       if (!p.hit) return;
       const { column, row } = p.hit(...eventPoint(event, p.heat, true));
-      st.selected = row;
+      st.selected = p.pageStart + row;
       view.slider.select(p.rates.steps[column]);
     });
+    p.pager = pager((page) => {
+      st.page = page;
+      view.redraw();
+    });
+    p.pageStart = 0;
     p.list = h("div", { class: "dead-list" });
     p.axes = h("div", { class: "heat-axes" });
     p.figure = h(
@@ -60,10 +98,12 @@ export function create(root, shell) {
       { class: "figure" },
       h("div", { class: "chart-title", text: "Dead fraction per layer" }),
       p.chart,
+      p.mapBox,
       h("div", {
         class: "chart-title heat-title",
         text: `Activation rate per filter (rows) and logged step (columns): ${layer}`,
       }),
+      p.pager.el,
       h("div", { class: "heat-box" }, p.heat),
       p.axes,
     );
@@ -77,6 +117,10 @@ export function create(root, shell) {
 
   function drawFractions(p) {
     if (!p.fractions) return;
+    const many = p.fractions.layers.length > LINES_UP_TO;
+    p.chart.hidden = many;
+    p.mapBox.hidden = !many;
+    if (many) return drawMap(p);
     const c = colors();
     const lines = p.fractions.layers.map((l, i) => ({
       xs: l.steps,
@@ -86,6 +130,35 @@ export function create(root, shell) {
       width: l.layer === p.layer ? 2.5 : 1.5,
     }));
     lineChart(p.chart, { lines, marker: view.state.step, yRange: [0, 1], width: width(), height: 150 });
+  }
+
+  /** The layers × steps map: rows sorted as chosen, the slider's step marked, the heat-map layer outlined. */
+  function drawMap(p) {
+    const table = fractionTable(p.fractions.layers);
+    p.mapRows = sortRows(table.rows, st.sort);
+    p.mapSteps = table.steps;
+    const column = table.steps.length ? atOrBefore(table.steps, view.state.step) : -1;
+    p.mapHit = drawLayerMap(
+      p.map,
+      { steps: table.steps, rows: p.mapRows },
+      { width: width(), column, selected: p.layer },
+    ).hit;
+    p.map.dataset.rows = String(p.mapRows.length);
+    const steps = table.steps;
+    p.mapAxes.textContent = `rows: ${p.mapRows.length} layers (${st.sort === "latest" ? "highest latest dead fraction first" : "layer order"}) · columns: steps ${steps[0]}–${steps[steps.length - 1]} · colour: dead fraction 0 (grey) → 1 (red) · hatched: no dead filters defined for the layer, or not measured · hover for values, click a row for its filters`;
+    p.map.dataset.sort = st.sort;
+  }
+
+  function mapHover(p, event) {
+    const [x, y] = eventPoint(event, p.map);
+    const at = p.mapHit && p.mapHit(x, y);
+    if (!at) return (p.tip.hidden = true);
+    const row = p.mapRows[at.row];
+    const column = at.column >= 0 ? at.column : row.values.length - 1;
+    p.tip.textContent = cellText(row, p.mapSteps[column], column);
+    p.tip.hidden = false;
+    p.tip.style.left = `${Math.min(x + 12, p.map.clientWidth - 40)}px`;
+    p.tip.style.top = `${y + 14}px`;
   }
 
   function none(p) {
@@ -101,17 +174,23 @@ export function create(root, shell) {
     p.el.dataset.step = String(step);
     p.note.textContent =
       step > view.state.step ? `first measured at step ${step}` : stepNote(step, view.state.step, "measured");
-    p.hit = heatmap(p.heat, {
-      rates: p.rates.rates,
-      threshold: st.threshold,
-      column,
-      selectedRow: st.selected,
-      width: width(),
-    }).hit;
     const steps = p.rates.steps;
     const filters = p.rates.rates.length ? p.rates.rates[0].length : 0;
-    p.axes.textContent = `rows: filters 0–${Math.max(filters - 1, 0)} (top to bottom) · columns: steps ${steps[0]}–${steps[steps.length - 1]} · click a cell to pick its step and filter`;
-    drawList(p, p.rates.rates[column] || [], step, st, sampleNote(p.rates, column));
+    const page = p.pager.set(filters, FILTER_PAGE, st.page);
+    st.page = page.page;
+    p.pageStart = page.start;
+    p.hit = heatmap(p.heat, {
+      rates: p.rates.rates.map((row) => row.slice(page.start, page.stop)),
+      threshold: st.threshold,
+      column,
+      selectedRow: st.selected - page.start,
+      width: width(),
+    }).hit;
+    p.axes.textContent = `rows: filters ${page.start}–${Math.max(page.stop - 1, 0)} of ${filters} (top to bottom) · columns: steps ${steps[0]}–${steps[steps.length - 1]} · click a cell to pick its step and filter`;
+    drawList(p, p.rates.rates[column] || [], step, st, sampleNote(p.rates, column), () => {
+      st.expanded = !st.expanded;
+      view.redraw();
+    });
     showSemantics(p.list, p.rates);
   }
 
@@ -120,7 +199,7 @@ export function create(root, shell) {
     nothing: "dead-filter statistics",
     layerLabel: "Heat-map layer",
     layersOf: (run) => layersWith(run, "dead_filters"),
-    onLayer: () => (st.selected = -1),
+    onLayer: () => Object.assign(st, { selected: -1, page: 0, expanded: false }),
     setup,
     makePanel,
     load: (p, layer) => {
@@ -133,8 +212,11 @@ export function create(root, shell) {
   });
 }
 
+const FILTER_PAGE = 128; // filters (rows) of the heat-map to a page: a 2048-filter layer stays under 360 px tall
+const CHIPS = 48; // dead filters listed by number before "+N more"
+
 /** The filters dead at `step` (rate <= threshold), the batches they were counted on, and the selected filter's rate. */
-function drawList(p, row, step, { threshold, selected }, sample) {
+function drawList(p, row, step, { threshold, selected, expanded }, sample, onMore) {
   const deadNow = deadAt(row, threshold);
   const items = [
     sample ? h("p", { class: "dead-sample", text: sample }) : null,
@@ -150,8 +232,19 @@ function drawList(p, row, step, { threshold, selected }, sample) {
       h(
         "ul",
         { class: "dead-filters" },
-        deadNow.slice(0, 256).map((f) => h("li", { text: `#${f}` })),
-        deadNow.length > 256 ? h("li", { text: `… ${deadNow.length - 256} more` }) : null,
+        (expanded ? deadNow : deadNow.slice(0, CHIPS)).map((f) => h("li", { text: `#${f}` })),
+        deadNow.length > CHIPS
+          ? h(
+              "li",
+              { class: "more" },
+              h("button", {
+                type: "button",
+                class: "link-button chips-more",
+                text: expanded ? "show fewer" : `+${deadNow.length - CHIPS} more`,
+                on: { click: onMore },
+              }),
+            )
+          : null,
       ),
     );
   if (selected >= 0 && selected < row.length)
