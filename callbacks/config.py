@@ -35,6 +35,7 @@ from tb_cnnviz.callbacks import compilation, projector
 from tb_cnnviz.kinds import SNAPSHOTS
 from tb_cnnviz.snapshots import ATTRIBUTION_METHODS
 from tb_cnnviz.snapshots.inputs import default_logits
+from tb_cnnviz.snapshots.separability import default_layers as separability_defaults
 
 DEFAULT_ACTIVATION_LAYERS = 3
 MAX_PROBE_IMAGES = 64
@@ -72,6 +73,7 @@ class Options:
     projector: bool = False
     top_example_layers: Iterable[LayerSpec] | LayerSpec | None = None
     top_k: int = _option(9, setting=("embedding", "k"))
+    separability_layers: Iterable[LayerSpec] | LayerSpec | None = None
     input_mean: Sequence[float] | None = _option(None, setting=("patterns", "mean"))
     input_std: Sequence[float] | None = _option(None, setting=("patterns", "std"))
     background: bool = True
@@ -169,6 +171,13 @@ def build(model: nn.Module, options: Mapping[str, Any]) -> CallbackConfig:
     resolved["top_k"] = _positive(given.top_k, "top_k")
     resolved["top_example_layers"] = _layers(
         base, given.top_example_layers, resolved["activation_layers"], "top_example_layers"
+    )
+    resolved["separability_layers"] = _layers(
+        base,
+        given.separability_layers,
+        separability_defaults(base, stages, inputs["embedding_probe"], given.separability_layers),
+        "separability_layers",
+        False,
     )
     probe_images = inputs["probe"][0]
     resolved["pattern_size"] = (

@@ -190,6 +190,14 @@ SUMMARY_KINDS: dict[str, SummaryKind] = {
             {"k": "int", "image_size": "ints"},
         ),
         SummaryKind(
+            "separability",
+            TENSOR,
+            True,
+            "float32 [6]: held-out accuracy of a linear probe on the layer's pooled codes, chance level, "
+            "ridge strength, accuracy on the fitted images, held-out images, outcome (0: measured)",
+            {"columns": "texts", "outcomes": "texts", "measured_at": "text", "depth": "int"},
+        ),
+        SummaryKind(
             "dream",
             BLOB,
             True,
@@ -282,6 +290,16 @@ SNAPSHOTS: dict[str, Snapshot] = {
             "embedding",
             "the activation layers (top examples); the last linear layer's input (map)",
         ),
+        Snapshot(
+            "separability",
+            ("separability",),
+            1000,
+            BACKGROUND,
+            "embedding_probe",
+            "separability_layers",
+            "separability",
+            "the stage outputs and the last linear layer's input; on when the embedding probe has labels",
+        ),
     )
 }
 
@@ -335,6 +353,15 @@ VIEWS: dict[str, View] = {
             "CNNVizCallback: it then maps their codes in 2-D with t-SNE every {every[embedding]} steps "
             "and at on_epoch_end, stable across steps, with thumbnails, and records each filter's top "
             "images for top_example_layers.",
+        ),
+        View(
+            "separability",
+            "Separability",
+            ("separability",),
+            "Pass embedding_probe=(images, labels) (at least 5 labelled images per class) to CNNVizCallback: "
+            "it then fits a linear probe on the pooled codes of every stage output and of the classifier's "
+            "input every {every[separability]} steps and at on_epoch_end, in the background, and logs its "
+            "held-out accuracy (separability_layers=[...] to choose the layers).",
         ),
     )
 }

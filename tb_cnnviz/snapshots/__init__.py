@@ -22,6 +22,7 @@ from tb_cnnviz.snapshots.probe_images import (
     gradcam,
     probe,
 )
+from tb_cnnviz.snapshots.separability import separability
 from tb_cnnviz.snapshots.weights import kernels
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "pattern_summaries",
     "patterns",
     "probe",
+    "separability",
     "sprites",
     "to_uint8",
 ]

@@ -51,8 +51,17 @@ def test_today_s_rows():
         "attributions",
         "patterns",
         "embedding",
+        "separability",
     ]
-    assert list(kinds.VIEWS) == ["filters", "activations", "dead", "gradcam", "patterns", "embedding"]
+    assert list(kinds.VIEWS) == [
+        "filters",
+        "activations",
+        "dead",
+        "gradcam",
+        "patterns",
+        "embedding",
+        "separability",
+    ]
     assert {name for name, kind in kinds.SUMMARY_KINDS.items() if kind.storage == kinds.TENSOR} == {
         "kernels",
         "smoothness",
@@ -63,6 +72,7 @@ def test_today_s_rows():
         "pattern_values",
         "embedding",
         "top_examples",
+        "separability",
     }
     assert [name for name, kind in kinds.SUMMARY_KINDS.items() if not kind.per_layer] == ["probe", "sprites"]
     assert kinds.default_every_n_steps() == {
@@ -73,10 +83,12 @@ def test_today_s_rows():
         "attributions": 500,
         "patterns": 1000,
         "embedding": 1000,
+        "separability": 1000,
     }
     assert {name for name, s in kinds.SNAPSHOTS.items() if s.thread == kinds.BACKGROUND} == {
         "patterns",
         "embedding",
+        "separability",
     }
 
 
