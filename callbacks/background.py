@@ -2,8 +2,9 @@
 
 Pattern galleries and t-SNE projections take seconds; training must not wait for them.
 Work is submitted with the data it needs already copied (weights, features), so the
-training thread can go on changing the model. When the queue is full the new job is
-dropped and counted rather than piling up memory and lag.
+training thread can go on changing the model. When the queue is full a new job is
+dropped and counted rather than piling up memory and lag, except a job that must not be
+lost (a run's final snapshots): its submitter waits for a place in the queue.
 """
 
 from __future__ import annotations
@@ -29,11 +30,15 @@ class BackgroundWorker:
         self._queue: queue.Queue[Callable[[], None] | None] = queue.Queue(maxsize=max_pending)
         self._thread: threading.Thread | None = None
 
-    def submit(self, job: Callable[[], None]) -> bool:
-        """Queue ``job``; returns False (and counts a drop) when the queue is full."""
+    def submit(self, job: Callable[[], None], wait: bool = False) -> bool:
+        """Queue ``job``; returns False (and counts a drop) when the queue is full, unless ``wait``:
+        then it blocks until a queued job has started and there is a place (it is never dropped)."""
         if self._thread is None:
             self._thread = threading.Thread(target=self._loop, name=f"tb-cnnviz-{self.name}", daemon=True)
             self._thread.start()
+        if wait:
+            self._queue.put(job)
+            return True
         try:
             self._queue.put_nowait(job)
         except queue.Full:

@@ -9,8 +9,12 @@ Three lines in a plain PyTorch loop::
 Every configuration error is raised at construction (``config.build``), before training starts.
 What runs when comes from ``tb_cnnviz.kinds.SNAPSHOTS``: each snapshot row is computed by the
 ``tb_cnnviz.snapshots`` function of its name, on the training thread (a baseline at the first
-step, then every N steps) or in the background (every N steps and at each epoch end). A failure
-inside a visualisation later is reported once as a warning and disables that kind only;
+step, then every N steps) or in the background (every N steps). :meth:`on_epoch_end` and
+:meth:`close` log every enabled kind at their step unless it was logged there, so a run ends with
+the pictures of its final weights; those final background jobs wait for a place in the queue
+instead of being dropped. A background snapshot due while the previous ones still run is dropped:
+counted per kind on disk (summary kind ``dropped``, shown by the tab) and warned once per kind.
+A failure inside a visualisation later is reported once as a warning and disables that kind only;
 training goes on (``strict=True`` re-raises instead, for tests).
 """
 
@@ -28,9 +32,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from tb_cnnviz import snapshots, summary
+from tb_cnnviz import metadata, snapshots, summary
 from tb_cnnviz.analysis.layers import model_device
-from tb_cnnviz.callbacks import compilation, distributed
+from tb_cnnviz.callbacks import compilation, distributed, scalars
 from tb_cnnviz.callbacks.background import BackgroundWorker, detached_copy, same_layers
 from tb_cnnviz.callbacks.config import Options, build, writer_for
 from tb_cnnviz.callbacks.windows import DeadFilterWindow
@@ -63,23 +67,24 @@ class CNNVizCallback:
             dict's ``"logits"``/``"out"``). Checked on the probe at construction.
         pattern_layers: layers whose filter-pattern gallery (activation maximisation of the
             first ``pattern_channels`` filters, ``pattern_steps`` Adam steps on ``pattern_size``
-            px images) is logged; off by default (it takes seconds). Also logged at every
-            :meth:`on_epoch_end`.
+            px images) is logged; off by default (it takes seconds).
         embedding_probe: a fixed held-out set ``(images, labels)`` (up to a few thousand images):
             enables t-SNE maps of its codes (the input of the last linear layer, or
             ``embedding_layer``), each started from and aligned to the previous map so
             clusters stay put between steps, with thumbnails; and, for
             ``top_example_layers`` (default: the activation layers), each filter's
             ``top_k`` most activating images with the receptive field of the maximum.
-            Computed in the background every N steps and at :meth:`on_epoch_end`.
+            Computed in the background every N steps.
         embedding_method: ``"tsne"`` (openTSNE), ``"pca"`` or ``"umap"`` (needs umap-learn).
         projector: also export each embedding snapshot's codes, labels and thumbnails to
             TensorBoard's built-in Projector tab (``add_embedding``), for its 3-D view.
         input_mean, input_std: the model's input normalisation, so patterns are optimised in
             image space (default: none).
         background: compute slow kinds (patterns) on a copy of the model in a background
-            thread so training does not wait; a snapshot due while one is still running is
-            dropped and counted in ``dropped``.
+            thread so training does not wait; a snapshot due while the previous ones are still
+            running is dropped, counted in ``dropped`` and on disk (the tab says so), and warned
+            once per kind. The final snapshots of :meth:`on_epoch_end` and :meth:`close` are
+            never dropped.
         every_n_steps: one int for every kind, or a mapping ``{kind: n}`` overriding
             ``DEFAULT_EVERY_N_STEPS`` (the intervals of ``tb_cnnviz.kinds.SNAPSHOTS``); for
             ``dead_filters`` it is the window length.
@@ -90,6 +95,11 @@ class CNNVizCallback:
             0.005, 0.5%): it counts one training batch in k, k chosen from its measured cost, and
             at least 8 batches per window; a filter is dead when dead on every counted batch.
             ``0`` counts every batch.
+        scalars: the ordinary scalars written for TensorBoard's Scalars and Time Series tabs:
+            ``"summary"`` (default: a few cards per run, e.g. the mean and largest dead fraction
+            over the layers, the first kernel layer's smoothness, non-finite counts summed over
+            the layers), ``"per_layer"`` (one card per layer and quantity) or ``"off"``. The
+            per-layer detail is always in the CNN Viz tab.
 
     Layers are dotted names from ``model.named_modules()`` or module objects; an empty
     list turns a kind off. The resolved ``(name, module)`` pairs of each layers argument are
@@ -118,7 +128,9 @@ class CNNVizCallback:
         self._window_start: int | None = None
         self._last_step: int | None = None
         self._written_once: set[str] = set()  # summary kinds logged once per run (probe images, sprites)
-        self._last_slow_step: dict[str, int] = {}
+        self._logged_at: dict[str, int] = {}  # snapshot -> its last step logged (or queued)
+        self._background_names = [row.name for row in slow]
+        self._dropped = dict.fromkeys(self._background_names, 0)  # per background snapshot
         self._closed = False
 
     def __getattr__(self, name: str) -> Any:
@@ -162,16 +174,26 @@ class CNNVizCallback:
             self._window.step_ended(snapshot_work=worked or first)
 
     def on_epoch_end(self, step: int) -> None:
-        """Call at the end of an epoch with the global step: logs the background kinds (patterns, maps)."""
+        """Call at the end of an epoch with the global step: logs every enabled kind not yet logged at
+        ``step`` (background ones are queued, waiting for a place rather than dropped)."""
         if self._closed:
             raise RuntimeError("on_epoch_end: the callback was closed")
         step = _step(step)
         self._raise_background_error()
-        for row in self._computed:
-            if row.thread != BACKGROUND or self.rank != 0 or not self.enabled[row.name]:
-                continue
-            if step != self._last_slow_step.get(row.name):
-                self._run(row, step)
+        self._final_snapshots(step)
+
+    def _final_snapshots(self, step: int) -> None:
+        """Log every enabled snapshot kind at ``step`` unless it was logged there (or later); on rank 0."""
+        if self.rank != 0:
+            return
+        for thread in (TRAINING, BACKGROUND):
+            for row in self._computed:
+                if (
+                    row.thread == thread
+                    and self.enabled[row.name]
+                    and self._logged_at.get(row.name, -1) < step
+                ):
+                    self._run(row, step, final=True)
 
     def flush(self) -> None:
         """Wait for background snapshots to finish and flush the event file to disk."""
@@ -182,14 +204,17 @@ class CNNVizCallback:
 
     @property
     def dropped(self) -> int:
-        """Background snapshots dropped because the previous one was still running."""
-        return self._worker.dropped
+        """Background snapshots dropped because the previous ones were still running (all kinds)."""
+        return sum(self._dropped.values())
 
     def close(self) -> None:
-        """Finish background work, log the unfinished dead-filter window, flush, remove the hooks, close our writer."""
+        """Log the final snapshot of every kind at the last step (unless logged there), finish the background
+        work, log the unfinished dead-filter window, flush, remove the hooks, close our writer."""
         if self._closed:
             return
         try:
+            if self._last_step is not None:
+                self._final_snapshots(self._last_step)
             self._worker.close()
             self._raise_background_error()
             pending = self._window is not None and self._window.counted()
@@ -244,13 +269,15 @@ class CNNVizCallback:
         if self.rank == 0 and self.enabled[DeadFilterWindow.snapshot]:
             self._run(SNAPSHOTS[DeadFilterWindow.snapshot], step, measured)
 
-    def _run(self, row: Snapshot, step: int, measured: Any = None) -> None:
-        """Compute and write one snapshot; a background one is computed on a copy of the model later."""
+    def _run(self, row: Snapshot, step: int, measured: Any = None, final: bool = False) -> None:
+        """Compute and write one snapshot; a background one is computed on a copy of the model later
+        (``final``: queued even when the queue is full, waiting for a place)."""
         try:
             with compilation.own_forwards(self.base, self.config.compiled):
                 if row.thread == BACKGROUND:
-                    self._submit(row, step)
+                    self._submit(row, step, final)
                 else:
+                    self._logged_at[row.name] = step  # tried here: a strict failure is not retried at close
                     once = self._once(row)
                     summaries = self._compute(row, self._inputs(row, self.base, measured=measured), once)
                     self._written_once.update(once)
@@ -260,7 +287,7 @@ class CNNVizCallback:
                 raise
             self._disable(row.name, step, error)
 
-    def _submit(self, row: Snapshot, step: int) -> None:
+    def _submit(self, row: Snapshot, step: int, final: bool = False) -> None:
         """Copy the model now, on the training thread; compute, export and write in the background."""
         model = detached_copy(self.base)
         layers = same_layers(model, self.config.layers[row.name])
@@ -276,10 +303,27 @@ class CNNVizCallback:
 
         if not self.background:
             self._write(job(), step)
-        elif not self._worker.submit(lambda: self._finish(row.name, step, job)):
+        elif not self._worker.submit(lambda: self._finish(row.name, step, job), wait=final):
+            self._count_drop(row.name, step)
             return
-        self._last_slow_step[row.name] = step
+        self._logged_at[row.name] = step
         self._written_once.update(once)
+
+    def _count_drop(self, kind: str, step: int) -> None:
+        """A background snapshot was dropped: write the counts so far (the tab shows them), warn once per kind."""
+        self._dropped[kind] += 1
+        counts = np.array([self._dropped[name] for name in self._background_names], dtype=np.float32)
+        self._write(
+            [summary.tensor_summary(metadata.DROPPED, None, counts, snapshots=self._background_names)], step
+        )
+        if self._dropped[kind] == 1:
+            warnings.warn(
+                f"tb-cnnviz: {kind} snapshot at step {step} skipped: the previous one was still running "
+                f"(later skips are counted and shown in the CNN Viz tab; every_n_steps={{{kind!r}: N}} "
+                "with a larger N avoids them)",
+                RuntimeWarning,
+                stacklevel=5,
+            )
 
     def _inputs(self, row: Snapshot, model: nn.Module, layers=None, measured: Any = None) -> snapshots.Inputs:
         """The one input of every ``snapshots`` function: this snapshot's layers, images, settings and state."""
@@ -327,8 +371,9 @@ class CNNVizCallback:
                 self._disable(kind, step, error)
 
     def _write(self, summaries: list, step: int) -> None:
+        """Write through the one write path, with the ordinary scalars that ``scalars=`` asks for."""
         if self.writer is not None:
-            summary.write(self.writer, summaries, step)
+            summary.write(self.writer, scalars.select(summaries, self.config.options.scalars), step)
 
     def _disable(self, kind: str, step: int, error: BaseException) -> None:
         self.enabled[kind] = False

@@ -32,6 +32,7 @@ from tb_cnnviz.analysis.layers import (
 )
 from tb_cnnviz.analysis.paths import main_path
 from tb_cnnviz.callbacks import compilation, projector
+from tb_cnnviz.callbacks.scalars import SCALAR_MODES
 from tb_cnnviz.kinds import SNAPSHOTS
 from tb_cnnviz.snapshots import ATTRIBUTION_METHODS
 from tb_cnnviz.snapshots.inputs import default_logits
@@ -82,6 +83,7 @@ class Options:
     strict: bool = False
     flush_secs: float = 30.0
     overhead_budget: float = 0.005
+    scalars: str = "summary"
 
 
 OPTION_NAMES = tuple(field.name for field in dataclasses.fields(Options))
@@ -128,6 +130,11 @@ def build(model: nn.Module, options: Mapping[str, Any]) -> CallbackConfig:
     if given.kernel_normalization not in NORMALIZATIONS:
         raise ValueError(
             f"kernel_normalization: expected one of {NORMALIZATIONS}, got {given.kernel_normalization!r}"
+        )
+    if not isinstance(given.scalars, str) or given.scalars not in SCALAR_MODES:
+        raise ValueError(
+            "scalars: expected 'summary' (a few cards per run), 'per_layer' (one card per layer and "
+            f"quantity) or 'off' (none), got {given.scalars!r}"
         )
     every_n_steps = _schedule(given.every_n_steps)
     budget = given.overhead_budget

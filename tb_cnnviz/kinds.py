@@ -198,6 +198,14 @@ SUMMARY_KINDS: dict[str, SummaryKind] = {
             {"columns": "texts", "outcomes": "texts", "measured_at": "text", "depth": "int"},
         ),
         SummaryKind(
+            "dropped",
+            TENSOR,
+            False,
+            "float32 [S]: background snapshots dropped so far because the previous one was still running, "
+            "one count per snapshot named in content `snapshots` (the callback writes it at each drop)",
+            {"snapshots": "texts"},
+        ),
+        SummaryKind(
             "dream",
             BLOB,
             True,
@@ -368,6 +376,9 @@ VIEWS: dict[str, View] = {
 
 # Summary kinds shown by a view although no snapshot of the callback writes them
 EXTRA_SHOWN = {"dream": "patterns"}  # written by `tb-cnnviz dream`
+# Summary kinds the callback writes about the run itself, not a snapshot (``api/runs/list`` reads them;
+# ``dropped``: each view of a background snapshot says how many of its snapshots were skipped)
+RUN_RECORDS = ("dropped",)
 
 
 def default_every_n_steps() -> dict[str, int]:

@@ -56,6 +56,7 @@ EMBEDDING = kinds.summary_kind("embedding").name
 SPRITES = kinds.summary_kind("sprites").name
 TOP_EXAMPLES = kinds.summary_kind("top_examples").name
 DREAM = kinds.summary_kind("dream").name
+DROPPED = kinds.summary_kind("dropped").name
 
 TENSOR_KINDS = tuple(name for name, kind in kinds.SUMMARY_KINDS.items() if kind.storage == kinds.TENSOR)
 BLOB_KINDS = tuple(name for name, kind in kinds.SUMMARY_KINDS.items() if kind.storage == kinds.BLOB)

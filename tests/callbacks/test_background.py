@@ -7,6 +7,7 @@ import torch
 from callback_training import decode, train
 from support import read_logdir
 
+from tb_cnnviz import kinds
 from tb_cnnviz.analysis.projection import disparity, knn_accuracy
 from tb_cnnviz.callbacks import CNNVizCallback
 
@@ -60,14 +61,15 @@ def test_slow_snapshots_are_dropped_not_queued_without_bound(tmp_path, model, mo
         return []
 
     viz = every_step_patterns(model, tmp_path, monkeypatch, slow)
+    places = sum(row.thread == kinds.BACKGROUND for row in kinds.SNAPSHOTS.values())  # one per slow kind
     viz.on_step_end(1)
-    assert started.wait(10)  # 1 runs; 2 and 3 wait (one place per slow kind); 4 and 5 are dropped
-    for step in (2, 3, 4, 5):
+    assert started.wait(10)  # 1 runs; the next `places` steps wait; the 2 after them are dropped
+    for step in range(2, places + 4):
         viz.on_step_end(step)
     assert viz.dropped == 2
     release.set()
     viz.close()
-    assert viz._worker.completed == 3
+    assert viz._worker.completed == places + 2  # 1, the queued ones and the final snapshot of close()
 
 
 def test_background_errors_warn_and_disable_or_raise_when_strict(tmp_path, model, monkeypatch):

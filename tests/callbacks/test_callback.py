@@ -69,7 +69,7 @@ def test_logs_every_kind_with_the_values_of_the_model(tmp_path, model, data):
     assert dead["steps"] == [4, 6] and dead["content"]["measured_at"] == "features.bn2"
     assert dead["values"][0].shape == (8,) and np.all((dead["values"][0] >= 0) & (dead["values"][0] <= 1))
     scalars = read_logdir(str(tmp_path), plugin="scalars")["run"]
-    assert scalars["cnnviz_scalars/dead_fraction/features.conv2"]["steps"] == [4, 6]
+    assert scalars["cnnviz_scalars/dead_fraction/mean_over_layers"]["steps"] == [4, 6]  # scalars="summary"
     assert scalars["cnnviz_scalars/smoothness/features.conv1"]["values"][-1] == pytest.approx(
         float(smoothness(final_weight).mean()), abs=1e-6
     )
@@ -99,7 +99,9 @@ def test_planted_dead_filters_reach_the_log(tmp_path, model, data):
     with torch.no_grad():
         model.features.bn3.bias[[0, 5, 9]] = -1e4
         model.features.bn3.bias.requires_grad_(False)  # keep them dead while training
-    with CNNVizCallback(model, log_dir=tmp_path, every_n_steps={"dead_filters": 3}, strict=True) as viz:
+    with CNNVizCallback(
+        model, log_dir=tmp_path, every_n_steps={"dead_filters": 3}, strict=True, scalars="per_layer"
+    ) as viz:
         train(model, viz, images, labels, steps=3)
     run = read_logdir(str(tmp_path))["."]
     rates = run["cnnviz/dead_filters/features.conv3"]["values"][0]
@@ -184,7 +186,7 @@ def test_nonfinite_weights_are_logged_not_fatal(tmp_path, model):
     with CNNVizCallback(model, log_dir=tmp_path, strict=True) as viz:
         viz.on_step_end(0)
     scalars = read_logdir(str(tmp_path), plugin="scalars")["."]
-    assert scalars["cnnviz_scalars/nonfinite_weights/features.conv1"]["values"] == [2.0]
+    assert scalars["cnnviz_scalars/nonfinite_weights/all_layers"]["values"] == [2.0]  # one kernel layer
     smooth = read_logdir(str(tmp_path))["."]["cnnviz/smoothness/features.conv1"]["values"][0]
     assert np.isnan(smooth[:2]).all() and np.isfinite(smooth[2:]).all()
 

@@ -99,6 +99,7 @@ def test_nonfinite_activations_do_not_crash_and_are_visible(tmp_path):
         every_n_steps=1,
         strict=True,
         activation_layers=["conv1", "conv2"],  # the NaN channel's own layer (the default is conv2's only)
+        scalars="per_layer",
     ) as viz:
         model.train()
         model(torch.rand(2, 3, 8, 8))

@@ -54,7 +54,8 @@ def test_a_new_training_thread_row_is_scheduled_and_written(tmp_path, weight_nor
         for step in range(1, 6):
             viz.on_step_end(step)
     scalars = read_logdir(str(tmp_path), plugin="scalars")["."]
-    assert scalars["cnnviz_scalars/weight_norm/0"]["steps"] == [1, 2, 4]  # a baseline, then every 2 steps
+    # a baseline, then every 2 steps, and the final snapshot of close() at the last step
+    assert scalars["cnnviz_scalars/weight_norm/0"]["steps"] == [1, 2, 4, 5]
     inputs = weight_norms[0]
     assert inputs.model is model and inputs.layers == [("0", model[0])] and inputs.state is None
     assert inputs.images is None and dict(inputs.settings) == {}

@@ -37,7 +37,7 @@ def test_every_summary_kind_has_a_storage_and_is_written_or_shown_somewhere():
     for name, kind in kinds.SUMMARY_KINDS.items():
         assert kind.storage in (kinds.TENSOR, kinds.BLOB), name
         assert kind.value, name
-        assert name in written or name in kinds.EXTRA_SHOWN, name
+        assert name in written or name in kinds.EXTRA_SHOWN or name in kinds.RUN_RECORDS, name
     assert set(kinds.EXTRA_SHOWN.values()) <= set(kinds.VIEWS)
 
 
@@ -73,8 +73,13 @@ def test_today_s_rows():
         "embedding",
         "top_examples",
         "separability",
+        "dropped",
     }
-    assert [name for name, kind in kinds.SUMMARY_KINDS.items() if not kind.per_layer] == ["probe", "sprites"]
+    assert [name for name, kind in kinds.SUMMARY_KINDS.items() if not kind.per_layer] == [
+        "probe",
+        "sprites",
+        "dropped",
+    ]
     assert kinds.default_every_n_steps() == {
         "kernels": 100,
         "activations": 200,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+import numpy as np
 from tensorboard.backend import http_util
 
 from tb_cnnviz import kinds, metadata
@@ -14,9 +15,10 @@ from tb_cnnviz.plugin.data import DataIndex, natural_key
 from tb_cnnviz.plugin.http import MAX_COUNT, HTTPError, Query
 
 
-def _run_entry(index: DataIndex, run: str) -> dict:
+def _run_entry(env: RouteContext, run: str) -> dict:
     """One run of ``runs/list``: its layers with the kinds logged at each, its run-level kinds, the probe
-    set and its last logged step (one field per line below: add a field here)."""
+    set, its last logged step and its dropped snapshots (one field per line below: add a field here)."""
+    index = env.index()
     layers: dict[str, dict] = {}
     run_kinds: dict[str, dict] = {}
     for info in index.of_run(run):
@@ -36,7 +38,28 @@ def _run_entry(index: DataIndex, run: str) -> dict:
         "kinds": run_kinds,  # series of the whole run (no layer), e.g. the probe images
         "probe": run_kinds.get(metadata.PROBE),
         "last_step": last_step(index, run),
+        "dropped": dropped(env, run),
     }
+
+
+def dropped(env: RouteContext, run: str) -> dict:
+    """``{snapshot: {count, last_step, view}}`` for each background snapshot the callback dropped in ``run``
+    (the previous one was still running): the last count written, the step of its last drop, its view."""
+    info = env.index().get(run, metadata.DROPPED, None)
+    if info is None:
+        return {}
+    series = env.series(info)
+    names = info.content.get("snapshots") or []
+    found = {}
+    previous = np.zeros(len(names))
+    for step, value in zip(series.steps, series.values):
+        counts = np.nan_to_num(np.asarray(value, dtype=np.float64).reshape(-1)[: len(names)])
+        for name, count, before in zip(names, counts, previous):
+            if count > 0 and count != before:
+                view = kinds.SNAPSHOTS[name].view if name in kinds.SNAPSHOTS else None
+                found[name] = {"count": int(count), "last_step": int(step), "view": view}
+        previous = np.pad(counts, (0, len(names) - len(counts)))
+    return found
 
 
 def last_step(index: DataIndex, run: str) -> int | None:
@@ -60,7 +83,7 @@ def runs_list(request: Any, query: Query, env: RouteContext) -> dict:
     and the data's ``version`` (what ``runs/version`` answers while nothing changed)."""
     index = env.index()
     return {
-        "runs": [_run_entry(index, run) for run in index.runs],
+        "runs": [_run_entry(env, run) for run in index.runs],
         "kinds": list(metadata.KINDS),
         "views": sorted(["runs", *kinds.VIEWS]),  # the route groups
         "table": kinds.table(),
