@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
@@ -21,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from tb_cnnviz.analysis.conv_extent import conv_extent
 from tb_cnnviz.analysis.kernels import NORMALIZATIONS
 from tb_cnnviz.analysis.layers import (
     LayerSpec,
@@ -44,6 +46,7 @@ MAX_EMBEDDING_IMAGES = 10000
 EMBEDDING_METHODS = ("tsne", "pca", "umap")
 TURNS_ON = "turns_on"  # Options field metadata: the snapshot this argument turns on (default: its layers)
 SETTING = "setting"  # Options field metadata: (snapshot, key) of the snapshot's settings it fills
+CLASS_SCORE_SNAPSHOTS = ("gradcam", "attributions")  # explain a class: need class scores from the output
 
 
 def _option(default: Any = None, *, turns_on: str | None = None, setting: tuple[str, str] | None = None):
@@ -228,8 +231,30 @@ def build(model: nn.Module, options: Mapping[str, Any]) -> CallbackConfig:
         exports=MappingProxyType({"embedding": projector.export} if given.projector else {}),
     )
     if probe_images is not None:
-        _check_probe_forward(config)
+        off = _check_probe_forward(config)
+        if off:  # the default Grad-CAM on a model without class scores: off, said once
+            warnings.warn(off, UserWarning, stacklevel=3)
+            enabled = {**config.enabled, **dict.fromkeys(CLASS_SCORE_SNAPSHOTS, False)}
+            config = dataclasses.replace(config, enabled=MappingProxyType(enabled))
+    extent = conv_extent(base)
+    if not extent.cnn:
+        warnings.warn(_not_a_cnn(base, extent, config), UserWarning, stacklevel=3)
     return config
+
+
+def _not_a_cnn(base: nn.Module, extent, config: CallbackConfig) -> str:
+    """The one warning for a model that is not a CNN beyond its convs (a vision transformer): what is shown."""
+    after = extent.after
+    names = ", ".join(repr(name) for name in after[:3]) + (", ..." if len(after) > 3 else "")
+    cam = [name for name, _ in config.layers["gradcam"]] if config.enabled["gradcam"] else []
+    return (
+        f"tb-cnnviz: {type(base).__name__} is not a CNN beyond its {extent.convs} conv layer(s): after "
+        f"{extent.last_conv!r} it runs {len(after)} linear or attention layers ({names}), which tb-cnnviz "
+        "does not show. Shown: the kernels and activations of the conv layer(s)"
+        + (f", Grad-CAM at {', '.join(map(repr, cam))}" if cam else "")
+        + ", and dead filters only where a nonlinearity follows a conv (none follows a patch embedding: "
+        "its layer is marked 'none' and no dead filters are reported for it)."
+    )
 
 
 def _path_defaults(
@@ -303,9 +328,15 @@ def _check_needs(given: Options, inputs: Mapping[str, tuple]) -> None:
             raise ValueError(f"{needs}: {', '.join(asked)} need probe images; pass {needs}=(images, labels)")
 
 
-def _check_probe_forward(config: CallbackConfig) -> None:
+def _check_probe_forward(config: CallbackConfig) -> str | None:
     """One eval forward of two probe images at construction, so a probe the model cannot
-    take, or an output Grad-CAM cannot explain, fails before training starts."""
+    take, or an output Grad-CAM cannot explain, fails before training starts.
+
+    Grad-CAM explains class scores ``[N, classes]`` or dense ones ``[N, classes, H, W]`` (a
+    segmentation model, explained per class over the pixels where it is predicted:
+    ``analysis.cam.dense_class_scores``). Another output (a detector's list of dicts) is an error
+    when the user asked for Grad-CAM or attributions or gave ``logits``; at the defaults it
+    returns the warning that turns them off (kernels, activations and dead filters go on)."""
     from tb_cnnviz.analysis.safety import safe_snapshot
 
     probe_images, probe_labels = config.inputs["probe"]
@@ -323,18 +354,52 @@ def _check_probe_forward(config: CallbackConfig) -> None:
             f"{type(error).__name__}: {error}"
         ) from error
     if not (config.enabled["gradcam"] or config.enabled["attributions"]):
-        return
-    scores = config.logits(output)
-    if not isinstance(scores, torch.Tensor) or scores.dim() != 2:
-        shape = tuple(scores.shape) if isinstance(scores, torch.Tensor) else type(scores).__name__
+        return None
+    options = config.options
+    asked = options.logits is not None or bool(options.attributions) or _is_given(options.gradcam_layers)
+    try:
+        scores = config.logits(output)
+    except Exception:
+        if asked:
+            raise
+        scores = None
+    if not isinstance(scores, torch.Tensor) or scores.dim() not in (2, 4):
+        shape = tuple(scores.shape) if isinstance(scores, torch.Tensor) else _describe(output)
+        if asked:
+            raise ValueError(
+                f"logits: Grad-CAM needs class scores [N, classes] (or dense [N, classes, H, W]) from the "
+                f"model output, got {shape}; pass logits=a function picking them, or gradcam_layers=[] "
+                "to turn Grad-CAM off"
+            )
+        return (
+            f"tb-cnnviz: Grad-CAM is off for {type(config.base).__name__}: its output ({shape}) holds no "
+            "class scores [N, classes] or dense class scores [N, classes, H, W] (a dict's 'logits' or 'out'). "
+            "To turn it on, pass logits=lambda output: <the class scores in output> to CNNVizCallback "
+            "(or gradcam_layers=[] to silence this warning). Kernels, activations and dead filters are "
+            "logged as usual."
+        )
+    if scores.dim() == 4 and "occlusion" in options.attributions:
         raise ValueError(
-            f"logits: Grad-CAM needs class scores [N, classes] from the model output, got {shape}; "
-            "pass logits=a function picking them, or gradcam_layers=[] to turn Grad-CAM off"
+            f"attributions: 'occlusion' needs class scores [N, classes]; the model's output is dense "
+            f"{tuple(scores.shape)} (use 'saliency' or 'guided_backprop', which explain dense outputs)"
         )
     if probe_labels is not None and len(probe_labels) and int(probe_labels.max()) >= scores.shape[1]:
         raise ValueError(
             f"probe: label {int(probe_labels.max())} is out of range for a model with {scores.shape[1]} classes"
         )
+    return None
+
+
+def _describe(output: Any) -> str:
+    """A model output in a few words: ``list of 2 dict``, ``dict with keys ['a', 'b']``, a shape."""
+    if isinstance(output, torch.Tensor):
+        return f"shape {tuple(output.shape)}"
+    if isinstance(output, dict):
+        return f"dict with keys {sorted(map(str, output))}"
+    if isinstance(output, (list, tuple)):
+        kinds = sorted({type(item).__name__ for item in output})
+        return f"{type(output).__name__} of {len(output)} {'/'.join(kinds) or 'items'}"
+    return type(output).__name__
 
 
 def _schedule(every_n_steps) -> dict[str, int]:

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from tb_cnnviz.analysis.layers import activation_point
+from tb_cnnviz.analysis.paths import output_tensor
 from tb_cnnviz.analysis.safety import capture_outputs, safe_snapshot
 
 MAX_CHANNELS = 256  # tiles per grid; beyond it the channels that fire most are shown
@@ -57,13 +58,22 @@ def layer_activations(
     hooks are restored. Values are clamped at 0: what a following ReLU passes on.
     """
     points = [activation_point(model, layer) for layer in layers]
-    context, outputs = capture_outputs(points, transform=lambda value: value.detach().clamp(min=0))
+    context, outputs = capture_outputs(points, transform=_map_of)
     with safe_snapshot(model), torch.no_grad(), context:
         model(images)
     missing = [index for index, output in enumerate(outputs) if output is None]
     if missing:
         raise RuntimeError(f"layers: the model's forward pass never called layer(s) at positions {missing}")
     return list(outputs)
+
+
+def _map_of(value) -> torch.Tensor:
+    """The map a layer's output stands for (a dict's ``out``, a tuple's first tensor: ``paths.output_tensor``,
+    as the default layers were found), clamped at 0."""
+    tensor = output_tensor(value)
+    if tensor is None:
+        raise TypeError(f"layers: a layer returned {type(value).__name__}, which holds no tensor to show")
+    return tensor.detach().clamp(min=0)
 
 
 def activation_grids(activations: torch.Tensor, padding: int = 1) -> tuple[torch.Tensor, int]:

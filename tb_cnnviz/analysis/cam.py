@@ -19,6 +19,13 @@ parameter frozen and the input not requiring grad, and the hook re-roots the gra
 the layer's output, so ``torch.autograd.grad`` only walks back from the score to the
 target layer (about 1.0-1.1x one plain forward pass, see ``benchmarks/attribution.py``).
 
+Dense outputs ``[N, classes, H, W]`` (segmentation) are explained with a class index too: the
+score of class ``c`` for image ``n`` is the mean of ``output[n, c]`` over the pixels where ``c``
+is the arg-max class (over every pixel when ``c`` is predicted nowhere), the recipe of
+pytorch-grad-cam's ``SemanticSegmentationTarget`` with a mean instead of a sum so scores compare
+across image sizes; see :func:`dense_class_scores`. Without a class the one predicted on most
+pixels is explained.
+
 The shared helpers (image and target checks, the per-image score, the snapshot
 context) live here too; :mod:`tb_cnnviz.analysis.attribution` uses them.
 """
@@ -45,21 +52,24 @@ model output to one scalar per image (``[N]``)."""
 NORMALIZE_CHOICES = ("none", "per_image")
 METHOD_CHOICES = ("gradcam", "gradcam++")
 
-__all__ = ["GradCAMResult", "Target", "grad_cam", "normalize_per_image"]
+__all__ = ["GradCAMResult", "Target", "dense_class_scores", "grad_cam", "normalize_per_image"]
 
 
 @dataclass
 class GradCAMResult:
     """One Grad-CAM snapshot of a batch, everything on the model's device.
 
-    ``cam``: ``[N, H, W]`` at input resolution. ``target``: the explained class per
-    image (``None`` for a callable target). ``score``: the differentiated scalar per
-    image (the target logit, or the callable's value). ``predicted`` / ``probability``:
-    the arg-max class and its softmax probability (``None`` when the model output is not
-    ``[N, classes]``). ``target_probability``: softmax probability of ``target``.
+    ``cam``: ``[N, H, W]`` at input resolution; ``native``: the same maps ``[N, h, w]`` at the
+    layer's resolution, before upsampling (what the callback stores). ``target``: the explained
+    class per image (``None`` for a callable target). ``score``: the differentiated scalar per
+    image (the target logit, or the callable's value). ``predicted`` / ``probability``: the
+    arg-max class and its softmax probability (``None`` when the model output is neither
+    ``[N, classes]`` nor dense; for a dense output the class predicted on most pixels and its
+    softmax probability averaged over all pixels). ``target_probability``: the same for ``target``.
     """
 
     cam: torch.Tensor
+    native: torch.Tensor
     target: Optional[torch.Tensor]
     score: torch.Tensor
     predicted: Optional[torch.Tensor]
@@ -151,18 +161,52 @@ def target_scores(
                 f"target: the callable must return one score per image, shape [{count}], got shape {tuple(scores.shape)}"
             )
         return scores, None
-    if output.dim() != 2:
+    if output.dim() not in (2, 4):
         raise ValueError(
-            f"target: class indices need a model output of shape [N, classes], got {tuple(output.shape)}; pass a callable target instead"
+            "target: class indices need a model output of shape [N, classes] or dense class scores "
+            f"[N, classes, H, W], got {tuple(output.shape)}; pass a callable target instead"
         )
     classes = output.shape[1]
-    indices = output.detach().argmax(1) if target is None else target.to(output.device)
+    if target is not None:
+        indices = target.to(output.device)
+    elif output.dim() == 2:
+        indices = output.detach().argmax(1)
+    else:
+        indices = dominant_classes(output)
     bad = indices[(indices < 0) | (indices >= classes)]
     if bad.numel():
         raise ValueError(
             f"target: class index {int(bad[0])} is out of range for a model with {classes} classes (expected 0..{classes - 1})"
         )
+    if output.dim() == 4:
+        return dense_class_scores(output, indices), indices
     return output.gather(1, indices[:, None])[:, 0], indices
+
+
+def dominant_classes(output: torch.Tensor) -> torch.Tensor:
+    """``[N]``: per image of a dense output ``[N, classes, H, W]``, the class that is the arg-max on most
+    pixels (ties: the lower class)."""
+    winners = output.detach().argmax(1).flatten(1)  # [N, H*W]
+    counts = torch.zeros(output.shape[0], output.shape[1], dtype=torch.long, device=output.device)
+    counts.scatter_add_(1, winners, torch.ones_like(winners))
+    return counts.argmax(1)
+
+
+def dense_class_scores(output: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+    """``[N]``: the mean of ``output[n, classes[n]]`` over the pixels where ``classes[n]`` is the arg-max
+    (the segmentation target of Grad-CAM); over every pixel of the image when it is the arg-max nowhere.
+
+    The mask is fixed (no gradient flows through the arg-max), as in pytorch-grad-cam's
+    ``SemanticSegmentationTarget``, which sums where this averages.
+    """
+    if output.dim() != 4:
+        raise ValueError(f"output: expected dense class scores [N, classes, H, W], got {tuple(output.shape)}")
+    index = classes.to(output.device).view(-1, 1, 1, 1).expand(-1, 1, *output.shape[2:])
+    scores = output.gather(1, index)[:, 0]  # [N, H, W]
+    mask = output.detach().argmax(1) == index[:, 0]
+    mask = mask | ~mask.flatten(1).any(1).view(-1, 1, 1)  # predicted nowhere: every pixel
+    weights = mask.to(scores.dtype)
+    return (scores * weights).flatten(1).sum(1) / weights.flatten(1).sum(1)
 
 
 def prepare_images(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
@@ -189,11 +233,18 @@ def snapshot(model: nn.Module) -> Iterator[list]:
 
 
 def probabilities(output: torch.Tensor, indices: Optional[torch.Tensor]):
-    """``(predicted, probability, target_probability)`` from ``[N, classes]`` logits; ``None`` for other outputs."""
-    if not isinstance(output, torch.Tensor) or output.dim() != 2:
+    """``(predicted, probability, target_probability)`` from ``[N, classes]`` logits, or from dense scores
+    ``[N, classes, H, W]`` (the class predicted on most pixels; softmax probabilities averaged over
+    the pixels); ``None`` for other outputs."""
+    if not isinstance(output, torch.Tensor) or output.dim() not in (2, 4):
         return None, None, None
     probs = torch.softmax(output.detach().float(), dim=1)
-    probability, predicted = probs.max(dim=1)
+    if output.dim() == 4:
+        predicted = dominant_classes(output)
+        probs = probs.flatten(2).mean(2)
+        probability = probs.gather(1, predicted[:, None])[:, 0]
+    else:
+        probability, predicted = probs.max(dim=1)
     target_probability = probs.gather(1, indices[:, None])[:, 0] if indices is not None else None
     return predicted, probability, target_probability
 
@@ -305,15 +356,16 @@ def grad_cam(
         gradient = torch.zeros_like(activation)
 
     with torch.no_grad():
-        cam = _cam_from(activation.detach(), gradient, method)
-        cam = F.interpolate(cam[:, None], size=x.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
+        native = _cam_from(activation.detach(), gradient, method)
+        cam = F.interpolate(native[:, None], size=x.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
         if normalize == "per_image":
-            cam = normalize_per_image(cam)
+            cam, native = normalize_per_image(cam), normalize_per_image(native)
         if not return_details:
             return cam
         predicted, probability, target_probability = probabilities(output, indices)
     return GradCAMResult(
         cam=cam,
+        native=native,
         target=indices,
         score=scores.detach(),
         predicted=predicted,

@@ -76,8 +76,9 @@ class MainPath:
 
     @property
     def classes(self) -> int | None:
-        """The number of class scores, for an output ``[N, classes]``."""
-        return self.output_shape[1] if len(self.output_shape) == 2 else None
+        """The number of class scores, for an output ``[N, classes]`` or dense ``[N, classes, H, W]``
+        (segmentation: the class map is then not chosen as a Grad-CAM layer, the map before it is)."""
+        return self.output_shape[1] if len(self.output_shape) in (2, 4) else None
 
     def gradcam_layer(self) -> PathPoint | None:
         return gradcam_layer(self.points, self.classes)

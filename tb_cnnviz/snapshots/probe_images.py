@@ -56,7 +56,9 @@ def probe(inputs: Inputs) -> list:
 
 
 def gradcam(inputs: Inputs) -> list:
-    """Grad-CAM of the probe images for their labels (else the predicted class): overlays, raw maps, classes."""
+    """Grad-CAM of the probe images for their labels (else the predicted class): overlays, raw maps at the
+    layer's resolution (at most ``MAX_CAM_SIDE``), classes. A dense output ``[N, classes, H, W]`` is
+    explained by the mean score of the class over the pixels where it is predicted (``analysis.cam``)."""
     from tb_cnnviz.analysis.cam import grad_cam
 
     model, images, target = inputs.scores_model(), inputs.images, inputs.target()
@@ -69,8 +71,10 @@ def gradcam(inputs: Inputs) -> list:
             summary.encode_png(summary.heatmap_overlay(to_uint8(image), heat.cpu().numpy()))
             for image, heat in zip(shown, display)
         ]
-        raw = result.cam
-        if max(raw.shape[-2:]) > MAX_CAM_SIDE:  # keep event files small: the CAM is coarse anyway
+        # stored at the layer's resolution (a 7 x 7 CAM is 49 floats, not the input's 50,176): the views
+        # upsample it when drawing, as grad_cam does for the overlays
+        raw = result.native
+        if max(raw.shape[-2:]) > MAX_CAM_SIDE:  # an early layer's map: keep event files small
             raw = F.adaptive_avg_pool2d(raw[:, None], MAX_CAM_SIDE)[:, 0]
         info = torch.stack(
             [

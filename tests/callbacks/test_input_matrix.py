@@ -149,9 +149,10 @@ ERRORS = {
         ValueError,
         r"label 7 is out of range for a model with 3 classes",
     ),
+    # asked for (at the defaults Grad-CAM is turned off with a warning: tests/callbacks/test_non_classifiers.py)
     "dict output without logits": (
         OddDictOut,
-        {"probe": torch.zeros(2, 3, 8, 8)},
+        {"probe": torch.zeros(2, 3, 8, 8), "attributions": ["saliency"]},
         ValueError,
         r"logits: the model returns a dict with keys \['scores'\]",
     ),
