@@ -18,17 +18,32 @@ import {
   stepSlider,
 } from "./widgets.js";
 
-/** A panel's frame: <article class="panel"> with the run's name and a note line; the view adds the rest. */
+/** A panel's frame: <article class="panel"> with the run's name, a line for skipped snapshots (filled by
+ * layerView) and a note line; the view adds the rest. */
 export function basePanel(run, layer, className = "panel") {
   const p = { run, layer, steps: [], wanted: null };
   p.note = h("div", { class: "panel-note" });
+  p.dropped = h("div", { class: "panel-note panel-dropped", role: "status", hidden: true });
   p.el = h(
     "article",
     { class: className, dataset: { run: run.name } },
     h("h3", { class: "panel-title", text: run.name }),
+    p.dropped,
     p.note,
   );
   return p;
+}
+
+/** "2 patterns snapshots skipped (last at step 180): the previous one was still running", for the
+ * background snapshots of view `view` that the run dropped (api/runs/list's `dropped`); "" when none. */
+export function droppedNotice(run, view) {
+  return Object.entries((run && run.dropped) || {})
+    .filter(([, d]) => d && d.view === view && d.count > 0)
+    .map(([name, d]) => {
+      const what = `${d.count} ${name} snapshot${d.count === 1 ? "" : "s"} skipped`;
+      return `${what} (last at step ${d.last_step}): the previous one was still running`;
+    })
+    .join("; ");
 }
 
 /**
@@ -177,6 +192,10 @@ export function layerView(root, shell, spec) {
     fillLayers();
     const layer = state.layer;
     panels = runPanels.sync(runs, layer);
+    for (const p of panels.filter((panel) => panel.dropped)) {
+      p.dropped.textContent = droppedNotice(p.run, spec.name);
+      p.dropped.hidden = !p.dropped.textContent;
+    }
     await loadPanels(layer, live);
     if (!live()) return;
     state.step = slider.setSteps(unionSteps(...panels.map((p) => stepsOf(spec, p))), state.step);
