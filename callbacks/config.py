@@ -211,6 +211,7 @@ def build(model: nn.Module, options: Mapping[str, Any]) -> CallbackConfig:
         snapshot, key = field.metadata[SETTING]
         settings[snapshot][key] = resolved[field.name]
     settings["patterns"]["in_channels"] = in_channels
+    settings["patterns"]["reference"] = inputs["probe"][0]  # a pattern must beat the best probe image
     config = CallbackConfig(
         model=model,
         base=base,

@@ -169,6 +169,12 @@ SUMMARY_KINDS: dict[str, SummaryKind] = {
         ),
         SummaryKind("pattern_values", TENSOR, True, "float32 [K]: the activation each pattern reached"),
         SummaryKind(
+            "pattern_reference",
+            TENSOR,
+            True,
+            "float32 [K]: each pattern's filter's best mean activation on the probe images (when given)",
+        ),
+        SummaryKind(
             "embedding",
             TENSOR,
             True,
@@ -280,7 +286,7 @@ SNAPSHOTS: dict[str, Snapshot] = {
         ),
         Snapshot(
             "patterns",
-            ("patterns", "pattern_values"),
+            ("patterns", "pattern_values", "pattern_reference"),
             1000,
             BACKGROUND,
             None,

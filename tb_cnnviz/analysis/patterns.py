@@ -52,7 +52,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from tb_cnnviz.analysis.layers import LayerSpec, activation_point, resolve_layer, unwrap
+from tb_cnnviz.analysis.layers import LayerSpec, activation_point, model_device, resolve_layer, unwrap
 from tb_cnnviz.analysis.pattern_optimisation import optimise_images, unit_objective
 from tb_cnnviz.analysis.pattern_settings import (
     CLASS_DEFAULT_LR,
@@ -96,6 +96,7 @@ __all__ = [
     "infer_in_channels",
     "model_dtype",
     "optimise_images",
+    "unit_activations",
     "render_settings",
     "unit_objective",
 ]
@@ -228,6 +229,19 @@ def filter_patterns(
         default_lr=DEFAULT_LR,
         return_activations=return_activations,
     )
+
+
+def unit_activations(model: nn.Module, layer: LayerSpec, images: torch.Tensor) -> torch.Tensor:
+    """``[N, C]``: the mean activation of each channel of ``layer`` on each of ``images`` (model inputs, as
+    fed to the model), measured where ``filter_patterns`` measures it. The best of natural images is the
+    yardstick of a pattern: an optimised image that drives its filter less has failed.
+    Eval mode, no gradient; modes, RNG and hooks restored."""
+    base = unwrap(model)
+    name, module = resolve_layer(base, layer, conv_only=False)
+    measured = activation_point(base, module) if isinstance(module, nn.Conv2d) else module
+    with analysis_context(base), torch.no_grad(), truncated_forward(base, [measured], [name]) as run:
+        output = run(images.to(model_device(base), model_dtype(base)))[0]
+    return output.flatten(2).mean(dim=2) if output.dim() > 2 else output
 
 
 def class_patterns(

@@ -15,11 +15,13 @@ from tb_cnnviz.snapshots.inputs import Inputs
 
 
 def patterns(inputs: Inputs) -> list:
-    """A gallery per layer: the first ``channels`` filters' activation-maximising images, and the activation reached.
+    """A gallery per layer: the first ``channels`` filters' activation-maximising images, the activation
+    each reached and, when ``reference`` images are set (the probe), the best activation of the same
+    filter on them (``pattern_reference``: a pattern below it has failed).
 
     Settings: ``channels``, ``size`` (px), ``steps`` (Adam steps), ``in_channels``, ``mean`` and ``std``
-    (the model's input normalisation, or None)."""
-    from tb_cnnviz.analysis.patterns import filter_patterns
+    (the model's input normalisation, or None), ``reference`` (model inputs ``[N, C, H, W]``, or None)."""
+    from tb_cnnviz.analysis.patterns import filter_patterns, unit_activations
 
     settings = inputs.settings
     size, steps = settings["size"], settings["steps"]
@@ -39,6 +41,12 @@ def patterns(inputs: Inputs) -> list:
             return_activations=True,
         )
         summaries += pattern_summaries(name, result, size, steps)
+        reference = settings.get("reference")
+        if reference is not None:
+            best = unit_activations(inputs.model, layer, reference)[:, :count].amax(dim=0)
+            summaries.append(
+                summary.tensor_summary(metadata.PATTERN_REFERENCE, name, best.float().cpu().numpy())
+            )
     return summaries
 
 

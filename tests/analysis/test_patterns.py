@@ -22,6 +22,7 @@ from tb_cnnviz.analysis.patterns import (
     class_patterns,
     filter_patterns,
     render_settings,
+    unit_activations,
 )
 from tb_cnnviz.analysis.truncation import truncated_forward
 from tb_cnnviz.datasets import ShapesDataset
@@ -216,3 +217,20 @@ def test_normalisation_is_a_parameter(trained_state):
     plain = filter_patterns(model, LAYER, channels=[1, 5], size=SIZE, steps=6)
     torch.testing.assert_close(a, b, atol=PARITY_ATOL, rtol=0)
     assert (a - plain).abs().max() > 1e-3
+
+
+def test_unit_activations_measure_where_the_patterns_are_measured():
+    """The yardstick of a failed pattern (the best probe image) is measured exactly like the pattern: on the
+    pattern images themselves it gives the activation each reached, and on any image the channel mean after BN."""
+    torch.manual_seed(0)
+    model = small_vgg(width=8).double()  # training mode: restored after
+    result = filter_patterns(model, LAYER, [0, 3], size=16, steps=3, return_activations=True)
+    on_patterns = unit_activations(model, LAYER, result.images.double())
+    assert on_patterns.shape == (2, 16)
+    torch.testing.assert_close(
+        on_patterns[[0, 1], [0, 3]], result.activations.double(), rtol=0, atol=PARITY_ATOL
+    )
+    images = torch.rand(3, 3, 16, 16, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    measured = unit_activations(model, LAYER, images)
+    assert model.training and not any(m._forward_hooks for m in model.modules())
+    torch.testing.assert_close(measured, _channel_means(model.eval(), images), rtol=0, atol=0)

@@ -17,6 +17,7 @@ from logdirs import (
 from support import EXACT_RUN, PATTERN_CHANNELS, plugin_client, write_run
 
 from tb_cnnviz import metadata, summary
+from tb_cnnviz.plugin.routes.patterns import failed_patterns
 
 
 def test_patterns_step_lists_each_filter_with_the_activation_it_reached(views_client, views_logged):
@@ -32,6 +33,34 @@ def test_patterns_step_lists_each_filter_with_the_activation_it_reached(views_cl
     exact = get_json(views_client, api_url("patterns/step", run=EXACT_RUN, layer="conv", step=9))
     assert exact["channels"] == PATTERN_CHANNELS and exact["values"] == [1.5, None]
     assert png_of(views_client, exact["images"][1])[0, 0].tolist() == [10, 10, 10]
+
+
+def test_patterns_step_flags_failed_patterns_against_the_best_probe_image(views_client, views_logged):
+    reference = views_logged["cnnviz/pattern_reference/features.conv2"]
+    assert reference["steps"] == [2, 4, 6]
+    answer = get_json(
+        views_client, api_url("patterns/step", run=CALLBACK_RUN, layer="features.conv2", step=4)
+    )
+    assert answer["reference"] == [pytest.approx(float(v), abs=1e-5) for v in reference["values"][1]]
+    expected = [v <= 0 or (r > 0 and v < r) for v, r in zip(answer["values"], answer["reference"])]
+    assert answer["failed"] == expected
+    exact = get_json(views_client, api_url("patterns/step", run=EXACT_RUN, layer="conv", step=9))
+    assert exact["reference"] is None and exact["failed"] == [
+        False,
+        None,
+    ]  # 1.5 reached, one value unreadable
+
+
+def test_failed_pattern_rule():
+    assert failed_patterns([2.0, 0.0, -1.0, 0.5, None], [1.0, None, None, 1.0, 1.0]) == [
+        False,
+        True,
+        True,
+        True,
+        None,
+    ]
+    assert failed_patterns([0.5], [-2.0]) == [False]  # a non-positive yardstick is no yardstick
+    assert failed_patterns([0.5], None) == [False]
 
 
 def test_pattern_filter_detail_uses_the_nearest_kernel_rates_and_top_examples(views_client):

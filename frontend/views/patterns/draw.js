@@ -48,9 +48,20 @@ export function drawGallery(canvas, data, images, { tile, width, selected }) {
       ctx.lineWidth = 3;
       ctx.strokeRect(x - 1.5, y - 1.5, L.tile + 3, L.tile + 3);
     }
-    ctx.fillStyle = channel === selected ? c.select : c.muted;
+    const failed = data.failed?.[i] === true;
+    if (failed) {
+      // a failed optimisation: crossed out, so a grey or noisy tile is not read as what the filter likes
+      ctx.strokeStyle = c.dead;
+      ctx.lineWidth = 2;
+      ctx.strokeRect(x + 1, y + 1, L.tile - 2, L.tile - 2);
+      ctx.beginPath();
+      ctx.moveTo(x + 1, y + L.tile - 1);
+      ctx.lineTo(x + L.tile - 1, y + 1);
+      ctx.stroke();
+    }
+    ctx.fillStyle = channel === selected ? c.select : failed ? c.dead : c.muted;
     ctx.textAlign = "left";
-    ctx.fillText(`#${channel}`, x, y + L.tile + 2);
+    ctx.fillText(failed ? `#${channel} failed` : `#${channel}`, x, y + L.tile + 2);
     const value = data.values[i];
     if (value !== null && value !== undefined) {
       ctx.textAlign = "right";
@@ -83,8 +94,22 @@ function figures(image, step, kernel) {
   return out;
 }
 
+/** How the activation a pattern reached compares with its filter's best probe image, and whether it failed. */
+export function reachedText(reached, best, failed) {
+  if (reached === null || reached === undefined) return "not logged";
+  let text = formatNumber(reached, 3);
+  if (best !== null && best !== undefined && best > 0)
+    text += ` (${formatNumber(reached / best, 2)}× the best probe image's ${formatNumber(best, 3)})`;
+  if (failed)
+    text +=
+      reached <= 0
+        ? " — failed: the optimisation did not drive the filter above 0"
+        : " — failed: a probe image drives the filter more";
+  return text;
+}
+
 /** The rows of a filter's facts: number, activation reached, activation rate, dead or alive. */
-function facts(layer, channel, reached, step, dead) {
+function facts(layer, channel, reached, step, dead, best = null, failed = false) {
   const rateText = !dead
     ? "not logged for this layer"
     : dead.rate === null
@@ -101,7 +126,7 @@ function facts(layer, channel, reached, step, dead) {
       text:
         reached === null || reached === undefined
           ? "not logged"
-          : `${formatNumber(reached, 3)} at step ${step}`,
+          : `${reachedText(reached, best, failed)}, step ${step}`,
     }),
     h("dt", { text: "Activation rate" }),
     h("dd", { class: "rate-value", text: rateText }),
@@ -117,7 +142,19 @@ export function drawDetail(box, { layer, channel, data, image, info }) {
   const side = h(
     "div",
     { class: "pattern-side" },
-    h("dl", {}, facts(layer, channel, data.values[column], data.step, info.dead)),
+    h(
+      "dl",
+      {},
+      facts(
+        layer,
+        channel,
+        data.values[column],
+        data.step,
+        info.dead,
+        data.reference?.[column] ?? null,
+        data.failed?.[column] === true,
+      ),
+    ),
   );
   const history = info.values.steps.length > 1;
   if (history)

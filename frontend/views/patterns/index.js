@@ -67,6 +67,11 @@ export function create(root, shell) {
     const what = [stepNote(step, view.state.step), `${data.channels.length} filters`];
     if (data.optimisation_steps)
       what.push(`${data.optimisation_steps} optimisation steps at ${data.size} px`);
+    const failed = (data.failed || []).filter((f) => f === true).length;
+    if (failed)
+      what.push(
+        `${failed} of ${data.channels.length} failed (crossed out: activation reached ≤ 0${data.reference ? " or below the best probe image" : ""})`,
+      );
     p.note.textContent = what.join(" · ");
     p.el.dataset.step = String(step);
     p.canvas.hidden = false;
@@ -88,7 +93,7 @@ export function create(root, shell) {
         p.detail,
         h("p", {
           class: "hint",
-          text: "The number under each pattern is the activation it reached. Click a pattern to see it beside its kernel, with the filter's activation rate and top images.",
+          text: "The number under each pattern is the activation it reached; a crossed-out pattern failed (it drives its filter no more than 0, or less than the best probe image). Click a pattern to see it beside its kernel, with the filter's activation rate and top images.",
         }),
       );
       return;

@@ -27,21 +27,36 @@ def _channels(info: SeriesInfo, count: int) -> list[int]:
     return list(channels) if channels is not None and len(channels) == count else list(range(count))
 
 
+def failed_patterns(reached: list, reference: list | None) -> list[bool | None]:
+    """Per pattern, whether its optimisation failed: the activation it reached is not positive, or is below
+    the best probe image's (``reference``; when logged and positive). None where nothing was reached."""
+    reference = reference or [None] * len(reached)
+    return [
+        None if value is None else value <= 0 or (best is not None and best > 0 and value < best)
+        for value, best in zip(reached, reference)
+    ]
+
+
 def patterns_step(request: Any, query: Query, env: RouteContext) -> dict:
-    """A layer's pattern gallery at a logged step: one PNG per filter and the activation each reached."""
+    """A layer's pattern gallery at a logged step: one PNG per filter, the activation each reached, the best
+    activation of its filter on the probe images (when logged) and which patterns failed."""
     run, layer, info, series = env.layer_series(query, metadata.PATTERNS)
     step = query.integer("step")
     count = len(series.values[position(series, step, f"patterns of {layer!r} in {run!r}")])
     logged = {i.kind for i in env.index().of_run(run) if i.layer == layer}
     reached = env.logged_at(run, metadata.PATTERN_VALUES, layer, step)
-    values = floats(reached.value.reshape(-1)) if reached is not None else []
+    values = (floats(reached.value.reshape(-1)) if reached is not None else []) + [None] * count
+    best = env.logged_at(run, metadata.PATTERN_REFERENCE, layer, step)
+    reference = (floats(best.value.reshape(-1)) + [None] * count)[:count] if best is not None else None
     return {
         "run": run,
         "layer": layer,
         "step": step,
         "channels": _channels(info, count),
         "images": [image_url(run, metadata.PATTERNS, layer, step, i) for i in range(count)],
-        "values": (values + [None] * count)[:count],
+        "values": values[:count],
+        "reference": reference,
+        "failed": failed_patterns(values[:count], reference),
         "size": info.content.get("size"),
         "optimisation_steps": info.content.get("steps"),
         "has": {
