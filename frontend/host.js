@@ -9,6 +9,8 @@
 // scheme. Either way the theme is one attribute, data-theme on <html>, that style.css keys off,
 // and each change fires a "cnnviz-theme" event so that canvases redraw.
 
+import { HASH_KEY, tensorBoardHashValue, tensorBoardTab, withTensorBoardHashValue } from "./url_state.js";
+
 const DATA_RELOADED = "experimental.DataReloaded";
 
 /** Connect to TensorBoard if the page is its plugin frame; `onReload()` runs on each data reload. */
@@ -68,4 +70,61 @@ function followTheme(parentDocument) {
       attributes: true,
       attributeFilter: ["class"],
     });
+}
+
+// ------------------------------------------------------------------ the link to what is shown
+// The tab's state (url_state.js) lives in the URL fragment. TensorBoard owns the page's URL and
+// runs the plugin in a same-origin iframe (data/plugin_entry.html?name=cnnviz): the state is
+// written as the key "cnnviz" of TensorBoard's fragment ("#cnnviz&cnnviz=view%3D..."), which
+// TensorBoard keeps, so its address bar is the link; it is also written to the frame's own
+// fragment, so the plugin page opened on its own restores it too. history.replaceState adds no
+// history entry and fires no hashchange (TensorBoard does not react).
+
+/** TensorBoard's window when this page is its plugin frame (same origin), else null. */
+function outerWindow() {
+  try {
+    if (window.parent && window.parent !== window && window.parent.location.href) return window.parent;
+  } catch (_) {
+    /* another origin */
+  }
+  return null;
+}
+
+/** The state a link holds: the frame's own fragment (the plugin page opened on its own) or TensorBoard's key. */
+export function readLinkState() {
+  const own = window.location.hash.replace(/^#/, "");
+  if (own) return own;
+  const outer = outerWindow();
+  return outer ? tensorBoardHashValue(outer.location.hash) || "" : "";
+}
+
+/**
+ * Write the state (an encoded query string) to the frame's fragment and, while the CNN Viz tab is
+ * TensorBoard's active one, to TensorBoard's. Returns where the link lives: "tensorboard" or "frame".
+ */
+export function writeLinkState(text) {
+  replaceHash(window, `#${text}`);
+  const outer = outerWindow();
+  if (!outer || tensorBoardTab(outer.location.hash) !== HASH_KEY) return "frame";
+  try {
+    replaceHash(outer, withTensorBoardHashValue(outer.location.hash, text));
+    return "tensorboard";
+  } catch (_) {
+    return "frame";
+  }
+}
+
+/** The URL that reopens what is shown: TensorBoard's address when it holds the state, else the frame's. */
+export function linkUrl() {
+  const outer = outerWindow();
+  if (outer && tensorBoardHashValue(outer.location.hash) === window.location.hash.replace(/^#/, ""))
+    return outer.location.href;
+  return window.location.href;
+}
+
+function replaceHash(win, hash) {
+  if (win.location.hash === hash || (hash === "#" && !win.location.hash)) return;
+  const url = new URL(win.location.href);
+  url.hash = hash;
+  win.history.replaceState(win.history.state, "", url.href);
 }

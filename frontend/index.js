@@ -1,16 +1,20 @@
 // CNN Viz: the TensorBoard plugin frontend (entry point; TensorBoard calls `render()` once).
 //
 // The shell owns the run selection (one run, or two side by side), the tabs, the reload wiring
-// and the empty state. Which views exist, their titles and their empty-state hints come from
+// (TensorBoard's reload event, ⟳, and polling api/runs/version while visible: live.js), the
+// state of the tab in the URL (url_state.js, host.js: a link reproduces what one sees), the
+// notice when a selected run is gone, and the empty state. Which views exist, their titles and their empty-state hints come from
 // the table of kinds that api/runs/list sends (`table.views`, from tb_cnnviz/kinds.py); each
 // view's code is a folder ./views/<name>/, imported when the table names it, whose index.js exports
 //   create(root, shell) -> {update(), destroy(), redraw()}
 // so a new view needs no edit here.
 // and built on layer_view.js. A view links to another with shell.open(name, {layer, filter, ...});
 // the target picks the intent up with shell.takeIntent(name) when it updates.
-import { reloadSeries, seriesJSON } from "./api.js";
+import { getJSON, reloadSeries, seriesJSON } from "./api.js";
 import { field, fillSelect, h, message, select, setChildren, spinner } from "./dom.js";
-import { connectToTensorBoard } from "./host.js";
+import { connectToTensorBoard, linkUrl, readLinkState, writeLinkState } from "./host.js";
+import { newSteps, pollDelay, updatedNote } from "./live.js";
+import { decodeState, encodeState } from "./url_state.js";
 const VIEW_NAME = /^[a-z][a-z0-9_]*$/;
 
 /**
@@ -72,13 +76,24 @@ function loadPrefs() {
 class Shell {
   constructor(root) {
     const prefs = loadPrefs();
+    // A link's state (URL fragment) wins over the preferences of the last visit.
+    this.linked = decodeState(readLinkState());
+    const fromLink = Boolean(this.linked.view || this.linked.run);
     this.root = root;
     this.runs = [];
+    this.everSeen = new Set(); // runs listed since the page opened (to tell "deleted" from "not here")
     this.views = []; // rows of the table (name, title, hint, ...) with their module
-    this.wantedView = prefs.view || null;
+    this.wantedView = this.linked.view || prefs.view || null;
     this.viewId = null;
-    this.runA = prefs.runA || null;
-    this.runB = prefs.runB || "";
+    this.runA = (fromLink ? this.linked.run : prefs.runA) || null;
+    this.runB = (fromLink ? this.linked.compare : prefs.runB) || "";
+    this.version = null; // runs/list's version of the data shown
+    this.polls = 0;
+    this.failures = 0;
+    this.hiddenSince = null;
+    this.pollTimer = null;
+    this.linkTimer = null;
+    this.linkPlace = null;
     this.view = null;
     this.pending = 0;
     this.reloads = 0;
@@ -101,6 +116,19 @@ class Shell {
       text: "⟳ Reload",
       on: { click: () => this.reload() },
     });
+    this.liveNote = h("span", {
+      class: "live-note",
+      "aria-live": "polite",
+      title: "This tab asks TensorBoard for new data every few seconds while it is visible",
+      style: { color: "var(--muted)", whiteSpace: "nowrap" },
+    });
+    this.linkButton = h("button", {
+      type: "button",
+      class: "reload copy-link",
+      text: "🔗 Copy link",
+      on: { click: () => this.copyLink() },
+    });
+    this.linkNote = h("span", { class: "link-note", style: { color: "var(--muted)" } });
     this.header = h(
       "header",
       { class: "shell-header" },
@@ -113,10 +141,22 @@ class Shell {
         field("Compare with", this.compareSelect),
       )),
       this.status,
+      this.liveNote,
       this.reloadButton,
+      this.linkButton,
+      this.linkNote,
     );
+    this.notice = h("div", {
+      class: "message note run-notice",
+      role: "status",
+      hidden: true,
+      style: { margin: "8px 16px", maxWidth: "none", padding: "8px 12px" },
+    });
     this.body = h("main", { class: "view-root" });
-    setChildren(root, this.header, this.body);
+    setChildren(root, this.header, this.notice, this.body);
+    // Any change made in the tab (a select, the slider, a click on a filter) may change the link.
+    for (const type of ["change", "input", "click", "keyup"])
+      root.addEventListener(type, () => this.writeLink());
   }
 
   savePrefs() {
@@ -180,8 +220,10 @@ class Shell {
 
   renderRunPickers() {
     const names = this.runs.map((r) => r.name);
+    const missing = [this.runA, this.runB].filter((name) => name && !names.includes(name));
     if (!names.includes(this.runA)) this.runA = names[0] || null;
     if (this.runB && (!names.includes(this.runB) || this.runB === this.runA)) this.runB = "";
+    if (missing.length && names.length) this.showMissing(missing);
     fillSelect(this.runSelect, names, this.runA);
     fillSelect(
       this.compareSelect,
@@ -192,7 +234,37 @@ class Shell {
     this.pickers.hidden = names.length === 0;
   }
 
+  /** Say that selected runs are gone (deleted from disk, or a link's run not in this logdir) and what is shown instead. */
+  showMissing(missing) {
+    const quoted = (name) => `“${name}”`;
+    const lines = missing.map((name) =>
+      this.everSeen.has(name)
+        ? `Run ${quoted(name)} is no longer in the logdir (deleted from disk?).`
+        : `Run ${quoted(name)} is not in this logdir.`,
+    );
+    const shown = this.runA ? ` Showing ${quoted(this.runA)} instead.` : "";
+    setChildren(
+      this.notice,
+      h("span", { class: "notice-text", text: lines.join(" ") + shown }),
+      " ",
+      h("button", {
+        type: "button",
+        class: "reload",
+        text: "Dismiss",
+        on: { click: () => this.hideNotice() },
+      }),
+    );
+    this.notice.dataset.runs = JSON.stringify(missing);
+    this.notice.hidden = false;
+  }
+
+  hideNotice() {
+    this.notice.hidden = true;
+    setChildren(this.notice);
+  }
+
   chooseRuns(a, b) {
+    this.hideNotice();
     this.runA = a;
     this.runB = b && b !== a ? b : "";
     this.renderRunPickers();
@@ -240,12 +312,15 @@ class Shell {
     const root = h("section", { class: `view view-${row.name}`, dataset: { view: row.name } });
     setChildren(this.body, root);
     this.view = row.module.create(root, this);
-    this.updateView();
+    return this.updateView();
   }
 
   updateView() {
     this.root.dataset.runs = String(this.selectedRuns().length);
-    if (this.view) this.busy(Promise.resolve(this.view.update())).catch((e) => this.showError(e));
+    if (!this.view) return Promise.resolve();
+    return this.busy(Promise.resolve(this.view.update()))
+      .then(() => this.writeLink())
+      .catch((e) => this.showError(e));
   }
 
   renderEmpty() {
@@ -278,6 +353,7 @@ class Shell {
   async load() {
     const listing = await this.busy(seriesJSON("api/runs/list", {}));
     this.runs = listing.runs || [];
+    this.version = listing.version ?? null;
     if (!listing.table || !Array.isArray(listing.table.views))
       throw new Error("api/runs/list sent no table of views (a tb-cnnviz backend older than this frontend?)");
     this.views = matchViews(listing.table.views, await importViews(listing.table.views));
@@ -285,33 +361,127 @@ class Shell {
     this.viewId = this.views.some((v) => v.name === wanted) ? wanted : (this.views[0]?.name ?? null);
     this.renderTabs();
     this.renderRunPickers();
+    for (const run of this.runs) this.everSeen.add(run.name);
     this.showStatus();
     this.savePrefs();
   }
 
   async start() {
     setChildren(this.body, spinner("Loading runs…"));
+    this.startPolling();
     try {
       await this.load();
     } catch (error) {
       return this.showError(error);
     }
-    this.mountView();
+    // What a link asks for beyond view and runs: the layer, step, filter and image (an intent the view takes).
+    const { layer, step, filter, image } = this.linked;
+    if (this.viewId && (layer || step !== undefined || filter !== undefined || image !== undefined))
+      this.intent = { view: this.viewId, layer, step, filter, image };
+    await this.mountView();
   }
 
-  /** Re-read everything that grows while training runs (TensorBoard's reload, or ⟳). */
+  /**
+   * Re-read everything that grows while training runs (TensorBoard's reload, ⟳, or a poll that saw a
+   * new version); the header then says when, and how many steps the view's slider gained.
+   */
   async reload() {
     this.reloads++;
     this.root.dataset.reloads = String(this.reloads);
     reloadSeries();
     const hadRuns = this.runs.length > 0;
+    const before = this.view && this.view.steps ? [...this.view.steps()] : [];
     try {
       await this.load();
     } catch (error) {
       return this.showError(error);
     }
-    if (!this.view || !hadRuns) this.mountView();
-    else this.updateView();
+    if (!this.view || !hadRuns) await this.mountView();
+    else await this.updateView();
+    const added = hadRuns && this.view && this.view.steps ? newSteps(before, this.view.steps()) : 0;
+    this.liveNote.textContent = updatedNote(new Date(), added);
+    this.liveNote.dataset.newSteps = String(added);
+  }
+
+  // ---------------------------------------------------------------- polling (live.js)
+  /** Whether the tab is seen: the page visible and TensorBoard showing this plugin (it hides others at 0 px). */
+  visible() {
+    return document.visibilityState === "visible" && window.innerHeight > 0;
+  }
+
+  startPolling() {
+    const changed = () => {
+      const visible = this.visible();
+      if (visible === (this.hiddenSince === null)) return;
+      this.hiddenSince = visible ? null : Date.now();
+      this.schedulePoll(visible ? 0 : undefined);
+    };
+    document.addEventListener("visibilitychange", changed);
+    window.addEventListener("resize", changed);
+    if (!this.visible()) this.hiddenSince = Date.now();
+    this.schedulePoll();
+  }
+
+  schedulePoll(delay) {
+    clearTimeout(this.pollTimer);
+    const visible = this.visible();
+    const hiddenMs = visible || this.hiddenSince === null ? 0 : Date.now() - this.hiddenSince;
+    const wait = delay ?? pollDelay({ visible, hiddenMs, failures: this.failures });
+    this.root.dataset.poll = wait === null ? "stopped" : String(wait);
+    if (wait !== null) this.pollTimer = setTimeout(() => this.poll(), wait);
+  }
+
+  /** Ask api/runs/version whether the data changed; reload when it did (not while something loads). */
+  async poll() {
+    try {
+      const answer = await getJSON("api/runs/version", {});
+      this.failures = 0;
+      this.polls++;
+      this.root.dataset.polls = String(this.polls);
+      if (answer.version !== this.version && this.pending === 0 && this.version !== null) await this.reload();
+    } catch (_) {
+      this.failures++; // TensorBoard restarting: poll again later, less often
+    } finally {
+      this.schedulePoll();
+    }
+  }
+
+  // ---------------------------------------------------------------- the link (url_state.js, host.js)
+  /** What a link keeps: the view, the runs and what the view reports (layer, step, filter, image). */
+  linkState() {
+    const own = this.view && this.view.urlState ? this.view.urlState() : {};
+    return { view: this.viewId, run: this.runA, compare: this.runB || null, ...own };
+  }
+
+  /** Write the state to the URL fragment(s) soon (once per burst of changes). */
+  writeLink() {
+    clearTimeout(this.linkTimer);
+    this.linkTimer = setTimeout(() => this.writeLinkNow(), 100);
+  }
+
+  writeLinkNow() {
+    clearTimeout(this.linkTimer);
+    if (!this.viewId) return;
+    this.linkPlace = writeLinkState(encodeState(this.linkState()));
+    this.linkButton.title =
+      this.linkPlace === "tensorboard"
+        ? "Copy TensorBoard's address: opened, it shows this view, run(s), layer and step (and the filter or image the view has selected). The address bar holds it too."
+        : "Copy the address of the CNN Viz page on its own (TensorBoard's address could not be set from this frame): opened, it shows this view, run(s), layer and step.";
+  }
+
+  async copyLink() {
+    this.writeLinkNow();
+    const url = linkUrl();
+    this.linkButton.dataset.url = url;
+    try {
+      await navigator.clipboard.writeText(url);
+      setChildren(this.linkNote, "link copied");
+    } catch (_) {
+      // No clipboard (permissions, an old browser): show the link to copy by hand.
+      const input = h("input", { type: "text", readonly: true, value: url, class: "link-text" });
+      setChildren(this.linkNote, "copy: ", input);
+      input.select();
+    }
   }
 }
 

@@ -80,3 +80,8 @@ export function withTensorBoardHashValue(hash, value, key = HASH_KEY) {
   const tab = dict[TAB] || "";
   return `#${rest ? `${tab}&${rest}` : tab}`;
 }
+
+/** TensorBoard's active plugin in its fragment ("#cnnviz&x=1" -> "cnnviz"), or "". */
+export function tensorBoardTab(hash) {
+  return parseTensorBoardHash(hash)[TAB] || "";
+}
