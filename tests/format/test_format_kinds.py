@@ -70,6 +70,7 @@ def test_today_s_rows():
         "gradcam_maps",
         "gradcam_info",
         "pattern_values",
+        "pattern_reference",
         "embedding",
         "top_examples",
         "separability",
@@ -241,7 +242,7 @@ def test_table_is_json_and_mirrors_the_rows():
     assert [view["name"] for view in table["views"]] == list(kinds.VIEWS)
     by_name = {view["name"]: view for view in table["views"]}
     assert by_name["gradcam"]["summary_kinds"] == ["attribution", "gradcam", "gradcam_info", "gradcam_maps"]
-    assert by_name["patterns"]["summary_kinds"] == ["dream", "pattern_values", "patterns"]
+    assert by_name["patterns"]["summary_kinds"] == ["dream", "pattern_reference", "pattern_values", "patterns"]
     assert by_name["embedding"]["summary_kinds"] == ["embedding", "sprites", "top_examples"]
     assert by_name["dead"]["title"] == "Dead filters"
 
