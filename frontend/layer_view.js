@@ -63,7 +63,8 @@ export function droppedNotice(run, view) {
  *  - ready(panel, step) -> whether fetch answers from memory (no loading overlay);
  *  - fetch(panel, step, index) -> Promise of what paint needs (omit: paint has all it needs);
  *  - paint(panel, data, step, index): draw; prefetch: false to not fetch the neighbouring steps;
- *  - take(intent, layers) -> a layer to show for an intent from shell.open (or null);
+ *  - take(intent, layers) -> a layer to show for an intent from shell.open or a link (or null; without
+ *    take, intent.layer); urlState() -> what a link keeps beside layer and step ({filter}, {image});
  *  - refresh(runs, intent, live): work beside the layer's (runs changed or reload); awaited;
  *  - empty(runs) -> true when the view shows its own empty state;
  *  - onLayer(layer), afterDraw(), redraw(), destroy(), keep(panel), drop(panel).

@@ -6,7 +6,7 @@ profile has it (off in 2.21): only the tab's polling of ``api/runs/version`` can
 * a run trains on while the tab is open: the new step shows within 10 s, the slider follows it when it
   was at the end and stays where the user put it otherwise, the header says "updated hh:mm:ss · n new
   steps"; the poll's cost (ms, bytes) and the delay are printed;
-* a URL round trip: view, runs, layer and step chosen in TensorBoard's page; its address (and the
+* a URL round trip: view, runs, layer, step and filter chosen in TensorBoard's page; its address (and the
   "copy link" URL) opened in a new page shows the same; so does the plugin page opened on its own;
 * a run deleted from disk while it is shown: a notice names it and the run now shown.
 """
@@ -196,9 +196,18 @@ def test_a_link_reopens_the_same_view_runs_layer_and_step(server, trainers, brow
         frame.wait_for_selector(f".panel[data-run={LIVE}]")
         frame.press(".step-range", "Home")
         frame.press(".step-range", "ArrowRight")
-        step = slider_step(frame)
-        assert step == 2
-        expected = {"view": "filters", "run": OTHER, "compare": LIVE, "layer": LAYERS[1], "step": "2"}
+        assert slider_step(frame) == 2
+        wait_drawn(frame, "canvas.kernel-grid", 2)
+        frame.click("canvas.kernel-grid", position={"x": 6, "y": 6})  # filter 0 enlarged (none by default)
+        frame.wait_for_selector(".filter-detail[data-filter='0']")
+        expected = {
+            "view": "filters",
+            "run": OTHER,
+            "compare": LIVE,
+            "layer": LAYERS[1],
+            "step": "2",
+            "filter": "0",
+        }
 
         # (Playwright's page.url misses a replaceState made from the frame: ask the page.)
         def address_with_state() -> str | None:
@@ -246,6 +255,7 @@ def _assert_state(frame, expected: dict) -> None:
         "compare": frame.eval_on_selector("select.run-b", "s => s.value"),
         "layer": frame.eval_on_selector("select.layer", "s => s.value"),
         "step": frame.locator(".step-slider").get_attribute("data-step"),
+        "filter": frame.get_attribute(".filter-detail", "data-filter"),
     }
     assert shown == expected
 

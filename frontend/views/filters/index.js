@@ -113,6 +113,11 @@ export function create(root, shell) {
       st.selected = -1;
       st.inputMode = null;
     },
+    take(intent) {
+      if (Number.isInteger(intent.filter)) st.selected = intent.filter; // a link's filter
+      return intent.layer;
+    },
+    urlState: () => ({ filter: st.selected >= 0 ? st.selected : null }),
     setup,
     makePanel,
     load: (p, layer) => filterSeries(p.run, layer),

@@ -112,6 +112,11 @@ export function create(root, shell) {
     name: "gradcam",
     nothing: "Grad-CAM",
     layersOf: (run) => layersWith(run, "gradcam"),
+    take(intent) {
+      if (Number.isInteger(intent.image)) st.image = intent.image; // a link's probe image
+      return intent.layer;
+    },
+    urlState: () => ({ image: st.image }),
     setup,
     makePanel,
     keep: (p) => (p.watchKey = ""), // new steps may have arrived: refresh the strip

@@ -134,6 +134,7 @@ export function create(root, shell) {
       st.selected = intent.filter ?? null;
       return intent.layer;
     },
+    urlState: () => ({ filter: st.selected }),
     empty: (runs) => runs.some((run) => dreamLayers(run).length), // only DeepDreams: their panel is the view
     refresh: (runs, intent, live) => refreshDreams(runs, live),
     setup,
