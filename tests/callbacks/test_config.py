@@ -156,7 +156,7 @@ def test_the_configuration_is_frozen():
 def test_the_signature_lists_every_keyword_with_its_default():
     parameters = inspect.signature(CNNVizCallback).parameters
     assert list(parameters) == ["model", "log_dir", *OPTION_NAMES]
-    assert len(parameters) == 29
+    assert len(parameters) == 31
     assert parameters["log_dir"].default is None
     for field in dataclasses.fields(Options):
         assert parameters[field.name].kind is inspect.Parameter.KEYWORD_ONLY
