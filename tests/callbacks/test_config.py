@@ -56,7 +56,7 @@ def test_each_snapshot_is_on_when_its_argument_asks_and_its_input_is_given():
             "probe": PROBE,
             "attributions": ["saliency"],
             "pattern_layers": ["2"],
-            "embedding_probe": torch.rand(5, 3, 12, 12),
+            "embedding_probe": (torch.rand(10, 3, 12, 12), torch.arange(10) % 2),  # labels: separability
         },
     ).enabled
     assert all(everything.values())
