@@ -220,10 +220,11 @@ class Shell {
 
   renderRunPickers() {
     const names = this.runs.map((r) => r.name);
-    const missing = [this.runA, this.runB].filter((name) => name && !names.includes(name));
+    const gone = (name) => Boolean(name) && !names.includes(name);
+    const missing = { run: gone(this.runA) ? this.runA : null, compare: gone(this.runB) ? this.runB : null };
     if (!names.includes(this.runA)) this.runA = names[0] || null;
     if (this.runB && (!names.includes(this.runB) || this.runB === this.runA)) this.runB = "";
-    if (missing.length && names.length) this.showMissing(missing);
+    if ((missing.run || missing.compare) && names.length) this.showMissing(missing);
     fillSelect(this.runSelect, names, this.runA);
     fillSelect(
       this.compareSelect,
@@ -234,18 +235,22 @@ class Shell {
     this.pickers.hidden = names.length === 0;
   }
 
-  /** Say that selected runs are gone (deleted from disk, or a link's run not in this logdir) and what is shown instead. */
+  /**
+   * Say which selected runs are gone (deleted from disk, or a link's run not in this logdir) and what
+   * is shown instead; `missing` is {run, compare}, each a run name or null.
+   */
   showMissing(missing) {
     const quoted = (name) => `“${name}”`;
-    const lines = missing.map((name) =>
+    const gone = (name) =>
       this.everSeen.has(name)
         ? `Run ${quoted(name)} is no longer in the logdir (deleted from disk?).`
-        : `Run ${quoted(name)} is not in this logdir.`,
-    );
-    const shown = this.runA ? ` Showing ${quoted(this.runA)} instead.` : "";
+        : `Run ${quoted(name)} is not in this logdir.`;
+    const lines = [];
+    if (missing.run) lines.push(gone(missing.run), `Showing ${quoted(this.runA)} instead.`);
+    if (missing.compare) lines.push(gone(missing.compare), "The comparison with it is closed.");
     setChildren(
       this.notice,
-      h("span", { class: "notice-text", text: lines.join(" ") + shown }),
+      h("span", { class: "notice-text", text: lines.join(" ") }),
       " ",
       h("button", {
         type: "button",
@@ -254,7 +259,7 @@ class Shell {
         on: { click: () => this.hideNotice() },
       }),
     );
-    this.notice.dataset.runs = JSON.stringify(missing);
+    this.notice.dataset.runs = JSON.stringify([missing.run, missing.compare].filter(Boolean));
     this.notice.hidden = false;
   }
 

@@ -299,3 +299,14 @@ def test_a_deleted_run_is_named_in_a_notice(server, trainers, logdir, browser):
         assert page.problems == []
     finally:
         page.close()
+    # A link naming a run this logdir does not have says so too (and which run it shows).
+    page = Page(browser)
+    try:
+        page.page.goto(f"{server}/data/plugin_entry.html?name=cnnviz#view=filters&run=nosuch&compare={OTHER}")
+        page.page.wait_for_selector(".run-notice:not([hidden])", timeout=30_000)
+        text = page.page.inner_text(".run-notice")
+        assert f"Run “nosuch” is not in this logdir. Showing “{LIVE}” instead." in text, text
+        assert page.page.eval_on_selector("select.run-b", "s => s.value") == OTHER
+        assert page.problems == []
+    finally:
+        page.close()
