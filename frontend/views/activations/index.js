@@ -1,16 +1,47 @@
 // Activations view: for one probe image and a layer, the per-channel activation tiles at a
-// chosen step, with the probe image beside them. Routes: api/activations/step (+ PNGs from
+// chosen step, with the probe image beside them. The grid is scaled to the panel's width
+// (pixelated), tiles sort by channel, mean or max, a click enlarges one, and maps of 4×4 or
+// smaller are a bar chart of per-channel means instead of tiles (see tiles.js). Routes: api/activations/step (+ PNGs from
 // api/runs/image).
-import { eventPoint, h, setChildren } from "../../dom.js";
+import { eventPoint, field, h, setChildren, toggle } from "../../dom.js";
 import { colors } from "../../draw.js";
-import { labelText, stepNote } from "../../format.js";
+import { formatNumber, labelText, stepNote } from "../../format.js";
 import { basePanel, layerView } from "../../layer_view.js";
 import { layersWith } from "../../steps.js";
 import { activationStep, activationSteps, stepReady } from "./data.js";
+import {
+  MAX_UPSCALE,
+  barMode,
+  channelOf,
+  drawBars,
+  drawTiles,
+  tileIndexAt,
+  tileOrder,
+  tileOrigin,
+  tileStats,
+} from "./tiles.js";
 import { picture } from "../top_images/data.js";
 
+const HINT = "Hover over a tile for its channel and values; click to enlarge it.";
+const pixelCache = new WeakMap();
+
+/** RGBA pixels of a decoded grid (read once per bitmap). */
+function pixelsOf(bitmap) {
+  let pixels = pixelCache.get(bitmap);
+  if (!pixels) {
+    const canvas = document.createElement("canvas");
+    canvas.width = bitmap.width;
+    canvas.height = bitmap.height;
+    const ctx = canvas.getContext("2d", { willReadFrequently: true });
+    ctx.drawImage(bitmap, 0, 0);
+    pixels = ctx.getImageData(0, 0, bitmap.width, bitmap.height).data;
+    pixelCache.set(bitmap, pixels);
+  }
+  return pixels;
+}
+
 export function create(root, shell) {
-  const st = { image: 0 };
+  const st = { image: 0, sort: "channel", selected: -1 };
   let view;
   const strip = h("div", { class: "probe-strip", role: "listbox", "aria-label": "probe image" });
   const stripBox = h(
@@ -26,13 +57,20 @@ export function create(root, shell) {
     p.probe = h("canvas", { class: "probe-image" });
     p.probeLabel = h("div", { class: "probe-label" });
     p.grid = h("canvas", { class: "activation-grid" });
-    p.hover = h("div", { class: "hover-readout", text: "Hover over a tile to see its channel." });
+    p.hover = h("div", { class: "hover-readout", text: HINT });
     p.grid.addEventListener("mousemove", (event) => hover(p, event));
+    p.grid.addEventListener("click", (event) => {
+      const t = tileUnder(p, event);
+      st.selected = t < 0 || t === st.selected ? -1 : t;
+      view.redraw();
+    });
+    p.detail = h("div", { class: "tile-detail" });
+    p.barNote = h("div", { class: "bar-note", hidden: true });
     p.figure = h(
       "div",
       { class: "figure activation-figure" },
       h("figure", { class: "probe-figure" }, p.probe, p.probeLabel),
-      h("figure", { class: "grid-figure" }, p.grid, p.hover),
+      h("figure", { class: "grid-figure" }, p.barNote, p.grid, p.hover, p.detail),
     );
     p.el.append(p.figure);
     return p;
@@ -41,14 +79,7 @@ export function create(root, shell) {
   function paint(p, { data, index, grid, probe }, step) {
     p.note.textContent = stepNote(step, view.state.step);
     if (p === view.panels[0]) drawStrip(data);
-    const scale = Math.max(1, Math.min(8, Math.floor((view.compared ? 340 : 460) / grid.width)));
-    p.grid.width = grid.width * scale;
-    p.grid.height = grid.height * scale;
-    const ctx = p.grid.getContext("2d");
-    ctx.imageSmoothingEnabled = false;
-    ctx.drawImage(grid, 0, 0, p.grid.width, p.grid.height);
     p.layout = {
-      scale,
       nrow: data.nrow || 8,
       padding: data.padding ?? 1,
       tile: data.tile || null,
@@ -57,6 +88,7 @@ export function create(root, shell) {
       shown: data.channels_shown || null,
       mapSize: data.map_size || data.tile || null,
     };
+    drawGrid(p, grid);
     p.grid.dataset.step = String(data.step);
     p.grid.dataset.image = String(index);
     if (probe) {
@@ -74,17 +106,109 @@ export function create(root, shell) {
     }
   }
 
-  function hover(p, event) {
+  /** The grid (or the bar chart), sorted as chosen, scaled to the width available; the selected tile enlarged. */
+  function drawGrid(p, grid) {
     const L = p.layout;
-    if (!L || !L.tile) return;
+    p.bitmap = grid;
+    if (!L.tile) {
+      p.bars = false;
+      p.barNote.hidden = true;
+      drawTiles(p.grid, grid, L, [0]);
+      p.grid.style.width = `${grid.width}px`;
+      return setChildren(p.detail);
+    }
+    p.stats = tileStats(pixelsOf(grid), grid.width, L);
+    p.order = tileOrder(p.stats, st.sort);
+    if (st.selected >= p.order.length) st.selected = -1;
+    const room = available(p);
+    p.bars = barMode({ tile: L.mapSize || L.tile });
+    if (p.bars) {
+      const by = st.sort === "max" ? "max" : "mean";
+      p.barLayout = drawBars(p.grid, p.stats[by], p.order, { width: room, selected: st.selected });
+      p.barNote.textContent = `Maps of ${(L.mapSize || L.tile).join("×")} px: one bar per channel, its ${by} over the map as a fraction of the channel's peak over the probe images (${st.sort === "channel" ? "in channel order" : `highest ${by} first`}).`;
+      p.grid.style.width = `${Math.min(room, p.barLayout.width * MAX_UPSCALE)}px`;
+    } else {
+      drawTiles(p.grid, grid, L, p.order);
+      if (st.selected >= 0) outline(p, p.order.indexOf(st.selected));
+      p.grid.style.width = `${Math.min(room, grid.width * MAX_UPSCALE)}px`;
+    }
+    p.grid.style.height = p.bars ? "140px" : "auto";
+    p.grid.classList.toggle("bars", p.bars);
+    p.barNote.hidden = !p.bars;
+    p.grid.dataset.sort = st.sort;
+    p.grid.dataset.mode = p.bars ? "bars" : "tiles";
+    drawDetail(p);
+  }
+
+  /** CSS px the grid may take: the panel row's width shared by the panels, less the probe image. */
+  function available(p) {
+    const row = p.el.parentElement ? p.el.parentElement.clientWidth : 640;
+    const per = Math.floor(row / Math.max(1, view.panels.length)) - 190;
+    return Math.max(200, Math.min(per, 900));
+  }
+
+  function outline(p, k) {
+    if (k < 0) return;
+    const [x, y] = tileOrigin(p.layout, k);
+    const [th, tw] = p.layout.tile;
+    const ctx = p.grid.getContext("2d");
+    ctx.strokeStyle = colors().select;
+    ctx.lineWidth = 1;
+    ctx.strokeRect(x - 0.5, y - 0.5, tw + 1, th + 1);
+  }
+
+  /** Tile (index into the logged grid) under a pointer event, or -1. */
+  function tileUnder(p, event) {
+    const L = p.layout;
+    if (!L || !L.tile || !p.order) return -1;
     const [x, y] = eventPoint(event, p.grid, true);
-    const channel = tileAt(L, x / L.scale, y / L.scale);
+    const k = p.bars ? Math.floor(x / p.barLayout.bar) : tileIndexAt(L, x, y);
+    return k >= 0 && k < p.order.length ? p.order[k] : -1;
+  }
+
+  /** "channel 17 of 2048 · map 2×2 · mean 0.31, max 0.92 of its peak" for tile `t`. */
+  function tileText(p, t) {
+    const L = p.layout;
     const size = L.mapSize || L.tile;
-    const shown = L.shown && L.shown.length < L.channels ? `; ${L.shown.length} most active shown` : "";
-    p.hover.textContent =
-      channel >= 0
-        ? `channel ${channel} of ${L.channels} (map ${size[0]}×${size[1]}${shown})`
-        : "Hover over a tile to see its channel.";
+    const shown = L.shown && L.shown.length < L.channels ? ` (${L.shown.length} most active shown)` : "";
+    return `channel ${channelOf(L, t)} of ${L.channels}${shown} · map ${size[0]}×${size[1]} · mean ${formatNumber(p.stats.mean[t], 3)}, max ${formatNumber(p.stats.max[t], 3)} of the channel's peak over the probe images`;
+  }
+
+  function hover(p, event) {
+    const t = tileUnder(p, event);
+    p.hover.textContent = t >= 0 ? tileText(p, t) : HINT;
+  }
+
+  /** The selected tile enlarged, with its channel and values. */
+  function drawDetail(p) {
+    const t = st.selected;
+    if (t < 0 || !p.stats || t >= p.order.length) return setChildren(p.detail);
+    const [th, tw] = p.layout.tile;
+    const [sx, sy] = tileOrigin(p.layout, t);
+    const big = h("canvas", { class: "tile-big", width: String(tw), height: String(th) });
+    big.getContext("2d").drawImage(p.bitmap, sx, sy, tw, th, 0, 0, tw, th);
+    const side = 160;
+    big.style.width = `${tw >= th ? side : Math.round((side * tw) / th)}px`;
+    setChildren(
+      p.detail,
+      big,
+      h("p", {
+        class: "tile-text",
+        dataset: { channel: String(channelOf(p.layout, t)) },
+        text: tileText(p, t),
+      }),
+      h("button", {
+        type: "button",
+        class: "link-button tile-close",
+        text: "close",
+        on: {
+          click: () => {
+            st.selected = -1;
+            view.redraw();
+          },
+        },
+      }),
+    );
   }
 
   function drawStrip(data) {
@@ -146,9 +270,26 @@ export function create(root, shell) {
     name: "activations",
     nothing: "activation maps",
     layersOf: (run) => layersWith(run, "activations"),
+    onLayer: () => (st.selected = -1),
     setup(v) {
       view = v;
-      return { controls: [view.layerField, view.slider.el], before: [stripBox] };
+      const sort = toggle(
+        [
+          { value: "channel", label: "channel" },
+          { value: "mean", label: "mean" },
+          { value: "max", label: "max" },
+        ],
+        st.sort,
+        (value) => {
+          st.sort = value;
+          view.redraw();
+        },
+        { class: "tile-sort", "aria-label": "sort tiles by" },
+      );
+      return {
+        controls: [view.layerField, view.slider.el, field("Sort tiles by", sort)],
+        before: [stripBox],
+      };
     },
     makePanel,
     load: async (p, layer) => ({ steps: await activationSteps(p.run, layer) }),
@@ -162,11 +303,6 @@ export function create(root, shell) {
 /** Channel of the tile under (x, y) px of an activation grid {nrow, padding, tile: [h, w], channels,
  * shown: the channel of each tile (null: every channel)}, or -1. */
 export function tileAt(layout, x, y) {
-  const [th, tw] = layout.tile;
-  const col = Math.floor((x - layout.padding) / (tw + layout.padding));
-  const row = Math.floor((y - layout.padding) / (th + layout.padding));
-  const index = row * layout.nrow + col;
-  const tiles = layout.shown ? layout.shown.length : layout.channels;
-  if (!(col >= 0 && col < layout.nrow && row >= 0 && index < tiles)) return -1;
-  return layout.shown ? layout.shown[index] : index;
+  const i = tileIndexAt(layout, x, y);
+  return i < 0 ? -1 : channelOf(layout, i);
 }

@@ -1,0 +1,180 @@
+"""End to end on a deep model: a torchvision ResNet-50 (random init, 53 conv layers, up to 2048
+channels, 64-px inputs, 3 logged steps) written by CNNVizCallback, served by the real
+``tensorboard`` binary and driven by headless Chromium.
+
+What must hold at that size: the Dead view draws a layers × steps map with one row per conv layer
+(53) that answers a hover with the layer, step and value, and sorts; the per-filter heat-map of a
+2048-filter layer pages (the page stays under MAX_PAGE_HEIGHT px) and its chip list is capped; the
+layer picker is grouped by stage and a search filters it; activation tiles enlarge on click and
+tell their channel and values on hover, and 2×2 maps are a bar chart; a kernel slider step of the
+512×512×3×3 ``layer4.0.conv2`` arrives as int8 and completes quickly. Light and dark themes, no
+console error; the dark theme runs 900 px wide. Screenshots: deep_dead.png, deep_activations.png into ``$CNNVIZ_SCREENSHOTS``.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import torch
+from browser_helpers import idle, open_plugin, screenshot, signature, wait_drawn
+from support import api_url, get_json, tensorboard, wait_for
+from torch import nn
+
+RUN = "resnet50"
+STEPS = 3
+SIDE = 64  # layer3 maps are 4×4 and layer4 maps 2×2 at this input size
+BIG = "layer4.0.conv2"  # 512 × 512 × 3 × 3 kernels: 9.4 MB of float32 per step
+WIDE = "layer4.2.conv3"  # 2048 filters
+MAX_PAGE_HEIGHT = 2000  # px, with the 2048-filter layer in the Dead view (3,175 px before paging)
+MAX_STEP_MS = 1000  # a kernel slider step of BIG, generous for a busy 2-core CI machine (about 100 ms idle)
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def log_resnet50_run(logdir: str) -> list[str]:
+    """Train a random-init ResNet-50 for STEPS SGD steps on 4 random images, logging every step on
+    the training thread (one torch thread); returns its conv layers in execution order."""
+    from torchvision.models import resnet50
+
+    from tb_cnnviz.callbacks import CNNVizCallback
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.random.fork_rng():
+            torch.manual_seed(0)
+            model = resnet50(weights=None, num_classes=3)
+            images, labels = torch.rand(4, 3, SIDE, SIDE), torch.tensor([0, 1, 2, 0])
+        convs = [name for name, module in model.named_modules() if isinstance(module, nn.Conv2d)]
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+        with CNNVizCallback(
+            model,
+            log_dir=logdir,
+            probe=(images[:2], labels[:2]),
+            class_names=["a", "b", "c"],
+            kernel_layers=["conv1", BIG],
+            activation_layers=["layer1", "layer3", "layer4"],
+            dead_filter_layers=convs,
+            every_n_steps=1,
+            background=False,
+            strict=True,
+        ) as viz:
+            model.train()
+            for step in range(1, STEPS + 1):
+                loss = nn.functional.cross_entropy(model(images), labels)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                viz.on_step_end(step)
+    finally:
+        torch.set_num_threads(threads)
+    return convs
+
+
+@pytest.fixture(scope="module")
+def logdir(tmp_path_factory) -> tuple[str, list[str]]:
+    root = tmp_path_factory.mktemp("deep_model_logdir")
+    return str(root), log_resnet50_run(str(root / RUN))
+
+
+@pytest.fixture(scope="module")
+def server(logdir):
+    with tensorboard(logdir[0]) as base:
+        wait_for(
+            lambda: (
+                len(get_json(api_url(base, "runs/steps", run=RUN, kind="kernels", layer=BIG))["steps"])
+                == STEPS
+            ),
+            what="every kernel step of the big layer",
+        )
+        yield base
+
+
+def page_height(frame) -> int:
+    return frame.evaluate("() => document.documentElement.scrollHeight")
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_dead_view_on_resnet50(server, logdir, browser, shots, scheme):
+    convs = logdir[1]
+    page, frame = open_plugin(browser, server, RUN, scheme=scheme)
+    if scheme == "dark":
+        page.page.set_viewport_size({"width": 900, "height": 900})  # the narrow layout, in the dark theme
+    try:
+        frame.click("button[data-view=dead]")
+        frame.wait_for_selector("canvas.layer-map[data-rows]")
+        idle(frame)
+        assert frame.get_attribute("canvas.layer-map", "data-rows") == str(len(convs)) == "53"
+        assert frame.is_hidden("canvas.fraction-chart"), "53 layers must not be drawn as 53 lines"
+        # hover a cell: the tooltip names a layer, the step and a value (or why none is defined)
+        box = frame.locator("canvas.layer-map").bounding_box()
+        frame.hover("canvas.layer-map", position={"x": box["width"] - 6, "y": 4})
+        tip = frame.locator(".map-tip")
+        tip.wait_for(state="visible")
+        assert tip.inner_text().startswith(f"{convs[0]} · step {STEPS} · dead fraction ")
+        before = signature(frame, "canvas.layer-map")
+        frame.click(".layer-sort button[data-value=latest]")
+        frame.wait_for_selector("canvas.layer-map[data-sort=latest]")
+        # residual rows (no dead fraction defined) go last: the rows move
+        assert signature(frame, "canvas.layer-map") != before, "sorting by latest dead fraction moved no row"
+        # the picker: grouped by stage; the search leaves the matching layers (and the one shown)
+        groups = frame.eval_on_selector_all("select.layer optgroup", "gs => gs.map(g => g.label)")
+        assert groups[:3] == ["layer1.0", "layer1.0.downsample", "layer1.1"], groups
+        shown = frame.input_value("select.layer")
+        frame.fill(".layer-search", "layer4.0 conv")
+        options = frame.eval_on_selector("select.layer", "s => [...s.options].map(o => o.value)")
+        assert sorted(set(options) - {shown}) == ["layer4.0.conv1", "layer4.0.conv2", "layer4.0.conv3"]
+        assert frame.inner_text(".layer-matches") == "3 of 53"
+        # the 2048-filter layer: its heat-map pages, the page stays short
+        frame.fill(".layer-search", WIDE)
+        frame.press(".layer-search", "Enter")
+        frame.wait_for_function(f"() => document.querySelector('select.layer').value === {WIDE!r}")
+        idle(frame)
+        frame.wait_for_function(
+            "() => document.querySelector('.pager .page-label')?.textContent.startsWith('filters 0–127 of 2048')"
+        )
+        assert frame.eval_on_selector("canvas.heatmap", "c => c.height") <= 360
+        height = page_height(frame)
+        print(f"page height with {WIDE} in the Dead view ({scheme}): {height} px")
+        assert height < MAX_PAGE_HEIGHT
+        assert frame.locator(".dead-filters li:not(.more)").count() <= 48
+        if scheme == "light":
+            screenshot(page.page, shots / "deep_dead.png")
+        assert not page.problems, page.problems
+    finally:
+        page.close()
+
+
+def test_activation_tiles_on_resnet50(server, browser, shots):
+    page, frame = open_plugin(browser, server, RUN)
+    try:
+        frame.click("button[data-view=activations]")
+        frame.select_option("select.layer", "layer1")
+        wait_drawn(frame, "canvas.activation-grid[data-mode=tiles]")
+        idle(frame)
+        # scaled to the width available: a 256-tile grid of 16×16 maps is drawn larger than its pixels
+        natural, shown = frame.eval_on_selector(
+            "canvas.activation-grid", "c => [c.width, c.getBoundingClientRect().width]"
+        )
+        assert shown > 2 * natural, (natural, shown)
+        frame.hover("canvas.activation-grid", position={"x": 20, "y": 20})
+        assert frame.inner_text(".hover-readout").startswith("channel 0 of 256 · map 16×16 · mean ")
+        frame.click("canvas.activation-grid", position={"x": 20, "y": 20})
+        frame.wait_for_selector("canvas.tile-big")
+        assert frame.get_attribute(".tile-text", "data-channel") == "0"
+        assert frame.locator("canvas.tile-big").bounding_box()["width"] >= 150  # 16 px enlarged to 160
+        before = signature(frame, "canvas.activation-grid")
+        frame.click(".tile-sort button[data-value=mean]")
+        frame.wait_for_selector("canvas.activation-grid[data-sort=mean]")
+        assert signature(frame, "canvas.activation-grid") != before, "sorting by mean drew the same tiles"
+        # 2048 channels of 2×2: a bar chart of per-channel means, not speckle
+        frame.select_option("select.layer", "layer4")
+        wait_drawn(frame, "canvas.activation-grid[data-mode=bars]")
+        idle(frame)
+        frame.hover("canvas.activation-grid", position={"x": 3, "y": 130})
+        assert re.match(r"channel \d+ of 2048 .*map 2×2 · mean ", frame.inner_text(".hover-readout"))
+        screenshot(page.page, shots / "deep_activations.png")
+        assert not page.problems, page.problems
+    finally:
+        page.close()
