@@ -29,12 +29,16 @@ export function className(names, index) {
     : `class ${index}`;
 }
 
-/** "circle (0)" / "label 3" / "" for probe image `index` of a probe listing {labels, class_names}. */
+/** "circle (0)" / "label 3" / "cat.jpg · circle (0)" / "" for probe image `index` of a probe listing
+ * {labels, class_names, names} (names: one per image, e.g. the file names of a CLI run). */
 export function labelText(probe, index) {
-  if (!probe || !probe.labels || probe.labels[index] === undefined || probe.labels[index] === null) return "";
+  const file = probe && probe.names && probe.names[index] ? String(probe.names[index]) : "";
+  if (!probe || !probe.labels || probe.labels[index] === undefined || probe.labels[index] === null)
+    return file;
   const label = probe.labels[index];
   const name = probe.class_names && probe.class_names[label] !== undefined ? probe.class_names[label] : null;
-  return name === null ? `label ${label}` : `${name} (${label})`;
+  const text = name === null ? `label ${label}` : `${name} (${label})`;
+  return file ? `${file} · ${text}` : text;
 }
 
 /** The selected runs' names for an empty state: "a or b", or "this run". */

@@ -130,7 +130,7 @@ SUMMARY_KINDS: dict[str, SummaryKind] = {
             BLOB,
             False,
             "one PNG per probe image",
-            {"labels": "ints", "class_names": "texts"},
+            {"labels": "ints", "class_names": "texts", "names": "texts"},
         ),
         SummaryKind(
             "gradcam",

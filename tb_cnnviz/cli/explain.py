@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 from collections.abc import Sequence
 from typing import Optional
 
@@ -50,7 +51,8 @@ def explain(args: argparse.Namespace) -> int:
     lines = predictions(args.images, logits, loaded.class_names, args.top)
     print("\n".join(lines))
     inputs = Inputs(model=loaded.module, images=images, labels=target, class_names=loaded.class_names)
-    summaries = snapshots.probe(inputs)
+    names = [os.path.basename(str(path)) for path in args.images]  # the tab labels each image by its file
+    summaries = snapshots.probe(dataclasses.replace(inputs, settings={"names": names}))
     if "gradcam" in methods:
         summaries += snapshots.gradcam(dataclasses.replace(inputs, layers=cam_layers))
     attributions = list(dict.fromkeys(arguments.METHODS[m] for m in methods if m != "gradcam"))

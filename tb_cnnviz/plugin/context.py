@@ -173,8 +173,8 @@ class RouteContext:
         return None if at is None else Logged(info, int(series.steps[at]), series.values[at])
 
     def probe(self, run: str, step: int) -> dict | None:
-        """The probe images logged at or before ``step`` (the first ones if none before), with labels
-        and class names; None without probe images."""
+        """The probe images logged at or before ``step`` (the first ones if none before), with labels,
+        class names and image names (CLI runs: file names); None without probe images."""
         logged = self.logged_at(run, metadata.PROBE, None, step, AT_OR_BEFORE)
         if logged is None:
             return None
@@ -185,4 +185,5 @@ class RouteContext:
             ],
             "labels": logged.info.content.get("labels"),
             "class_names": logged.info.content.get("class_names"),
+            "names": logged.info.content.get("names"),
         }

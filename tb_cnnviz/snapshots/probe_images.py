@@ -41,7 +41,8 @@ def activations(inputs: Inputs) -> list:
 
 
 def probe(inputs: Inputs) -> list:
-    """The probe images themselves (logged once), with their labels and the class names."""
+    """The probe images themselves (logged once), with their labels, the class names and, when the setting
+    ``names`` is given (the CLI: file names), one name per image."""
     pngs = [summary.encode_png(to_uint8(image)) for image in display_images(inputs.images)]
     labels, class_names = inputs.labels, inputs.class_names
     return [
@@ -51,6 +52,7 @@ def probe(inputs: Inputs) -> list:
             pngs,
             labels=None if labels is None else [int(v) for v in labels],
             class_names=None if class_names is None else list(class_names),
+            names=[str(name) for name in inputs.settings["names"]] if "names" in inputs.settings else None,
         )
     ]
 

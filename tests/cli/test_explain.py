@@ -9,11 +9,13 @@ import os
 import numpy as np
 from cli_helpers import only_run, png, run
 from PIL import Image
-from support import TRAINED_WIDTH
+from support import TRAINED_WIDTH, plugin_client
 
 from tb_cnnviz import image_files
 from tb_cnnviz.analysis.cam import grad_cam
 from tb_cnnviz.datasets import SHAPE_CLASSES
+
+API = "/data/plugin/cnnviz/api"
 
 
 def test_explain_the_trained_checkpoint(data, trained_checkpoint, trained_small_vgg, tmp_path, capsys):
@@ -58,6 +60,12 @@ def test_explain_the_trained_checkpoint(data, trained_checkpoint, trained_small_
         assert len(series[f"cnnviz/{tag}"]["values"][0]) == 3, tag
     probe = png(series["cnnviz/probe"]["values"][0][0])
     assert np.array_equal(probe, data["dataset"].images[0])  # shown in image space, exactly the file's pixels
+    # the tab labels each probe image by its file name
+    client, _ = plugin_client(str(tmp_path))
+    (run_name,) = [entry["name"] for entry in client.get(f"{API}/runs/list").get_json()["runs"]]
+    step = series["cnnviz/probe"]["steps"][0]
+    answer = client.get(f"{API}/activations/step?run={run_name}&layer=features.conv1&step={step}").get_json()
+    assert answer["probe"]["names"] == [os.path.basename(path) for path in data["images"]]
 
 
 def test_explain_torchvision_resnet18_normalised_with_a_target(data, tmp_path, capsys):
@@ -142,3 +150,4 @@ def test_a_grey_16_bit_and_an_rgba_image_explained(data, tmp_path, capsys):
         pictures[1], image
     )
     assert probe["content"]["labels"] == [2, 2] and probe["content"]["class_names"] == list(SHAPE_CLASSES)
+    assert probe["content"]["names"] == ["deep.png", "rgba.png"]  # the tab labels each image by its file

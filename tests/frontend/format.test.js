@@ -53,6 +53,9 @@ test("labelText of a probe image", () => {
   assert.equal(labelText(probe, 1), "");
   assert.equal(labelText({ labels: [3] }, 0), "label 3");
   assert.equal(labelText(null, 0), "");
+  assert.equal(labelText({ labels: null, names: ["cat.jpg"] }, 0), "cat.jpg");
+  assert.equal(labelText({ ...probe, names: ["a.png", "b.png", "c.png"] }, 0), "a.png · triangle (2)");
+  assert.equal(labelText({ ...probe, names: ["a.png"] }, 2), "circle (0)");
 });
 
 test("runNames and natural order of layer names", () => {
