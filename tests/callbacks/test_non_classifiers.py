@@ -181,3 +181,18 @@ def test_a_vision_transformer_is_said_once_to_be_a_cnn_up_to_its_patch_embedding
     scalars = read_logdir(str(tmp_path), plugin="scalars")["."]
     assert not any(tag.startswith("cnnviz_scalars/dead_fraction") for tag in scalars)
     assert run["cnnviz/gradcam_maps/patch_embed.proj"]["values"][-1].shape == (2, 14, 14)
+
+
+def test_a_dict_without_class_scores_turns_grad_cam_off_once_at_the_defaults(tmp_path):
+    class Boxes(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3)
+
+        def forward(self, x):
+            return {"boxes": self.conv(x).mean(dim=(1, 2, 3))}
+
+    viz, warned = _callback(Boxes(), tmp_path, torch.rand(2, 3, 8, 8))
+    assert len(warned) == 1 and "its output (dict with keys ['boxes'])" in warned[0]
+    assert not viz.enabled["gradcam"] and viz.enabled["activations"]
+    viz.close()
