@@ -100,10 +100,12 @@ export function readLinkState() {
 
 /**
  * Write the state (an encoded query string) to the frame's fragment and, while the CNN Viz tab is
- * TensorBoard's active one, to TensorBoard's. Returns where the link lives: "tensorboard" or "frame".
+ * TensorBoard's active one, to TensorBoard's. Returns where the link lives: "tensorboard", "frame"
+ * (inside a page whose address this frame cannot set) or "standalone" (the plugin page on its own).
  */
 export function writeLinkState(text) {
   replaceHash(window, `#${text}`);
+  if (window.parent === window) return "standalone";
   const outer = outerWindow();
   if (!outer || tensorBoardTab(outer.location.hash) !== HASH_KEY) return "frame";
   try {

@@ -420,6 +420,7 @@ class Shell {
       if (visible === (this.hiddenSince === null)) return;
       this.hiddenSince = visible ? null : Date.now();
       this.schedulePoll(visible ? 0 : undefined);
+      if (visible) this.writeLink(); // back on the CNN Viz tab: TensorBoard's address shows it again
     };
     document.addEventListener("visibilitychange", changed);
     window.addEventListener("resize", changed);
@@ -468,10 +469,14 @@ class Shell {
     clearTimeout(this.linkTimer);
     if (!this.viewId) return;
     this.linkPlace = writeLinkState(encodeState(this.linkState()));
-    this.linkButton.title =
-      this.linkPlace === "tensorboard"
-        ? "Copy TensorBoard's address: opened, it shows this view, run(s), layer and step (and the filter or image the view has selected). The address bar holds it too."
-        : "Copy the address of the CNN Viz page on its own (TensorBoard's address could not be set from this frame): opened, it shows this view, run(s), layer and step.";
+    const what =
+      "opened, it shows this view, run(s), layer and step (and the filter or probe image selected)";
+    this.linkButton.title = {
+      tensorboard: `Copy TensorBoard's address: ${what}. The address bar holds it too.`,
+      standalone: `Copy this page's address: ${what}. The address bar holds it too.`,
+      frame: `Copy the address of the CNN Viz page on its own (this frame cannot set the outer page's address): ${what}.`,
+    }[this.linkPlace];
+    this.linkButton.dataset.place = this.linkPlace;
   }
 
   async copyLink() {

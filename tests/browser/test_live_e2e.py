@@ -242,6 +242,7 @@ def test_a_link_reopens_the_same_view_runs_layer_and_step(server, trainers, brow
         frame.wait_for_selector(".link-note:not(:empty)")
         copied = frame.get_attribute("button.copy-link", "data-url")
         assert copied == address and address.startswith(f"{server}/#cnnviz&cnnviz=")
+        assert frame.get_attribute("button.copy-link", "data-place") == "tensorboard"
         own = frame.evaluate(
             "() => location.href"
         )  # the plugin page on its own, with the state in its fragment
@@ -255,6 +256,9 @@ def test_a_link_reopens_the_same_view_runs_layer_and_step(server, trainers, brow
     try:
         page.page.goto(own)
         _assert_state(page.page.main_frame, expected)
+        page.page.click("button.copy-link")
+        assert page.page.get_attribute("button.copy-link", "data-place") == "standalone"
+        assert page.page.get_attribute("button.copy-link", "data-url") == own
         assert page.problems == []
     finally:
         page.close()
