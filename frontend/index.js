@@ -94,6 +94,7 @@ class Shell {
     this.pollTimer = null;
     this.linkTimer = null;
     this.linkPlace = null;
+    this.reloading = false;
     this.view = null;
     this.pending = 0;
     this.reloads = 0;
@@ -388,9 +389,19 @@ class Shell {
 
   /**
    * Re-read everything that grows while training runs (TensorBoard's reload, ⟳, or a poll that saw a
-   * new version); the header then says when, and how many steps the view's slider gained.
+   * new version); the header then says when, and how many steps the view's slider gained. Resolves
+   * to whether the listing loaded.
    */
   async reload() {
+    this.reloading = true;
+    try {
+      return await this.reloadNow();
+    } finally {
+      this.reloading = false;
+    }
+  }
+
+  async reloadNow() {
     this.reloads++;
     this.root.dataset.reloads = String(this.reloads);
     reloadSeries();
@@ -399,13 +410,15 @@ class Shell {
     try {
       await this.load();
     } catch (error) {
-      return this.showError(error);
+      this.showError(error);
+      return false;
     }
     if (!this.view || !hadRuns) await this.mountView();
     else await this.updateView();
     const added = hadRuns && this.view && this.view.steps ? newSteps(before, this.view.steps()) : 0;
     this.liveNote.textContent = updatedNote(new Date(), added);
     this.liveNote.dataset.newSteps = String(added);
+    return true;
   }
 
   // ---------------------------------------------------------------- polling (live.js)
@@ -441,10 +454,12 @@ class Shell {
   async poll() {
     try {
       const answer = await getJSON("api/runs/version", {});
-      this.failures = 0;
       this.polls++;
       this.root.dataset.polls = String(this.polls);
-      if (answer.version !== this.version && this.pending === 0 && this.version !== null) await this.reload();
+      // A new version, or none yet because the first listing failed (TensorBoard was starting);
+      // a reload that fails counts as a failed poll (the next ones wait longer).
+      const stale = answer.version !== this.version && this.pending === 0 && !this.reloading;
+      this.failures = !stale || (await this.reload()) ? 0 : this.failures + 1;
     } catch (_) {
       this.failures++; // TensorBoard restarting: poll again later, less often
     } finally {

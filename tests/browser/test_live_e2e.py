@@ -287,6 +287,27 @@ def _assert_state(frame, expected: dict) -> None:
     assert shown == expected
 
 
+def test_the_empty_state_turns_into_the_first_run_by_itself(browser, tmp_path):
+    """No data yet when the tab opens; a run starts: the tab shows it without any reload."""
+    with tensorboard(str(tmp_path)) as base:
+        page = Page(browser)
+        try:
+            page.page.goto(f"{base}/data/plugin_entry.html?name=cnnviz")
+            page.page.wait_for_selector(".message.empty")
+            trainer = Trainer(str(tmp_path / "first"), seed=3)
+            try:
+                written = trainer.train(2)
+                start = time.monotonic()
+                wait_drawn(page.page.main_frame, "canvas.kernel-grid", written)
+                print(f"\nempty -> first run shown {time.monotonic() - start:.1f} s after it was flushed")
+            finally:
+                trainer.close()
+            assert page.page.locator(".message.empty").count() == 0
+            assert page.problems == []
+        finally:
+            page.close()
+
+
 def test_a_deleted_run_is_named_in_a_notice(server, trainers, logdir, browser):
     page, frame = open_plugin(browser, server, DOOMED)
     try:
