@@ -36,6 +36,7 @@ export function camCard(item, { data, overlays, probes, maps }, selected, onClic
   if (probe) paintBitmap(base, probe, side, side);
   else base.hidden = true;
   if (maps && maps.shape && i < maps.shape[0]) {
+    // the raw CAM at its logged resolution (the layer's, e.g. 7×7; older runs: the input's), smoothed up to the card
     top.width = top.height = Math.round(side);
     const [, mh, mw] = maps.shape;
     drawCam(top, maps.values, i * mh * mw, mh, mw, maps.scale[i] || 0);

@@ -3,7 +3,9 @@ on a shared scale, and one probe image over training.
 
 The CAMs are logged unnormalised, so their maxima compare across training steps (the overlay
 PNGs are stretched per image and cannot): each image's maximum over every logged step is the
-shared colour scale of the raw-CAM mode.
+shared colour scale of the raw-CAM mode. A map is stored at the Grad-CAM layer's resolution (7 x 7 for
+ResNet-50's ``layer4`` at 224 px; older runs stored it upsampled to the input): the routes serve
+each step's own shape and the view upsamples it when drawing.
 """
 
 from __future__ import annotations
