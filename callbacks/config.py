@@ -47,7 +47,8 @@ EMBEDDING_METHODS = ("tsne", "pca", "umap")
 WRITER_QUEUE = 1000  # events our own SummaryWriter queues before the training thread waits for the disk
 TURNS_ON = "turns_on"  # Options field metadata: the snapshot this argument turns on (default: its layers)
 SETTING = "setting"  # Options field metadata: (snapshot, key) of the snapshot's settings it fills
-CLASS_SCORE_SNAPSHOTS = ("gradcam", "attributions")  # explain a class: need class scores from the output
+# explain a class: need class scores from the output
+CLASS_SCORE_SNAPSHOTS = ("gradcam", "attributions", "faithfulness")
 
 
 def _option(default: Any = None, *, turns_on: str | None = None, setting: tuple[str, str] | None = None):
@@ -79,6 +80,7 @@ class Options:
     top_example_layers: Iterable[LayerSpec] | LayerSpec | None = None
     top_k: int = _option(9, setting=("embedding", "k"))
     separability_layers: Iterable[LayerSpec] | LayerSpec | None = None
+    faithfulness: bool = _option(False, turns_on="faithfulness")
     input_mean: Sequence[float] | None = _option(None, setting=("patterns", "mean"))
     input_std: Sequence[float] | None = _option(None, setting=("patterns", "std"))
     background: bool = True
@@ -141,6 +143,8 @@ def build(model: nn.Module, options: Mapping[str, Any]) -> CallbackConfig:
             f"quantity) or 'off' (none), got {given.scalars!r}"
         )
     every_n_steps = _schedule(given.every_n_steps)
+    if not (isinstance(given.every_n_steps, Mapping) and "faithfulness" in given.every_n_steps):
+        every_n_steps["faithfulness"] = every_n_steps["gradcam"]  # scored with every Grad-CAM snapshot
     budget = given.overhead_budget
     if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 <= budget < 1:
         raise ValueError(
@@ -198,6 +202,8 @@ def build(model: nn.Module, options: Mapping[str, Any]) -> CallbackConfig:
         if probe_images is not None
         else 64
     )
+    if not isinstance(given.faithfulness, bool):
+        raise TypeError(f"faithfulness: expected True or False, got {given.faithfulness!r}")
     _check_needs(given, inputs)
     if given.logits is not None and not callable(given.logits):
         raise TypeError(f"logits: expected a callable on the model output, got {type(given.logits).__name__}")
@@ -207,6 +213,7 @@ def build(model: nn.Module, options: Mapping[str, Any]) -> CallbackConfig:
         and (row.needs is None or inputs[row.needs][0] is not None)
         for name, row in SNAPSHOTS.items()
     }
+    enabled["faithfulness"] = enabled["faithfulness"] and enabled["gradcam"]  # scores the Grad-CAM maps
     settings: dict[str, dict[str, Any]] = {name: {} for name in SNAPSHOTS}
     for field in _fields(SETTING):
         snapshot, key = field.metadata[SETTING]
@@ -293,7 +300,7 @@ def _fields(key: str) -> list[dataclasses.Field]:
 
 
 def _is_given(value: Any) -> bool:
-    return value is not None and (not hasattr(value, "__len__") or len(value) > 0)
+    return value is not None and value is not False and (not hasattr(value, "__len__") or len(value) > 0)
 
 
 def _layers(base: nn.Module, spec, default, argument: str, conv_only: bool = True):

@@ -204,6 +204,22 @@ SUMMARY_KINDS: dict[str, SummaryKind] = {
             {"columns": "texts", "outcomes": "texts", "measured_at": "text", "depth": "int"},
         ),
         SummaryKind(
+            "faithfulness",
+            TENSOR,
+            True,
+            "float32 [N, 4]: per probe image the area under the deletion curve of its Grad-CAM and of a seeded "
+            "random map of the same size, then the areas under their insertion curves",
+            {"columns": "texts", "steps": "int", "seed": "int", "blur_sigma": "number"},
+        ),
+        SummaryKind(
+            "faithfulness_curves",
+            TENSOR,
+            True,
+            "float32 [N, 4, S + 1]: the deletion and insertion curves (rows as faithfulness's columns): the "
+            "explained class's probability at each fraction of pixels removed or inserted",
+            {"rows": "texts", "fractions": "numbers"},
+        ),
+        SummaryKind(
             "dropped",
             TENSOR,
             False,
@@ -314,6 +330,16 @@ SNAPSHOTS: dict[str, Snapshot] = {
             "separability",
             "the stage outputs and the last linear layer's input; on when the embedding probe has labels",
         ),
+        Snapshot(
+            "faithfulness",
+            ("faithfulness", "faithfulness_curves"),
+            200,
+            TRAINING,
+            "probe",
+            "gradcam_layers",
+            "gradcam",
+            "the Grad-CAM layers; off by default, faithfulness=True turns it on (with every Grad-CAM snapshot)",
+        ),
     )
 }
 
@@ -345,11 +371,12 @@ VIEWS: dict[str, View] = {
         View(
             "gradcam",
             "Grad-CAM",
-            ("gradcam", "attributions"),
+            ("gradcam", "attributions", "faithfulness"),
             "Pass probe=(images, labels) to CNNVizCallback: it then logs the Grad-CAM of the probe images "
             "at the last spatial map before the global pooling every {every[gradcam]} steps "
             '(gradcam_layers=[...] and every_n_steps={{"gradcam": N}} to choose; '
-            'attributions=["saliency", "occlusion"] adds attribution maps).',
+            'attributions=["saliency", "occlusion"] adds attribution maps; faithfulness=True scores each map '
+            "against a random one by deletion and insertion).",
         ),
         View(
             "patterns",

@@ -11,6 +11,7 @@ model's device until encoded.
 
 from tb_cnnviz.snapshots.dead_filters import dead_filters
 from tb_cnnviz.snapshots.embedding import embedding, sprites
+from tb_cnnviz.snapshots.faithfulness import faithfulness
 from tb_cnnviz.snapshots.images import display_images, to_uint8
 from tb_cnnviz.snapshots.inputs import EmbeddingState, FilterRates, Inputs, Layers, Logits, new_state
 from tb_cnnviz.snapshots.patterns import dream, dream_objective, pattern_summaries, patterns
@@ -40,6 +41,7 @@ __all__ = [
     "dream",
     "dream_objective",
     "embedding",
+    "faithfulness",
     "gradcam",
     "kernels",
     "new_state",

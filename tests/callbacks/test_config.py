@@ -36,7 +36,10 @@ def test_the_schedule_and_its_keys_are_the_tables():
     assert dict(config.every_n_steps) == expected == DEFAULT_EVERY_N_STEPS == kinds.default_every_n_steps()
     assert dict(build(net(), {"every_n_steps": 7}).every_n_steps) == {name: 7 for name in kinds.SNAPSHOTS}
     partial = build(net(), {"every_n_steps": {"gradcam": 3}}).every_n_steps
-    assert partial == {**expected, "gradcam": 3}
+    # faithfulness follows Grad-CAM's interval
+    assert partial == {**expected, "gradcam": 3, "faithfulness": 3}
+    both = build(net(), {"every_n_steps": {"gradcam": 3, "faithfulness": 12}}).every_n_steps
+    assert (both["gradcam"], both["faithfulness"]) == (3, 12)  # unless given its own
     assert set(config.layers) == set(config.settings) == set(config.enabled) == set(kinds.SNAPSHOTS)
 
 
@@ -55,6 +58,7 @@ def test_each_snapshot_is_on_when_its_argument_asks_and_its_input_is_given():
         {
             "probe": PROBE,
             "attributions": ["saliency"],
+            "faithfulness": True,
             "pattern_layers": ["2"],
             "embedding_probe": (torch.rand(10, 3, 12, 12), torch.arange(10) % 2),  # labels: separability
         },
@@ -156,7 +160,7 @@ def test_the_configuration_is_frozen():
 def test_the_signature_lists_every_keyword_with_its_default():
     parameters = inspect.signature(CNNVizCallback).parameters
     assert list(parameters) == ["model", "log_dir", *OPTION_NAMES]
-    assert len(parameters) == 31
+    assert len(parameters) == 32
     assert parameters["log_dir"].default is None
     for field in dataclasses.fields(Options):
         assert parameters[field.name].kind is inspect.Parameter.KEYWORD_ONLY

@@ -52,6 +52,7 @@ def test_today_s_rows():
         "patterns",
         "embedding",
         "separability",
+        "faithfulness",
     ]
     assert list(kinds.VIEWS) == [
         "filters",
@@ -74,6 +75,8 @@ def test_today_s_rows():
         "embedding",
         "top_examples",
         "separability",
+        "faithfulness",
+        "faithfulness_curves",
         "dropped",
     }
     assert [name for name, kind in kinds.SUMMARY_KINDS.items() if not kind.per_layer] == [
@@ -90,6 +93,7 @@ def test_today_s_rows():
         "patterns": 1000,
         "embedding": 1000,
         "separability": 1000,
+        "faithfulness": 200,
     }
     assert {name for name, s in kinds.SNAPSHOTS.items() if s.thread == kinds.BACKGROUND} == {
         "patterns",
@@ -241,8 +245,20 @@ def test_table_is_json_and_mirrors_the_rows():
     }
     assert [view["name"] for view in table["views"]] == list(kinds.VIEWS)
     by_name = {view["name"]: view for view in table["views"]}
-    assert by_name["gradcam"]["summary_kinds"] == ["attribution", "gradcam", "gradcam_info", "gradcam_maps"]
-    assert by_name["patterns"]["summary_kinds"] == ["dream", "pattern_reference", "pattern_values", "patterns"]
+    assert by_name["gradcam"]["summary_kinds"] == [
+        "attribution",
+        "faithfulness",
+        "faithfulness_curves",
+        "gradcam",
+        "gradcam_info",
+        "gradcam_maps",
+    ]
+    assert by_name["patterns"]["summary_kinds"] == [
+        "dream",
+        "pattern_reference",
+        "pattern_values",
+        "patterns",
+    ]
     assert by_name["embedding"]["summary_kinds"] == ["embedding", "sprites", "top_examples"]
     assert by_name["dead"]["title"] == "Dead filters"
 
