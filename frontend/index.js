@@ -3,13 +3,14 @@
 // The shell owns the run selection (one run, or two side by side), the tabs, the reload wiring
 // (TensorBoard's reload event, ⟳, and polling api/runs/version while visible: live.js), the
 // state of the tab in the URL (url_state.js, host.js: a link reproduces what one sees), the
-// notice when a selected run is gone, and the empty state. Which views exist, their titles and their empty-state hints come from
-// the table of kinds that api/runs/list sends (`table.views`, from tb_cnnviz/kinds.py); each
-// view's code is a folder ./views/<name>/, imported when the table names it, whose index.js exports
-//   create(root, shell) -> {update(), destroy(), redraw()}
-// so a new view needs no edit here.
-// and built on layer_view.js. A view links to another with shell.open(name, {layer, filter, ...});
-// the target picks the intent up with shell.takeIntent(name) when it updates.
+// notice when a selected run is gone, and the empty state. Which views exist, their titles and
+// their empty-state hints come from the table of kinds that api/runs/list sends (`table.views`,
+// from tb_cnnviz/kinds.py); each view's code is a folder ./views/<name>/, imported when the table
+// names it, built on layer_view.js, whose index.js exports
+//   create(root, shell) -> {update(), destroy(), redraw(), urlState(), steps()}
+// so a new view needs no edit here. A view links to another with shell.open(name, {layer, filter,
+// ...}); the target picks the intent up with shell.takeIntent(name) when it updates (a link's
+// layer, step, filter and image arrive the same way).
 import { getJSON, reloadSeries, seriesJSON } from "./api.js";
 import { field, fillSelect, h, message, select, setChildren, spinner } from "./dom.js";
 import { connectToTensorBoard, linkUrl, readLinkState, writeLinkState } from "./host.js";
@@ -501,6 +502,7 @@ class Shell {
     try {
       await navigator.clipboard.writeText(url);
       setChildren(this.linkNote, "link copied");
+      setTimeout(() => setChildren(this.linkNote), 4000);
     } catch (_) {
       // No clipboard (permissions, an old browser): show the link to copy by hand.
       const input = h("input", { type: "text", readonly: true, value: url, class: "link-text" });
