@@ -127,7 +127,7 @@ class Shell {
     this.linkButton = h("button", {
       type: "button",
       class: "reload copy-link",
-      text: "🔗 Copy link",
+      text: "Copy link",
       on: { click: () => this.copyLink() },
     });
     this.linkNote = h("span", { class: "link-note", style: { color: "var(--muted)" } });
