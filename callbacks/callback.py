@@ -164,6 +164,7 @@ class CNNVizCallback:
         for thread in (TRAINING, BACKGROUND):
             for row in self._computed:
                 due = step % self.every_n_steps[row.name] == 0 or (first and thread == TRAINING)
+                due = due and self._logged_at.get(row.name, -1) < step  # on_epoch_end may have logged it
                 if row.thread == thread and self.rank == 0 and self.enabled[row.name] and due:
                     self._run(row, step)
                     worked = True
@@ -210,13 +211,14 @@ class CNNVizCallback:
         """Background snapshots dropped because the previous ones were still running (all kinds)."""
         return sum(self._dropped.values())
 
-    def close(self) -> None:
-        """Log the final snapshot of every kind at the last step (unless logged there), finish the background
-        work, log the unfinished dead-filter window, flush, remove the hooks, close our writer."""
+    def close(self, final: bool = True) -> None:
+        """Log the final snapshot of every kind at the last step (unless logged there; ``final=False``: not,
+        as when leaving a ``with`` block on an exception), finish the background work, log the unfinished
+        dead-filter window, flush, remove the hooks, close our writer."""
         if self._closed:
             return
         try:
-            if self._last_step is not None:
+            if final and self._last_step is not None:
                 self._final_snapshots(self._last_step)
             self._worker.close()
             self._raise_background_error()
@@ -261,8 +263,8 @@ class CNNVizCallback:
     def __enter__(self) -> CNNVizCallback:
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, exc_type, *exc) -> None:
+        self.close(final=exc_type is None)  # training failed or was interrupted: no new pictures, just flush
 
     # ------------------------------------------------------------------ running
     def _end_window(self, step: int) -> None:
