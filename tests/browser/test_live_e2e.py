@@ -8,6 +8,7 @@ profile has it (off in 2.21): only the tab's polling of ``api/runs/version`` can
   steps"; the poll's cost (ms, bytes) and the delay are printed;
 * a URL round trip: view, runs, layer, step and filter chosen in TensorBoard's page; its address (and the
   "copy link" URL) opened in a new page shows the same; so does the plugin page opened on its own;
+  a Grad-CAM link keeps its probe image;
 * a run deleted from disk while it is shown: a notice names it and the run now shown.
 """
 
@@ -48,7 +49,7 @@ def tiny_cnn(seed: int) -> nn.Module:
 class Trainer:
     """A tiny CNN trained step by step with CNNVizCallback logging its kernels at every step."""
 
-    def __init__(self, logdir: str, seed: int):
+    def __init__(self, logdir: str, seed: int, **options):
         self.model = tiny_cnn(seed)
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=0.1)
         self.viz = CNNVizCallback(
@@ -58,6 +59,7 @@ class Trainer:
             every_n_steps=1,
             background=False,
             strict=True,
+            **options,
         )
         self.step = 0
         self.generator = torch.Generator().manual_seed(seed)
@@ -285,6 +287,33 @@ def _assert_state(frame, expected: dict) -> None:
         "filter": frame.get_attribute(".filter-detail", "data-filter"),
     }
     assert shown == expected
+
+
+def test_a_link_keeps_the_grad_cam_probe_image(browser, tmp_path):
+    generator = torch.Generator().manual_seed(5)
+    probe = (torch.randn(4, 3, 12, 12, generator=generator), torch.tensor([0, 1, 2, 3]))
+    trainer = Trainer(str(tmp_path / "cam"), seed=5, probe=probe, gradcam_layers=[LAYERS[1]])
+    try:
+        trainer.train(2)
+    finally:
+        trainer.close()
+    with tensorboard(str(tmp_path)) as base:
+        page = Page(browser)
+        try:
+            page.page.goto(f"{base}/data/plugin_entry.html?name=cnnviz#view=gradcam&run=cam&step=1&image=2")
+            page.page.wait_for_selector(".cam-card.on[data-index='2']", timeout=30_000)
+            assert slider_step(page.page.main_frame) == 1
+            page.page.click(".cam-card[data-index='1']")
+            page.page.wait_for_selector(".cam-card.on[data-index='1']")
+            page.page.wait_for_function("() => location.hash.includes('image=1')")
+            link = page.page.evaluate("() => location.href")
+            page.page.goto("about:blank")
+            page.page.goto(link)
+            page.page.wait_for_selector(".cam-card.on[data-index='1']", timeout=30_000)
+            assert slider_step(page.page.main_frame) == 1
+            assert page.problems == []
+        finally:
+            page.close()
 
 
 def test_the_empty_state_turns_into_the_first_run_by_itself(browser, tmp_path):
