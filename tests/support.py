@@ -178,8 +178,8 @@ def log_views_run(
     batch_size: int = 16,
 ) -> None:
     """Train a SmallVGG on the shapes dataset with CNNVizCallback logging every kind the views read:
-    Grad-CAM (+ attributions), probe, kernels of conv1/conv2, patterns of conv2, an embedding of a
-    held-out set with sprites, and top examples of conv2 and conv3 (slow kinds on the training thread)."""
+    Grad-CAM (+ attributions and faithfulness), probe, kernels of conv1/conv2, patterns of conv2, an embedding
+    of a held-out set with sprites, and top examples of conv2 and conv3 (slow kinds on the training thread)."""
     from tb_cnnviz.callbacks import CNNVizCallback
 
     threads = torch.get_num_threads()
@@ -202,6 +202,7 @@ def log_views_run(
             class_names=ShapesDataset.classes,
             kernel_layers=["features.conv1", "features.conv2"],
             attributions=list(attributions),
+            faithfulness=True,
             pattern_layers=["features.conv2"],
             pattern_channels=pattern_channels,
             pattern_steps=pattern_steps,

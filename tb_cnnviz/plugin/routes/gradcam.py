@@ -26,6 +26,7 @@ from tb_cnnviz.plugin.context import (
     position,
 )
 from tb_cnnviz.plugin.data import Series
+from tb_cnnviz.plugin.faithfulness import gradcam_faithfulness
 from tb_cnnviz.plugin.http import HTTPError, Query, floats, incompressible_json
 
 DEFAULT_STRIP = 24
@@ -250,4 +251,9 @@ def gradcam_image(request: Any, query: Query, env: RouteContext) -> dict:
     }
 
 
-ROUTES = {"step": gradcam_step, "image": gradcam_image, "maps": gradcam_maps}
+ROUTES = {
+    "step": gradcam_step,
+    "image": gradcam_image,
+    "maps": gradcam_maps,
+    "faithfulness": gradcam_faithfulness,
+}
