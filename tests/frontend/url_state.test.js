@@ -6,6 +6,7 @@ import {
   decodeState,
   encodeState,
   tensorBoardHashValue,
+  tensorBoardTab,
   withTensorBoardHashValue,
 } from "../../frontend/url_state.js";
 
@@ -47,4 +48,10 @@ test("the state rides in TensorBoard's fragment as one key, the rest kept", () =
   assert.equal(withTensorBoardHashValue("", "view=dead"), "#&cnnviz=view%3Ddead");
   assert.equal(tensorBoardHashValue("#cnnviz"), null);
   assert.equal(tensorBoardHashValue("#cnnviz&cnnviz=%E0%A4%A"), null); // malformed escape: ignored
+});
+
+test("tensorBoardTab names TensorBoard's active plugin", () => {
+  assert.equal(tensorBoardTab("#cnnviz&cnnviz=view%3Ddead"), "cnnviz");
+  assert.equal(tensorBoardTab("#timeseries&cnnviz=view%3Ddead"), "timeseries");
+  assert.equal(tensorBoardTab(""), "");
 });
