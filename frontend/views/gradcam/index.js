@@ -12,6 +12,7 @@ import { layersWith } from "../../steps.js";
 import { camReady, camStep, camSteps, watchSeries } from "./data.js";
 import { buildStrip, camCard, drawAttributions, drawWatchChart, markStrip } from "./draw.js";
 import { picture } from "../top_images/data.js";
+import { drawFaithfulness } from "./faithfulness.js";
 
 export function create(root, shell) {
   const st = { image: 0, opacity: 0.6, colouring: "overlay", only: "all" };
@@ -105,6 +106,7 @@ export function create(root, shell) {
     markStrip(p, data.step);
     drawWatchChart(p, p.watchData, data.step, view.compared ? 380 : 560);
     drawAttributions(p, data, index, picture);
+    drawFaithfulness(p, data.step, index, { live, width: view.compared ? 380 : 560 });
   }
 
   const raw = () => st.colouring === "raw";
