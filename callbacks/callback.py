@@ -78,6 +78,10 @@ class CNNVizCallback:
             ``top_example_layers`` (default: the activation layers), each filter's
             ``top_k`` most activating images with the receptive field of the maximum.
             Computed in the background every N steps.
+        separability_layers: layers whose linear separability is logged with the labels of
+            ``embedding_probe``: the held-out accuracy of a ridge probe on their globally pooled codes
+            (default: every stage output and the last linear layer's input; on when the embedding
+            probe has labels). Computed with the embedding map, on the same copy of the weights.
         embedding_method: ``"tsne"`` (openTSNE), ``"pca"`` or ``"umap"`` (needs umap-learn).
         projector: also export each embedding snapshot's codes, labels and thumbnails to
             TensorBoard's built-in Projector tab (``add_embedding``), for its 3-D view.
@@ -126,6 +130,7 @@ class CNNVizCallback:
         slow = [row for row in self._computed if row.thread == BACKGROUND]
         self._worker = BackgroundWorker("snapshots", on_error=lambda error: None, max_pending=len(slow))
         self._background_error: BaseException | None = None
+        self._copy: tuple[int, nn.Module] | None = None  # (step, the copy its background snapshots share)
         self._states = {row.name: snapshots.new_state(row.name) for row in self._computed}
         self._window = DeadFilterWindow(self.config) if self.enabled[DeadFilterWindow.snapshot] else None
         self._window_start: int | None = None
@@ -155,6 +160,7 @@ class CNNVizCallback:
         step = _step(step)
         if self._last_step is not None and step <= self._last_step:
             return
+        self._copy = None  # the weights change from step to step
         first = self._last_step is None
         self._last_step = step
         if self._window_start is None:
@@ -293,8 +299,12 @@ class CNNVizCallback:
             self._disable(row.name, step, error)
 
     def _submit(self, row: Snapshot, step: int, final: bool = False) -> None:
-        """Copy the model now, on the training thread; compute, export and write in the background."""
-        model = detached_copy(self.base)
+        """Copy the model now, on the training thread (one copy per step for every background snapshot due at
+        it: separability's pass over the embedding probe gives the embedding its codes); compute, export
+        and write in the background."""
+        if self._copy is None or self._copy[0] != step:  # dropped at the next on_step_end
+            self._copy = (step, detached_copy(self.base))
+        model = self._copy[1]
         layers = same_layers(model, self.config.layers[row.name])
         once = self._once(row)
 

@@ -311,16 +311,6 @@ SNAPSHOTS: dict[str, Snapshot] = {
             "off; pattern_layers=[...] turns it on",
         ),
         Snapshot(
-            "embedding",
-            ("embedding", "sprites", "top_examples"),
-            1000,
-            BACKGROUND,
-            "embedding_probe",
-            "top_example_layers",
-            "embedding",
-            "the activation layers (top examples); the last linear layer's input (map)",
-        ),
-        Snapshot(
             "separability",
             ("separability",),
             1000,
@@ -329,6 +319,16 @@ SNAPSHOTS: dict[str, Snapshot] = {
             "separability_layers",
             "separability",
             "the stage outputs and the last linear layer's input; on when the embedding probe has labels",
+        ),
+        Snapshot(
+            "embedding",
+            ("embedding", "sprites", "top_examples"),
+            1000,
+            BACKGROUND,
+            "embedding_probe",
+            "top_example_layers",
+            "embedding",
+            "the activation layers (top examples); the last linear layer's input (map)",
         ),
         Snapshot(
             "faithfulness",

@@ -10,6 +10,7 @@ from torch import nn
 
 from tb_cnnviz import metadata, summary
 from tb_cnnviz.analysis.layers import activation_point, model_device, resolve_layer
+from tb_cnnviz.snapshots import shared_pass
 from tb_cnnviz.snapshots.images import display_images, to_uint8
 from tb_cnnviz.snapshots.inputs import Inputs, Layers
 
@@ -26,8 +27,11 @@ def embedding(inputs: Inputs) -> list:
     model, images, labels, state = inputs.model, inputs.images, inputs.labels, inputs.state
     layer, method = inputs.settings["layer"], inputs.settings["method"]
     batch_size = inputs.settings.get("batch_size", 256)
-    features, outputs = extract_features(
-        model, images, layer, batch_size=batch_size, to_cpu=True, return_outputs=True
+    shared = shared_pass.take(model, images) if layer is None else None  # the separability pass's
+    features, outputs = (
+        (shared.codes, shared.outputs)
+        if shared is not None
+        else extract_features(model, images, layer, batch_size=batch_size, to_cpu=True, return_outputs=True)
     )
     layout = project(features.numpy(), method, previous=state.layout)
     state.layout, state.codes = layout, features

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from tb_cnnviz import summary
+from tb_cnnviz.analysis.features import default_feature_layer
 from tb_cnnviz.analysis.layers import model_device, unwrap
 from tb_cnnviz.analysis.safety import hooks, safe_snapshot
 from tb_cnnviz.analysis.separability import (
@@ -32,6 +33,7 @@ from tb_cnnviz.analysis.separability import (
     stratified_split,
     unmeasured,
 )
+from tb_cnnviz.snapshots import shared_pass
 from tb_cnnviz.snapshots.inputs import Inputs, Layers
 
 KIND = "separability"
@@ -81,10 +83,13 @@ def pooled_features(
 ) -> tuple[list[torch.Tensor], list[int]]:
     """Per layer the pooled codes ``[N, C]`` (float64, CPU) of ``images`` and its rank in execution order.
 
-    A module called twice in one forward keeps its last call (as ``features.extract_features``).
+    A module called twice in one forward keeps its last call (as ``features.extract_features``). When
+    the last ``nn.Linear`` is one of the layers, its input codes and the outputs are handed on to the
+    embedding snapshot on the same copy (``shared_pass``).
     """
     device = model_device(model)
     pooled: list[list[torch.Tensor]] = [[] for _ in layers]
+    outputs: list[torch.Tensor] = []
     first_call: dict[int, int] = {}
     current: list[torch.Tensor | None] = [None] * len(layers)
 
@@ -109,7 +114,10 @@ def pooled_features(
             )
         for start in range(0, len(images), batch_size):
             current[:] = [None] * len(layers)
-            model(images[start : start + batch_size].to(device))
+            result = model(images[start : start + batch_size].to(device))
+            result = result[0] if isinstance(result, (tuple, list)) else result
+            if isinstance(result, torch.Tensor):
+                outputs.append(result.detach().float().cpu())
             missing = [layers[i][0] for i, value in enumerate(current) if value is None]
             if missing:
                 raise RuntimeError(
@@ -117,8 +125,20 @@ def pooled_features(
                 )
             for index, value in enumerate(current):
                 pooled[index].append(value)
-    features = [torch.cat(parts).to("cpu", torch.float64) for parts in pooled]
-    return features, [first_call[i] for i in range(len(layers))]
+    codes = [torch.cat(parts).float().cpu() for parts in pooled]
+    _hand_on(model, layers, images, codes, outputs)
+    return [value.double() for value in codes], [first_call[i] for i in range(len(layers))]
+
+
+def _hand_on(model: nn.Module, layers: Layers, images: torch.Tensor, codes: list, outputs: list) -> None:
+    """The last linear layer's input codes and the outputs, for the embedding snapshot on this copy."""
+    try:
+        classifier = default_feature_layer(model)[1]
+    except ValueError:
+        return
+    index = next((i for i, (_, module) in enumerate(layers) if module is classifier), None)
+    if index is not None and sum(len(o) for o in outputs) == len(images):
+        shared_pass.keep(model, images, codes[index], torch.cat(outputs))
 
 
 def default_layers(

@@ -18,13 +18,13 @@ from tb_cnnviz.datasets import ShapesDataset
 EVERY = {"separability": 2, "embedding": 1000, "kernels": 1000, "dead_filters": 1000}
 
 
-def _run(tmp_path, model, data, embedding_probe, steps=4, **options):
+def _run(tmp_path, model, data, embedding_probe, steps=4, every=EVERY, **options):
     images, labels = data
     with CNNVizCallback(
         model,
         log_dir=str(tmp_path),
         embedding_probe=embedding_probe,
-        every_n_steps=EVERY,
+        every_n_steps=every,
         background=False,
         strict=True,
         **options,
@@ -103,3 +103,29 @@ def test_the_snapshot_leaves_the_model_as_it_was(model):
     assert model.training and all(v.training for v in model.modules())
     after = model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_the_embedding_takes_its_codes_from_the_separability_pass(tmp_path, model, data, monkeypatch):
+    from tb_cnnviz import snapshots
+    from tb_cnnviz.analysis import features
+    from tb_cnnviz.snapshots import shared_pass
+
+    images, labels = ShapesDataset(120, seed=7).tensors()
+    inputs = snapshots.Inputs(
+        model=model, layers=[("classifier", model.classifier)], images=images, labels=labels
+    )
+    snapshots.separability(inputs)
+    shared = shared_pass.take(model, images)
+    codes, outputs = features.extract_features(model, images, None, to_cpu=True, return_outputs=True)
+    assert torch.equal(shared.codes, codes) and torch.equal(shared.outputs, outputs)  # the same pass, exactly
+    assert shared_pass.take(model, images.clone()) is None  # only for the very images it ran on
+    passes = []
+    real = features.extract_features
+    monkeypatch.setattr(features, "extract_features", lambda *a, **k: passes.append(1) or real(*a, **k))
+    both = {**EVERY, "embedding": 2}
+    _run(tmp_path / "both", model, data, (images, labels), steps=2, every=both)
+    assert passes == []  # one copy of the weights at step 2; the embedding reused separability's pass
+    _run(tmp_path / "alone", model, data, (images, labels), steps=2, every=both, separability_layers=[])
+    assert passes == [1]
+    logged = read_logdir(str(tmp_path / "both"))["."]
+    assert logged["cnnviz/embedding/classifier"]["steps"] == [2]

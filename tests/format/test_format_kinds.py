@@ -50,8 +50,8 @@ def test_today_s_rows():
         "gradcam",
         "attributions",
         "patterns",
-        "embedding",
         "separability",
+        "embedding",
         "faithfulness",
     ]
     assert list(kinds.VIEWS) == [
