@@ -128,3 +128,32 @@ export function weightStats(kernel, f) {
   }
   return { min: lo, max: hi, norm: Math.sqrt(ss) };
 }
+
+/** Bytes of a base64 string (the browser's native decoder where it has one: 3 MB in a few ms). */
+export function base64Bytes(base64) {
+  if (typeof Uint8Array.fromBase64 === "function") return Uint8Array.fromBase64(base64);
+  const binary = atob(base64);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
+}
+
+/**
+ * Float32Array of the weights of an api/filters/kernels answer: float32 as sent, or int8 codes
+ * times their filter's scale (dtype "int8": `scales` is one float32 per step and filter; the code
+ * -128 is a non-finite weight, NaN here). Also returns the scales (null for float32).
+ */
+export function decodeKernels(answer) {
+  const bytes = base64Bytes(answer.data);
+  if (answer.dtype !== "int8") return { data: new Float32Array(bytes.buffer), scales: null };
+  const scales = new Float32Array(base64Bytes(answer.scales).buffer);
+  const per = answer.shape.slice(1).reduce((a, b) => a * b, 1); // weights per filter
+  const data = new Float32Array(bytes.length);
+  const value = new Float32Array(256); // per filter: byte -> weight (byte 128 is code -128: NaN)
+  for (let f = 0; f < scales.length; f++) {
+    const s = scales[f];
+    for (let b = 0; b < 256; b++) value[b] = b === 128 ? NaN : (b < 128 ? b : b - 256) * s;
+    for (let i = f * per, end = i + per; i < end; i++) data[i] = value[bytes[i]];
+  }
+  return { data, scales };
+}

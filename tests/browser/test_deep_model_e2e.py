@@ -178,3 +178,41 @@ def test_activation_tiles_on_resnet50(server, browser, shots):
         assert not page.problems, page.problems
     finally:
         page.close()
+
+
+STEP_JS = """async (index) => {
+    const input = document.querySelector('.step-range');
+    const canvas = document.querySelector('canvas.kernel-grid');
+    const t0 = performance.now();
+    input.value = String(index);
+    input.dispatchEvent(new Event('input'));
+    input.dispatchEvent(new Event('change'));
+    const want = document.querySelector('.step-slider').dataset.step;
+    while (canvas.dataset.step !== want) await new Promise(requestAnimationFrame);
+    return performance.now() - t0;
+}"""
+
+
+def test_big_kernels_scrub_quickly(server, browser):
+    page, frame = open_plugin(browser, server, RUN)
+    sizes: list[int] = []
+    page.page.on(
+        "response",
+        lambda r: sizes.append(len(r.body())) if "api/filters/kernels" in r.url and BIG in r.url else None,
+    )
+    try:
+        frame.click("button[data-view=filters]")
+        frame.select_option("select.layer", BIG)
+        wait_drawn(frame, "canvas.kernel-grid", STEPS)
+        idle(frame)
+        assert "int8" in frame.inner_text(".detail .hint")
+        # each slider step fetches a step not seen yet (one request, no block of steps at this size)
+        times = [frame.evaluate(STEP_JS, index) for index in (0, 1)]
+        print(f"kernel slider steps of {BIG}: {[round(t) for t in times]} ms; responses {sizes} bytes")
+        assert max(times) < MAX_STEP_MS, times
+        assert sizes and max(sizes) < 3.3e6, sizes  # int8: 2.36 M weights as base64 (12.6 MB as float32)
+        frame.click("canvas.kernel-grid", position={"x": 6, "y": 6})
+        assert "within" in frame.inner_text(".quantised")
+        assert not page.problems, page.problems
+    finally:
+        page.close()

@@ -1,6 +1,7 @@
 // Filters view, data: the kernels of a layer by blocks of steps (kept in memory, so the slider
 // scrubs without requests), the smoothness series and the activation rates. No DOM here.
-import { decodeFloat32, getJSON, loggedSteps, seriesJSON, stable } from "../../api.js";
+import { getJSON, loggedSteps, seriesJSON, stable } from "../../api.js";
+import { decodeKernels } from "../../kernels.js";
 import { kindsAt } from "../../steps.js";
 
 /** What a panel needs when the runs or the layer change: {steps, smooth, rates} (null where not logged). */
@@ -21,7 +22,22 @@ function kernelKey(run, layer, step) {
   return `k:${run}\u0000${layer}\u0000${step}`;
 }
 
-/** Kernels {shape, data: Float32Array, step} at a logged step, from memory when possible. */
+// Big layers come as int8 with a scale per filter (encoding "auto": the backend quantises above
+// 65,536 weights per step; a ResNet-50's 512×512×3×3 conv is 3.1 MB a step instead of 12.6 MB).
+const ENCODING = "auto";
+
+/** One step of a kernels answer: {step, shape, data: Float32Array, scales: per-filter int8 scale or null}. */
+function stepOf(answer, decoded, i, per) {
+  const out = answer.shape[0];
+  return {
+    step: answer.steps[i],
+    shape: answer.shape,
+    data: decoded.data.subarray(i * per, (i + 1) * per),
+    scales: decoded.scales ? decoded.scales.subarray(i * out, (i + 1) * out) : null,
+  };
+}
+
+/** Kernels {shape, data: Float32Array, scales, step} at a logged step, from memory when possible. */
 export function peekKernels(run, layer, step) {
   return stable.peek(kernelKey(run, layer, step));
 }
@@ -38,13 +54,14 @@ export function kernels(run, layer, steps, index) {
   const block = size ? Math.max(1, Math.floor(BLOCK_VALUES / size)) : 16;
   const start = Math.floor(index / block) * block;
   const first = steps[start];
-  const load = getJSON("api/filters/kernels", { run, layer, step: first, count: block }).then((answer) => {
-    const all = decodeFloat32(answer.data);
+  const params = { run, layer, step: first, count: block, encoding: ENCODING };
+  const load = getJSON("api/filters/kernels", params).then((answer) => {
+    const decoded = decodeKernels(answer);
     const per = answer.shape.reduce((a, b) => a * b, 1);
     perStepValues.set(`${run}\u0000${layer}`, per);
     const out = new Map();
     answer.steps.forEach((s, i) => {
-      const value = { step: s, shape: answer.shape, data: all.subarray(i * per, (i + 1) * per) };
+      const value = stepOf(answer, decoded, i, per);
       out.set(s, value);
       if (s !== step) stable.set(kernelKey(run, layer, s), value, per * 4);
     });
@@ -56,8 +73,13 @@ export function kernels(run, layer, steps, index) {
     async () => {
       const got = await load;
       if (got.has(step)) return got.get(step);
-      const answer = await getJSON("api/filters/kernels", { run, layer, step, count: 1 });
-      return { step, shape: answer.shape, data: decodeFloat32(answer.data) };
+      const answer = await getJSON("api/filters/kernels", { run, layer, step, count: 1, encoding: ENCODING });
+      return stepOf(
+        answer,
+        decodeKernels(answer),
+        0,
+        answer.shape.reduce((a, b) => a * b, 1),
+      );
     },
     (v) => v.data.length * 4,
   );

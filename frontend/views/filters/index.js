@@ -129,6 +129,8 @@ export function create(root, shell) {
   });
 }
 
+const QUANTISED = " (a big layer: weights sent as int8 with one scale per filter, each within scale / 2)";
+
 /** The selected filter enlarged, with its smoothness, activation rate, weights and links. */
 function drawDetail(p, kernel, st, shell) {
   const f = st.selected;
@@ -138,7 +140,7 @@ function drawDetail(p, kernel, st, shell) {
       p.detail,
       h("p", {
         class: "hint",
-        text: `${out} filters of ${inC}×${kh}×${kw}. Click a filter to enlarge it.`,
+        text: `${out} filters of ${inC}×${kh}×${kw}${kernel.scales ? QUANTISED : ""}. Click a filter to enlarge it.`,
       }),
     );
     return;
@@ -165,6 +167,15 @@ function drawDetail(p, kernel, st, shell) {
         h("dd", {
           text: `min ${formatNumber(w.min)}, max ${formatNumber(w.max)}, L2 norm ${formatNumber(w.norm)}`,
         }),
+        ...(kernel.scales
+          ? [
+              h("dt", { text: "Sent as" }),
+              h("dd", {
+                class: "quantised",
+                text: `int8 × ${formatNumber(kernel.scales[f])} (each weight within ${formatNumber(kernel.scales[f] / 2)})`,
+              }),
+            ]
+          : []),
         ...links(p, f, shell),
       ),
     ),
