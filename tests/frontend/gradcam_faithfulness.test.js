@@ -24,6 +24,7 @@ const image = (index, deletion_cam, deletion_random, flag, extra = {}) => ({
 });
 const ANSWER = {
   step: 40,
+  min_gap: 0.01,
   fractions: [0, 0.5, 1],
   images: [
     image(0, 0.2, 0.5, false, {
@@ -49,7 +50,10 @@ test("gaps are signed text, unmeasured ones n/a", () => {
 
 test("only images flagged true count as no better than random (null: not measured)", () => {
   assert.deepEqual(flaggedImages(ANSWER), [1, 3]);
-  assert.equal(flagText(ANSWER), "CAM no better than random on 2 of 4 probe images at step 40: #1, #3");
+  assert.equal(
+    flagText(ANSWER),
+    "CAM no better than random (deletion gap < 0.01) on 2 of 4 probe images at step 40: #1, #3",
+  );
   const good = { step: 5, images: [image(0, 0.1, 0.5, false), image(1, null, 0.5, null)] };
   assert.equal(flagText(good), "CAM better than random on every measured probe image at step 5.");
 });

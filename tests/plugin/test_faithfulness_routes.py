@@ -16,7 +16,7 @@ NAN = float("nan")
 FRACTIONS = [0.0, 0.5, 1.0]
 # step -> per image [deletion_cam, deletion_random, insertion_cam, insertion_random]
 AREAS = {
-    10: [[0.2, 0.5, 0.8, 0.5], [0.6, 0.5, 0.4, 0.45]],  # gaps: image 0 +0.3 / +0.3, image 1 -0.1 / -0.05
+    10: [[0.2, 0.5, 0.8, 0.5], [0.495, 0.5, 0.4, 0.45]],  # gaps: image 0 +0.3 / +0.3, image 1 +0.005 / -0.05
     20: [[0.1, 0.6, 0.9, 0.5], [NAN, 0.5, 0.7, 0.5]],  # image 1's CAM area not finite
 }
 CURVES = {  # step 10 only: [N, 4, 3]
@@ -62,7 +62,9 @@ def test_areas_gaps_flags_and_curves_at_a_logged_step(client):
     assert [first[c] for c in COLUMNS] == pytest.approx(AREAS[10][0])
     assert first["deletion_gap"] == pytest.approx(0.3) and first["insertion_gap"] == pytest.approx(0.3)
     assert first["no_better_than_random"] is False
-    assert second["deletion_gap"] == pytest.approx(-0.1) and second["insertion_gap"] == pytest.approx(-0.05)
+    assert second["deletion_gap"] == pytest.approx(0.005) and second["insertion_gap"] == pytest.approx(-0.05)
+    # a positive gap below min_gap is no better than random too
+    assert answer["min_gap"] == 0.01
     assert second["no_better_than_random"] is True and answer["no_better_than_random"] == 1
     assert first["original_probability"] == pytest.approx(0.9)
     assert first["curves"]["deletion_cam"] == pytest.approx(CURVES[10][0][0])
@@ -85,7 +87,7 @@ def test_the_gap_over_training_averages_the_finite_images(client):
         "over_training"
     ]
     assert over["steps"] == [10, 20] and over["images"] == [2, 2]
-    assert over["deletion_gap"] == pytest.approx([0.1, 0.5])  # (0.3 - 0.1) / 2; step 20: image 0 only
+    assert over["deletion_gap"] == pytest.approx([0.1525, 0.5])  # (0.3 + 0.005) / 2; step 20: image 0 only
     assert over["insertion_gap"] == pytest.approx([0.125, 0.3])
     assert over["no_better_than_random"] == [1, 0]
 
@@ -118,6 +120,6 @@ def test_the_callback_run_answers_what_it_logged(views_client, views_logged):
         for image, row, curve in zip(answer["images"], areas, curves["values"][-1]):
             assert [image[c] for c in COLUMNS] == pytest.approx(row.tolist(), abs=1e-5)
             assert image["deletion_gap"] == pytest.approx(float(row[1]) - float(row[0]), abs=2e-5)
-            assert image["no_better_than_random"] == bool(row[1] - row[0] <= 0)
+            assert image["no_better_than_random"] == bool(float(row[1]) - float(row[0]) < answer["min_gap"])
             assert image["curves"]["deletion_cam"] == pytest.approx(curve[0].tolist(), abs=1e-5)
             assert all(0 <= value <= 1 for value in image["curves"]["insertion_random"])

@@ -2,7 +2,7 @@
 // deletion and insertion curves (RISE: the explained class's probability as pixels are removed, or
 // put back, in decreasing CAM order) next to those of a seeded random map; and the layer's mean gap
 // over training. Images whose CAM is no better than random (deletion area not below the random
-// map's) are flagged. Route: api/gradcam/faithfulness (logged only with faithfulness=True).
+// map's by at least the route's min_gap) are flagged. Route: api/gradcam/faithfulness (logged only with faithfulness=True).
 import { h, setChildren } from "../../dom.js";
 import { seriesJSON } from "../../api.js";
 import { colors, lineChart } from "../../draw.js";
@@ -45,8 +45,8 @@ export function flagText(answer) {
   const flagged = flaggedImages(answer);
   if (!flagged.length) return `CAM better than random on every measured probe image at step ${answer.step}.`;
   return (
-    `CAM no better than random on ${flagged.length} of ${answer.images.length} probe images at step ` +
-    `${answer.step}: ${flagged.map((i) => `#${i}`).join(", ")}`
+    `CAM no better than random (deletion gap < ${answer.min_gap}) on ${flagged.length} of ` +
+    `${answer.images.length} probe images at step ${answer.step}: ${flagged.map((i) => `#${i}`).join(", ")}`
   );
 }
 
@@ -115,6 +115,10 @@ export async function drawFaithfulness(p, step, index, { live = () => true, widt
   const over = answer.over_training;
   const first = over.steps[0];
   const last = over.steps[over.steps.length - 1];
+  const values = [...over.deletion_gap, ...over.insertion_gap].filter(
+    (v) => v !== null && Number.isFinite(v),
+  );
+  const reach = Math.max(0.05, 1.1 * Math.max(0, ...values.map(Math.abs))); // noise near 0 stays flat
   lineChart(gaps, {
     lines: [
       {
@@ -128,6 +132,7 @@ export async function drawFaithfulness(p, step, index, { live = () => true, widt
       { xs: [first, last], ys: [0, 0], color: c.muted, dash: [2, 3], width: 1 },
     ],
     marker: answer.step,
+    yRange: [-reach, reach],
     width,
     height: 130,
   });
