@@ -121,10 +121,11 @@ def test_resnet_layers_default_to_its_stage_outputs_and_without_a_probe_to_its_c
 
 
 def test_settings_come_from_the_tagged_arguments():
+    probe = torch.rand(2, 3, 12, 12)
     config = build(
         net(),
         {
-            "probe": torch.rand(2, 3, 12, 12),
+            "probe": probe,
             "kernel_normalization": "per_filter",
             "attributions": "occlusion",
             "pattern_channels": 5,
@@ -135,7 +136,9 @@ def test_settings_come_from_the_tagged_arguments():
     )
     assert dict(config.settings["kernels"]) == {"normalization": "per_filter"}
     assert dict(config.settings["attributions"]) == {"methods": ("occlusion",)}
-    assert dict(config.settings["patterns"]) == {
+    patterns = dict(config.settings["patterns"])
+    assert torch.equal(patterns.pop("reference"), probe)  # the yardstick of a failed pattern
+    assert patterns == {
         "channels": 5,
         "steps": 64,
         "size": 12,  # the probe's width when not given
@@ -145,6 +148,7 @@ def test_settings_come_from_the_tagged_arguments():
     }
     assert dict(config.settings["embedding"]) == {"layer": None, "method": "pca", "k": 4}
     assert build(net(), {}).settings["patterns"]["size"] == 64  # no probe: 64 px
+    assert build(net(), {}).settings["patterns"]["reference"] is None
 
 
 def test_the_configuration_is_frozen():
