@@ -172,7 +172,7 @@ function drawDetail(p, kernel, st, shell) {
               h("dt", { text: "Sent as" }),
               h("dd", {
                 class: "quantised",
-                text: `int8 × ${formatNumber(kernel.scales[f])} (each weight within ${formatNumber(kernel.scales[f] / 2)})`,
+                text: `int8 × ${kernel.scales[f].toPrecision(3)} (each weight within ${(kernel.scales[f] / 2).toPrecision(3)})`,
               }),
             ]
           : []),
