@@ -123,7 +123,13 @@ export function create(root, shell) {
     load: (p, layer) => filterSeries(p.run, layer),
     none: (p) => (p.note.textContent = "No kernels logged for this layer in this run."),
     peek: (p, step) => peekKernels(p.run.name, p.layer, step),
-    fetch: (p, step, i) => kernels(p.run.name, p.layer, p.steps, i),
+    fetch: (p, step, i) => {
+      const got = kernels(p.run.name, p.layer, p.steps, i);
+      // the next step is on its way while this one draws (a big layer comes one step a request)
+      if (i + 1 < p.steps.length)
+        got.then(() => kernels(p.run.name, p.layer, p.steps, i + 1)).catch(() => {});
+      return got;
+    },
     prefetch: false,
     paint,
   });
