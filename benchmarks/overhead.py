@@ -17,6 +17,11 @@ everything is measured in one warmed-up process, side by side:
     python benchmarks/overhead.py                       # every model, CPU
     python benchmarks/overhead.py --models resnet50 --rounds 20 --device cuda
 
+``example`` is the run ``examples/cifar10/train.py`` makes at its defaults: SmallVGG (width 32, batch 64,
+32 px) with a pattern gallery of conv3 and a 500-image embedding probe, so the background kinds
+(patterns, embedding, separability: every 1000 steps and at each epoch end, 781 steps of CIFAR-10)
+count too, their CPU time in the background thread included.
+
 CPU time (user + sys of this process) is steadier than wall time on a shared machine; both are
 printed. Peak extra memory is the growth of the process's peak RSS while the callback worked.
 """
@@ -39,11 +44,14 @@ from tb_cnnviz.kinds import SNAPSHOTS
 
 NEVER = 10**9
 DEFAULT_KINDS = ("kernels", "activations", "dead_filters", "gradcam")  # on by default (with a probe)
+EXAMPLE_KINDS = ("patterns", "embedding", "separability")  # what the example turns on beside them
+EXAMPLE_EPOCH_STEPS = 781  # CIFAR-10 at batch 64: the example's background kinds also run at each epoch end
+EXAMPLE_EMBEDDING_IMAGES = 500
 
 
 def build(name: str, size: int | None) -> tuple[nn.Module, int, int]:
     """A model with random weights, its input size and batch size (docs/design.md, Performance targets)."""
-    if name == "smallvgg":
+    if name in ("smallvgg", "example"):
         from tb_cnnviz.models import small_vgg
 
         return small_vgg(width=32), size or 32, 64
@@ -56,7 +64,7 @@ def build(name: str, size: int | None) -> tuple[nn.Module, int, int]:
 
         return timm.create_model("convnext_nano", pretrained=False), size or 64, 16
     raise SystemExit(
-        f"--models: unknown model {name!r}; expected smallvgg, resnet50, efficientnet_b0, convnext_nano"
+        f"--models: unknown model {name!r}; expected smallvgg, example, resnet50, efficientnet_b0, convnext_nano"
     )
 
 
@@ -70,10 +78,19 @@ class Bench:
         self.device = torch.device(device)
         self.model.to(self.device).train()
         generator = torch.Generator().manual_seed(seed)
-        classes = 10 if name == "smallvgg" else 1000
+        classes = 10 if name in ("smallvgg", "example") else 1000
         self.images = torch.rand(8 * self.batch, 3, self.size, self.size, generator=generator).to(self.device)
         self.labels = torch.randint(0, classes, (8 * self.batch,), generator=generator).to(self.device)
         self.probe = (self.images[:8].clone(), self.labels[:8].clone())
+        self.options: dict = {}
+        if name == "example":  # examples/cifar10/train.py's callback
+            held_out = torch.rand(EXAMPLE_EMBEDDING_IMAGES, 3, self.size, self.size, generator=generator)
+            self.options = {
+                "pattern_layers": ["features.conv3"],
+                "pattern_channels": 16,
+                "pattern_steps": 48,
+                "embedding_probe": (held_out, torch.arange(EXAMPLE_EMBEDDING_IMAGES) % classes),
+            }
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=0.01, momentum=0.9)
         self.step_index = 0
         self.cursor = 0
@@ -101,6 +118,7 @@ class Bench:
 
     def callback(self, logdir: str, every: dict[str, int], **options) -> CNNVizCallback:
         """A callback whose baseline is already taken (resumed state), so nothing is due unless scheduled."""
+        options = {**self.options, **options}
         viz = CNNVizCallback(self.model, log_dir=logdir, probe=self.probe, every_n_steps=every, **options)
         viz.load_state_dict(
             {"last_step": self.step_index, "window_start": self.step_index, "logged_probe": True}
@@ -211,7 +229,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, device {args.device}, {torch.get_num_threads()} threads")
+    print(
+        f"torch {torch.__version__}, device {args.device}, {torch.get_num_threads()} threads, "
+        f"{args.rounds} rounds of {args.block}-step blocks"
+    )
     rows = []
     for name in [m.strip() for m in args.models.split(",") if m.strip()]:
         try:
@@ -226,11 +247,14 @@ def main(argv: list[str] | None = None) -> int:
         rss = peak_rss_mb()
         with tempfile.TemporaryDirectory() as logdir:
             step = per_step_cost(benches, logdir, args.rounds, args.block, args.overhead_budget)
-            calls = per_call_costs(benches["off"], logdir, DEFAULT_KINDS, args.repeats)
+            kinds = DEFAULT_KINDS + (EXAMPLE_KINDS if name == "example" else ())
+            calls = per_call_costs(benches["off"], logdir, kinds, args.repeats)
         step_s = step["step_ms"] / 1000
-        every = {kind: SNAPSHOTS[kind].every_n_steps for kind in DEFAULT_KINDS}
+        every = {kind: float(SNAPSHOTS[kind].every_n_steps) for kind in kinds}
+        for kind in set(kinds) & set(EXAMPLE_KINDS):  # every n steps and at each epoch end
+            every[kind] = 1 / (1 / every[kind] + 1 / EXAMPLE_EPOCH_STEPS)
         amortised = {
-            axis: step["per_step"][axis] + sum(calls[k][i] / step_s / every[k] for k in DEFAULT_KINDS)
+            axis: step["per_step"][axis] + sum(calls[k][i] / step_s / every[k] for k in kinds)
             for i, axis in enumerate(("wall", "cpu"))
         }
         row = {
@@ -238,7 +262,8 @@ def main(argv: list[str] | None = None) -> int:
             "step_ms": step["step_ms"],
             "per_step": step["per_step"],
             "floor": step["floor"],
-            "calls": {k: (1000 * calls[k][0], calls[k][0] / step_s) for k in DEFAULT_KINDS},
+            "calls": {k: (1000 * calls[k][0], calls[k][0] / step_s) for k in kinds},
+            "cpu_calls": {k: calls[k][1] / step_s for k in kinds},
             "amortised": amortised,
             "extra_rss_mb": peak_rss_mb() - rss,
             "count_every": step["count_every"],
@@ -247,6 +272,16 @@ def main(argv: list[str] | None = None) -> int:
         print_row(row)
         sys.stdout.flush()
     print_table(rows)
+    background = [row for row in rows if set(EXAMPLE_KINDS) & set(row["calls"])]
+    if background:
+        print(
+            "\nBackground kinds (ms wall / training steps of CPU time per call, background thread included):"
+        )
+        for row in background:
+            cells = [
+                f"{k} {row['calls'][k][0]:.0f} ms / {row['cpu_calls'][k]:.1f} steps" for k in EXAMPLE_KINDS
+            ]
+            print(f"{row['model']}: " + "; ".join(cells))
     return 0
 
 
