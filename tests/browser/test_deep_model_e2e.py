@@ -26,6 +26,7 @@ STEPS = 3
 SIDE = 64  # layer3 maps are 4×4 and layer4 maps 2×2 at this input size
 BIG = "layer4.0.conv2"  # 512 × 512 × 3 × 3 kernels: 9.4 MB of float32 per step
 WIDE = "layer4.2.conv3"  # 2048 filters
+RELU_LAYER = "layer4.2.conv1"  # 512 filters, a ReLU follows (dead filters defined)
 MAX_PAGE_HEIGHT = 2000  # px, with the 2048-filter layer in the Dead view (3,175 px before paging)
 MAX_STEP_MS = 1000  # a kernel slider step of BIG, generous for a busy 2-core CI machine (about 100 ms idle)
 
@@ -138,7 +139,27 @@ def test_dead_view_on_resnet50(server, logdir, browser, shots, scheme):
         height = page_height(frame)
         print(f"page height with {WIDE} in the Dead view ({scheme}): {height} px")
         assert height < MAX_PAGE_HEIGHT
-        assert frame.locator(".dead-filters li:not(.more)").count() <= 48
+        # a ReLU layer of 512 filters at a threshold that counts about half of them (right after BatchNorm a
+        # unit is active at about half the positions; 331 of 512 here): 48 chips and "+N more";
+        # a chip past the first page turns the heat-map to its page
+        frame.fill(".layer-search", RELU_LAYER)
+        frame.press(".layer-search", "Enter")
+        frame.wait_for_function(f"() => document.querySelector('select.layer').value === {RELU_LAYER!r}")
+        frame.fill(".threshold", "0.5")
+        frame.press(".threshold", "Enter")  # commits it (a later blur then changes nothing)
+        frame.wait_for_selector(".chips-more")
+        idle(frame)
+        dead = int(re.match(r"(\d+) of 512 filters dead", frame.inner_text(".dead-summary")).group(1))
+        assert frame.locator(".dead-filters li.chip").count() == 48 < dead
+        assert frame.inner_text(".chips-more") == f"+{dead - 48} more"
+        chip = frame.locator(".dead-filters li.chip").nth(47)
+        filter_index = int(chip.inner_text().lstrip("#"))
+        chip.click()
+        page_label = f"filters {filter_index // 128 * 128}–{filter_index // 128 * 128 + 127} of 512"
+        frame.wait_for_function(
+            "t => document.querySelector('.pager .page-label').textContent.startsWith(t)", arg=page_label
+        )
+        assert f"Filter #{filter_index}" in frame.inner_text(".selected-filter")
         if scheme == "light":
             screenshot(page.page, shots / "deep_dead.png")
         assert not page.problems, page.problems

@@ -187,9 +187,16 @@ export function create(root, shell) {
       width: width(),
     }).hit;
     p.axes.textContent = `rows: filters ${page.start}–${Math.max(page.stop - 1, 0)} of ${filters} (top to bottom) · columns: steps ${steps[0]}–${steps[steps.length - 1]} · click a cell to pick its step and filter`;
-    drawList(p, p.rates.rates[column] || [], step, st, sampleNote(p.rates, column), () => {
-      st.expanded = !st.expanded;
-      view.redraw();
+    drawList(p, p.rates.rates[column] || [], step, st, sampleNote(p.rates, column), {
+      more() {
+        st.expanded = !st.expanded;
+        view.redraw();
+      },
+      pick(f) {
+        // a dead filter's chip: select it and turn the heat-map to its page
+        Object.assign(st, { selected: f, page: Math.floor(f / FILTER_PAGE) });
+        view.redraw();
+      },
     });
     showSemantics(p.list, p.rates);
   }
@@ -216,7 +223,7 @@ const FILTER_PAGE = 128; // filters (rows) of the heat-map to a page: a 2048-fil
 const CHIPS = 48; // dead filters listed by number before "+N more"
 
 /** The filters dead at `step` (rate <= threshold), the batches they were counted on, and the selected filter's rate. */
-function drawList(p, row, step, { threshold, selected, expanded }, sample, onMore) {
+function drawList(p, row, step, { threshold, selected, expanded }, sample, on) {
   const deadNow = deadAt(row, threshold);
   const items = [
     sample ? h("p", { class: "dead-sample", text: sample }) : null,
@@ -232,7 +239,14 @@ function drawList(p, row, step, { threshold, selected, expanded }, sample, onMor
       h(
         "ul",
         { class: "dead-filters" },
-        (expanded ? deadNow : deadNow.slice(0, CHIPS)).map((f) => h("li", { text: `#${f}` })),
+        (expanded ? deadNow : deadNow.slice(0, CHIPS)).map((f) =>
+          h("li", {
+            class: f === selected ? "chip on" : "chip",
+            text: `#${f}`,
+            title: "Show this filter in the heat-map",
+            on: { click: () => on.pick(f) },
+          }),
+        ),
         deadNow.length > CHIPS
           ? h(
               "li",
@@ -241,7 +255,7 @@ function drawList(p, row, step, { threshold, selected, expanded }, sample, onMor
                 type: "button",
                 class: "link-button chips-more",
                 text: expanded ? "show fewer" : `+${deadNow.length - CHIPS} more`,
-                on: { click: onMore },
+                on: { click: on.more },
               }),
             )
           : null,
