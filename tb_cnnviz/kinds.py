@@ -80,7 +80,8 @@ class View:
 
     name: str
     title: str
-    shows: tuple[str, ...]  # snapshot names (first = the one whose data makes the view non-empty)
+    shows: tuple[str, ...]  # snapshot names (first = the one whose data makes the view non-empty; none:
+    # a view that summarises the others' data, such as the Overview)
     hint: str  # what to pass to get data, with {every[<snapshot>]} placeholders
 
 
@@ -346,6 +347,15 @@ SNAPSHOTS: dict[str, Snapshot] = {
 VIEWS: dict[str, View] = {
     view.name: view
     for view in (
+        View(
+            "overview",
+            "Overview",
+            (),  # no snapshot of its own: it summarises the other views' data (plugin/routes/overview.py)
+            "The Overview summarises what CNNVizCallback already logs for the other tabs: dead filters "
+            "(every conv layer, by default), the first layer's smoothness (kernels), separability "
+            "(embedding_probe=(images, labels)), Grad-CAM faithfulness (probe=... and faithfulness=True) "
+            "and the probe images' accuracy (probe=(images, labels)), with findings computed from them.",
+        ),
         View(
             "filters",
             "Filters",

@@ -27,7 +27,8 @@ def test_snapshots_write_known_summary_kinds_and_are_shown_by_a_view_that_lists_
 
 def test_every_view_shows_snapshots_that_name_it_back():
     for view in kinds.VIEWS.values():
-        assert view.shows and view.title and view.hint
+        assert view.title and view.hint
+        assert view.shows or view.name == "overview", view.name  # only the Overview shows no snapshot
         for name in view.shows:
             assert kinds.SNAPSHOTS[name].view == view.name, (view.name, name)
 
@@ -55,6 +56,7 @@ def test_today_s_rows():
         "faithfulness",
     ]
     assert list(kinds.VIEWS) == [
+        "overview",
         "filters",
         "activations",
         "dead",
@@ -261,6 +263,8 @@ def test_table_is_json_and_mirrors_the_rows():
     ]
     assert by_name["embedding"]["summary_kinds"] == ["embedding", "sprites", "top_examples"]
     assert by_name["dead"]["title"] == "Dead filters"
+    assert table["views"][0]["name"] == "overview"  # the first tab
+    assert (by_name["overview"]["shows"], by_name["overview"]["summary_kinds"]) == ([], [])
 
 
 def test_table_hints_contain_the_default_intervals():

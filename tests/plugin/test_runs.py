@@ -54,7 +54,17 @@ def test_runs_list_describes_layers_kinds_and_probe(basic_client, basic_logdir):
 
 def test_runs_list_names_the_new_views_and_keeps_the_embedding_labels_out(views_client):
     answer = get_json(views_client, f"{P}/api/runs/list")
-    assert answer["views"] == ["activations", "dead", "embedding", "filters", "gradcam", "patterns", "runs"]
+    assert answer["views"] == [
+        "activations",
+        "dead",
+        "embedding",
+        "filters",
+        "gradcam",
+        "overview",
+        "patterns",
+        "runs",
+        "separability",
+    ]
     runs = {run["name"]: run for run in answer["runs"]}
     layers = {layer["name"]: layer["kinds"] for layer in runs[CALLBACK_RUN]["layers"]}
     assert set(layers["features"]) >= {"gradcam", "gradcam_maps", "gradcam_info"}

@@ -1,0 +1,69 @@
+// Overview, data: one run's overview and findings (api/overview/run) and the pure helpers that turn it
+// into what is drawn and linked. No DOM here (tested in tests/frontend/overview.test.js).
+import { seriesJSON } from "../../api.js";
+import { formatNumber } from "../../format.js";
+
+export const SEVERITY_LABELS = { error: "error", warning: "warning", info: "note" };
+
+/** A run's overview: {dead, smoothness, separability, faithfulness, probe_accuracy, findings, hints}. */
+export function overviewData(run) {
+  return seriesJSON("api/overview/run", { run: run.name });
+}
+
+/** What shell.open receives for a finding: its view and {layer, step} (null when it links nowhere). */
+export function findingLink(finding, viewNames) {
+  if (!finding || !finding.view || !viewNames.includes(finding.view)) return null;
+  const intent = {};
+  if (finding.layer) intent.layer = finding.layer;
+  if (Number.isInteger(finding.step)) intent.step = finding.step;
+  return { view: finding.view, intent };
+}
+
+/** Every logged step the overview draws (the shell counts the new ones after a reload). */
+export function overviewSteps(data) {
+  if (!data) return [];
+  const lists = [
+    ...((data.dead && data.dead.layers) || []).map((l) => l.steps),
+    data.smoothness ? data.smoothness.steps : [],
+    data.separability ? data.separability.deepest.steps : [],
+    data.faithfulness ? data.faithfulness.steps : [],
+    data.probe_accuracy ? data.probe_accuracy.steps : [],
+  ];
+  return [...new Set(lists.flat())].sort((a, b) => a - b);
+}
+
+/** The smoothness chart's lines: the mean and the mean ± spread (dashed). */
+export function smoothnessLines(part, palette) {
+  const band = (sign) =>
+    part.mean.map((m, i) => (m === null || part.spread[i] === null ? null : m + sign * part.spread[i]));
+  return [
+    { xs: part.steps, ys: part.mean, color: palette[0], label: "mean" },
+    { xs: part.steps, ys: band(1), color: palette[0], dash: [3, 3], width: 1, label: "± spread" },
+    { xs: part.steps, ys: band(-1), color: palette[0], dash: [3, 3], width: 1 },
+  ];
+}
+
+/** "relu2 0.41 · relu4 0.63 · classifier (input) 0.88" at the separability part's step. */
+export function separabilityText(part) {
+  return part.layers
+    .map((l) => {
+      const name = l.measured_at === "input" ? `${l.layer} (input)` : l.layer;
+      return `${name} ${l.accuracy === null ? "—" : formatNumber(l.accuracy, 2)}`;
+    })
+    .join(" · ");
+}
+
+/** The last value of a series that is not null, with its step: {step, value} or null. */
+export function lastValue(steps, values) {
+  for (let i = values.length - 1; i >= 0; i--)
+    if (values[i] !== null && values[i] !== undefined) return { step: steps[i], value: values[i] };
+  return null;
+}
+
+/** One line under a chart: the last value and its step ("0.82 at step 6,000"), or why there is none. */
+export function lastText(steps, values, digits = 2) {
+  const last = lastValue(steps, values);
+  return last === null
+    ? "not measured at any logged step"
+    : `${formatNumber(last.value, digits)} at step ${last.step.toLocaleString("en-US")}`;
+}
