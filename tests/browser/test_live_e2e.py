@@ -327,7 +327,10 @@ def test_the_empty_state_turns_into_the_first_run_by_itself(browser, tmp_path):
             try:
                 written = trainer.train(2)
                 start = time.monotonic()
-                wait_drawn(page.page.main_frame, "canvas.kernel-grid", written)
+                frame = page.page.main_frame
+                frame.wait_for_selector("button[data-view=filters]", timeout=30_000)  # tabs come with the run
+                frame.click("button[data-view=filters]")  # the Overview is the first tab
+                wait_drawn(frame, "canvas.kernel-grid", written)
                 print(f"\nempty -> first run shown {time.monotonic() - start:.1f} s after it was flushed")
             finally:
                 trainer.close()
