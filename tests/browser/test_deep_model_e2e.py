@@ -152,12 +152,15 @@ def test_dead_view_on_resnet50(server, logdir, browser, shots, scheme):
         dead = int(re.match(r"(\d+) of 512 filters dead", frame.inner_text(".dead-summary")).group(1))
         assert frame.locator(".dead-filters li.chip").count() == 48 < dead
         assert frame.inner_text(".chips-more") == f"+{dead - 48} more"
-        chip = frame.locator(".dead-filters li.chip").nth(47)
-        filter_index = int(chip.inner_text().lstrip("#"))
-        chip.click()
-        page_label = f"filters {filter_index // 128 * 128}–{filter_index // 128 * 128 + 127} of 512"
+        frame.click(".chips-more")  # every dead filter, in a scrolling box
+        frame.wait_for_function(f"() => document.querySelectorAll('.dead-filters li.chip').length === {dead}")
+        numbers = [int(t.lstrip("#")) for t in frame.locator(".dead-filters li.chip").all_inner_texts()]
+        filter_index = next(f for f in numbers if f >= 128)
+        frame.locator(".dead-filters li.chip").nth(numbers.index(filter_index)).click()
+        start = filter_index // 128 * 128
         frame.wait_for_function(
-            "t => document.querySelector('.pager .page-label').textContent.startsWith(t)", arg=page_label
+            "t => document.querySelector('.pager .page-label').textContent.startsWith(t)",
+            arg=f"filters {start}–{start + 127} of 512",
         )
         assert f"Filter #{filter_index}" in frame.inner_text(".selected-filter")
         if scheme == "light":
