@@ -261,8 +261,8 @@ def _not_a_cnn(base: nn.Module, extent, config: CallbackConfig) -> str:
         f"{extent.last_conv!r} it runs {len(after)} linear or attention layers ({names}), which tb-cnnviz "
         "does not show. Shown: the kernels and activations of the conv layer(s)"
         + (f", Grad-CAM at {', '.join(map(repr, cam))}" if cam else "")
-        + ", and dead filters only where a nonlinearity follows a conv (none follows a patch embedding: "
-        "its layer is marked 'none' and no dead filters are reported for it)."
+        + ", and dead filters only where a nonlinearity follows a conv (a conv that none follows, such as "
+        "a patch embedding, is marked 'none': no dead filters are reported for it)."
     )
 
 
