@@ -55,11 +55,13 @@ def embed(args: argparse.Namespace) -> int:
         ]
     )
     state = EmbeddingState()
-    summaries = snapshots.embedding(
+    on_device = images.to(model_device(loaded.module))  # one tensor: the embedding reuses separability's pass
+    summaries = separability(loaded, on_device, labels, args.batch_size)
+    summaries += snapshots.embedding(
         Inputs(
             model=loaded.module,
             layers=top,
-            images=images.to(model_device(loaded.module)),
+            images=on_device,
             labels=None if labels is None else torch.tensor(labels),
             class_names=classes,
             settings={"layer": layer, "method": args.method, "k": args.top_k, "batch_size": args.batch_size},
@@ -75,6 +77,42 @@ def embed(args: argparse.Namespace) -> int:
     thumbnails = image_files.thumbnail_map(images, state.layout, labels)
     write_run(args, "embed", summaries, images={"embedding/map": thumbnails})
     return 0
+
+
+def separability(loaded, images: torch.Tensor, labels: Optional[list[int]], batch_size: int) -> list:
+    """The held-out accuracy of a linear probe on each stage output's pooled codes and on the classifier's
+    input (the ``separability`` snapshot, as the callback logs it), printed; a note when not measured."""
+    from tensorboard.util import tensor_util
+
+    from tb_cnnviz.analysis.paths import main_path
+    from tb_cnnviz.analysis.separability import COLUMNS, OUTCOMES
+    from tb_cnnviz.snapshots.separability import default_layers
+
+    if labels is None or loaded.kind != "eager":
+        note("separability: not measured (it needs class subfolders and an eager model)")
+        return []
+    targets = torch.tensor(labels)
+    stages = [(point.name, point.module) for point in main_path(loaded.module, images[:2]).stage_outputs()]
+    layers = default_layers(loaded.module, stages, (images, targets), None)
+    settings = {"batch_size": batch_size}
+    summaries = snapshots.separability(Inputs(loaded.module, layers, images, targets, settings=settings))
+    rows = {
+        value.tag.split("/", 2)[2]: dict(zip(COLUMNS, tensor_util.make_ndarray(value.tensor).tolist()))
+        for proto in summaries
+        for value in proto.value
+        if value.tag.startswith("cnnviz/separability/")
+    }
+    parts = [
+        f"{name} {row['accuracy']:.3f}" if row["outcome"] == 0 else f"{name}: {OUTCOMES[int(row['outcome'])]}"
+        for name, row in rows.items()
+    ]
+    chance = next((row["chance"] for row in rows.values() if row["outcome"] == 0), None)
+    print(
+        "linear separability (held-out accuracy of a ridge probe): "
+        + ", ".join(parts)
+        + ("" if chance is None else f"; chance {chance:.3f}")
+    )
+    return summaries
 
 
 def model_labels(
