@@ -227,6 +227,40 @@ def log_views_run(
         torch.set_num_threads(threads)
 
 
+def log_broken_run(
+    logdir: str, *, kill_after: int | None = 5, inf_after: int | None = 9, steps: int = 10
+) -> None:
+    """SmallVGG (width 8) trained ``steps`` steps with kernels (conv1, conv4) and dead filters every 2 steps;
+    after step ``kill_after`` the BatchNorm shift of 6 of conv2's 8 filters is -1000 (their ReLU never passes
+    signal again), after step ``inf_after`` one weight of conv4 is infinite (the next step's forward and
+    update make the weights non-finite). None: no such damage (a healthy run on the same schedule)."""
+    from tb_cnnviz.callbacks import CNNVizCallback
+
+    torch.manual_seed(0)
+    model = small_vgg(width=8)
+    images, labels = ShapesDataset(16 * steps, seed=1).tensors()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    with CNNVizCallback(
+        model,
+        log_dir=logdir,
+        kernel_layers=["features.conv1", "features.conv4"],
+        every_n_steps={"kernels": 2, "dead_filters": 2},
+        background=False,
+    ) as viz:
+        for step in range(1, steps + 1):
+            batch = slice(16 * (step - 1), 16 * step)
+            loss = nn.functional.cross_entropy(model(images[batch]), labels[batch])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            with torch.no_grad():
+                if step == kill_after:
+                    model.features.bn2.bias[:6] = -1000.0
+                if step == inf_after:
+                    model.features.conv4.weight[0, 0, 0, 0] = float("inf")
+            viz.on_step_end(step)
+
+
 def flat_png(value: int, height: int, width: int | None = None) -> bytes:
     """A PNG of one grey value (RGB)."""
     return summary.encode_png(np.full((height, width or height, 3), value, np.uint8))

@@ -10,47 +10,14 @@ import time
 
 import numpy as np
 import pytest
-import torch
 from logdirs import P, assert_error, get_json
-from support import log_views_run, plugin_client, write_exact_run, write_run
+from support import log_broken_run, log_views_run, plugin_client, write_exact_run, write_run
 
 from tb_cnnviz import metadata, summary
-from tb_cnnviz.callbacks import CNNVizCallback
-from tb_cnnviz.datasets import ShapesDataset
-from tb_cnnviz.models import small_vgg
 
 HEALTHY, BROKEN, WRITTEN = "healthy", "broken", "written"
-KILLED = 6  # of the 8 filters of features.conv2 (width 8)
+KILLED = 6  # of the 8 filters of features.conv2 (width 8): tests/support.py log_broken_run
 KILL_AFTER, INF_AFTER = 5, 9  # training steps after which the filters are killed / a weight is made infinite
-
-
-def _broken_run(logdir: str) -> None:
-    """SmallVGG (width 8) trained 10 steps with kernels and dead filters every 2 steps; after step 5 the
-    BatchNorm shift of 6 of conv2's 8 filters is -1000 (their ReLU never passes signal again), after step 9
-    one weight of conv4 is infinite (the next step's forward and update make the weights non-finite)."""
-    torch.manual_seed(0)
-    model = small_vgg(width=8)
-    images, labels = ShapesDataset(160, seed=1).tensors()
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
-    with CNNVizCallback(
-        model,
-        log_dir=logdir,
-        kernel_layers=["features.conv1", "features.conv4"],
-        every_n_steps={"kernels": 2, "dead_filters": 2},
-        background=False,
-    ) as viz:
-        for step in range(1, 11):
-            batch = slice(16 * (step - 1), 16 * step)
-            loss = torch.nn.functional.cross_entropy(model(images[batch]), labels[batch])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            with torch.no_grad():
-                if step == KILL_AFTER:
-                    model.features.bn2.bias[:KILLED] = -1000.0
-                if step == INF_AFTER:
-                    model.features.conv4.weight[0, 0, 0, 0] = float("inf")
-            viz.on_step_end(step)
 
 
 def _written_run(logdir: str) -> None:
@@ -95,7 +62,7 @@ def _written_run(logdir: str) -> None:
 def client(tmp_path_factory):
     root = str(tmp_path_factory.mktemp("overview_logdir"))
     log_views_run(os.path.join(root, HEALTHY))
-    _broken_run(os.path.join(root, BROKEN))
+    log_broken_run(os.path.join(root, BROKEN), kill_after=KILL_AFTER, inf_after=INF_AFTER)
     _written_run(root)
     write_exact_run(root)
     return plugin_client(root)[0]

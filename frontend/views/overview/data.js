@@ -48,7 +48,7 @@ export function separabilityText(part) {
   return part.layers
     .map((l) => {
       const name = l.measured_at === "input" ? `${l.layer} (input)` : l.layer;
-      return `${name} ${l.accuracy === null ? "—" : formatNumber(l.accuracy, 2)}`;
+      return `${name} ${formatNumber(l.accuracy, 2)}`;
     })
     .join(" · ");
 }
