@@ -29,7 +29,7 @@ from tb_cnnviz.analysis.safety import capture_outputs, safe_snapshot
 
 MAX_CHANNELS = 256  # tiles per grid; beyond it the channels that fire most are shown
 MAX_TILE_SIDE = 32  # px of one tile (a 112 px map is shown at 28 px, a 224 px one at 32 px)
-MAX_GRID_SIDE = 512  # px of a grid's side (with MAX_CHANNELS tiles: 30 px tiles)
+MAX_GRID_SIDE = 384  # px of a grid's side (with MAX_CHANNELS tiles: at most 22 px tiles)
 
 
 @dataclasses.dataclass

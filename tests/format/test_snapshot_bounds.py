@@ -111,7 +111,7 @@ def test_the_activations_content_says_which_channels_and_how_much_downsampled():
     assert (content["channels"], content["map_size"]) == (300, [64, 64])
     tiles = activation_tiles(conv(images).detach().clamp(min=0))
     assert content["channels_shown"] == tiles.channels_shown and len(tiles.channels_shown) == MAX_CHANNELS
-    # 16 tiles a row within 512 px: at most 30 px a tile, so 64 px maps are shrunk 3 times (22 px, the last
+    # 16 tiles a row within 384 px: at most 22 px a tile, so 64 px maps are shrunk 3 times (22 px, the last
     # row and column of a tile averaging what is left of the map)
     assert (content["nrow"], content["tile"], content["factor"]) == (16, [22, 22], 3)
     assert pngs[0].shape == tuple(tiles.grids.shape[1:]) == (16 * 23 + 1, 16 * 23 + 1)
