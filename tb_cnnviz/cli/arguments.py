@@ -146,6 +146,11 @@ def _explain_arguments(sub: argparse.ArgumentParser) -> None:
         f"(default: {DEFAULT_ACTIVATION_LAYERS} evenly spaced conv layers)",
     )
     sub.add_argument("--top", type=int, default=3, help="predictions printed per image (default: 3)")
+    sub.add_argument(
+        "--faithfulness",
+        action="store_true",
+        help="also score each Grad-CAM map against a random map by deletion and insertion curves",
+    )
 
 
 def _dream_arguments(sub: argparse.ArgumentParser) -> None:

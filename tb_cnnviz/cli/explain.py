@@ -25,7 +25,7 @@ def explain(args: argparse.Namespace) -> int:
     model.require_free_batch(loaded, "explain")
     methods = arguments.methods(args.methods, loaded.hooks_supported)
     shows_layers = args.activation_layers not in (None, "none")
-    if {"gradcam", "guided", "guided_backprop"} & set(methods) or shows_layers:
+    if {"gradcam", "guided", "guided_backprop"} & set(methods) or shows_layers or args.faithfulness:
         model.require_hooks(loaded, "Grad-CAM, guided backprop and layer outputs")
     convs = model.convs(loaded) if loaded.hooks_supported else []
     cam_layers = model.named_layers(loaded, args.layer, conv_only=False)[:1] if args.layer else convs[-1:]
@@ -55,6 +55,8 @@ def explain(args: argparse.Namespace) -> int:
     summaries = snapshots.probe(dataclasses.replace(inputs, settings={"names": names}))
     if "gradcam" in methods:
         summaries += snapshots.gradcam(dataclasses.replace(inputs, layers=cam_layers))
+    if args.faithfulness:  # deletion and insertion of the Grad-CAM maps against a random map
+        summaries += snapshots.faithfulness(dataclasses.replace(inputs, layers=cam_layers))
     attributions = list(dict.fromkeys(arguments.METHODS[m] for m in methods if m != "gradcam"))
     if attributions:
         summaries += snapshots.attributions(dataclasses.replace(inputs, settings={"methods": attributions}))
