@@ -72,6 +72,8 @@ export async function drawFaithfulness(p, step, index, { live = () => true, widt
     p.faith = h("section", { class: "faithfulness" });
     p.watch.append(p.faith);
   }
+  const shown = p.faithKey;
+  p.faithKey = ""; // until this answer is drawn (a hint or an error replaces what was shown)
   if (!hasKind(p.run, p.layer, "faithfulness")) {
     const text =
       "Faithfulness of the maps not logged: faithfulness=True scores each CAM against a random map.";
@@ -87,6 +89,9 @@ export async function drawFaithfulness(p, step, index, { live = () => true, widt
   }
   if (!live()) return;
   if (!answer.logged) return setChildren(p.faith, h("p", { class: "hint", text: answer.hint }));
+  const key = `${index}|${answer.step}|${answer.over_training.steps.join(",")}|${width}`;
+  p.faithKey = key;
+  if (shown === key) return; // already shown: no flicker while the slider moves
   const c = colors();
   const curves = h("canvas", { class: "chart faithfulness-curves" });
   const gaps = h("canvas", { class: "chart faithfulness-gaps" });
