@@ -127,29 +127,52 @@ def faithfulness(layer: str, step: int, no_better_than_random: Sequence) -> list
 
 
 # ----------------------------------------------------------------------------- non-finite values
-def nonfinite_weights(layer: str, steps: Sequence[int], counts: Sequence[int], sizes: Sequence[int]) -> list:
-    """Non-finite (NaN or infinite) weights in a logged kernel: the first step with any, and how many."""
-    for step, count, size in zip(steps, counts, sizes):
-        if count > 0:
-            text = (
-                f"{layer}: non-finite weights at step {steps_text(step)} "
-                f"({int(count):,} of {int(size):,} weights)"
-            )
-            return [Finding("nonfinite_weights", ERROR, text, "filters", layer, int(step))]
-    return []
+def _first_nonfinite(layers: Sequence[tuple]) -> tuple | None:
+    """Of ``(layer, steps, counts, total)`` rows (in layer order), the earliest step with a non-zero
+    count and the first layer that has one there: ``(layer, step, count, total, layers with any)``."""
+    first = None
+    affected = 0
+    for layer, steps, counts, totals in layers:
+        hits = [
+            (int(step), int(count), int(total))
+            for step, count, total in zip(steps, counts, totals)
+            if count > 0
+        ]
+        if not hits:
+            continue
+        affected += 1
+        if first is None or hits[0][0] < first[1]:
+            first = (layer, *hits[0])
+    return None if first is None else (*first, affected)
 
 
-def nonfinite_activations(layer: str, steps: Sequence[int], counts: Sequence[int], filters: int) -> list:
-    """Filters whose activation rate is NaN (a NaN or infinite value reached the layer's activations):
-    the first step with any, and how many."""
-    for step, count in zip(steps, counts):
-        if count > 0:
-            text = (
-                f"{layer}: non-finite activations at step {steps_text(step)} "
-                f"({int(count)} of {int(filters)} filters; NaN or infinite weights or inputs upstream)"
-            )
-            return [Finding("nonfinite_activations", ERROR, text, "dead", layer, int(step))]
-    return []
+def nonfinite_weights(layers: Sequence[tuple]) -> list[Finding]:
+    """Non-finite (NaN or infinite) weights in a logged kernel. ``layers``: ``(layer, steps, non-finite
+    counts, weights per step)`` per kernel layer, in layer order. One finding: the first step with any,
+    the first layer with some there, and how many layers have some by the end."""
+    first = _first_nonfinite(layers)
+    if first is None:
+        return []
+    layer, step, count, total, affected = first
+    more = f"; {affected} of {len(layers)} logged kernel layers have some" if affected > 1 else ""
+    text = f"{layer}: non-finite weights at step {steps_text(step)} ({count:,} of {total:,} weights){more}"
+    return [Finding("nonfinite_weights", ERROR, text, "filters", layer, step)]
+
+
+def nonfinite_activations(layers: Sequence[tuple]) -> list[Finding]:
+    """Filters whose activation rate is NaN: a NaN or infinite value reached the layer's activations.
+    ``layers``: ``(layer, steps, NaN-rate counts, filters per step)`` per dead-filter layer, in layer order.
+    One finding, as :func:`nonfinite_weights`."""
+    first = _first_nonfinite(layers)
+    if first is None:
+        return []
+    layer, step, count, total, affected = first
+    more = f"; {affected} of {len(layers)} layers have some" if affected > 1 else ""
+    text = (
+        f"{layer}: non-finite activations at step {steps_text(step)} ({count} of {total} filters; "
+        f"NaN or infinite weights or inputs upstream){more}"
+    )
+    return [Finding("nonfinite_activations", ERROR, text, "dead", layer, step)]
 
 
 # ----------------------------------------------------------------------------- separability

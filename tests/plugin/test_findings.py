@@ -122,23 +122,35 @@ def test_unmeasured_images_are_left_out_of_the_count():
 
 # ----------------------------------------------------------------------------- non-finite values
 def test_the_first_step_with_non_finite_weights_is_found():
-    (found,) = rules.nonfinite_weights("conv4", [7000, 7200, 7400], [0, 12, 1728], [1728] * 3)
+    layers = [
+        ("conv1", [7000, 7200, 7400], [0, 0, 81], [81] * 3),
+        ("conv4", [7000, 7200, 7400], [0, 12, 1728], [1728] * 3),
+        ("conv5", [7000, 7200, 7400], [0, 0, 0], [9] * 3),
+    ]
+    (found,) = rules.nonfinite_weights(layers)
     assert found == Finding(
         "nonfinite_weights",
         rules.ERROR,
-        "conv4: non-finite weights at step 7,200 (12 of 1,728 weights)",
+        "conv4: non-finite weights at step 7,200 (12 of 1,728 weights); 2 of 3 logged kernel layers have some",
         "filters",
         "conv4",
         7200,
     )
-    assert rules.nonfinite_weights("conv4", [1, 2], [0, 0], [9, 9]) == []
+    (alone,) = rules.nonfinite_weights(layers[1:])
+    assert alone.text == "conv4: non-finite weights at step 7,200 (12 of 1,728 weights)"
+    assert rules.nonfinite_weights([("conv4", [1, 2], [0, 0], [9, 9])]) == []
+    assert rules.nonfinite_weights([]) == []
 
 
-def test_the_first_step_with_non_finite_activations_is_found():
-    (found,) = rules.nonfinite_activations("conv2", [200, 400], [0, 3], 16)
+def test_the_first_step_with_non_finite_activations_is_found_once_for_all_layers():
+    layers = [("conv1", [200, 400], [0, 0], [8, 8]), ("conv2", [200, 400], [0, 3], [16, 16])]
+    layers += [("conv3", [200, 400], [0, 16], [16, 16])]
+    (found,) = rules.nonfinite_activations(layers)
     assert found.rule == "nonfinite_activations" and found.view == "dead" and found.step == 400
+    assert found.layer == "conv2"  # the first layer in order at the first step
     assert found.text.startswith("conv2: non-finite activations at step 400 (3 of 16 filters;")
-    assert rules.nonfinite_activations("conv2", [200, 400], [0, 0], 16) == []
+    assert found.text.endswith("; 2 of 3 layers have some")
+    assert rules.nonfinite_activations([("conv2", [200, 400], [0, 0], [16, 16])]) == []
 
 
 # ----------------------------------------------------------------------------- separability

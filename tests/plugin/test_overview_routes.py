@@ -150,9 +150,16 @@ def test_killed_filters_and_an_infinite_weight_are_found_with_their_evidence(cli
     }
     weights = rules["nonfinite_weights"]
     assert (weights["severity"], weights["view"], weights["step"]) == ("error", "filters", 10)
-    assert weights["layer"] in ("features.conv1", "features.conv4")
+    # one update after the infinite weight every weight is NaN: conv1 is the first kernel layer with some
+    assert weights["text"] == (
+        "features.conv1: non-finite weights at step 10 (216 of 216 weights); 2 of 2 logged kernel layers have some"
+    )
+    # ...but the forward at step 10 had only conv4's filter 0 infinite: the activations name where it began
     activations = rules["nonfinite_activations"]
-    assert (activations["view"], activations["step"]) == ("dead", 10)
+    assert (activations["view"], activations["layer"], activations["step"]) == ("dead", "features.conv4", 10)
+    assert activations["text"].startswith(
+        "features.conv4: non-finite activations at step 10 (1 of 16 filters;"
+    )
     assert answer["findings"][0]["severity"] == "error"  # most serious first
     assert set(answer["hints"]) == {"separability", "faithfulness", "probe_accuracy"}
     assert "embedding_probe=(images, labels)" in answer["hints"]["separability"]

@@ -28,13 +28,17 @@ import numpy as np
 from tb_cnnviz import kinds, metadata
 from tb_cnnviz.plugin import findings as rules
 from tb_cnnviz.plugin.context import RouteContext, matrix
-from tb_cnnviz.plugin.faithfulness import HINT as FAITHFULNESS_HINT
 from tb_cnnviz.plugin.faithfulness import _areas, _flags, _gaps, _over_training
 from tb_cnnviz.plugin.http import Query, floats
 from tb_cnnviz.plugin.routes import dead, runs, separability
 
 SEPARABILITY = "separability"
 FAITHFULNESS = "faithfulness"
+FAITHFULNESS_HINT = (
+    "Pass probe=(images, labels) and faithfulness=True to CNNVizCallback: it then scores each Grad-CAM map "
+    "against a seeded random map by deletion and insertion (off by default: it costs a few training steps "
+    "per Grad-CAM snapshot)."
+)
 
 
 def _dead(env: RouteContext, run: str) -> tuple[dict | None, list]:
@@ -43,7 +47,7 @@ def _dead(env: RouteContext, run: str) -> tuple[dict | None, list]:
     answer = dead.dead_fractions(None, Query({"run": run}), env)
     if not answer["layers"]:
         return None, []
-    found = []
+    found, nonfinite = [], []
     for entry in answer["layers"]:
         layer = entry["layer"]
         found += rules.dead_filters(
@@ -51,8 +55,8 @@ def _dead(env: RouteContext, run: str) -> tuple[dict | None, list]:
         )
         series = env.series(env.info(run, metadata.DEAD_FILTERS, layer))
         steps, counts = series.memo.get(("overview_nonfinite",), lambda s=series: _nonfinite_per_step(s))
-        found += rules.nonfinite_activations(layer, steps, counts, entry["filters"])
-    return answer, found
+        nonfinite.append((layer, steps, counts, [v.size for v in series.values]))
+    return answer, found + rules.nonfinite_activations(nonfinite)
 
 
 def _nonfinite_per_step(series) -> tuple[list, list]:
@@ -62,12 +66,12 @@ def _nonfinite_per_step(series) -> tuple[list, list]:
 
 def _kernels(env: RouteContext, run: str) -> list:
     """Non-finite weight findings of every logged kernel layer."""
-    found = []
+    layers = []
     for layer in env.index().layers(run, metadata.KERNELS):
         series = env.series(env.info(run, metadata.KERNELS, layer))
         steps, counts = series.memo.get(("overview_nonfinite",), lambda s=series: _nonfinite_per_step(s))
-        found += rules.nonfinite_weights(layer, steps, counts, [v.size for v in series.values])
-    return found
+        layers.append((layer, steps, counts, [v.size for v in series.values]))
+    return rules.nonfinite_weights(layers)
 
 
 def _smoothness(env: RouteContext, run: str) -> tuple[dict | None, list]:
