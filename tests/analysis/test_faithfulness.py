@@ -115,6 +115,30 @@ def test_region_map_beats_random_and_inverted_map_is_worse_than_random():
     assert (scored.deletion_gap > 0).all() and (scored.insertion_gap > 0).all()
 
 
+class DenseRegionScore(RegionScore):
+    """Dense class scores ``[N, 2, H, W]``: class 0 scores ``gain`` x the image inside ``REGION``, 0 elsewhere."""
+
+    def forward(self, x):
+        inside = torch.zeros(x.shape[-2:], dtype=x.dtype, device=x.device)
+        inside[REGION] = 1.0
+        score = self.gain * self.conv(x.mean(1, keepdim=True))[:, 0] * inside
+        return torch.stack([score, torch.zeros_like(score)], dim=1)
+
+
+def test_dense_scores_use_the_probability_averaged_over_pixels():
+    images = region_images(2)
+    cam = region_map(2)
+    maps = torch.stack([cam, random_maps(cam.shape, seed=0), cam.amax(dim=(1, 2), keepdim=True) - cam], 1)
+    result = curves(DenseRegionScore().double(), images, maps, target=torch.zeros(2, dtype=torch.long))
+    deletion = result.deletion_auc
+    assert (deletion[:, 0] < deletion[:, 1]).all() and (deletion[:, 1] < deletion[:, 2]).all()
+    # at the start: the mean over pixels of the per-pixel softmax, 1/2 outside the region
+    inside = torch.sigmoid(8.0 * images[:, :, REGION[0], REGION[1]].mean(1)).mean(dim=(1, 2))
+    share = 16 / SIZE**2
+    expected = share * inside + (1 - share) * 0.5
+    assert torch.allclose(result.deletion[:, 0, 0], expected, atol=1e-12)
+
+
 def test_batched_equals_per_image_float64():
     model = seeded_small_vgg().double()
     images = seeded_images(3, size=32, seed=3).double()
