@@ -1,6 +1,7 @@
 // CNN Viz: the TensorBoard plugin frontend (entry point; TensorBoard calls `render()` once).
 //
-// The shell owns the run selection (one run, or two side by side), the tabs, the reload wiring
+// The shell owns the run selection (one run, or up to MAX_RUNS side by side, and how they line up:
+// by step, by fraction of training, by epoch), the tabs, the reload wiring
 // (TensorBoard's reload event, ⟳, and polling api/runs/version while visible: live.js), the
 // state of the tab in the URL (url_state.js, host.js: a link reproduces what one sees), the
 // notice when a selected run is gone, and the empty state. Which views exist, their titles and
@@ -15,7 +16,8 @@ import { getJSON, reloadSeries, seriesJSON } from "./api.js";
 import { field, fillSelect, h, message, select, setChildren, spinner } from "./dom.js";
 import { connectToTensorBoard, linkUrl, readLinkState, writeLinkState } from "./host.js";
 import { newSteps, pollDelay, updatedNote } from "./live.js";
-import { decodeState, encodeState } from "./url_state.js";
+import { logsEpochs } from "./steps.js";
+import { MAX_RUNS, decodeState, encodeState } from "./url_state.js";
 const VIEW_NAME = /^[a-z][a-z0-9_]*$/;
 
 /**
@@ -87,7 +89,10 @@ class Shell {
     this.wantedView = this.linked.view || prefs.view || null;
     this.viewId = null;
     this.runA = (fromLink ? this.linked.run : prefs.runA) || null;
-    this.runB = (fromLink ? this.linked.compare : prefs.runB) || "";
+    // The runs compared with runA ("" for an empty select); prefs of older versions kept one, runB.
+    const compares = fromLink ? this.linked.compare : prefs.compares || (prefs.runB ? [prefs.runB] : []);
+    this.compares = Array.from({ length: MAX_RUNS - 1 }, (_, i) => (compares && compares[i]) || "");
+    this.syncMode = this.linked.sync || prefs.sync || "step";
     this.version = null; // runs/list's version of the data shown
     this.polls = 0;
     this.failures = 0;
@@ -102,14 +107,38 @@ class Shell {
     this.intent = null;
 
     this.tabs = h("nav", { class: "tabs", role: "tablist" });
-    this.runSelect = select([], null, (v) => this.chooseRuns(v, this.runB), {
+    this.runSelect = select([], null, (v) => this.chooseRuns(v, this.compares), {
       class: "run-a",
       "aria-label": "run",
     });
-    this.compareSelect = select([], null, (v) => this.chooseRuns(this.runA, v), {
-      class: "run-b",
-      "aria-label": "compare with run",
-    });
+    // One select per compared run ("run-b", "run-c", "run-d"); the next one shows once this one is set.
+    this.compareSelects = this.compares.map((_, i) =>
+      select(
+        [],
+        null,
+        (v) =>
+          this.chooseRuns(
+            this.runA,
+            this.compares.map((old, j) => (j === i ? v : old)),
+          ),
+        {
+          class: `run-compare run-${"bcd"[i]}`,
+          "aria-label": i === 0 ? "compare with run" : `compare with run ${i + 1}`,
+        },
+      ),
+    );
+    this.compareFields = this.compareSelects.map((el, i) => field(i === 0 ? "Compare with" : "and", el));
+    this.syncSelect = select(
+      [
+        { value: "step", label: "step" },
+        { value: "fraction", label: "fraction of training" },
+        { value: "epoch", label: "epoch" },
+      ],
+      this.syncMode,
+      (v) => this.chooseSync(v),
+      { class: "sync-mode", "aria-label": "line the compared runs up by" },
+    );
+    this.syncField = field("Sync by", this.syncSelect);
     this.status = h("span", { class: "status", "aria-live": "polite" });
     this.reloadButton = h("button", {
       type: "button",
@@ -140,7 +169,8 @@ class Shell {
         "div",
         { class: "run-pickers", hidden: true },
         field("Run", this.runSelect),
-        field("Compare with", this.compareSelect),
+        ...this.compareFields,
+        this.syncField,
       )),
       this.status,
       this.liveNote,
@@ -165,19 +195,36 @@ class Shell {
     try {
       window.localStorage.setItem(
         STORE_KEY,
-        JSON.stringify({ view: this.viewId || this.wantedView, runA: this.runA, runB: this.runB }),
+        JSON.stringify({
+          view: this.viewId || this.wantedView,
+          runA: this.runA,
+          compares: this.compares.filter(Boolean),
+          sync: this.syncMode,
+        }),
       );
     } catch (_) {
       /* storage blocked: fine */
     }
   }
 
-  /** Run entries (from api/runs/list) currently selected: one, or two for a comparison. */
+  /** Run entries (from api/runs/list) currently selected: one, or up to MAX_RUNS for a comparison. */
   selectedRuns() {
     const byName = new Map(this.runs.map((r) => [r.name, r]));
-    return [this.runA, this.runB]
-      .filter((name, i) => name && byName.has(name) && (i === 0 || name !== this.runA))
-      .map((name) => byName.get(name));
+    const names = [this.runA, ...this.compares].filter((name) => name && byName.has(name));
+    return [...new Set(names)].map((name) => byName.get(name));
+  }
+
+  /** How the compared runs line up ("step", "fraction", "epoch"; "step" when epochs are asked for but not logged). */
+  get sync() {
+    const runs = this.selectedRuns();
+    if (runs.length < 2) return "step";
+    return this.syncMode === "epoch" && !logsEpochs(runs) ? "step" : this.syncMode;
+  }
+
+  chooseSync(mode) {
+    this.syncMode = mode;
+    this.savePrefs();
+    this.updateView();
   }
 
   /** Count an async task in the header's loading indicator. */
@@ -223,17 +270,38 @@ class Shell {
   renderRunPickers() {
     const names = this.runs.map((r) => r.name);
     const gone = (name) => Boolean(name) && !names.includes(name);
-    const missing = { run: gone(this.runA) ? this.runA : null, compare: gone(this.runB) ? this.runB : null };
+    const missing = { run: gone(this.runA) ? this.runA : null, compare: this.compares.filter(gone) };
     if (!names.includes(this.runA)) this.runA = names[0] || null;
-    if (this.runB && (!names.includes(this.runB) || this.runB === this.runA)) this.runB = "";
-    if ((missing.run || missing.compare) && names.length) this.showMissing(missing);
+    // Compared runs: listed, not runA, each once, packed to the left (an emptied select closes its gap).
+    const kept = [];
+    for (const name of this.compares)
+      if (name && names.includes(name) && name !== this.runA && !kept.includes(name)) kept.push(name);
+    this.compares = this.compares.map((_, i) => kept[i] || "");
+    if ((missing.run || missing.compare.length) && names.length) this.showMissing(missing);
     fillSelect(this.runSelect, names, this.runA);
-    fillSelect(
-      this.compareSelect,
-      [{ value: "", label: "— none —" }, ...names.filter((n) => n !== this.runA)],
-      this.runB,
-    );
-    this.compareSelect.disabled = names.length < 2;
+    this.compareSelects.forEach((el, i) => {
+      const others = this.compares.filter((n, j) => n && j !== i);
+      fillSelect(
+        el,
+        [{ value: "", label: "— none —" }, ...names.filter((n) => n !== this.runA && !others.includes(n))],
+        this.compares[i],
+      );
+      el.disabled = names.length < 2;
+      // The next select shows once this one is set (and while there is a run left to add).
+      this.compareFields[i].hidden = i > 0 && (!this.compares[i - 1] || names.length < i + 2);
+    });
+    const runs = this.selectedRuns();
+    this.syncField.hidden = runs.length < 2;
+    const epochs = logsEpochs(runs);
+    const epochOption = this.syncSelect.querySelector("option[value=epoch]");
+    epochOption.disabled = !epochs;
+    const why = epochs
+      ? "Line the runs up by the same step, the same fraction of each run's training (step / its last step), or the same epoch"
+      : "By epoch needs every compared run to log its epochs; these runs log steps only, so that choice is off";
+    this.syncSelect.title = why;
+    epochOption.title = why;
+    this.syncSelect.value = this.sync;
+    this.syncSelect.dataset.epochs = String(epochs);
     this.pickers.hidden = names.length === 0;
   }
 
@@ -249,7 +317,7 @@ class Shell {
         : `Run ${quoted(name)} is not in this logdir.`;
     const lines = [];
     if (missing.run) lines.push(gone(missing.run), `Showing ${quoted(this.runA)} instead.`);
-    if (missing.compare) lines.push(gone(missing.compare), "The comparison with it is closed.");
+    for (const name of missing.compare) lines.push(gone(name), "The comparison with it is closed.");
     setChildren(
       this.notice,
       h("span", { class: "notice-text", text: lines.join(" ") }),
@@ -261,7 +329,7 @@ class Shell {
         on: { click: () => this.hideNotice() },
       }),
     );
-    this.notice.dataset.runs = JSON.stringify([missing.run, missing.compare].filter(Boolean));
+    this.notice.dataset.runs = JSON.stringify([missing.run, ...missing.compare].filter(Boolean));
     this.notice.hidden = false;
   }
 
@@ -270,10 +338,10 @@ class Shell {
     setChildren(this.notice);
   }
 
-  chooseRuns(a, b) {
+  chooseRuns(a, compares) {
     this.hideNotice();
     this.runA = a;
-    this.runB = b && b !== a ? b : "";
+    this.compares = compares;
     this.renderRunPickers();
     this.savePrefs();
     this.updateView();
@@ -382,9 +450,9 @@ class Shell {
       return this.showError(error);
     }
     // What a link asks for beyond view and runs: the layer, step, filter and image (an intent the view takes).
-    const { layer, step, filter, image } = this.linked;
-    if (this.viewId && (layer || step !== undefined || filter !== undefined || image !== undefined))
-      this.intent = { view: this.viewId, layer, step, filter, image };
+    const { layer, layers, step, filter, image } = this.linked;
+    if (this.viewId && (layer || layers || step !== undefined || filter !== undefined || image !== undefined))
+      this.intent = { view: this.viewId, layer, layers, step, filter, image };
     await this.mountView();
   }
 
@@ -472,7 +540,14 @@ class Shell {
   /** What a link keeps: the view, the runs and what the view reports (layer, step, filter, image). */
   linkState() {
     const own = this.view && this.view.urlState ? this.view.urlState() : {};
-    return { view: this.viewId, run: this.runA, compare: this.runB || null, ...own };
+    const compared = this.selectedRuns().length > 1;
+    return {
+      view: this.viewId,
+      run: this.runA,
+      compare: this.compares.filter(Boolean),
+      sync: compared && this.sync !== "step" ? this.sync : null,
+      ...own,
+    };
   }
 
   /** Write the state to the URL fragment(s) soon (once per burst of changes). */

@@ -1,13 +1,21 @@
 // The skeleton every view is built on: a layer select, a step slider over the logged steps,
-// one panel per selected run (side by side for a comparison), the empty state (its hint from
-// the table of kinds the shell reads from api/runs/list) and the guard against stale answers.
+// one panel per selected run (side by side for a comparison of up to 4 runs), the empty state
+// (its hint from the table of kinds the shell reads from api/runs/list) and the guard against
+// stale answers.
+//
+// A comparison: the layer select lists the layers of the first selected run that has any (the
+// reference); every other run shows the layer in the same role (steps.js roleLayer: the same name,
+// else the same position in its own list, so two architectures line up) unless its panel's own
+// layer select picked another. The slider moves over the union of the runs' steps ("sync by step")
+// or the reference run's steps ("fraction", "epoch": shell.sync); each panel shows its own last
+// logged step at or before the slider's step carried over to its run, and says when that differs.
 //
 // A view supplies what is its own (see `layerView`'s spec): its controls, how a panel is made,
 // what a panel loads when the runs or the layer change, and how a panel draws a step. Answers
 // that arrive after the selection moved on are dropped here, so no view repeats that logic.
 import { h, field, message, select, setChildren } from "./dom.js";
 import { runNames } from "./format.js";
-import { atOrBefore, layerUnion, unionSteps } from "./steps.js";
+import { epochEnds, layerUnion, panelStep, panelStepNote, roleLayer, unionSteps } from "./steps.js";
 import {
   GROUP_ABOVE,
   fillLayerSelect,
@@ -23,11 +31,16 @@ import {
 export function basePanel(run, layer, className = "panel") {
   const p = { run, layer, steps: [], wanted: null };
   p.note = h("div", { class: "panel-note" });
+  // Filled by layerView in a comparison: the panel's own layer select and where its step lies.
+  p.picker = h("div", { class: "panel-picker", hidden: true });
+  p.stepLine = h("div", { class: "panel-note panel-step", hidden: true });
   p.dropped = h("div", { class: "panel-note panel-dropped", role: "status", hidden: true });
   p.el = h(
     "article",
     { class: className, dataset: { run: run.name } },
     h("h3", { class: "panel-title", text: run.name }),
+    p.picker,
+    p.stepLine,
     p.dropped,
     p.note,
   );
@@ -62,7 +75,9 @@ export function droppedNotice(run, view) {
  *  - peek(panel, step, index) -> data already in memory (drawn in the same frame), else undefined;
  *  - ready(panel, step) -> whether fetch answers from memory (no loading overlay);
  *  - fetch(panel, step, index) -> Promise of what paint needs (omit: paint has all it needs);
- *  - paint(panel, data, step, index): draw; prefetch: false to not fetch the neighbouring steps;
+ *  - paint(panel, data, step, index): draw (view.state.step is, while it runs, the step asked of
+ *    this panel: the slider's step carried over to its run); prefetch: false to not fetch the
+ *    neighbouring steps;
  *  - take(intent, layers) -> a layer to show for an intent from shell.open or a link (or null; without
  *    take, intent.layer); urlState() -> what a link keeps beside layer and step ({filter}, {image});
  *  - refresh(runs, intent, live): work beside the layer's (runs changed or reload); awaited;
@@ -71,14 +86,17 @@ export function droppedNotice(run, view) {
  * Returns {update, redraw, destroy} for the shell.
  */
 export function layerView(root, shell, spec) {
-  const state = { layer: null, step: null };
+  // layer: the reference run's; step: the slider's; picked: layers picked in a panel's own select (run -> layer).
+  const state = { layer: null, step: null, picked: new Map() };
   let layers = [];
+  let ref = { name: "", steps: [], ends: [] }; // the run whose steps the slider moves over (fraction, epoch)
   let panels = [];
   let token = 0;
   const scheduleDraw = frameScheduler(() => drawAll());
   const chooseLayer = (v) => {
     if (!layers.includes(v) || v === state.layer) return;
     state.layer = v;
+    state.picked.clear(); // the other runs follow the new layer's role
     if (spec.onLayer) spec.onLayer(v);
     fillLayers();
     shell.busy(update());
@@ -167,12 +185,32 @@ export function layerView(root, shell, spec) {
     );
   }
 
-  async function loadPanels(layer, live) {
+  /** In a comparison, panel `p`'s own layer select (its run's layers; the reference panel's moves the view's select). */
+  function fillPanelPicker(p, ownLayers, isRef) {
+    if (!p.picker) return;
+    p.el.dataset.layer = p.layer;
+    p.picker.hidden = panels.length < 2 || !ownLayers.length;
+    if (p.picker.hidden) return setChildren(p.picker);
+    const sorted = layerUnion([p.run], spec.layersOf);
+    const pick = select(
+      sorted,
+      p.layer,
+      (v) => {
+        if (isRef) return chooseLayer(v);
+        state.picked.set(p.run.name, v);
+        shell.busy(update());
+      },
+      { class: "panel-layer", "aria-label": `${spec.layerAria || "layer"} of run ${p.run.name}` },
+    );
+    setChildren(p.picker, field(spec.layerLabel || "Layer", pick));
+  }
+
+  async function loadPanels(live) {
     await Promise.all(
       panels.map(async (p) => {
         setLoading(p.figure, true);
         try {
-          const fields = await spec.load(p, layer);
+          const fields = await spec.load(p, p.layer);
           if (live()) Object.assign(p, fields);
         } catch (error) {
           if (live()) p.note.textContent = `Could not load: ${error.message}`;
@@ -184,22 +222,38 @@ export function layerView(root, shell, spec) {
   }
 
   async function updateLayers(runs, intent, live) {
-    layers = layerUnion(runs, spec.layersOf);
-    if (!layers.length) return showEmpty(runs);
+    const own = runs.map((run) => spec.layersOf(run)); // each run's layers, in model order
+    const refIndex = own.findIndex((list) => list.length > 0);
+    if (refIndex < 0) return showEmpty(runs);
+    layers = layerUnion([runs[refIndex]], spec.layersOf);
     showControls(true);
     const wanted = intent ? (spec.take ? spec.take(intent, layers) : intent.layer) : null;
     if (wanted && layers.includes(wanted)) state.layer = wanted;
     if (!layers.includes(state.layer)) state.layer = layers[0];
+    if (intent && Array.isArray(intent.layers)) {
+      // A link's per-run layers, in the order of the runs ("" follows the role).
+      state.picked.clear();
+      intent.layers.forEach((l, i) => runs[i] && l && state.picked.set(runs[i].name, l));
+    }
     fillLayers();
-    const layer = state.layer;
-    panels = runPanels.sync(runs, layer);
+    const perRun = runs.map((run, i) => {
+      if (!own[i].length || i === refIndex) return state.layer; // a run without this view's data shows its empty state
+      const picked = state.picked.get(run.name);
+      return own[i].includes(picked) ? picked : roleLayer(own[refIndex], state.layer, own[i]);
+    });
+    panels = runPanels.sync(runs, perRun);
     for (const p of panels.filter((panel) => panel.dropped)) {
       p.dropped.textContent = droppedNotice(p.run, spec.name);
       p.dropped.hidden = !p.dropped.textContent;
     }
-    await loadPanels(layer, live);
+    panels.forEach((p, i) => fillPanelPicker(p, own[i], i === refIndex));
+    await loadPanels(live);
     if (!live()) return;
-    state.step = slider.setSteps(unionSteps(...panels.map((p) => stepsOf(spec, p))), state.step);
+    const refPanel = panels[refIndex];
+    ref = { name: refPanel.run.name, steps: stepsOf(spec, refPanel), ends: epochEnds(refPanel.run) };
+    const sync = runs.length > 1 && shell.sync ? shell.sync : "step";
+    const sliderSteps = sync === "step" ? unionSteps(...panels.map((p) => stepsOf(spec, p))) : ref.steps;
+    state.step = slider.setSteps(sliderSteps, state.step);
     if (intent && Number.isInteger(intent.step)) slider.select(intent.step); // a link's step
     drawAll();
   }
@@ -216,7 +270,8 @@ export function layerView(root, shell, spec) {
   }
 
   function drawAll() {
-    for (const p of panels) drawPanel(spec, view, p);
+    const sync = panels.length > 1 && shell.sync ? shell.sync : "step";
+    for (const p of panels) drawPanel(spec, view, p, sync, ref);
     if (spec.afterDraw) spec.afterDraw();
   }
 
@@ -224,7 +279,13 @@ export function layerView(root, shell, spec) {
     update,
     redraw: () => (spec.redraw ? spec.redraw() : drawAll()),
     /** What a link keeps of this view (the shell's URL state): layer, step and the keys of spec.urlState(). */
-    urlState: () => ({ layer: state.layer, step: slider.step, ...(spec.urlState ? spec.urlState() : {}) }),
+    urlState: () => ({
+      layer: state.layer,
+      // Layers picked in a panel's own select, one entry per run ("" follows the role); none: left out.
+      layers: panels.length > 1 ? panels.map((p) => state.picked.get(p.run.name) || "") : null,
+      step: slider.step,
+      ...(spec.urlState ? spec.urlState() : {}),
+    }),
     /** The slider's logged steps (the shell counts the new ones after a reload). */
     steps: () => slider.steps,
     destroy() {
@@ -242,22 +303,42 @@ function prefetch(spec, p, steps, i) {
   for (const j of [i + 1, i - 1]) if (j >= 0 && j < steps.length) spec.fetch(p, steps[j], j).catch(() => {});
 }
 
+/** Run `paint` with view.state.step set to `target` (the step asked of one panel), then restore it. */
+function asking(view, target, paint) {
+  const slider = view.state.step;
+  view.state.step = target;
+  try {
+    paint();
+  } finally {
+    view.state.step = slider;
+  }
+}
+
 /**
- * Draw panel `p` at the slider's step (the last logged step at or before it): from memory in
- * this frame when `spec.peek` has it, else once `spec.fetch` answers, unless the panel, the
- * step or the selection changed meanwhile.
+ * Draw panel `p` at the slider's step carried over to its run by `sync` (its last logged step at
+ * or before that): from memory in this frame when `spec.peek` has it, else once `spec.fetch`
+ * answers, unless the panel, the step or the selection changed meanwhile. In a comparison the
+ * panel's step line says where its step lies against the slider's.
  */
-async function drawPanel(spec, view, p) {
+async function drawPanel(spec, view, p, sync, ref) {
   const steps = stepsOf(spec, p);
+  const slider = view.state.step;
+  const at = panelStep(sync, slider, ref, { steps, ends: epochEnds(p.run) });
+  if (p.stepLine) {
+    p.stepLine.hidden = view.panels.length < 2;
+    p.stepLine.textContent = panelStepNote(sync, slider, at, steps[steps.length - 1], ref.name);
+    p.el.dataset.shownStep = at.step === null ? "" : String(at.step);
+    p.stepLine.dataset.differs = String(at.step !== slider);
+  }
   if (!steps.length) return spec.none(p);
   p.figure.hidden = false;
-  const i = atOrBefore(steps, view.state.step);
+  const i = at.index;
   const step = steps[i];
   p.wanted = step;
   const cached = spec.peek ? spec.peek(p, step, i) : undefined;
   if (cached !== undefined || !spec.fetch) {
     setLoading(p.figure, false);
-    spec.paint(p, cached, step, i);
+    asking(view, at.target, () => spec.paint(p, cached, step, i));
     return;
   }
   const live = view.live();
@@ -266,7 +347,7 @@ async function drawPanel(spec, view, p) {
     const data = await spec.fetch(p, step, i);
     if (p.wanted !== step || !live() || !view.panels.includes(p)) return;
     setLoading(p.figure, false);
-    spec.paint(p, data, step, i);
+    asking(view, at.target, () => spec.paint(p, data, step, i));
     if (spec.prefetch !== false) prefetch(spec, p, steps, i);
   } catch (error) {
     if (!live()) return;

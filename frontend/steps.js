@@ -51,3 +51,102 @@ export function hasKind(run, layer, kind) {
 export function kindsAt(run, layer) {
   return (run.layers.find((l) => l.name === layer) || { kinds: {} }).kinds;
 }
+
+// ------------------------------------------------------------ comparing runs
+
+/** The ways a comparison lines the runs up: the same step, the same fraction of each run's training, the same epoch. */
+export const SYNC_MODES = ["step", "fraction", "epoch"];
+
+/**
+ * The steps at which each epoch of `run` ended, ascending (its listing's `epoch_ends`), or [] when
+ * the run logs no epochs (the callback logs steps only unless told the epochs).
+ */
+export function epochEnds(run) {
+  const ends = run && Array.isArray(run.epoch_ends) ? run.epoch_ends : [];
+  return ends.filter((s) => Number.isFinite(s)).sort((a, b) => a - b);
+}
+
+/** Whether every run in `runs` logs epochs (needed to line them up by epoch). */
+export function logsEpochs(runs) {
+  return runs.length > 0 && runs.every((run) => epochEnds(run).length > 0);
+}
+
+/**
+ * Where `step` lies in the training of a run whose logged steps are `steps`, under sync `mode`:
+ * the step itself ("step"); step / the run's last step ("fraction", 1 for a run whose last step is 0);
+ * epochs done, fractional within an epoch, from the run's `epochEnds` ("epoch").
+ */
+export function trainingPosition(mode, step, steps, ends = []) {
+  if (mode === "fraction") {
+    const last = steps.length ? steps[steps.length - 1] : 0;
+    return last > 0 ? step / last : 1;
+  }
+  if (mode === "epoch") {
+    const bounds = [0, ...ends];
+    for (let e = 1; e < bounds.length; e++)
+      if (step <= bounds[e]) return e - 1 + (step - bounds[e - 1]) / Math.max(1, bounds[e] - bounds[e - 1]);
+    return ends.length; // past the last epoch end: the run's last epoch
+  }
+  return step;
+}
+
+/** The inverse of trainingPosition: the step of a run at training position `position`. */
+export function stepAtPosition(mode, position, steps, ends = []) {
+  if (mode === "fraction") return position * (steps.length ? steps[steps.length - 1] : 0);
+  if (mode === "epoch") {
+    if (!ends.length) return position;
+    const e = Math.min(Math.floor(position), ends.length - 1);
+    const start = e === 0 ? 0 : ends[e - 1];
+    return start + (position - e) * (ends[e] - start);
+  }
+  return position;
+}
+
+/**
+ * What a compared panel shows when the slider is at `sliderStep` of the reference run: the step
+ * asked of this run (`target`, the slider's step carried over by `mode`) and the index and value of
+ * its last logged step at or before it (`index` -1 and `step` null without steps). `ref` and `own`
+ * are {steps, ends} of the reference run and of this run.
+ */
+export function panelStep(mode, sliderStep, ref, own) {
+  const position = trainingPosition(mode, sliderStep, ref.steps, ref.ends || []);
+  // Rounded to 1e-9 so that 0.3 * 10 lands on step 3, not before it.
+  const target = Math.round(stepAtPosition(mode, position, own.steps, own.ends || []) * 1e9) / 1e9;
+  const index = atOrBefore(own.steps, target);
+  return { position, target, index, step: index < 0 ? null : own.steps[index] };
+}
+
+/**
+ * The layer of another run in the same role as `layer` of the reference run: the same name when the
+ * other run has it, else the same relative position in the runs' own layer lists (first to first,
+ * last to last), so two architectures line up. `refLayers` and `runLayers` are in model order.
+ */
+export function roleLayer(refLayers, layer, runLayers) {
+  if (!runLayers.length) return null;
+  if (runLayers.includes(layer)) return layer;
+  const i = refLayers.indexOf(layer);
+  if (i < 0 || refLayers.length === 1) return runLayers[0];
+  return runLayers[Math.round((i * (runLayers.length - 1)) / (refLayers.length - 1))];
+}
+
+const percent = (x) => `${Math.round(x * 100)}%`;
+
+/**
+ * What a compared panel says about its step: "step 40", or why it is not the slider's step
+ * ("step 1 · the slider is at step 160: this run's last logged step at or before it"; under
+ * "fraction" the share of each run's training). `at` is panelStep's answer, `slider` the slider's
+ * step, `last` the run's last logged step, `refName` the run whose steps the slider moves over.
+ */
+export function panelStepNote(mode, slider, at, last, refName) {
+  if (at.step === null) return "no step logged";
+  if (mode === "fraction") {
+    const own = `step ${at.step} of ${last} (${percent(last > 0 ? at.step / last : 1)} of its training)`;
+    return `${own} · slider: step ${slider} = ${percent(at.position)} of ${refName}'s`;
+  }
+  if (mode === "epoch")
+    return `step ${at.step} · slider: step ${slider} of ${refName}, epoch ${at.position.toFixed(2)}`;
+  if (at.step === slider) return `step ${at.step}`;
+  if (at.step > slider)
+    return `step ${at.step} · the slider is at step ${slider}: this run logged nothing that early`;
+  return `step ${at.step} · the slider is at step ${slider}: this run's last logged step at or before it`;
+}

@@ -136,21 +136,22 @@ export function frameScheduler(draw) {
 }
 
 /**
- * The panels of a view, one per selected run for one layer. `sync(runs, layer)` rebuilds them
- * into `row` when the runs or the layer changed (`drop(panel)` on each old one), else keeps them,
- * so their pictures stay while new data loads (`keep(panel)` on each); `reset()` forgets them.
- * Both return the panels now shown.
+ * The panels of a view, one per selected run, each for its layer. `sync(runs, layers)` (`layers`:
+ * one layer for all runs, or one per run) rebuilds them into `row` when the runs or their layers
+ * changed (`drop(panel)` on each old one), else keeps them, so their pictures stay while new data
+ * loads (`keep(panel)` on each); `reset()` forgets them. Both return the panels now shown.
  */
 export function panelSet(row, make, { keep = () => {}, drop = () => {} } = {}) {
   let signature = "";
   let panels = [];
   return {
-    sync(runs, layer) {
-      const sig = `${runs.map((r) => r.name).join("\u0000")}\u0001${layer}`;
+    sync(runs, layers) {
+      const layerOf = (i) => (Array.isArray(layers) ? layers[i] : layers);
+      const sig = runs.map((r, i) => `${r.name}\u0001${layerOf(i)}`).join("\u0000");
       if (sig !== signature) {
         signature = sig;
         panels.forEach(drop);
-        panels = runs.map((run) => make(run, layer));
+        panels = runs.map((run, i) => make(run, layerOf(i)));
         setChildren(
           row,
           panels.map((p) => p.el),

@@ -13,8 +13,10 @@ import {
 const FULL = {
   view: "filters",
   run: "exp 1/a&b=c#d",
-  compare: "<img src=x onerror=alert(1)>",
+  compare: ["<img src=x onerror=alert(1)>", "exp,2", "exp 3"],
   layer: "features.conv1",
+  layers: ["", "conv1", ""],
+  sync: "fraction",
   step: 400,
   filter: 3,
   image: 0,
@@ -25,6 +27,18 @@ test("a state survives encoding and decoding, odd run names included", () => {
   assert.deepEqual(decodeState("#" + encodeState(FULL)), FULL);
   assert.deepEqual(decodeState(encodeState({ view: "dead", step: 0 })), { view: "dead", step: 0 });
   assert.equal(encodeState({ view: "dead", run: "a", compare: "", step: null }), "view=dead&run=a");
+});
+
+test("a comparison of up to 4 runs: repeated compare keys, per-run layers only when one was picked", () => {
+  assert.equal(
+    encodeState({ run: "a", compare: ["b", "", "c"], layers: ["", "", ""] }),
+    "run=a&compare=b&compare=c",
+  );
+  assert.equal(encodeState({ run: "a", compare: "b" }), "run=a&compare=b"); // one run as a string too
+  assert.deepEqual(decodeState("run=a&compare=b"), { run: "a", compare: ["b"] });
+  assert.deepEqual(decodeState("compare=b&compare=c&compare=d&compare=e").compare, ["b", "c", "d"]); // 4 runs at most
+  assert.deepEqual(decodeState("layers=&layers=x").layers, ["", "x"]);
+  assert.equal(decodeState("layers=&layers=").layers, undefined);
 });
 
 test("decodeState keeps only whole non-negative counts and known keys", () => {
