@@ -35,10 +35,10 @@ export function create(root, shell) {
   setChildren(root, row);
 
   const open = (view, intent) => shell.open(view, intent);
-  const width = () => {
-    const room = (root.clientWidth || 860) / Math.max(panels.length, 1) - 48;
-    return Math.max(260, Math.min(620, Math.floor(room)));
-  };
+  // CSS px a panel has inside; the small charts go two to a row when that is wide enough.
+  const room = () => Math.max(260, Math.floor((root.clientWidth || 860) / Math.max(panels.length, 1) - 48));
+  const chartWidth = () =>
+    room() >= 820 ? Math.min(520, Math.floor(room() / 2) - 24) : Math.min(620, room());
 
   function findingsList(p) {
     const findings = p.data.findings || [];
@@ -85,11 +85,18 @@ export function create(root, shell) {
     const parts = PARTS.map(({ name, title, draw: drawPart }) => {
       const part = section(name, title);
       const data = p.data[name];
-      if (data) drawPart(part.body, data, width(), open);
+      const width = name === "dead" ? Math.min(900, room()) : chartWidth();
+      if (data) drawPart(part.body, data, width, open);
       else setChildren(part.body, hintNote((p.data.hints || {})[name] || ""));
+      if (name !== "dead") part.el.style.width = `${chartWidth()}px`;
       return part.el;
     });
-    setChildren(p.figure, findings.el, parts);
+    const charts = h(
+      "div",
+      { class: "overview-charts", style: { display: "flex", flexWrap: "wrap", columnGap: "32px" } },
+      parts.slice(1),
+    );
+    setChildren(p.figure, findings.el, parts[0], charts);
     p.el.dataset.findings = String((p.data.findings || []).length);
   }
 
