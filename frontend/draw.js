@@ -117,31 +117,103 @@ export function drawFilter(canvas, kernel, index, { normalization, inputMode, si
   ctx.putImageData(img, 0, 0);
 }
 
+// ------------------------------------------------------------------------------ axes (pure)
+/** A round tick spacing (1, 2 or 5 × 10^k) giving the number of intervals over `span` closest to `count`. */
+export function niceStep(span, count = 4) {
+  if (!(span > 0) || !Number.isFinite(span)) return 1;
+  const power = 10 ** Math.floor(Math.log10(span / Math.max(1, count)));
+  const candidates = [1, 2, 5, 10].map((m) => m * power);
+  const off = (step) => Math.abs(Math.log(span / step / count));
+  return candidates.reduce((best, step) => (off(step) < off(best) - 1e-9 ? step : best));
+}
+
+/** The multiples of `step` within [lo, hi], ascending (no "-0"). */
+function multiples(lo, hi, step) {
+  const ticks = [];
+  for (let k = Math.ceil(lo / step - 1e-9); k * step <= hi + step * 1e-9; k++)
+    ticks.push(Number((k * step).toPrecision(12)) + 0);
+  return ticks;
+}
+
+/** The multiples of a round spacing within [lo, hi] (about `count` intervals), ascending. */
+export function niceTicks(lo, hi, count = 4) {
+  if (!Number.isFinite(lo) || !Number.isFinite(hi)) return [];
+  return hi <= lo ? [lo] : multiples(lo, hi, niceStep(hi - lo, count));
+}
+
+/** Training-step ticks over [lo, hi]: whole, round steps (a spacing of at least 1); one tick for one step. */
+export function stepTicks(lo, hi, count = 4) {
+  if (!Number.isFinite(lo) || !Number.isFinite(hi)) return [];
+  return hi <= lo ? [lo] : multiples(lo, hi, Math.max(1, niceStep(hi - lo, count)));
+}
+
+/** A tick's label with as many decimals as the spacing `step` needs ("0.25", "100", "1e+6" stays short). */
+export function tickLabel(value, step) {
+  const decimals = step > 0 && step < 1 ? Math.min(6, Math.ceil(-Math.log10(step) - 1e-9)) : 0;
+  return Math.abs(value) >= 1e6 ? value.toPrecision(2) : value.toFixed(decimals);
+}
+
+/**
+ * The y range of the finite values in `series` (arrays, nulls skipped): widened by `margin` of its span
+ * on each side, at least `minSpan` wide (a flat series sits in the middle), kept within `clamp` [lo, hi]
+ * when given (e.g. smoothness cannot leave [-1, 1]); [0, 1] without any finite value.
+ */
+export function dataRange(series, { margin = 0.08, minSpan = 0.02, clamp = null } = {}) {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const ys of series)
+    for (const y of ys || [])
+      if (y !== null && Number.isFinite(y)) [lo, hi] = [Math.min(lo, y), Math.max(hi, y)];
+  if (!Number.isFinite(lo)) return clamp ? [...clamp] : [0, 1];
+  const pad = Math.max((hi - lo) * margin, (minSpan - (hi - lo)) / 2, 0);
+  let range = [lo - pad, hi + pad];
+  if (clamp) {
+    const span = Math.min(range[1] - range[0], clamp[1] - clamp[0]);
+    if (range[0] < clamp[0]) range = [clamp[0], clamp[0] + span];
+    if (range[1] > clamp[1]) range = [clamp[1] - span, clamp[1]];
+  }
+  return range;
+}
+
 // ------------------------------------------------------------------------------ line chart
 /**
- * Line chart: lines = [{xs, ys, color, label, width, dash}]; marker = x of the current step.
- * yRange = [lo, hi] or null (from data). Returns {toX(px) -> data x} for clicks.
+ * Line chart: lines = [{xs, ys, color, label, width, dash}]; bands = [{xs, lo, hi, color, label}]
+ * (a filled spread drawn under the lines); marker = x of the current step. yRange = [lo, hi] or
+ * null (from the data, lines and bands, with a small margin: dataRange; `yClamp` bounds it). The
+ * x axis has ticks at round steps (one tick and a point for a single step); the ticks shown are in
+ * canvas.dataset.xTicks / yTicks. Returns {toX(px) -> data x} for clicks.
  */
 export function lineChart(
   canvas,
-  { lines, marker = null, yRange = null, width = 420, height = 150, yLabel = "", legend = true },
+  {
+    lines,
+    bands = [],
+    marker = null,
+    yRange = null,
+    yClamp = null,
+    width = 420,
+    height = 150,
+    yLabel = "",
+    legend = true,
+  },
 ) {
   const ctx = sizeCanvas(canvas, width, height);
   const c = colors();
   const pad = { l: 42, r: 10, t: 10, b: 22 };
-  const xsAll = lines.flatMap((l) => l.xs);
+  const xsAll = [...lines, ...bands].flatMap((l) => l.xs);
   let x0 = Math.min(...xsAll);
   let x1 = Math.max(...xsAll);
   if (!Number.isFinite(x0)) [x0, x1] = [0, 1];
-  if (x1 === x0) [x0, x1] = [x0 - 1, x1 + 1];
-  let [y0, y1] = yRange || [Infinity, -Infinity];
-  if (!yRange) {
-    for (const l of lines)
-      for (const y of l.ys)
-        if (y !== null && Number.isFinite(y)) [y0, y1] = [Math.min(y0, y), Math.max(y1, y)];
-    if (!Number.isFinite(y0)) [y0, y1] = [0, 1];
-    if (y1 === y0) [y0, y1] = [y0 - 0.5, y1 + 0.5];
-  }
+  const xTicks = stepTicks(x0, x1);
+  if (x1 === x0) [x0, x1] = [x0 - 1, x1 + 1]; // one step: in the middle, with its own tick only
+  const [y0, y1] =
+    yRange ||
+    dataRange([...lines.map((l) => l.ys), ...bands.flatMap((b) => [b.lo, b.hi])], { clamp: yClamp });
+  const yTicks = niceTicks(y0, y1);
+  const yStep = yTicks.length > 1 ? yTicks[1] - yTicks[0] : 1;
+  canvas.dataset.xTicks = xTicks.join(" ");
+  canvas.dataset.yTicks = yTicks.map((y) => tickLabel(y, yStep)).join(" ");
+  canvas.dataset.yRange = `${y0} ${y1}`;
   const W = width - pad.l - pad.r;
   const H = height - pad.t - pad.b;
   const px = (x) => pad.l + ((x - x0) / (x1 - x0)) * W;
@@ -153,19 +225,35 @@ export function lineChart(
   ctx.lineWidth = 1;
   ctx.textAlign = "right";
   ctx.textBaseline = "middle";
-  for (let i = 0; i <= 4; i++) {
-    const y = y0 + ((y1 - y0) * i) / 4;
+  for (const y of yTicks) {
     ctx.beginPath();
     ctx.moveTo(pad.l, Math.round(py(y)) + 0.5);
     ctx.lineTo(pad.l + W, Math.round(py(y)) + 0.5);
     ctx.stroke();
-    ctx.fillText(Math.abs(y1 - y0) >= 10 ? y.toFixed(0) : y.toFixed(2), pad.l - 4, py(y));
+    ctx.fillText(tickLabel(y, yStep), pad.l - 4, py(y));
   }
   ctx.textAlign = "center";
   ctx.textBaseline = "top";
-  for (let i = 0; i <= 4; i++) {
-    const x = x0 + ((x1 - x0) * i) / 4;
-    ctx.fillText(String(Math.round(x)), Math.min(Math.max(px(x), pad.l + 10), pad.l + W - 10), pad.t + H + 5);
+  for (const x of xTicks)
+    ctx.fillText(String(x), Math.min(Math.max(px(x), pad.l + 10), pad.l + W - 10), pad.t + H + 5);
+  for (const band of bands) {
+    // The spread: a filled area between lo and hi (a dot-sized bar for a single step).
+    ctx.fillStyle = band.color || c.series[0];
+    ctx.globalAlpha = 0.22;
+    const points = band.xs
+      .map((x, i) => [x, band.lo[i], band.hi[i]])
+      .filter(([, lo, hi]) => Number.isFinite(lo) && Number.isFinite(hi));
+    if (points.length === 1) {
+      const [x, lo, hi] = points[0];
+      ctx.fillRect(px(x) - 3, py(hi), 6, Math.max(1, py(lo) - py(hi)));
+    } else if (points.length > 1) {
+      ctx.beginPath();
+      points.forEach(([x, , hi], i) => (i ? ctx.lineTo(px(x), py(hi)) : ctx.moveTo(px(x), py(hi))));
+      for (const [x, lo] of [...points].reverse()) ctx.lineTo(px(x), py(lo));
+      ctx.closePath();
+      ctx.fill();
+    }
+    ctx.globalAlpha = 1;
   }
   for (const line of lines) {
     ctx.strokeStyle = line.color || c.series[0];
@@ -214,7 +302,8 @@ export function lineChart(
     ctx.textAlign = "left";
     ctx.textBaseline = "middle";
     let y = pad.t + 8;
-    for (const line of lines.filter((l) => l.label)) {
+    const keyed = [...lines, ...bands.map((b) => ({ ...b, width: 6, band: true }))].filter((l) => l.label);
+    for (const line of keyed) {
       const text = line.label;
       const tw = ctx.measureText(text).width;
       const x = pad.l + W - tw - 22;
@@ -223,11 +312,13 @@ export function lineChart(
       ctx.fillRect(x - 4, y - 7, tw + 26, 14);
       ctx.globalAlpha = 1;
       ctx.strokeStyle = line.color || c.series[0];
-      ctx.lineWidth = 2;
+      ctx.lineWidth = line.band ? 6 : 2;
+      ctx.globalAlpha = line.band ? 0.35 : 1;
       ctx.beginPath();
       ctx.moveTo(x, y);
       ctx.lineTo(x + 14, y);
       ctx.stroke();
+      ctx.globalAlpha = 1;
       ctx.fillStyle = c.fg;
       ctx.fillText(text, x + 18, y);
       y += 14;

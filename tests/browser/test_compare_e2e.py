@@ -19,7 +19,7 @@ from torch import nn
 from tb_cnnviz.models import small_vgg
 
 pytestmark = [pytest.mark.browser]
-VGG, VGG_SPARSE, TINY = "vgg", "vgg_sparse", "tiny"
+VGG, VGG_SPARSE, TINY, ONE = "vgg", "vgg_sparse", "tiny", "one_step"
 VGG_LAYERS = ["features.conv1", "features.conv2", "features.conv4"]
 TINY_LAYERS = ["block1", "block2"]
 
@@ -65,12 +65,14 @@ def server(tmp_path_factory):
     _train(os.path.join(root, VGG), small_vgg(width=8), VGG_LAYERS, every=2, steps=10)
     _train(os.path.join(root, VGG_SPARSE), small_vgg(width=8), VGG_LAYERS, every=3, steps=9)
     _train(os.path.join(root, TINY), TinyCNN(), TINY_LAYERS, every=5, steps=40)
+    _train(os.path.join(root, ONE), TinyCNN(), TINY_LAYERS, every=5, steps=1)
     with tensorboard(str(root)) as base:
         wait_for(
             lambda: (
-                {r["name"] for r in get_json(api_url(base, "runs/list"))["runs"]} == {VGG, VGG_SPARSE, TINY}
+                {r["name"] for r in get_json(api_url(base, "runs/list"))["runs"]}
+                == {VGG, VGG_SPARSE, TINY, ONE}
             ),
-            what="the three runs listed",
+            what="the four runs listed",
         )
         yield base
 
@@ -199,3 +201,38 @@ def test_three_runs_of_two_architectures_each_with_its_layer_and_step(server, br
         assert again.problems == []
     finally:
         again.close()
+
+
+def test_four_runs_and_smoothness_charts_fit_their_data(server, browser, shots):
+    """Four runs side by side (the most); each smoothness chart's y axis fits its data (not -1..1), its band
+    of the 10th-90th percentile spans the filters, its x ticks are round steps, and a one-step run shows
+    one tick (and a point), not "-1 0 0 1 1"."""
+    page, frame = open_plugin(browser, server, VGG)
+    try:
+        frame.click("button[data-view=filters]")
+        for select, run in (("b", VGG_SPARSE), ("c", TINY), ("d", ONE)):
+            frame.wait_for_selector(f"select.run-{select}", state="visible")
+            frame.select_option(f"select.run-{select}", run)
+        frame.wait_for_function(
+            "() => document.querySelectorAll('.panel canvas.smoothness-chart[data-y-ticks]').length === 4"
+        )
+        idle(frame)
+        charts = frame.eval_on_selector_all(
+            ".panel",
+            """ps => Object.fromEntries(ps.map(p => { const c = p.querySelector('canvas.smoothness-chart');
+                return [p.dataset.run, {x: c.dataset.xTicks, y: c.dataset.yTicks, range: c.dataset.yRange.split(' ').map(Number),
+                    title: p.querySelector('.chart-title').textContent}]; }))""",
+        )
+        assert charts[VGG]["x"] == "2 4 6 8 10" and charts[TINY]["x"] == "10 20 30 40", charts
+        assert charts[ONE]["x"] == "1" and "one step logged (1)" in charts[ONE]["title"], charts[ONE]
+        for run, chart in charts.items():
+            lo, hi = chart["range"]
+            assert -1 <= lo < hi <= 1 and hi - lo < 1.5, (run, chart)  # fitted, not the whole -1..1
+            assert "-1.00" not in chart["y"].split(), (run, chart)
+        # SmallVGG's conv1 has 8 filters: the title names the band over them.
+        assert "band 10th–90th percentile of 8 filters" in charts[VGG]["title"]
+        assert frame.evaluate("() => document.documentElement.scrollWidth") <= 1280
+        screenshot(page.page, shots / "compare-four-runs.png")
+        assert page.problems == []
+    finally:
+        page.close()

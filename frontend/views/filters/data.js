@@ -84,3 +84,23 @@ export function kernels(run, layer, steps, index) {
     (v) => v.data.length * 4,
   );
 }
+
+/**
+ * The spread of per-filter values at each step: {lo, hi, counts}, the `low` and `high` quantiles (linear
+ * interpolation between order statistics) of each row's finite values; null where a row has none.
+ */
+export function quantileBand(rows, low = 0.1, high = 0.9) {
+  const at = (sorted, q) => {
+    const pos = q * (sorted.length - 1);
+    const i = Math.floor(pos);
+    return i + 1 < sorted.length ? sorted[i] + (pos - i) * (sorted[i + 1] - sorted[i]) : sorted[i];
+  };
+  const band = { lo: [], hi: [], counts: [] };
+  for (const row of rows) {
+    const sorted = (row || []).filter((v) => v !== null && Number.isFinite(v)).sort((a, b) => a - b);
+    band.lo.push(sorted.length ? at(sorted, low) : null);
+    band.hi.push(sorted.length ? at(sorted, high) : null);
+    band.counts.push(sorted.length);
+  }
+  return band;
+}

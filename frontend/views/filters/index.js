@@ -10,7 +10,7 @@ import { hitKernelGrid, inputModes, weightStats } from "../../kernels.js";
 import { basePanel, layerView } from "../../layer_view.js";
 import { kindsAt, layersWith, valueAt } from "../../steps.js";
 import { setLoading } from "../../widgets.js";
-import { filterSeries, kernels, peekKernels } from "./data.js";
+import { filterSeries, kernels, peekKernels, quantileBand } from "./data.js";
 import { topLink } from "../top_images/index.js";
 
 export function create(root, shell) {
@@ -67,7 +67,7 @@ export function create(root, shell) {
     p.chartBox = h(
       "div",
       { class: "chart-box" },
-      h("div", { class: "chart-title", text: "Smoothness (1 = smooth)" }),
+      (p.chartTitle = h("div", { class: "chart-title", text: "Smoothness (1 = smooth)" })),
       p.chart,
     );
     p.detail = h("div", { class: "detail" });
@@ -206,11 +206,20 @@ function links(p, f, shell) {
   return buttons.length ? [h("dt", { text: "See also" }), h("dd", { class: "links" }, buttons)] : [];
 }
 
-/** The smoothness curve (layer mean, and the selected filter) with the step marked. */
+/**
+ * The smoothness curve: the layer mean, the spread across filters (10th–90th percentile at each step,
+ * a band), the selected filter, the step marked; the y axis fits the data (within [-1, 1]).
+ */
 function drawChart(p, step, selected, width) {
   p.chartBox.hidden = !p.smooth || !p.smooth.steps.length;
   if (p.chartBox.hidden) return;
   const c = colors();
+  const band = quantileBand(p.smooth.values, 0.1, 0.9);
+  const filters = Math.max(0, ...band.counts);
+  const bands =
+    filters > 1
+      ? [{ xs: p.smooth.steps, lo: band.lo, hi: band.hi, color: c.series[0], label: "10–90%" }]
+      : [];
   const lines = [{ xs: p.smooth.steps, ys: p.smooth.mean, color: c.series[0], label: "layer mean" }];
   if (selected >= 0)
     lines.push({
@@ -220,7 +229,12 @@ function drawChart(p, step, selected, width) {
       label: `filter #${selected}`,
       dash: [4, 3],
     });
-  lineChart(p.chart, { lines, marker: step, yRange: [-1, 1], width, height: 140 });
+  lineChart(p.chart, { lines, bands, marker: step, yClamp: [-1, 1], width, height: 140 });
+  const steps = p.smooth.steps.length;
+  p.chartTitle.textContent =
+    `Smoothness (1 = smooth): layer mean` +
+    (bands.length ? `, band 10th–90th percentile of ${filters} filters` : "") +
+    (steps === 1 ? ` · one step logged (${p.smooth.steps[0]})` : "");
 }
 
 /** "0.412 (layer mean 0.380)" for filter `f` at the last smoothness step <= `step`. */
