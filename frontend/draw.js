@@ -180,7 +180,8 @@ export function dataRange(series, { margin = 0.08, minSpan = 0.02, clamp = null 
  * Line chart: lines = [{xs, ys, color, label, width, dash}]; bands = [{xs, lo, hi, color, label}]
  * (a filled spread drawn under the lines); marker = x of the current step. yRange = [lo, hi] or
  * null (from the data, lines and bands, with a small margin: dataRange; `yClamp` bounds it). The
- * x axis has ticks at round steps (one tick and a point for a single step); the ticks shown are in
+ * x axis has ticks at round steps (one tick and a point for a single step; round values when the
+ * xs are not whole numbers); the ticks shown are in
  * canvas.dataset.xTicks / yTicks. Returns {toX(px) -> data x} for clicks.
  */
 export function lineChart(
@@ -204,7 +205,9 @@ export function lineChart(
   let x0 = Math.min(...xsAll);
   let x1 = Math.max(...xsAll);
   if (!Number.isFinite(x0)) [x0, x1] = [0, 1];
-  const xTicks = stepTicks(x0, x1);
+  // Training steps get whole round ticks; other x values (e.g. a fraction of pixels) round values.
+  const xTicks = xsAll.every(Number.isInteger) ? stepTicks(x0, x1) : niceTicks(x0, x1);
+  const xStep = xTicks.length > 1 ? xTicks[1] - xTicks[0] : 1;
   if (x1 === x0) [x0, x1] = [x0 - 1, x1 + 1]; // one step: in the middle, with its own tick only
   const [y0, y1] =
     yRange ||
@@ -235,7 +238,7 @@ export function lineChart(
   ctx.textAlign = "center";
   ctx.textBaseline = "top";
   for (const x of xTicks)
-    ctx.fillText(String(x), Math.min(Math.max(px(x), pad.l + 10), pad.l + W - 10), pad.t + H + 5);
+    ctx.fillText(tickLabel(x, xStep), Math.min(Math.max(px(x), pad.l + 10), pad.l + W - 10), pad.t + H + 5);
   for (const band of bands) {
     // The spread: a filled area between lo and hi (a dot-sized bar for a single step).
     ctx.fillStyle = band.color || c.series[0];
