@@ -18,6 +18,14 @@ embedding: t-SNE of 1,000 held-out images with the top-9 examples of conv1, conv
 
     .venv/bin/python benchmarks/event_growth.py                 # every kind (about 2-4 minutes on 2 busy cores)
     .venv/bin/python benchmarks/event_growth.py --kinds kernels gradcam --snapshots 20
+
+``--model NAME --size PX`` measures a torchvision classification model instead (random init, 10
+classes, no pretraining), on the shapes images upsampled (bilinear) to ``PX``; the default
+layers are the callback's for that model. With it, the bytes of each kind over 10,000 steps at
+the default schedule (``kinds.SNAPSHOTS``) are printed too, e.g.
+
+    .venv/bin/python benchmarks/event_growth.py --model resnet50 --size 224 \
+        --kinds kernels activations dead_filters gradcam --snapshots 1 --every 1 --batch-size 2
 """
 
 from __future__ import annotations
@@ -36,7 +44,7 @@ from torch import nn  # noqa: E402
 
 from tb_cnnviz.callbacks import CNNVizCallback  # noqa: E402
 from tb_cnnviz.datasets import ShapesDataset  # noqa: E402
-from tb_cnnviz.kinds import SNAPSHOTS, TRAINING  # noqa: E402
+from tb_cnnviz.kinds import SNAPSHOTS, TRAINING, default_every_n_steps  # noqa: E402
 from tb_cnnviz.models import small_vgg  # noqa: E402
 
 CHEAP_KINDS = ("kernels", "activations", "dead_filters", "gradcam")
@@ -73,6 +81,23 @@ def scheduled_steps(kind: str, every: int, steps: int) -> list[int]:
 @functools.cache
 def shapes(size: int, seed: int) -> ShapesDataset:
     return ShapesDataset(size, seed=seed)
+
+
+def tensors(dataset: ShapesDataset, cli: argparse.Namespace, index=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(images, labels)`` of ``dataset`` (all, or ``index``), upsampled to ``--size`` px when it is not 32."""
+    images, labels = dataset.tensors() if index is None else dataset.tensors(index)
+    if images.shape[-1] != cli.size:
+        images = nn.functional.interpolate(images, size=cli.size, mode="bilinear", align_corners=False)
+    return images, labels
+
+
+def make_model(cli: argparse.Namespace) -> nn.Module:
+    """The example SmallVGG, or a torchvision model by name (random init, one output per shapes class)."""
+    if cli.model == "small_vgg":
+        return small_vgg(width=cli.width)
+    import torchvision
+
+    return torchvision.models.get_model(cli.model, weights=None, num_classes=len(ShapesDataset.classes))
 
 
 def sgd_step(
@@ -115,25 +140,26 @@ def measure(
     """Train ``steps`` steps logging only ``kind`` every ``every`` steps; returns the event-file size before step 1 and after each step.
     ``cli``: the command line (width, batch size, embedding images, pattern channels and steps)."""
     held_out = shapes(max(cli.embedding_images, 8), 1)
-    images, labels = shapes(2048, 0).tensors()
-    probe = held_out.tensors(range(8))
+    images, labels = tensors(shapes(64 if cli.model != "small_vgg" else 2048, 0), cli)
+    probe = tensors(held_out, cli, range(8))
     options = dict(OFF)
     if kind in ON:
         options.pop(ON[kind])
     elif kind == "patterns":
         options.update(
-            pattern_layers=["features.conv5"],
+            pattern_layers=["features.conv5"] if cli.model == "small_vgg" else [_last_conv(cli)],
             pattern_channels=cli.pattern_channels,
             pattern_steps=cli.pattern_steps,
         )
     elif kind == "embedding":
         options.update(
-            embedding_probe=held_out.tensors(range(cli.embedding_images)), top_example_layers=TOP_LAYERS
+            embedding_probe=tensors(held_out, cli, range(cli.embedding_images)),
+            top_example_layers=TOP_LAYERS if cli.model == "small_vgg" else None,
         )
     else:
         raise ValueError(f"kind: expected one of {CHEAP_KINDS + SLOW_KINDS}, got {kind!r}")
     torch.manual_seed(0)
-    model = small_vgg(width=cli.width)
+    model = make_model(cli)
     if state is not None:
         model.load_state_dict(state)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
@@ -159,6 +185,10 @@ def measure(
         sizes.append(event_bytes(log_dir))
     viz.close()
     return sizes
+
+
+def _last_conv(cli: argparse.Namespace) -> str:
+    return [name for name, m in make_model(cli).named_modules() if isinstance(m, nn.Conv2d)][-1]
 
 
 def growth(sizes: list[int], snapshots: int) -> dict:
@@ -188,11 +218,15 @@ def main() -> None:
     parser.add_argument(
         "--kinds", nargs="+", default=list(CHEAP_KINDS + SLOW_KINDS), choices=CHEAP_KINDS + SLOW_KINDS
     )
+    parser.add_argument(
+        "--model", default="small_vgg", help="small_vgg (the example, default) or a torchvision model name"
+    )
     int_options = (
         ("--snapshots", 10, "N for the cheap kinds: 2N snapshots after the first (default 10)"),
         ("--slow-snapshots", 2, "N for patterns and embedding (default 2)"),
         ("--every", 2, "every_n_steps (default 2; the size of a snapshot does not depend on it)"),
         ("--width", 16, None),
+        ("--size", 32, "input size in px (the shapes images are 32 px; others are upsampled)"),
         ("--batch-size", 16, None),
         (
             "--pretrain",
@@ -210,6 +244,8 @@ def main() -> None:
 
     rows = []
     started = time.perf_counter()
+    if args.model != "small_vgg":
+        args.pretrain = 0  # only the example is pretrained
     state = pretrain(args.width, args.pretrain) if args.pretrain else None
     print(
         f"pretrained {args.pretrain} steps, {time.perf_counter() - started:.0f} s",
@@ -245,8 +281,11 @@ def main() -> None:
             flush=True,
         )
 
+    model_name = (
+        f"SmallVGG(width={args.width})" if args.model == "small_vgg" else f"{args.model} (random init)"
+    )
     print(
-        f"\nSmallVGG(width={args.width}), shapes 32x32, pretrained {args.pretrain} steps, then batch {args.batch_size}, every {args.every} steps, probe 8 images; one kind per run; torch {torch.__version__}; "
+        f"\n{model_name}, shapes {args.size}x{args.size}, pretrained {args.pretrain} steps, then batch {args.batch_size}, every {args.every} steps, probe 8 images; one kind per run; torch {torch.__version__}; "
         f"total {time.perf_counter() - started:.0f} s; load average {os.getloadavg()[0]:.1f}"
     )
     print(
@@ -260,6 +299,15 @@ def main() -> None:
     print(
         "\nspread: (largest - smallest) later snapshot over their mean; deviation: (S(2N)-S(N)) / (S(N)-S(0)) - 1."
     )
+    every = default_every_n_steps()
+    total = 0.0
+    print("\nover 10,000 steps at the default schedule (first snapshot + later ones):")
+    for kind, _, result, _ in rows:
+        count = 10_000 // every[kind]
+        size = result["first"] + (count - 1) * result["per_snapshot"]
+        total += size
+        print(f"{kind:<13} every {every[kind]:>5} steps: {count:>4} snapshots, {size / 1e6:>9.2f} MB")
+    print(f"{'total':<13} {total / 1e6:>40.2f} MB")
 
 
 if __name__ == "__main__":
