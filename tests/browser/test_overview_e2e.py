@@ -62,7 +62,7 @@ def test_the_first_tab_maps_dead_fractions_and_its_finding_opens_the_dead_filter
         )
         assert frame.locator("li.finding[data-rule=nonfinite_weights]").count() == 1
         assert frame.locator("li.finding").first.get_attribute("class") == "finding finding-error"
-        for canvas in ("overview-smoothness", "overview-dead-map"):
+        for canvas in ("overview-smoothness", "overview-dead-map", "overview-spread-map"):
             assert _drawn_pixels(frame, f"canvas.{canvas}") > 500, canvas
         finding.locator("button.finding-link").click()
         frame.wait_for_selector("button[data-view=dead][aria-selected=true]")

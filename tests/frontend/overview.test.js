@@ -9,6 +9,8 @@ import {
   overviewSteps,
   separabilityText,
   smoothnessLines,
+  spreadMatrix,
+  spreadText,
 } from "../../frontend/views/overview/data.js";
 
 const VIEWS = ["overview", "filters", "dead", "gradcam", "separability"];
@@ -76,4 +78,27 @@ test("the last measured value and its step", () => {
   assert.equal(lastValue([1], [null]), null);
   assert.equal(lastText([1000, 6000], [0.5, 0.826]), "0.83 at step 6,000");
   assert.equal(lastText([1], [null]), "not measured at any logged step");
+});
+
+test("the rate-spread map is steps × layers over the union of the layers' steps", () => {
+  const part = {
+    layers: [
+      { layer: "conv1", steps: [2, 4], spread: [0.1, 0.2] },
+      { layer: "conv2", steps: [4, 6], spread: [null, 0.3] },
+    ],
+  };
+  const matrix = spreadMatrix(part);
+  assert.deepEqual(matrix.steps, [2, 4, 6]);
+  assert.deepEqual(matrix.layers, ["conv1", "conv2"]);
+  assert.deepEqual(matrix.values, [
+    [0.1, null],
+    [0.2, null],
+    [null, 0.3],
+  ]);
+  assert.equal(
+    spreadText(matrix, 2, 1),
+    "conv2 · step 6 · spread of activation rates 0.300 (standard deviation over filters)",
+  );
+  assert.equal(spreadText(matrix, 1, 1), "conv2 · step 4 · no finite rates");
+  assert.equal(spreadText(matrix, 9, 0), "");
 });

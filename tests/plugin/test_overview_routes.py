@@ -148,6 +148,13 @@ def test_killed_filters_and_an_infinite_weight_are_found_with_their_evidence(cli
         "layer": "features.conv2",
         "step": 8,
     }
+    # the spread of conv2's rates over its filters, step by step, as api/dead/rates' rates give it
+    rates = get_json(client, f"{P}/api/dead/rates?run={BROKEN}&layer=features.conv2")
+    spread = next(e for e in answer["rate_spread"]["layers"] if e["layer"] == "features.conv2")
+    assert spread["steps"] == rates["steps"]
+    expected = [np.std([r for r in row if r is not None]) for row in rates["rates"]]
+    np.testing.assert_allclose(spread["spread"], expected, atol=1e-5)
+    assert spread["spread"][3] > spread["spread"][0]  # 6 of 8 filters at 0, the others not
     weights = rules["nonfinite_weights"]
     assert (weights["severity"], weights["view"], weights["step"]) == ("error", "filters", 10)
     # one update after the infinite weight every weight is NaN: conv1 is the first kernel layer with some
@@ -187,6 +194,7 @@ def test_written_series_trigger_the_other_rules(client):
     assert rules["snapshots_skipped"]["text"].startswith("3 embedding snapshots skipped (last at step 300)")
     assert rules["snapshots_skipped"]["view"] == "embedding"
     assert answer["dead"] is None and "every conv layer" in answer["hints"]["dead"]
+    assert answer["rate_spread"] is None and answer["hints"]["rate_spread"] == answer["hints"]["dead"]
     assert answer["separability"]["layers"][0] == {
         "layer": "stage1",
         "measured_at": "output",

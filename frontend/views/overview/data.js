@@ -67,3 +67,31 @@ export function lastText(steps, values, digits = 2) {
     ? "not measured at any logged step"
     : `${formatNumber(last.value, digits)} at step ${last.step.toLocaleString("en-US")}`;
 }
+
+/**
+ * The rate-spread part's layers as a steps × layers matrix over the union of their steps:
+ * {steps, layers (names), values: values[step][layer] (null where not logged or not finite)}.
+ */
+export function spreadMatrix(part) {
+  const steps = [...new Set(part.layers.flatMap((l) => l.steps))].sort((a, b) => a - b);
+  const column = new Map(steps.map((s, i) => [s, i]));
+  const values = steps.map(() => part.layers.map(() => null));
+  part.layers.forEach((l, j) =>
+    l.steps.forEach((s, i) => {
+      const v = l.spread[i];
+      values[column.get(s)][j] = typeof v === "number" && Number.isFinite(v) ? v : null;
+    }),
+  );
+  return { steps, layers: part.layers.map((l) => l.layer), values };
+}
+
+/** What a cell of the rate-spread map says on hover. */
+export function spreadText(matrix, step, layer) {
+  const name = matrix.layers[layer];
+  const v = matrix.values[step] ? matrix.values[step][layer] : undefined;
+  if (name === undefined || v === undefined) return "";
+  const where = `${name} · step ${matrix.steps[step]}`;
+  return v === null
+    ? `${where} · no finite rates`
+    : `${where} · spread of activation rates ${formatNumber(v, 3)} (standard deviation over filters)`;
+}

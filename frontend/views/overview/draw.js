@@ -2,9 +2,9 @@
 // layers × steps map (views/dead/layer_map.js), the curves are draw.js's lineChart; a part that was not
 // logged shows what to pass to CNNVizCallback to get it (the route's hint).
 import { eventPoint, h, setChildren } from "../../dom.js";
-import { colors, lineChart } from "../../draw.js";
-import { cellText, drawLayerMap, fractionTable, sortRows } from "../dead/layer_map.js";
-import { lastText, separabilityText, smoothnessLines } from "./data.js";
+import { colors, heatmap, lineChart } from "../../draw.js";
+import { cellText, drawLayerMap, fractionTable, mapLayout, sortRows } from "../dead/layer_map.js";
+import { lastText, separabilityText, smoothnessLines, spreadMatrix, spreadText } from "./data.js";
 
 /** A titled section of a panel: {el, body}; `name` is its data-part. */
 export function section(name, title) {
@@ -128,4 +128,48 @@ export function probeAccuracyChart(body, part, width) {
     },
     `probe images classified as their label: ${lastText(part.steps, part.accuracy)}`,
   );
+}
+
+/**
+ * The spread of each layer's activation rates (rows: the layers of the dead-fraction map, in its order;
+ * columns: logged steps, aligned with that map's), viridis from 0 to 0.5 (the largest spread of rates
+ * in [0, 1]), grey where not measured; hover for values, a click opens Dead filters there.
+ */
+export function spreadMap(body, part, width, open) {
+  const matrix = spreadMatrix(part);
+  const L = mapLayout(matrix.layers.length, matrix.steps.length, width);
+  const canvas = h("canvas", { class: "heatmap overview-spread-map", title: "Click: open in Dead filters" });
+  const readout = h("div", { class: "hover-readout overview-spread-readout", role: "status", text: " " });
+  const axes = h("div", {
+    class: "heat-axes",
+    text: "rows: the layers above, in the same order · colour: standard deviation of the filters' activation rates 0 → 0.5 (0: every filter fires alike) · grey: not measured",
+  });
+  setChildren(
+    body,
+    h("div", { class: "heat-box", style: { paddingLeft: `${L.label}px` } }, canvas),
+    axes,
+    readout,
+  );
+  const scaled = matrix.values.map((row) => row.map((v) => (v === null ? null : Math.min(1, v / 0.5))));
+  const { hit } = heatmap(canvas, {
+    rates: scaled,
+    threshold: -1,
+    width: L.cellW * matrix.steps.length + 2,
+    maxHeight: L.cellH * matrix.layers.length,
+  });
+  const cellAt = (event) => {
+    const [x, y] = eventPoint(event, canvas);
+    const at = hit(x, y);
+    return at.column >= 0 && at.row >= 0 ? at : null;
+  };
+  canvas.addEventListener("mousemove", (event) => {
+    const at = cellAt(event);
+    if (!at) return;
+    readout.textContent = spreadText(matrix, at.column, at.row);
+    canvas.title = readout.textContent;
+  });
+  canvas.addEventListener("click", (event) => {
+    const at = cellAt(event);
+    if (at) open("dead", { layer: matrix.layers[at.row], step: matrix.steps[at.column] });
+  });
 }

@@ -1,10 +1,10 @@
 // Overview (the first tab): one page per run, built from what the other views' data already holds
 // (api/overview/run): the findings the plugin computed (tb_cnnviz/plugin/findings.py, docs/findings.md),
-// each with a link that opens the view showing its evidence; the dead fraction of every layer over
-// training (the Dead filters view's layers × steps map); the first layer's smoothness, separability,
-// Grad-CAM faithfulness and the probe images' accuracy as small charts. Two runs side by side when
-// compared. No layer select or step slider, so it is not built on layer_view.js; it keeps its
-// stale-answer guard (a token) and its panels (layer_view.js's basePanel) itself.
+// each with a link that opens the view showing its evidence; two layers × steps maps, the dead fraction
+// (the Dead filters view's map) and the spread of the filters' activation rates; the first layer's
+// smoothness, separability, Grad-CAM faithfulness and the probe images' accuracy as small charts. Two
+// runs side by side when compared. No layer select or step slider, so it is not built on layer_view.js;
+// it keeps its stale-answer guard (a token) and its panels (layer_view.js's basePanel) itself.
 import { h, message, setChildren } from "../../dom.js";
 import { runNames } from "../../format.js";
 import { basePanel } from "../../layer_view.js";
@@ -18,15 +18,22 @@ import {
   section,
   separabilityChart,
   smoothnessChart,
+  spreadMap,
 } from "./draw.js";
 
 const PARTS = [
   { name: "dead", title: "Dead fraction per layer (rows) and logged step (columns)", draw: deadMap },
+  {
+    name: "rate_spread",
+    title: "Spread of the filters' activation rates per layer and step",
+    draw: spreadMap,
+  },
   { name: "smoothness", title: "First layer's smoothness over training", draw: smoothnessChart },
   { name: "separability", title: "Separability: deepest layer's probe accuracy", draw: separabilityChart },
   { name: "faithfulness", title: "Grad-CAM faithfulness: deletion gap", draw: faithfulnessChart },
   { name: "probe_accuracy", title: "Probe images' accuracy", draw: probeAccuracyChart },
 ];
+const MAPS = ["dead", "rate_spread"]; // the first parts: full width; the charts after them two to a row
 
 export function create(root, shell) {
   let token = 0;
@@ -85,18 +92,19 @@ export function create(root, shell) {
     const parts = PARTS.map(({ name, title, draw: drawPart }) => {
       const part = section(name, title);
       const data = p.data[name];
-      const width = name === "dead" ? Math.min(900, room()) : chartWidth();
+      const map = MAPS.includes(name);
+      const width = map ? Math.min(900, room()) : chartWidth();
       if (data) drawPart(part.body, data, width, open);
       else setChildren(part.body, hintNote((p.data.hints || {})[name] || ""));
-      if (name !== "dead") part.el.style.width = `${chartWidth()}px`;
+      if (!map) part.el.style.width = `${chartWidth()}px`;
       return part.el;
     });
     const charts = h(
       "div",
       { class: "overview-charts", style: { display: "flex", flexWrap: "wrap", columnGap: "32px" } },
-      parts.slice(1),
+      parts.slice(MAPS.length),
     );
-    setChildren(p.figure, findings.el, parts[0], charts);
+    setChildren(p.figure, findings.el, parts.slice(0, MAPS.length), charts);
     p.el.dataset.findings = String((p.data.findings || []).length);
   }
 

@@ -5,6 +5,8 @@ views' data already holds, and the findings computed from it (``tb_cnnviz/plugin
 
 - ``dead``: every dead-filter layer's dead fraction per logged step (``api/dead/fractions``' answer:
   layers whose semantics define no dead filters have null fractions and their ``semantics``);
+- ``rate_spread``: per dead-filter layer and logged step, the standard deviation of its filters' finite
+  activation rates (how differently its filters fire; at most 0.5);
 - ``smoothness``: the first kernel layer's (natural name order) mean and spread (standard deviation
   over its filters) of the per-filter smoothness per logged step;
 - ``separability``: per layer in depth order the held-out accuracy at the last logged step, and the
@@ -41,13 +43,13 @@ FAITHFULNESS_HINT = (
 )
 
 
-def _dead(env: RouteContext, run: str) -> tuple[dict | None, list]:
-    """The dead fractions of every layer (``api/dead/fractions``), and the dead-filter and non-finite
-    activation findings."""
+def _dead(env: RouteContext, run: str) -> tuple[dict | None, dict | None, list]:
+    """The dead fractions of every layer (``api/dead/fractions``), the spread of its filters' activation
+    rates per step, and the dead-filter and non-finite activation findings."""
     answer = dead.dead_fractions(None, Query({"run": run}), env)
     if not answer["layers"]:
-        return None, []
-    found, nonfinite = [], []
+        return None, None, []
+    found, nonfinite, spreads = [], [], []
     for entry in answer["layers"]:
         layer = entry["layer"]
         found += rules.dead_filters(
@@ -56,7 +58,18 @@ def _dead(env: RouteContext, run: str) -> tuple[dict | None, list]:
         series = env.series(env.info(run, metadata.DEAD_FILTERS, layer))
         steps, counts = series.memo.get(("overview_nonfinite",), lambda s=series: _nonfinite_per_step(s))
         nonfinite.append((layer, steps, counts, [v.size for v in series.values]))
-    return answer, found + rules.nonfinite_activations(nonfinite)
+        spreads.append(series.memo.get(("overview_spread",), lambda s=series, name=layer: _spread(s, name)))
+    return answer, {"layers": spreads}, found + rules.nonfinite_activations(nonfinite)
+
+
+def _spread(series, layer: str) -> dict:
+    """Per logged step, the standard deviation of the layer's finite activation rates over its filters
+    (0: every filter as active as the others; rates are in [0, 1], so at most 0.5)."""
+    spread = []
+    for value in series.values:
+        finite = value[np.isfinite(value)].astype(np.float64)
+        spread.append(float(finite.std()) if finite.size else np.nan)
+    return {"layer": layer, "steps": series.steps.tolist(), "spread": floats(spread)}
 
 
 def _nonfinite_per_step(series) -> tuple[list, list]:
@@ -175,7 +188,7 @@ def _probe_accuracy(env: RouteContext, run: str) -> dict | None:
 def overview_run(request: Any, query: Query, env: RouteContext) -> dict:
     """Every part of the Overview of one run and its findings (module docstring)."""
     run = env.run(query)
-    dead_part, dead_found = _dead(env, run)
+    dead_part, spread_part, dead_found = _dead(env, run)
     smoothness_part, smoothness_found = _smoothness(env, run)
     separability_part, separability_found = _separability(env, run)
     faithfulness_part, faithfulness_found = _faithfulness(env, run)
@@ -191,6 +204,7 @@ def overview_run(request: Any, query: Query, env: RouteContext) -> dict:
     view_hints = {view["name"]: view["hint"] for view in kinds.table()["views"]}
     parts = {
         "dead": (dead_part, view_hints["dead"]),
+        "rate_spread": (spread_part, view_hints["dead"]),
         "smoothness": (smoothness_part, view_hints["filters"]),
         "separability": (separability_part, view_hints["separability"]),
         "faithfulness": (faithfulness_part, FAITHFULNESS_HINT),
