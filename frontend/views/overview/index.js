@@ -93,6 +93,7 @@ export function create(root, shell) {
       const part = section(name, title);
       const data = p.data[name];
       const map = MAPS.includes(name);
+      part.el.hidden = name === "rate_spread" && !data && !p.data.dead; // the dead part's hint says it
       const width = map ? Math.min(900, room()) : chartWidth();
       if (data) drawPart(part.body, data, width, open);
       else setChildren(part.body, hintNote((p.data.hints || {})[name] || ""));
