@@ -33,7 +33,7 @@ export function basePanel(run, layer, className = "panel") {
   p.note = h("div", { class: "panel-note" });
   // Filled by layerView in a comparison: the panel's own layer select and where its step lies.
   p.picker = h("div", { class: "panel-picker", hidden: true });
-  p.stepLine = h("div", { class: "panel-note panel-step", hidden: true });
+  p.stepLine = h("div", { class: "panel-step", hidden: true });
   p.dropped = h("div", { class: "panel-note panel-dropped", role: "status", hidden: true });
   p.el = h(
     "article",
@@ -41,8 +41,8 @@ export function basePanel(run, layer, className = "panel") {
     h("h3", { class: "panel-title", text: run.name }),
     p.picker,
     p.stepLine,
-    p.dropped,
     p.note,
+    p.dropped, // after the view's note: the first .panel-note of a panel is the view's
   );
   return p;
 }
