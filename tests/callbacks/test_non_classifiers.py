@@ -196,3 +196,11 @@ def test_a_dict_without_class_scores_turns_grad_cam_off_once_at_the_defaults(tmp
     assert len(warned) == 1 and "its output (dict with keys ['boxes'])" in warned[0]
     assert not viz.enabled["gradcam"] and viz.enabled["activations"]
     viz.close()
+
+
+def test_saliency_of_a_dense_model_explains_the_same_dense_target():
+    """dS/dx for class 0 of image 0 (score x, predicted at 3 of 4 pixels): 1/3 on those pixels, 0 elsewhere."""
+    from tb_cnnviz.analysis.attribution import saliency
+
+    maps = saliency(_Out(DenseNet().double()), X[:1], torch.tensor([0]))
+    np.testing.assert_allclose(maps[0].numpy(), [[1 / 3, 0.0], [1 / 3, 1 / 3]])
