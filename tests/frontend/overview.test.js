@@ -8,7 +8,7 @@ import {
   lastValue,
   overviewSteps,
   separabilityText,
-  smoothnessLines,
+  smoothnessSpec,
   spreadMatrix,
   spreadText,
 } from "../../frontend/views/overview/data.js";
@@ -46,20 +46,15 @@ test("the overview's steps are the union of its parts' steps", () => {
   assert.deepEqual(overviewSteps(null), []);
 });
 
-test("smoothness is drawn as its mean and a dashed band of one spread, gaps kept", () => {
+test("smoothness is drawn as its mean and a band of one spread, gaps kept", () => {
   const part = { steps: [0, 10, 20], mean: [0.1, null, 0.3], spread: [0.05, 0.1, null] };
-  const [mean, upper, lower] = smoothnessLines(part, ["blue"]);
-  assert.deepEqual(mean.ys, [0.1, null, 0.3]);
-  assert.deepEqual(
-    upper.ys.map((y) => (y === null ? null : +y.toFixed(3))),
-    [0.15, null, null],
-  );
-  assert.deepEqual(
-    lower.ys.map((y) => (y === null ? null : +y.toFixed(3))),
-    [0.05, null, null],
-  );
-  assert.deepEqual(upper.dash, [3, 3]);
-  assert.equal(lower.label, undefined); // one legend entry for the band
+  const { lines, bands } = smoothnessSpec(part, ["blue"]);
+  assert.deepEqual(lines.length, 1);
+  assert.deepEqual(lines[0].ys, [0.1, null, 0.3]);
+  const rounded = (ys) => ys.map((y) => (y === null ? null : +y.toFixed(3)));
+  assert.deepEqual(rounded(bands[0].hi), [0.15, null, null]);
+  assert.deepEqual(rounded(bands[0].lo), [0.05, null, null]);
+  assert.deepEqual(bands[0].xs, [0, 10, 20]);
 });
 
 test("separability at the last step reads layer by layer, the classifier's input named", () => {

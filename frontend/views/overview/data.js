@@ -32,15 +32,14 @@ export function overviewSteps(data) {
   return [...new Set(lists.flat())].sort((a, b) => a - b);
 }
 
-/** The smoothness chart's lines: the mean and the mean ± spread (dashed). */
-export function smoothnessLines(part, palette) {
+/** The smoothness chart: the mean as a line and the mean ± one spread (standard deviation) as a band. */
+export function smoothnessSpec(part, palette) {
   const band = (sign) =>
     part.mean.map((m, i) => (m === null || part.spread[i] === null ? null : m + sign * part.spread[i]));
-  return [
-    { xs: part.steps, ys: part.mean, color: palette[0], label: "mean" },
-    { xs: part.steps, ys: band(1), color: palette[0], dash: [3, 3], width: 1, label: "± spread" },
-    { xs: part.steps, ys: band(-1), color: palette[0], dash: [3, 3], width: 1 },
-  ];
+  return {
+    lines: [{ xs: part.steps, ys: part.mean, color: palette[0], label: "mean" }],
+    bands: [{ xs: part.steps, lo: band(-1), hi: band(1), color: palette[0], label: "± 1 sd over filters" }],
+  };
 }
 
 /** "relu2 0.41 · relu4 0.63 · classifier (input) 0.88" at the separability part's step. */

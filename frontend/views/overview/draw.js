@@ -4,7 +4,7 @@
 import { eventPoint, h, setChildren } from "../../dom.js";
 import { colors, heatmap, lineChart } from "../../draw.js";
 import { cellText, drawLayerMap, fractionTable, mapLayout, sortRows } from "../dead/layer_map.js";
-import { lastText, separabilityText, smoothnessLines, spreadMatrix, spreadText } from "./data.js";
+import { lastText, separabilityText, smoothnessSpec, spreadMatrix, spreadText } from "./data.js";
 
 /** A titled section of a panel: {el, body}; `name` is its data-part. */
 export function section(name, title) {
@@ -75,7 +75,7 @@ export function smoothnessChart(body, part, width) {
   smallChart(
     body,
     "overview-smoothness",
-    { lines: smoothnessLines(part, c.series), width, yLabel: "smoothness" },
+    { ...smoothnessSpec(part, c.series), yClamp: [-1, 1], width, yLabel: "smoothness" },
     `${part.layer}: mean over filters ${lastText(part.steps, part.mean)} (1 smooth, ~0 noise)`,
   );
 }
