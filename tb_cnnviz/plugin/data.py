@@ -169,6 +169,9 @@ class PluginData:
         self._series: collections.OrderedDict[Hashable, tuple[tuple, Series]] = collections.OrderedDict()
         self._series_bytes = 0
         self._key_locks: dict[Hashable, threading.Lock] = {}
+        # answers built from the whole index (api/runs/list), keyed by the data's version: a poll or a
+        # reload while nothing was logged costs a lookup, not a rebuild (500 runs: 241 ms per request)
+        self.listings = Memo(limit=8)
 
     # ------------------------------------------------------------------ index
     def index(self, ctx: Any, experiment_id: str) -> DataIndex:

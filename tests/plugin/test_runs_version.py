@@ -68,3 +68,21 @@ def test_version_answer_stays_small(tmp_path):
     answer = json.loads(body)
     assert len(answer["runs"]) == 10
     assert len(body) < 400 < len(listing) / 10, (len(body), len(listing))
+
+
+def test_runs_list_is_built_once_per_version(tmp_path, monkeypatch):
+    """A poll or a reload while nothing was logged answers the stored listing; a new step rebuilds it."""
+    from tb_cnnviz.plugin.routes import runs
+
+    root = str(tmp_path)
+    write_run(root, "a", {1: _kernels(1)})
+    client, multiplexer = plugin_client(root)
+    built = []
+    entry = runs._run_entry
+    monkeypatch.setattr(runs, "_run_entry", lambda env, run: built.append(run) or entry(env, run))
+    first = get_json(client, f"{P}/api/runs/list")
+    assert get_json(client, f"{P}/api/runs/list") == first and built == ["a"]
+    write_run(root, "a", {4: _kernels(4)})
+    multiplexer.Reload()
+    grown = get_json(client, f"{P}/api/runs/list")
+    assert built == ["a", "a"] and grown["runs"][0]["last_step"] == 4 and grown["version"] != first["version"]

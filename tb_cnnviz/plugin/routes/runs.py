@@ -12,7 +12,7 @@ from tensorboard.backend import http_util
 from tb_cnnviz import kinds, metadata
 from tb_cnnviz.plugin.context import RouteContext, position
 from tb_cnnviz.plugin.data import DataIndex, natural_key
-from tb_cnnviz.plugin.http import MAX_COUNT, HTTPError, Query
+from tb_cnnviz.plugin.http import MAX_COUNT, HTTPError, Query, memo_json
 
 
 def _run_entry(env: RouteContext, run: str) -> dict:
@@ -77,18 +77,24 @@ def data_version(index: DataIndex) -> str:
     return digest.hexdigest()
 
 
-def runs_list(request: Any, query: Query, env: RouteContext) -> dict:
+def runs_list(request: Any, query: Query, env: RouteContext) -> Any:
     """Every run with CNN Viz data: its layers, the kinds logged for each and the probe set; the
     table of kinds (``kinds.table()``: views, titles, empty-state hints) the frontend builds itself from;
-    and the data's ``version`` (what ``runs/version`` answers while nothing changed)."""
+    and the data's ``version`` (what ``runs/version`` answers while nothing changed). Built once per
+    version of the data (every series' last step is in the version, so an answer is never stale)."""
     index = env.index()
-    return {
-        "runs": [_run_entry(env, run) for run in index.runs],
-        "kinds": list(metadata.KINDS),
-        "views": sorted(["runs", *kinds.VIEWS]),  # the route groups
-        "table": kinds.table(),
-        "version": data_version(index),
-    }
+    version = data_version(index)
+
+    def build() -> dict:
+        return {
+            "runs": [_run_entry(env, run) for run in index.runs],
+            "kinds": list(metadata.KINDS),
+            "views": sorted(["runs", *kinds.VIEWS]),  # the route groups
+            "table": kinds.table(),
+            "version": version,
+        }
+
+    return memo_json(request, env.data.listings, (env.experiment_id, version), build)
 
 
 def runs_version(request: Any, query: Query, env: RouteContext) -> dict:
