@@ -2,8 +2,9 @@
 on a shared scale, and one probe image over training.
 
 The CAMs are logged unnormalised, so their maxima compare across training steps (the overlay
-PNGs are stretched per image and cannot): each image's maximum over every logged step is the
-shared colour scale of the raw-CAM mode. A map is stored at the Grad-CAM layer's resolution (7 x 7 for
+PNGs are stretched per image and cannot): each image's largest peak over the logged steps, outlier
+peaks excepted (``_robust_scale``: one exploding step must not blank every other), is the shared colour
+scale of the raw-CAM mode; the outlier steps are answered so the view can say they are clipped. A map is stored at the Grad-CAM layer's resolution (7 x 7 for
 ResNet-50's ``layer4`` at 224 px; older runs stored it upsampled to the input): the routes serve
 each step's own shape and the view upsamples it when drawing.
 """
@@ -80,15 +81,56 @@ def _cam_maxima(series: Series) -> tuple[np.ndarray, np.ndarray]:
     return series.memo.get(("cam_max",), build)
 
 
-def _cam_scale(table: np.ndarray, count: int) -> list:
-    """Per image (``count`` of them), the largest CAM value over all logged steps (the shared colour scale)."""
-    with np.errstate(all="ignore"):
-        scale = floats(
-            np.nanmax(table, axis=0)
-            if table.size and np.isfinite(table).any()
-            else np.full(table.shape[1], np.nan)
-        )
-    return (scale + [None] * count)[:count]
+MIN_FENCE_STEPS = 4  # fewer logged peaks: no quartiles to judge by, the shared scale is their largest
+FENCE_IQRS = (
+    3.0  # an outlier peak lies this many interquartile ranges of log10(peak) above the upper quartile
+)
+FENCE_DECADES = 1.0  # ... and at least ten times the upper quartile (a flat run's small bump is no outlier)
+SCALE_RULE = (
+    "per image, the largest CAM peak over the logged steps that is not an outlier (an outlier: above "
+    f"{FENCE_DECADES:g} decade and {FENCE_IQRS:g} interquartile ranges of log10(peak) over the upper quartile; "
+    f"judged from {MIN_FENCE_STEPS} logged steps on)"
+)
+
+
+def _robust_scale(peaks: np.ndarray) -> tuple[float | None, np.ndarray]:
+    """The top of one image's shared colour scale from its CAM peaks over the logged steps, and which steps
+    are outliers above it (clipped when drawn).
+
+    A high percentile alone does not do it: over 10 logged steps with one at 3.8e9 the 99th percentile is
+    3.4e9 and every other step is still blank. CAM peaks legitimately grow by orders of magnitude over
+    training, so the fence is in log10 space: upper quartile + max(3 IQR, 1 decade)."""
+    finite = np.isfinite(peaks)
+    outliers = np.zeros(peaks.shape, bool)
+    if not finite.any():
+        return None, outliers
+    positive = finite & (peaks > 0)
+    if positive.sum() >= MIN_FENCE_STEPS:
+        logs = np.log10(peaks[positive])
+        q1, q3 = np.percentile(logs, [25, 75])
+        fence = q3 + max(FENCE_IQRS * (q3 - q1), FENCE_DECADES)
+        with np.errstate(all="ignore"):
+            outliers = positive & (np.log10(np.where(positive, peaks, 1.0)) > fence)
+    return float(np.max(peaks[finite & ~outliers])), outliers
+
+
+def _cam_scales(table: np.ndarray, count: int) -> tuple[list, np.ndarray]:
+    """Per image (``count`` of them) the top of its shared colour scale over all logged steps, and the
+    ``[S, N]`` table of outlier peaks above it."""
+    scales, outliers = [], np.zeros(table.shape, bool)
+    for i in range(table.shape[1]):
+        scale, outliers[:, i] = _robust_scale(table[:, i])
+        scales.append(np.nan if scale is None else scale)
+    return (floats(np.array(scales, np.float64)) + [None] * count)[:count], outliers
+
+
+def _outlier_steps(steps: np.ndarray, table: np.ndarray, outliers: np.ndarray) -> list:
+    """The logged steps with a CAM peak above its image's shared scale: step, largest such peak, images."""
+    answer = []
+    for row in np.flatnonzero(outliers.any(axis=1)):
+        images = [int(i) for i in np.flatnonzero(outliers[row])]
+        answer.append({"step": int(steps[row]), "peak": float(np.max(table[row, images])), "images": images})
+    return answer
 
 
 def _misclassified(label: int | None, row: dict | None) -> bool | None:
@@ -127,15 +169,18 @@ def gradcam_step(request: Any, query: Query, env: RouteContext) -> dict:
     rows = _info_rows(logged_info.value if logged_info else None, count)
     probe = env.probe(run, step)
     labels = (probe or {}).get("labels") or []
-    cam = {"max": [None] * count, "scale": [None] * count, "shape": None}
+    cam = {"max": [None] * count, "scale": [None] * count, "shape": None, "clipped": [False] * count}
+    outlier_steps: list = []
     maps = env.optional(run, metadata.GRADCAM_MAPS, layer)
     if maps is not None:
-        _, table = _cam_maxima(maps)
+        map_steps, table = _cam_maxima(maps)
+        cam["scale"], outliers = _cam_scales(table, count)
         at = maps.position(step)
         if at is not None:
             cam["max"] = (floats(table[at]) + [None] * count)[:count]
             cam["shape"] = list(maps.values[at].shape)
-        cam["scale"] = _cam_scale(table, count)
+            cam["clipped"] = ([bool(v) for v in outliers[at]] + [False] * count)[:count]
+        outlier_steps = _outlier_steps(map_steps, table, outliers)
     images = []
     for i in range(count):
         label = labels[i] if i < len(labels) else None
@@ -148,6 +193,7 @@ def gradcam_step(request: Any, query: Query, env: RouteContext) -> dict:
                 "misclassified": _misclassified(label, rows[i]),
                 "cam_max": cam["max"][i],
                 "cam_scale": cam["scale"][i],
+                "cam_clipped": cam["clipped"][i],
             }
         )
     return {
@@ -157,6 +203,12 @@ def gradcam_step(request: Any, query: Query, env: RouteContext) -> dict:
         "count": count,
         "images": images,
         "cam_shape": cam["shape"],
+        "cam_scale_rule": SCALE_RULE,
+        "outlier_steps": outlier_steps,
+        # the callback explains the label when the probe images have labels, else the predicted class, and
+        # logs only that class's maps (snapshots.probe_images.gradcam)
+        "explains": "label" if labels else "predicted",
+        "predicted_maps_logged": not labels,
         "class_names": (probe or {}).get("class_names"),
         "probe": probe,
         "attributions": _attributions(env, run, step),
@@ -175,7 +227,8 @@ def gradcam_maps(request: Any, query: Query, env: RouteContext) -> Any:
             404,
             f"step: gradcam_maps of {layer!r} at step {step} has shape {list(value.shape)}; expected [N, h, w]",
         )
-    _, table = _cam_maxima(series)
+    map_steps, table = _cam_maxima(series)
+    scale, outliers = _cam_scales(table, value.shape[0])
     return incompressible_json(
         {
             "run": run,
@@ -184,7 +237,9 @@ def gradcam_maps(request: Any, query: Query, env: RouteContext) -> Any:
             "shape": list(value.shape),
             "dtype": "float32",
             "data": base64.b64encode(np.ascontiguousarray(value, dtype="<f4").tobytes()).decode("ascii"),
-            "scale": _cam_scale(table, value.shape[0]),
+            "scale": scale,
+            "scale_rule": SCALE_RULE,
+            "outlier_steps": _outlier_steps(map_steps, table, outliers),
         }
     )
 
@@ -218,12 +273,18 @@ def gradcam_image(request: Any, query: Query, env: RouteContext) -> dict:
         at = info_series.position(step) if info_series is not None else None
         rows.append(_info_rows(info_series.values[at] if at is not None else None, index + 1)[index])
     cam_max: list = [None] * len(steps)
+    cam_scale, cam_outliers = None, []
     maps = env.optional(run, metadata.GRADCAM_MAPS, layer)
     if maps is not None:
         map_steps, table = _cam_maxima(maps)
         column = table[:, index] if index < table.shape[1] else np.full(len(map_steps), np.nan)
         by_step = dict(zip((int(s) for s in map_steps), floats(column)))
         cam_max = [by_step.get(step) for step in steps]
+        scale, outliers = _robust_scale(column)
+        cam_scale = floats([np.nan if scale is None else scale])[0]
+        cam_outliers = [
+            {"step": int(map_steps[row]), "peak": float(column[row])} for row in np.flatnonzero(outliers)
+        ]
     probe = env.probe(run, steps[-1])
     labels = (probe or {}).get("labels") or []
 
@@ -243,6 +304,8 @@ def gradcam_image(request: Any, query: Query, env: RouteContext) -> dict:
         "probability": field("probability"),
         "target_probability": field("target_probability"),
         "cam_max": cam_max,
+        "cam_scale": cam_scale,
+        "cam_outliers": cam_outliers,
         "strip": [
             {"step": steps[i], "overlay": image_url(run, metadata.GRADCAM, layer, steps[i], index)}
             for i in _thin(len(steps), limit)
