@@ -139,8 +139,17 @@ export function layerView(root, shell, spec) {
       field(spec.layerLabel || "Layer", layerSelect),
       searchBox,
     ),
-    /** Show `layer` (when the runs have it), as if picked in the layer select. */
-    selectLayer: (layer) => chooseLayer(layer),
+    /**
+     * Show `layer`, as if picked in the layer select; a layer only another compared run has (a click in
+     * its panel) is picked in that panel's own select.
+     */
+    selectLayer(layer) {
+      if (layers.includes(layer)) return chooseLayer(layer);
+      const others = panels.filter((p) => spec.layersOf(p.run).includes(layer));
+      if (!others.length) return;
+      for (const p of others) state.picked.set(p.run.name, layer);
+      shell.busy(update());
+    },
     get panels() {
       return panels;
     },
