@@ -2,27 +2,42 @@
 // and its attribution maps. Never fetches: pictures arrive as bitmaps or promises of bitmaps.
 import { h, setChildren } from "../../dom.js";
 import { colors, drawCam, lineChart, paintBitmap } from "../../draw.js";
+import { jet } from "../../colors.js";
 import { className, formatNumber, percent } from "../../format.js";
+import { camNumber, explainsText, isOutlierStep } from "./explain.js";
 
 const CARD = 112; // CSS px of one probe card
 
-/** Label, prediction and probability under a card. */
-function caption(names, item) {
+/** Label, the class the map explains and the prediction under a card (marked when they differ). */
+function caption(names, item, explains) {
   const label = item.label !== null && item.label !== undefined ? item.label : item.target;
   const lines = [
     h("span", { class: "cam-label", text: `#${item.index} ${className(names, label) || ""}`.trim() }),
   ];
+  const text = explainsText(item, names, explains);
+  lines.push(
+    h("span", { class: `cam-pred cam-explains${text.differ ? " differ" : ""}`, text: text.explains }),
+  );
   if (item.predicted !== null && item.predicted !== undefined) {
     const wrong = item.misclassified === true;
     const right = item.misclassified === false;
     lines.push(
       h("span", {
         class: wrong ? "cam-pred wrong" : right ? "cam-pred right" : "cam-pred",
-        text: `${wrong ? "✗" : right ? "✓" : "→"} ${className(names, item.predicted)} ${percent(item.probability)}`,
-        title: `predicted ${className(names, item.predicted)} with probability ${formatNumber(item.probability, 3)}; probability of the ${item.label !== null ? "label" : "target"}: ${formatNumber(item.target_probability, 3)}`,
+        text: `${wrong || text.differ ? "✗" : right ? "✓" : "→"} ${text.predicted}`,
+        title: `predicted ${className(names, item.predicted)} with probability ${formatNumber(item.probability, 3)}; probability of the ${item.label !== null ? "label" : "target"}: ${formatNumber(item.target_probability, 3)}${text.differ ? "; the map shows the evidence for the explained class, not for the predicted one" : ""}`,
       }),
     );
   }
+  if (item.cam_clipped)
+    lines.push(
+      h("span", {
+        class: "cam-pred cam-clipped",
+        text: `peak ${camNumber(item.cam_max)} > scale ${camNumber(item.cam_scale)}`,
+        title:
+          "This step's CAM peak is an outlier above the image's shared scale: clipped in the raw colouring",
+      }),
+    );
   return lines;
 }
 
@@ -56,7 +71,7 @@ export function camCard(item, { data, overlays, probes, maps }, selected, onClic
       on: { click: onClick },
     },
     h("div", { class: "cam-stack" }, base, top),
-    h("span", { class: "cam-caption" }, caption(data.class_names, item)),
+    h("span", { class: "cam-caption" }, caption(data.class_names, item, data.explains)),
   );
 }
 
@@ -80,6 +95,7 @@ export function buildStrip(p, watch, picture, onPick) {
     const thumb = h("canvas", { class: "watch-thumb", width: "56", height: "56" });
     const at = watch.steps.indexOf(entry.step);
     const wrong = watch.label !== null && watch.predicted[at] !== null && watch.predicted[at] !== watch.label;
+    const outlier = isOutlierStep(watch.cam_outliers, entry.step);
     const ctx = thumb.getContext("2d");
     picture(entry.overlay)
       .then((b) => {
@@ -92,13 +108,13 @@ export function buildStrip(p, watch, picture, onPick) {
       "button",
       {
         type: "button",
-        class: `watch-item${wrong ? " misclassified" : ""}`,
+        class: `watch-item${wrong ? " misclassified" : ""}${outlier ? " outlier" : ""}`,
         dataset: { step: String(entry.step) },
-        title: `step ${entry.step}: predicted ${className(names, watch.predicted[at]) || "?"} (${percent(watch.probability[at])})`,
+        title: `step ${entry.step}: predicted ${className(names, watch.predicted[at]) || "?"} (${percent(watch.probability[at])})${outlier ? `; CAM peak ${camNumber(watch.cam_max[at])}, above the shared scale (${camNumber(watch.cam_scale)})` : ""}`,
         on: { click: () => onPick(entry.step) },
       },
       thumb,
-      h("span", { text: String(entry.step) }),
+      h("span", { text: `${entry.step}${outlier ? " ▲" : ""}` }),
     );
   });
   setChildren(p.strip, items);
@@ -162,4 +178,41 @@ export function drawAttributions(p, data, index, picture) {
     h("div", { class: "chart-title", text: `Attribution maps of probe #${index}` }),
     h("div", { class: "attribution-figures" }, figures),
   );
+}
+
+/**
+ * A horizontal colour bar in the overlays' colormap (jet) from 0 to `top`, with `ticks`
+ * ({value, t, text}) drawn under it; `width` CSS px. The numbers are also in `data-ticks`.
+ */
+export function drawColourBar(canvas, ticks, width) {
+  const c = colors();
+  const dpr = window.devicePixelRatio || 1;
+  const barH = 12;
+  const height = 30;
+  canvas.width = Math.round(width * dpr);
+  canvas.height = Math.round(height * dpr);
+  canvas.style.width = `${width}px`;
+  canvas.style.height = `${height}px`;
+  const ctx = canvas.getContext("2d");
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  ctx.clearRect(0, 0, width, height);
+  const pad = 14;
+  const span = width - 2 * pad;
+  for (let x = 0; x < span; x++) {
+    const [r, g, b] = jet(x / Math.max(1, span - 1));
+    ctx.fillStyle = `rgb(${r},${g},${b})`;
+    ctx.fillRect(pad + x, 0, 1, barH);
+  }
+  ctx.strokeStyle = c.muted;
+  ctx.strokeRect(pad + 0.5, 0.5, span - 1, barH - 1);
+  ctx.fillStyle = c.fg;
+  ctx.font = "10px sans-serif";
+  ctx.textAlign = "center";
+  ctx.textBaseline = "top";
+  for (const tick of ticks) {
+    const x = pad + tick.t * (span - 1);
+    ctx.fillRect(Math.round(x), barH, 1, 3);
+    ctx.fillText(tick.text, x, barH + 4);
+  }
+  canvas.dataset.ticks = ticks.map((t) => t.text).join(",");
 }

@@ -6,11 +6,12 @@
 // per image across all steps (so a map growing stronger over training looks stronger).
 // Routes: api/gradcam/step, api/gradcam/image, api/gradcam/maps (+ PNGs from api/runs/image).
 import { field, h, setChildren, toggle } from "../../dom.js";
-import { percent, stepNote } from "../../format.js";
+import { className, percent, stepNote } from "../../format.js";
 import { basePanel, layerView } from "../../layer_view.js";
 import { layersWith } from "../../steps.js";
 import { camReady, camStep, camSteps, watchSeries } from "./data.js";
-import { buildStrip, camCard, drawAttributions, drawWatchChart, markStrip } from "./draw.js";
+import { buildStrip, camCard, drawAttributions, drawColourBar, drawWatchChart, markStrip } from "./draw.js";
+import { camNumber, colourBarTicks, explainsNote, explainsText, nativeNote, outlierText } from "./explain.js";
 import { picture } from "../top_images/data.js";
 import { drawFaithfulness } from "./faithfulness.js";
 
@@ -33,12 +34,17 @@ export function create(root, shell) {
     const p = basePanel(run, layer, "panel cam-panel");
     p.watchKey = "";
     p.grid = h("div", { class: "cam-grid", role: "listbox", "aria-label": "probe images" });
-    p.figure = h("div", { class: "figure" }, p.grid);
+    p.explain = h("div", { class: "cam-explain hint" });
+    p.barTitle = h("div", { class: "chart-title cam-bar-title" });
+    p.bar = h("canvas", { class: "cam-colourbar" });
+    p.key = h("div", { class: "cam-key" }, p.barTitle, p.bar);
+    p.figure = h("div", { class: "figure" }, p.explain, p.key, p.grid);
     p.watchTitle = h("div", { class: "chart-title watch-title" });
     p.strip = h("div", { class: "watch-strip" });
     p.chart = h("canvas", { class: "chart watch-chart" });
     p.attributions = h("div", { class: "attribution-row" });
-    p.watch = h("section", { class: "watch" }, p.watchTitle, p.strip, p.chart, p.attributions);
+    p.detail = h("div", { class: "cam-detail" });
+    p.watch = h("section", { class: "watch" }, p.watchTitle, p.detail, p.strip, p.chart, p.attributions);
     p.el.append(p.figure, p.watch);
     return p;
   }
@@ -74,7 +80,35 @@ export function create(root, shell) {
     setChildren(p.grid, cards);
     p.grid.dataset.step = String(step);
     p.grid.dataset.colouring = maps ? "raw" : "overlay";
+    explainPanel(p, loaded);
     drawWatch(p, data);
+  }
+
+  /** Which class the maps explain, their native resolution, the outlier steps and the colour bar. */
+  function explainPanel(p, { data, overlays, maps }) {
+    const outliers = outlierText(data.outlier_steps);
+    setChildren(
+      p.explain,
+      h("div", { class: "cam-explains-note", text: explainsNote(data) }),
+      h("div", { class: "cam-native", text: nativeNote(data.layer, data.cam_shape, overlays[0]) }),
+      outliers ? h("div", { class: "cam-outliers", text: outliers }) : null,
+    );
+    const index = Math.min(st.image, data.images.length - 1);
+    const item = data.images[index];
+    let ticks = [];
+    if (maps && item) {
+      const top = maps.scale[index];
+      ticks = colourBarTicks(top);
+      p.barTitle.textContent = `Raw CAM of probe #${index}, one scale over all logged steps: 0 – ${camNumber(top)} (colour = value ÷ ${camNumber(top)}, clipped above)`;
+    } else if (item) {
+      ticks = [
+        { t: 0, text: "min" },
+        { t: 1, text: `peak ${camNumber(item.cam_max)}` },
+      ];
+      p.barTitle.textContent = `Logged overlay: each map stretched from its own minimum to its peak (probe #${index} at step ${data.step}: peak ${camNumber(item.cam_max)})`;
+    }
+    p.key.hidden = !item;
+    drawColourBar(p.bar, ticks, view.compared ? 260 : 320);
   }
 
   function choose(i) {
@@ -104,6 +138,11 @@ export function create(root, shell) {
       buildStrip(p, watch, picture, (step) => view.slider.select(step));
     }
     markStrip(p, data.step);
+    const item = data.images[index];
+    const said = explainsText(item, data.class_names, data.explains);
+    const label = className(data.class_names, item.label);
+    p.detail.textContent = `Probe #${index}${label ? ` (${label})` : ""} at step ${data.step}: ${said.explains} · ${said.predicted || "prediction not logged"}${said.differ ? " — they differ: the map shows the evidence for the explained class, not for the prediction" : ""}`;
+    p.detail.classList.toggle("differ", said.differ);
     drawWatchChart(p, p.watchData, data.step, view.compared ? 380 : 560);
     drawAttributions(p, data, index, picture);
     drawFaithfulness(p, data.step, index, { live, width: view.compared ? 380 : 560 });
