@@ -130,10 +130,12 @@ export function markStrip(p, step) {
   for (const item of p.strip.children) item.classList.toggle("on", item === best);
 }
 
-/** Probabilities and the CAM peak of the watched image over training. */
+/** Probabilities and the CAM peak of the watched image over training (÷ its shared scale, outliers clipped at 1). */
 export function drawWatchChart(p, watch, step, width) {
   const c = colors();
-  const peak = Math.max(0, ...watch.cam_max.filter((v) => v !== null && Number.isFinite(v)));
+  const finite = watch.cam_max.filter((v) => v !== null && Number.isFinite(v));
+  const peak = watch.cam_scale > 0 ? watch.cam_scale : Math.max(0, ...finite);
+  const clipped = finite.some((v) => v > peak);
   const lines = [
     {
       xs: watch.steps,
@@ -147,9 +149,9 @@ export function drawWatchChart(p, watch, step, width) {
   if (peak > 0)
     lines.push({
       xs: watch.steps,
-      ys: watch.cam_max.map((v) => (v === null ? null : v / peak)),
+      ys: watch.cam_max.map((v) => (v === null ? null : Math.min(1, v / peak))),
       color: c.series[4],
-      label: `CAM peak ÷ ${formatNumber(peak, 3)}`,
+      label: `CAM peak ÷ ${camNumber(peak)}${clipped ? " (outliers clipped at 1)" : ""}`,
       width: 1,
     });
   lineChart(p.chart, { lines, marker: step, yRange: [0, 1], width, height: 130 });
