@@ -4,6 +4,9 @@
 // probabilities and CAM peak at every logged step; and the attribution maps when logged.
 // Two colourings: the logged overlay PNG (stretched per image), or the raw CAM on one scale
 // per image across all steps (so a map growing stronger over training looks stronger).
+// Every picture says what it shows: the class each map explains against the predicted one, the
+// map's native resolution, a colour bar with the scale's numbers, and the steps whose CAM peak is an
+// outlier above the shared scale (the route's robust scale; those steps are clipped and named).
 // Routes: api/gradcam/step, api/gradcam/image, api/gradcam/maps (+ PNGs from api/runs/image).
 import { field, h, setChildren, toggle } from "../../dom.js";
 import { className, percent, stepNote } from "../../format.js";
@@ -101,11 +104,12 @@ export function create(root, shell) {
       ticks = colourBarTicks(top);
       p.barTitle.textContent = `Raw CAM of probe #${index}, one scale over all logged steps: 0 – ${camNumber(top)} (colour = value ÷ ${camNumber(top)}, clipped above)`;
     } else if (item) {
+      const known = item.cam_max !== null && item.cam_max !== undefined;
       ticks = [
-        { t: 0, text: "min" },
-        { t: 1, text: `peak ${camNumber(item.cam_max)}` },
+        { t: 0, text: known ? "min" : "low" },
+        { t: 1, text: known ? `peak ${camNumber(item.cam_max)}` : "high" },
       ];
-      p.barTitle.textContent = `Logged overlay: each map stretched from its own minimum to its peak (probe #${index} at step ${data.step}: peak ${camNumber(item.cam_max)})`;
+      p.barTitle.textContent = `Logged overlay: each map stretched from its own minimum to its peak${known ? ` (probe #${index} at step ${data.step}: peak ${camNumber(item.cam_max)})` : " (raw maps not logged: the values are unknown)"}`;
     }
     p.key.hidden = !item;
     drawColourBar(p.bar, ticks, view.compared ? 260 : 320);
