@@ -69,8 +69,13 @@ class CNNVizCallback:
             and attributions (default: the output itself, the first element of a tuple, or a
             dict's ``"logits"``/``"out"``). Checked on the probe at construction.
         pattern_layers: layers whose filter-pattern gallery (activation maximisation of the
-            first ``pattern_channels`` filters, ``pattern_steps`` Adam steps on ``pattern_size``
+            ``pattern_channels`` filters, ``pattern_steps`` Adam steps on ``pattern_size``
             px images) is logged; off by default (it takes seconds).
+        pattern_channels: which filters get a pattern: an int n (the first n, default 64), a list
+            or range of indices, ``"most_active"`` (the 64 of highest mean activation on the probe
+            images) or ``"dead"`` (up to 64 filters the last dead-filter window found dead; the
+            first ones, with a note in the gallery, while none are); ``"most_active:16"`` and
+            ``"dead:16"`` set the number.
         embedding_probe: a fixed held-out set ``(images, labels)`` (up to a few thousand images):
             enables t-SNE maps of its codes (the input of the last linear layer, or
             ``embedding_layer``), each started from and aligned to the previous map so
@@ -277,6 +282,9 @@ class CNNVizCallback:
         """Close the dead-filter window on every rank (the reduction is collective), then log it on rank 0."""
         measured = self._window.close(step, self._window_start)
         self._window_start = step
+        record = getattr(self._states.get("patterns"), "record", None)
+        if record is not None:  # pattern_channels="dead" renders the filters this window found dead
+            record(self.config.layers[DeadFilterWindow.snapshot], measured, step)
         if self.rank == 0 and self.enabled[DeadFilterWindow.snapshot]:
             self._run(SNAPSHOTS[DeadFilterWindow.snapshot], step, measured)
 

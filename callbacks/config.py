@@ -38,6 +38,7 @@ from tb_cnnviz.callbacks.scalars import SCALAR_MODES
 from tb_cnnviz.kinds import SNAPSHOTS
 from tb_cnnviz.snapshots import ATTRIBUTION_METHODS
 from tb_cnnviz.snapshots.inputs import default_logits
+from tb_cnnviz.snapshots.patterns import check_choice_fits, pattern_choice
 from tb_cnnviz.snapshots.separability import default_layers as separability_defaults
 
 DEFAULT_ACTIVATION_LAYERS = 3
@@ -70,7 +71,7 @@ class Options:
     attributions: Sequence[str] = _option((), turns_on="attributions", setting=("attributions", "methods"))
     logits: Callable[[Any], torch.Tensor] | None = None
     pattern_layers: Iterable[LayerSpec] | LayerSpec | None = ()
-    pattern_channels: int = _option(64, setting=("patterns", "channels"))
+    pattern_channels: int | Sequence[int] | str = _option(64, setting=("patterns", "channels"))
     pattern_steps: int = _option(64, setting=("patterns", "steps"))
     pattern_size: int | None = _option(None, setting=("patterns", "size"))
     embedding_probe: torch.Tensor | tuple[torch.Tensor, Any] | None = _option(turns_on="embedding")
@@ -174,7 +175,8 @@ def build(model: nn.Module, options: Mapping[str, Any]) -> CallbackConfig:
     )
     resolved["attributions"] = _attribution_methods(given.attributions)
     resolved["pattern_layers"] = _layers(base, given.pattern_layers, [], "pattern_layers", False)
-    resolved["pattern_channels"] = _positive(given.pattern_channels, "pattern_channels")
+    resolved["pattern_channels"] = pattern_choice(given.pattern_channels)
+    check_choice_fits(resolved["pattern_channels"], resolved["pattern_layers"])
     resolved["pattern_steps"] = _positive(given.pattern_steps, "pattern_steps")
     resolved["embedding_probe"] = inputs["embedding_probe"][0]
     if given.embedding_method not in EMBEDDING_METHODS:
@@ -202,6 +204,15 @@ def build(model: nn.Module, options: Mapping[str, Any]) -> CallbackConfig:
         if probe_images is not None
         else 64
     )
+    if (
+        resolved["pattern_layers"]
+        and resolved["pattern_channels"].mode == "most_active"
+        and probe_images is None
+    ):
+        raise ValueError(
+            "pattern_channels: 'most_active' ranks filters by their mean activation on the probe images; "
+            "pass probe=(images, labels), or pattern_channels=<n or indices>"
+        )
     if not isinstance(given.faithfulness, bool):
         raise TypeError(f"faithfulness: expected True or False, got {given.faithfulness!r}")
     _check_needs(given, inputs)
@@ -214,6 +225,7 @@ def build(model: nn.Module, options: Mapping[str, Any]) -> CallbackConfig:
         for name, row in SNAPSHOTS.items()
     }
     enabled["faithfulness"] = enabled["faithfulness"] and enabled["gradcam"]  # scores the Grad-CAM maps
+    _check_dead_choice(resolved, enabled)
     settings: dict[str, dict[str, Any]] = {name: {} for name in SNAPSHOTS}
     for field in _fields(SETTING):
         snapshot, key = field.metadata[SETTING]
@@ -434,6 +446,19 @@ def _schedule(every_n_steps) -> dict[str, int]:
             raise ValueError(f"every_n_steps[{name!r}]: expected an int >= 1, got {value}")
         intervals[name] = int(value)
     return intervals
+
+
+def _check_dead_choice(resolved: Mapping[str, Any], enabled: Mapping[str, bool]) -> None:
+    """``pattern_channels="dead"`` needs dead-filter statistics on every pattern layer."""
+    if not resolved["pattern_layers"] or resolved["pattern_channels"].mode != "dead":
+        return
+    measured = {name for name, _ in resolved["dead_filter_layers"]} if enabled["dead_filters"] else set()
+    missing = [name for name, _ in resolved["pattern_layers"] if name not in measured]
+    if missing:
+        raise ValueError(
+            f"pattern_channels: 'dead' renders the filters the dead-filter window found dead, but {missing} "
+            "are not among dead_filter_layers; add them there, or pass pattern_channels=<n or indices>"
+        )
 
 
 def _positive(value, argument: str) -> int:

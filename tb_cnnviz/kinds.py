@@ -166,7 +166,8 @@ SUMMARY_KINDS: dict[str, SummaryKind] = {
             True,
             "one PNG per filter (activation maximisation)",
             # ``steps`` here are optimisation steps of the pattern, not logged training steps
-            {"channels": "ints", "size": "int", "steps": "int"},
+            # ``choice``: how the filters were chosen (pattern_channels); ``note``: why not as asked
+            {"channels": "ints", "size": "int", "steps": "int", "choice": "text", "note": "text"},
         ),
         SummaryKind("pattern_values", TENSOR, True, "float32 [K]: the activation each pattern reached"),
         SummaryKind(
@@ -393,8 +394,9 @@ VIEWS: dict[str, View] = {
             "Patterns",
             ("patterns",),
             'Pass pattern_layers=["features.conv2", ...] to CNNVizCallback: it then optimises an image for '
-            "each of the first pattern_channels filters (every {every[patterns]} steps and at "
-            "on_epoch_end, in the background on a copy of the model).",
+            "each filter chosen by pattern_channels (the first 64 by default; indices, 'most_active' or "
+            "'dead' to choose), every {every[patterns]} steps and at on_epoch_end, in the background on a "
+            "copy of the model.",
         ),
         View(
             "embedding",

@@ -11,6 +11,7 @@ from torch import nn
 from tb_cnnviz import kinds, snapshots
 from tb_cnnviz.callbacks import DEFAULT_EVERY_N_STEPS, CNNVizCallback
 from tb_cnnviz.callbacks.config import OPTION_NAMES, SETTING, TURNS_ON, Options, build
+from tb_cnnviz.snapshots.patterns import PatternChoice
 
 
 def net() -> nn.Module:
@@ -139,7 +140,7 @@ def test_settings_come_from_the_tagged_arguments():
     patterns = dict(config.settings["patterns"])
     assert torch.equal(patterns.pop("reference"), probe)  # the yardstick of a failed pattern
     assert patterns == {
-        "channels": 5,
+        "channels": PatternChoice("first", 5),  # the first 5 filters (tests/callbacks/test_pattern_choice.py)
         "steps": 64,
         "size": 12,  # the probe's width when not given
         "mean": [0.5, 0.5, 0.5],
@@ -171,7 +172,7 @@ def test_the_signature_lists_every_keyword_with_its_default():
         assert parameters[field.name].default == field.default, field.name
     assert parameters["every_n_steps"].default is None and parameters["top_k"].default == 9
     text = pydoc.render_doc(CNNVizCallback, renderer=pydoc.plaintext)
-    assert "kernel_layers" in text and "pattern_channels: 'int' = 64" in text
+    assert "kernel_layers" in text and "pattern_channels: 'int | Sequence[int] | str' = 64" in text
 
 
 def test_unknown_or_extra_arguments_are_type_errors_naming_the_valid_ones(tmp_path):
