@@ -11,6 +11,11 @@ Three concepts, one name each:
 - a **summary kind** is one series on disk (tag ``cnnviz/<kind>/<layer>`` or ``cnnviz/<kind>``);
 - a **snapshot** is what the callback computes at a step; it writes one or more summary kinds;
 - a **view** is a tab of the UI with its own route group (``api/<view>/...``); it shows snapshots.
+
+A snapshot is shown by one view (``Snapshot.view``, whose empty state names it). A summary kind
+of a snapshot may be shown by another view instead (``View.shows_kinds``): the ``embedding``
+snapshot's ``top_examples`` come from its own pass over the embedding probe and are shown in
+the Top images tab, so one snapshot (one schedule, one pass, one ``enabled`` key) feeds two tabs.
 """
 
 from __future__ import annotations
@@ -83,6 +88,8 @@ class View:
     shows: tuple[str, ...]  # snapshot names (first = the one whose data makes the view non-empty; none:
     # a view that summarises the others' data, such as the Overview)
     hint: str  # what to pass to get data, with {every[<snapshot>]} placeholders
+    # summary kinds written by another view's snapshot that this view shows (and that view does not)
+    shows_kinds: tuple[str, ...] = ()
 
 
 SUMMARY_KINDS: dict[str, SummaryKind] = {
@@ -166,10 +173,18 @@ SUMMARY_KINDS: dict[str, SummaryKind] = {
             True,
             "one PNG per filter (activation maximisation)",
             # ``steps`` here are optimisation steps of the pattern, not logged training steps
-            # ``choice``: how the filters were chosen (pattern_channels); ``note``: why not as asked
-            {"channels": "ints", "size": "int", "steps": "int", "choice": "text", "note": "text"},
+            # ``choice``: how pattern_channels chose the filters (``channels``: the first step's; the filters
+            # of each step are its ``pattern_channels``)
+            {"channels": "ints", "size": "int", "steps": "int", "choice": "text"},
         ),
         SummaryKind("pattern_values", TENSOR, True, "float32 [K]: the activation each pattern reached"),
+        SummaryKind(
+            "pattern_channels",
+            TENSOR,
+            True,
+            "float32 [2, K]: per pattern of this step's gallery, its filter index, and 1 where the filter is "
+            "one pattern_channels asked for (0: a stand-in, e.g. 'dead' while no filter was found dead)",
+        ),
         SummaryKind(
             "pattern_reference",
             TENSOR,
@@ -304,7 +319,7 @@ SNAPSHOTS: dict[str, Snapshot] = {
         ),
         Snapshot(
             "patterns",
-            ("patterns", "pattern_values", "pattern_reference"),
+            ("patterns", "pattern_values", "pattern_channels", "pattern_reference"),
             1000,
             BACKGROUND,
             None,
@@ -404,8 +419,19 @@ VIEWS: dict[str, View] = {
             ("embedding",),
             "Pass embedding_probe=(images, labels) (a few hundred to a few thousand held-out images) to "
             "CNNVizCallback: it then maps their codes in 2-D with t-SNE every {every[embedding]} steps "
-            "and at on_epoch_end, stable across steps, with thumbnails, and records each filter's top "
-            "images for top_example_layers.",
+            "and at on_epoch_end, stable across steps, with thumbnails (each filter's top images of "
+            "top_example_layers are in the Top images tab).",
+        ),
+        View(
+            "top_images",
+            "Top images",
+            (),  # no snapshot of its own: the embedding snapshot's top_examples
+            "Pass embedding_probe=(images, labels) (a few hundred to a few thousand held-out images) to "
+            "CNNVizCallback: with each embedding (every {every[embedding]} steps and at on_epoch_end, in "
+            "the background) it records the k most activating probe images of every filter of "
+            'top_example_layers (default: the activation layers; top_example_layers=["features.conv2", '
+            "...] to choose), with the receptive field of each maximum.",
+            shows_kinds=("top_examples",),
         ),
         View(
             "separability",
@@ -442,7 +468,10 @@ def summary_kind(name: str) -> SummaryKind:
 
 
 def view_of(summary_name: str) -> str | None:
-    """The view that shows a summary kind."""
+    """The view that shows a summary kind (a view's ``shows_kinds`` before its snapshot's view)."""
+    for view in VIEWS.values():
+        if summary_name in view.shows_kinds:
+            return view.name
     for snapshot in SNAPSHOTS.values():
         if summary_name in snapshot.writes and summary_name != "probe":
             return snapshot.view
@@ -503,8 +532,15 @@ def table() -> dict:
                 "name": view.name,
                 "title": view.title,
                 "shows": list(view.shows),
+                "shows_kinds": list(view.shows_kinds),
                 "summary_kinds": sorted(
-                    {kind for name in view.shows for kind in SNAPSHOTS[name].writes if kind != "probe"}
+                    {
+                        kind
+                        for name in view.shows
+                        for kind in SNAPSHOTS[name].writes
+                        if kind != "probe" and view_of(kind) == view.name
+                    }
+                    | set(view.shows_kinds)
                     | {kind for kind, shown_in in EXTRA_SHOWN.items() if shown_in == view.name}
                 ),
                 "hint": view.hint.format(every=every),
@@ -528,6 +564,18 @@ def _check_table() -> None:
         unknown = [name for name in view.shows if name not in SNAPSHOTS]
         if unknown:
             raise ValueError(f"view {view.name!r} shows unknown snapshots {unknown}")
+        for kind in view.shows_kinds:
+            writers = [s.name for s in SNAPSHOTS.values() if kind in s.writes]
+            if not writers or any(SNAPSHOTS[name].view == view.name for name in writers):
+                raise ValueError(
+                    f"view {view.name!r}: shows_kinds {kind!r} must be written by another view's snapshot; "
+                    f"written by {writers}"
+                )
+            others = [v.name for v in VIEWS.values() if kind in v.shows_kinds and v.name != view.name]
+            if others:
+                raise ValueError(
+                    f"summary kind {kind!r} is in the shows_kinds of views {[view.name, *others]}"
+                )
 
 
 _check_table()

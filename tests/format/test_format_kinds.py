@@ -28,7 +28,8 @@ def test_snapshots_write_known_summary_kinds_and_are_shown_by_a_view_that_lists_
 def test_every_view_shows_snapshots_that_name_it_back():
     for view in kinds.VIEWS.values():
         assert view.title and view.hint
-        assert view.shows or view.name == "overview", view.name  # only the Overview shows no snapshot
+        # only the Overview shows nothing of its own; Top images shows a summary kind of the embedding snapshot
+        assert view.shows or view.shows_kinds or view.name == "overview", view.name
         for name in view.shows:
             assert kinds.SNAPSHOTS[name].view == view.name, (view.name, name)
 
@@ -63,6 +64,7 @@ def test_today_s_rows():
         "gradcam",
         "patterns",
         "embedding",
+        "top_images",
         "separability",
     ]
     assert {name for name, kind in kinds.SUMMARY_KINDS.items() if kind.storage == kinds.TENSOR} == {
@@ -107,7 +109,8 @@ def test_today_s_rows():
 def test_view_of_a_summary_kind():
     assert kinds.view_of("kernel_grid") == "filters"
     assert kinds.view_of("attribution") == "gradcam"
-    assert kinds.view_of("top_examples") == "embedding"
+    assert kinds.view_of("top_examples") == "top_images"  # a view's shows_kinds wins over its snapshot's view
+    assert kinds.view_of("sprites") == "embedding"  # the embedding snapshot's other kinds stay in its view
     assert kinds.view_of("dream") == "patterns"  # written by the command line, not by a snapshot
     assert kinds.view_of("probe") is None  # shown by several views, owned by none
     assert kinds.view_of("no_such_kind") is None
@@ -152,6 +155,25 @@ def test_a_row_with_a_wrong_storage_or_content_type_is_refused():
             "broken",
             kinds.View("broken", "Broken", ("kernels", "ghost"), "hint"),
             r"view 'broken' shows unknown snapshots \['ghost'\]",
+        ),
+        (
+            "VIEWS",
+            "broken",
+            kinds.View("broken", "Broken", (), "hint", shows_kinds=("no_such_kind",)),
+            r"view 'broken': shows_kinds 'no_such_kind' must be written by another view's snapshot; written by \[\]",
+        ),
+        (
+            "VIEWS",
+            "filters",
+            kinds.View("filters", "Filters", ("kernels",), "hint", shows_kinds=("smoothness",)),
+            r"view 'filters': shows_kinds 'smoothness' must be written by another view's snapshot; "
+            r"written by \['kernels'\]",
+        ),
+        (
+            "VIEWS",
+            "broken",
+            kinds.View("broken", "Broken", (), "hint", shows_kinds=("top_examples",)),
+            r"summary kind 'top_examples' is in the shows_kinds of views \['top_images', 'broken'\]",
         ),
     ],
 )
@@ -261,7 +283,13 @@ def test_table_is_json_and_mirrors_the_rows():
         "pattern_values",
         "patterns",
     ]
-    assert by_name["embedding"]["summary_kinds"] == ["embedding", "sprites", "top_examples"]
+    # one snapshot, two tabs: the embedding snapshot's top_examples are shown by Top images only
+    assert by_name["embedding"]["summary_kinds"] == ["embedding", "sprites"]
+    assert (by_name["top_images"]["shows"], by_name["top_images"]["shows_kinds"]) == ([], ["top_examples"])
+    assert by_name["top_images"]["summary_kinds"] == ["top_examples"]
+    assert by_name["top_images"]["title"] == "Top images"
+    shown = [kind for view in table["views"] for kind in view["summary_kinds"]]
+    assert len(shown) == len(set(shown))  # every summary kind is shown by one view at most
     assert by_name["dead"]["title"] == "Dead filters"
     assert table["views"][0]["name"] == "overview"  # the first tab
     assert (by_name["overview"]["shows"], by_name["overview"]["summary_kinds"]) == ([], [])
@@ -276,6 +304,9 @@ def test_table_hints_contain_the_default_intervals():
     assert "every 200 steps" in hints["gradcam"]
     assert "every 1000 steps" in hints["patterns"]
     assert "every 1000 steps" in hints["embedding"]
+    # the Top images tab's empty state: what to pass, and how often the embedding snapshot records them
+    assert "embedding_probe=" in hints["top_images"] and "top_example_layers" in hints["top_images"]
+    assert "every 1000 steps" in hints["top_images"]
     for hint in hints.values():
         assert "{every" not in hint and "}}" not in hint
 

@@ -62,7 +62,8 @@ def test_sprites_locate_every_image(views_client):
 def test_top_examples_of_a_filter_and_the_best_of_every_filter(views_client, views_logged):
     table = views_logged["cnnviz/top_examples/features.conv3"]["values"][-1]
     answer = get_json(
-        views_client, api_url("embedding/top", run=CALLBACK_RUN, layer="features.conv3", step=6, channel=3)
+        views_client,
+        api_url("top_images/examples", run=CALLBACK_RUN, layer="features.conv3", step=6, channel=3),
     )
     assert answer["filters"] == table.shape[0] == 8 and answer["k"] == 4 and answer["channel"] == 3
     assert [e["id"] for e in answer["examples"]] == table[3, :, 0].astype(int).tolist()
@@ -74,11 +75,23 @@ def test_top_examples_of_a_filter_and_the_best_of_every_filter(views_client, vie
     assert [e["label"] for e in answer["examples"]] == [labels[i] for i in table[3, :, 0].astype(int)]
     assert answer["image_size"] == [32, 32]  # from the boxes: receptive fields touch the image edges
     overview = get_json(
-        views_client, api_url("embedding/top", run=CALLBACK_RUN, layer="features.conv3", step=6)
+        views_client, api_url("top_images/examples", run=CALLBACK_RUN, layer="features.conv3", step=6)
     )
     assert [b["id"] for b in overview["best"]] == table[:, 0, 0].astype(int).tolist()
-    exact = get_json(views_client, api_url("embedding/top", run=EXACT_RUN, layer="conv", step=11, channel=5))
+    exact = get_json(
+        views_client, api_url("top_images/examples", run=EXACT_RUN, layer="conv", step=11, channel=5)
+    )
     assert [e["id"] for e in exact["examples"]] == [4] and exact["image_size"] == [16, 16]
+
+
+def test_top_examples_left_the_embedding_route_group(views_client):
+    """api/embedding/top moved to api/top_images/examples (the Top images tab); the old route is a 404 that
+    names the routes of its group, not a silent answer."""
+    response = views_client.get(api_url("embedding/top", run=CALLBACK_RUN, layer="features.conv3", step=6))
+    assert response.status_code == 404
+    assert "unknown route 'top' of view 'embedding'; expected one of ['points', 'sprites']" in (
+        response.get_data(as_text=True)
+    )
 
 
 # -------------------------------------------------------------------------- bad requests

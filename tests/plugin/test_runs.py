@@ -64,6 +64,7 @@ def test_runs_list_names_the_new_views_and_keeps_the_embedding_labels_out(views_
         "patterns",
         "runs",
         "separability",
+        "top_images",
     ]
     runs = {run["name"]: run for run in answer["runs"]}
     layers = {layer["name"]: layer["kinds"] for layer in runs[CALLBACK_RUN]["layers"]}

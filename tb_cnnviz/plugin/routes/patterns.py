@@ -16,15 +16,21 @@ from tb_cnnviz import metadata
 from tb_cnnviz.plugin.context import NEAREST, RouteContext, image_url, position, short
 from tb_cnnviz.plugin.data import SeriesInfo
 from tb_cnnviz.plugin.http import MAX_COUNT, HTTPError, Query, finite, floats
-from tb_cnnviz.plugin.routes.embedding import embedding_meta, examples, image_size, top_table
+from tb_cnnviz.plugin.routes.embedding import embedding_meta
+from tb_cnnviz.plugin.routes.top_images import examples, image_size, top_table
 
 MAX_SETTING = 2**31  # integer settings of a dream (octaves, steps, seed) are below this
 
 
-def _channels(info: SeriesInfo, count: int) -> list[int]:
-    """The filter index of each pattern PNG (content ``channels``; 0..count-1 if absent or inconsistent)."""
+def _channels(info: SeriesInfo, count: int, logged=None) -> tuple[list[int], int]:
+    """The filter index of each pattern PNG of one step, and how many stand in for the filters asked: the
+    step's ``pattern_channels`` (``logged``, when its shape fits), else the content ``channels`` (older runs,
+    where every step had the same filters), else 0..count-1."""
+    value = None if logged is None else np.asarray(logged.value if hasattr(logged, "value") else logged)
+    if value is not None and value.shape == (2, count) and np.isfinite(value).all():
+        return [int(v) for v in value[0]], int((value[1] == 0).sum())
     channels = info.content.get("channels")
-    return list(channels) if channels is not None and len(channels) == count else list(range(count))
+    return (list(channels) if channels is not None and len(channels) == count else list(range(count))), 0
 
 
 def failed_patterns(reached: list, reference: list | None) -> list[bool | None]:
@@ -48,11 +54,14 @@ def patterns_step(request: Any, query: Query, env: RouteContext) -> dict:
     values = (floats(reached.value.reshape(-1)) if reached is not None else []) + [None] * count
     best = env.logged_at(run, metadata.PATTERN_REFERENCE, layer, step)
     reference = (floats(best.value.reshape(-1)) + [None] * count)[:count] if best is not None else None
+    channels, stand_ins = _channels(info, count, env.logged_at(run, metadata.PATTERN_CHANNELS, layer, step))
     return {
         "run": run,
         "layer": layer,
         "step": step,
-        "channels": _channels(info, count),
+        "channels": channels,
+        "choice": info.content.get("choice"),
+        "stand_ins": stand_ins,
         "images": [image_url(run, metadata.PATTERNS, layer, step, i) for i in range(count)],
         "values": values[:count],
         "reference": reference,
@@ -109,7 +118,7 @@ def patterns_filter(request: Any, query: Query, env: RouteContext) -> dict:
     step = query.integer("step")
     keys = series.values[position(series, step, f"patterns of {layer!r} in {run!r}")]
     channel = query.integer("channel", maximum=MAX_COUNT)
-    channels = _channels(info, len(keys))
+    channels, _ = _channels(info, len(keys), env.logged_at(run, metadata.PATTERN_CHANNELS, layer, step))
     if channel not in channels:
         raise HTTPError(
             404,
@@ -120,9 +129,13 @@ def patterns_filter(request: Any, query: Query, env: RouteContext) -> dict:
     values: dict = {"steps": [], "values": []}
     reached = env.optional(run, metadata.PATTERN_VALUES, layer)
     if reached is not None:
-        column_values = [
-            float(v.reshape(-1)[column]) if v.size > column else math.nan for v in reached.values
-        ]
+        # the filters may change from step to step (pattern_channels "most_active" or "dead"): each step's own
+        by_step = env.optional(run, metadata.PATTERN_CHANNELS, layer)
+        per_step = {} if by_step is None else dict(zip(by_step.steps.tolist(), by_step.values))
+        column_values = []
+        for at, v in zip(reached.steps.tolist(), reached.values):
+            there, _ = _channels(info, v.size, per_step.get(at))
+            column_values.append(float(v.reshape(-1)[there.index(channel)]) if channel in there else math.nan)
         values = {"steps": reached.steps.tolist(), "values": floats(np.array(column_values))}
     return {
         "run": run,
