@@ -75,6 +75,7 @@ def test_today_s_rows():
         "gradcam_maps",
         "gradcam_info",
         "pattern_values",
+        "pattern_channels",
         "pattern_reference",
         "embedding",
         "top_examples",
@@ -279,6 +280,7 @@ def test_table_is_json_and_mirrors_the_rows():
     ]
     assert by_name["patterns"]["summary_kinds"] == [
         "dream",
+        "pattern_channels",
         "pattern_reference",
         "pattern_values",
         "patterns",
