@@ -3,16 +3,16 @@
 // misclassified points ringed; hover shows the image (cut from the sprite atlas) and its
 // label; wheel zooms, drag pans, double-click resets; the step slider animates the points from
 // one logged map to the next (the callback aligns successive maps, so clusters stay put);
-// the legend toggles classes. Below: the Top images of a layer's filters (views/top_images/),
-// the target of the "Top images" links of Filters and Patterns.
-// Routes: api/embedding/points, api/embedding/sprites, api/embedding/top.
+// the legend toggles classes. Each filter's top images (written by the same snapshot) are the Top
+// images tab (views/top_images/, linked from the controls); a click on a top image there opens it
+// here, pinned (intent.image, kept in the link).
+// Routes: api/embedding/points, api/embedding/sprites.
 import { field, h, toggle } from "../../dom.js";
 import { formatNumber, stepNote } from "../../format.js";
 import { basePanel, layerView } from "../../layer_view.js";
 import { layersWith } from "../../steps.js";
 import { embeddingSteps, pointsData, pointsReady } from "./data.js";
 import { scatterMaps } from "./map.js";
-import { topImages } from "../top_images/index.js";
 import { spriteSheet } from "../top_images/data.js";
 
 const METHODS = { tsne: "t-SNE", pca: "PCA", umap: "UMAP" };
@@ -22,9 +22,12 @@ export function create(root, shell) {
   let view;
   const size = () => (view.compared ? { width: 440, height: 360 } : { width: 680, height: 480 });
   const maps = scatterMaps(st, { panels: () => view.panels, size });
-  const tops = topImages({
-    highlight: (id) => maps.highlight(id),
-    pin: (id) => maps.pin(st.pinned === id ? null : id),
+  const topsLink = h("button", {
+    type: "button",
+    class: "link-button open-top",
+    text: "Top images ▸",
+    title: "Each filter's most activating probe images (written with this map): the Top images tab",
+    on: { click: () => shell.open("top_images", {}) },
   });
 
   function setup(v) {
@@ -65,7 +68,7 @@ export function create(root, shell) {
         field("Colour by", colourBy),
         h("label", { class: "field" }, mark, h("span", { class: "field-label", text: "ring misclassified" })),
         reset,
-        tops.fields,
+        topsLink,
       ],
     };
   }
@@ -88,7 +91,7 @@ export function create(root, shell) {
     p.tip = h("div", { class: "scatter-tip", hidden: true });
     p.legend = h("div", { class: "legend", role: "group", "aria-label": "classes (click to hide or show)" });
     p.figure = h("div", { class: "figure scatter-figure" }, p.canvas, p.tip);
-    p.el.append(p.figure, p.legend, tops.section(p));
+    p.el.append(p.figure, p.legend);
     maps.wire(p);
     return p;
   }
@@ -118,8 +121,12 @@ export function create(root, shell) {
     layersOf: (run) => layersWith(run, "embedding"),
     setup,
     makePanel,
-    refresh: (runs, intent) => tops.update(runs, intent),
-    keep: (p) => (p.topSteps = []), // new steps may have arrived
+    refresh: (runs, intent) => {
+      topsLink.hidden = !runs.some((run) => layersWith(run, "top_examples").length);
+      // A top image clicked in the Top images tab (or a link's image): pinned on the map.
+      if (intent && Number.isInteger(intent.image)) st.pinned = intent.image;
+    },
+    urlState: () => ({ image: st.pinned }),
     drop: (p) => p.anim && cancelAnimationFrame(p.anim.frame),
     load: async (p, layer) => {
       const [steps, sheet] = await Promise.all([embeddingSteps(p.run, layer), spriteSheet(p.run)]);
@@ -129,11 +136,7 @@ export function create(root, shell) {
     ready: (p, step) => pointsReady(p.run.name, p.layer, step),
     fetch: (p, step) => pointsData(p.run.name, p.layer, step),
     paint,
-    afterDraw: () => tops.draw(view.panels, view.state.step, view.live(), view.compared),
-    redraw() {
-      maps.refresh();
-      tops.draw(view.panels, view.state.step, view.live(), view.compared);
-    },
+    redraw: () => maps.refresh(),
     destroy: () => view.panels.forEach((p) => p.anim && cancelAnimationFrame(p.anim.frame)),
   });
 }

@@ -167,6 +167,7 @@ function draw(m, p, moving = false) {
   p.screen = screen;
   p.grid = moving ? null : hoverGrid(screen, n);
   p.canvas.dataset.step = String(data.step);
+  p.canvas.dataset.pinned = m.st.pinned === null ? "" : String(m.st.pinned);
   p.canvas.dataset.visible = String(screen.visible.reduce((a, b) => a + b, 0));
   p.canvas.dataset.marked = String(wrong);
 }

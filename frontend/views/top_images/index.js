@@ -1,26 +1,30 @@
-// Top images: for a layer's filter, the probe images that activate it most (thumbnails cut from
-// the embedding's sprites, with the receptive field of the maximum). Shown in the Embedding view
-// (a panel with a layer select, a filter picker and every filter's best image), beside a
-// pattern in the Patterns view, and reached from Filters and Patterns through `topLink`.
-import { eventPoint, field, fillSelect, h, select, setChildren } from "../../dom.js";
+// Top images view: for a layer's filter, the probe images of the embedding probe set that
+// activate it most (thumbnails cut from the embedding's sprites, each with the receptive field of
+// its maximum), beside every filter's best image (a mosaic: click one to choose its filter). A tab
+// of its own (`top_examples` is written by the embedding snapshot, shown here: kinds.py
+// View.shows_kinds); also the strip beside a pattern in the Patterns view, and the target of the
+// `topLink` buttons of Filters and Patterns. A click on an image opens it pinned in the Embedding map.
+// Routes: api/top_images/examples (+ api/embedding/sprites for the thumbnails).
+import { eventPoint, field, h, setChildren } from "../../dom.js";
 import { colors, sizeCanvas } from "../../draw.js";
-import { className, formatNumber } from "../../format.js";
+import { className, formatNumber, stepNote } from "../../format.js";
+import { basePanel, droppedNotice, layerView } from "../../layer_view.js";
 import { cell, drawThumb } from "../../sprites.js";
-import { atOrBefore, hasKind, layerUnion, layersWith } from "../../steps.js";
-import { topData, topSteps } from "./data.js";
+import { layersWith } from "../../steps.js";
+import { spriteSheet, topData, topReady, topSteps } from "./data.js";
 
-/** A button that opens filter `filter` of `layer` in the Top images of the Embedding view. */
+/** A button that opens filter `filter` of `layer` in the Top images tab. */
 export function topLink(
   shell,
   { run, layer, filter },
-  title = "The probe images that activate this filter most (Embedding view)",
+  title = "The probe images that activate this filter most (Top images tab)",
 ) {
   return h("button", {
     type: "button",
     class: "link-button open-top",
     text: "Top images ▸",
     title,
-    on: { click: () => shell.open("embedding", { layer, filter, run }) },
+    on: { click: () => shell.open("top_images", { layer, filter, run }) },
   });
 }
 
@@ -53,7 +57,7 @@ export async function drawPatternTop(box, shell, run, layer, channel, top, sheet
   const link = topLink(
     shell,
     { run: run.name, layer, filter: channel },
-    "Open this filter in the Top images panel of the Embedding view",
+    "Open this filter in the Top images tab",
   );
   const head = h(
     "div",
@@ -77,22 +81,14 @@ export async function drawPatternTop(box, shell, run, layer, channel, top, sheet
 }
 
 /**
- * The Top images panel of the Embedding view. `hooks.highlight(id)` marks an image in the map
- * while hovered, `hooks.pin(id)` pins it on click. Returns {fields, section(panel), update(runs,
- * intent), draw(panels, step, live, wide)}; `section` adds panel.top and what it draws into.
+ * The Top images tab on the layer-view skeleton: the layers with top examples, the step slider over
+ * the embedding snapshots that recorded them, one panel per selected run with the chosen filter's top
+ * images beside every filter's best image.
  */
-export function topImages(hooks) {
-  const st = { layer: null, filter: 0, focusRun: null, panels: [], step: null, live: () => true };
-  const layerSelect = select(
-    [],
-    null,
-    (v) => {
-      st.layer = v;
-      st.filter = 0;
-      drawAll();
-    },
-    { class: "top-layer", "aria-label": "top images layer" },
-  );
+export function create(root, shell) {
+  // filter: the chosen filter (one for every panel); focus: a link from another view just opened it.
+  const st = { filter: 0, focus: false };
+  let view;
   const filterInput = h("input", {
     type: "number",
     min: "0",
@@ -110,133 +106,160 @@ export function topImages(hooks) {
       title,
       on: { click: () => chooseFilter(st.filter + delta) },
     });
-  const fields = h(
-    "span",
-    { class: "top-fields" },
-    field("Top images of", layerSelect),
-    field(
-      "filter",
-      h(
-        "span",
-        { class: "filter-picker" },
-        stepButton("◀", "previous filter", -1),
-        filterInput,
-        stepButton("▶", "next filter", 1),
-      ),
-    ),
-  );
 
   function chooseFilter(f) {
     if (!Number.isFinite(f)) return;
     st.filter = Math.max(0, Math.floor(f));
     filterInput.value = String(st.filter);
-    drawAll();
+    view.redraw();
   }
 
-  /** The runs changed (or a reload): the layers with top images; an intent from another view picks layer and filter. */
-  function update(runs, intent) {
-    const layers = layerUnion(runs, (run) => layersWith(run, "top_examples"));
-    if (intent && layers.includes(intent.layer)) {
-      st.layer = intent.layer;
-      st.filter = Math.max(0, Number(intent.filter) || 0);
-      st.focusRun = intent.run || null;
+  function setup(v) {
+    view = v;
+    const picker = h(
+      "span",
+      { class: "filter-picker" },
+      stepButton("◀", "previous filter", -1),
+      filterInput,
+      stepButton("▶", "next filter", 1),
+    );
+    return { controls: [view.layerField, view.slider.el, field("Filter", picker)] };
+  }
+
+  function makePanel(run, layer) {
+    const p = basePanel(run, layer);
+    p.sheet = null;
+    p.strip = h("div", { class: "top-strip top-examples" });
+    p.detail = h(
+      "section",
+      { class: "top-detail", style: { flex: "1 1 300px", minWidth: "0", maxWidth: "620px" } },
+      h("div", { class: "chart-title", text: "The filter's most activating probe images" }),
+      p.strip,
+    );
+    p.mosaic = h("canvas", {
+      class: "top-mosaic",
+      title: "Each filter's most activating image: click to choose the filter",
+    });
+    p.best = h(
+      "section",
+      { class: "top-best", style: { flex: "1 1 280px", minWidth: "0" } },
+      h("div", { class: "chart-title", text: "Best image of every filter (click one)" }),
+      p.mosaic,
+    );
+    // The details first: beside the mosaic on a wide screen, above it on a narrow one (no scrolling
+    // past a 2048-filter mosaic to see the chosen filter).
+    p.figure = h(
+      "div",
+      {
+        class: "figure top-panel",
+        style: {
+          display: "flex",
+          flexWrap: "wrap",
+          gap: "16px",
+          alignItems: "flex-start",
+          borderTop: "none",
+          marginTop: "4px",
+        },
+      },
+      p.detail,
+      p.best,
+    );
+    p.el.append(p.figure);
+    p.mosaic.addEventListener("click", (event) => {
+      if (!p.mosaicLayout) return;
+      const f = mosaicHit(p.mosaicLayout, ...eventPoint(event, p.mosaic));
+      if (f >= 0) chooseFilter(f);
+    });
+    return p;
+  }
+
+  /** The filter panel `p` shows: the chosen one, within its layer's `filters`. */
+  const shownFilter = (filters) => Math.max(0, Math.min(st.filter, filters - 1));
+
+  async function fetch(p, step) {
+    const overview = await topData(p.run.name, p.layer, step, null);
+    const detail = overview.filters
+      ? await topData(p.run.name, p.layer, step, shownFilter(overview.filters))
+      : null;
+    return { overview, detail };
+  }
+
+  function paint(p, { overview, detail }, step) {
+    // An answer for a filter chosen before the last click: the draw for the new one follows.
+    if (detail && detail.channel !== shownFilter(overview.filters)) return;
+    if (st.filter >= overview.filters && p === view.panels[0] && overview.filters > 0) {
+      st.filter = overview.filters - 1;
+      filterInput.value = String(st.filter);
     }
-    if (!layers.includes(st.layer)) st.layer = layers[0] || null;
-    fillSelect(layerSelect, layers, st.layer);
-    fields.hidden = !layers.length;
-    filterInput.value = String(st.filter);
-  }
-
-  function draw(panels, step, live, wide) {
-    Object.assign(st, { panels, step, live, wide });
-    drawAll();
-  }
-
-  function drawAll() {
-    for (const p of st.panels) drawPanel(p);
-  }
-
-  async function drawPanel(p) {
-    const layer = st.layer;
-    p.top.hidden = !layer;
-    if (!layer) return;
-    if (!hasKind(p.run, layer, "top_examples")) {
-      p.topNote.textContent = `No top images logged for ${layer} in this run.`;
-      setChildren(p.topStrip);
+    filterInput.max = String(
+      Math.max(0, ...view.panels.map((q) => (q.filters || 1) - 1), overview.filters - 1),
+    );
+    p.filters = overview.filters;
+    p.figure.dataset.layer = overview.layer;
+    p.figure.dataset.step = String(overview.step);
+    if (!detail) {
+      p.note.textContent = `${stepNote(overview.step, view.state.step)} · no filters recorded for ${overview.layer}`;
+      setChildren(p.strip);
       p.mosaic.hidden = true;
       return;
     }
-    const live = st.live;
-    try {
-      if (!p.topSteps.length || p.topLayer !== layer) {
-        p.topSteps = await topSteps(p.run, layer);
-        p.topLayer = layer;
-      }
-      if (!live() || !p.topSteps.length) return;
-      const step = p.topSteps[atOrBefore(p.topSteps, st.step)];
-      const wanted = (p.topWanted = `${layer}|${step}|${st.filter}`);
-      const overview = await topData(p.run.name, layer, step, null);
-      if (wanted !== p.topWanted || !live()) return;
-      if (st.filter >= overview.filters) {
-        st.filter = Math.max(0, overview.filters - 1);
-        filterInput.value = String(st.filter);
-      }
-      filterInput.max = String(Math.max(0, overview.filters - 1));
-      const detail = await topData(p.run.name, layer, step, st.filter);
-      if (wanted !== p.topWanted || !live()) return;
-      paintExamples(p, detail, st.step, hooks);
-      paintMosaic(p, overview, st.filter, st.wide);
-      focus(p);
-    } catch (error) {
-      if (live()) p.topNote.textContent = `Could not load top images: ${error.message}`;
+    p.note.textContent = [
+      stepNote(detail.step, view.state.step),
+      `${detail.layer}, filter #${detail.channel} of ${detail.filters}`,
+      `the ${detail.examples.length} probe images that activate it most; the box is the receptive field of its maximum`,
+    ].join(" · ");
+    p.figure.dataset.filter = String(detail.channel);
+    paintExamples(p, detail, shell);
+    paintMosaic(p, overview, detail.channel);
+    if (st.focus && p === view.panels[0]) {
+      // Opened from a link: the tab's top (controls and the filter's images) in view, flashed once.
+      st.focus = false;
+      if (root.getBoundingClientRect().top < 0) root.scrollIntoView({ block: "start", behavior: "instant" });
+      p.figure.classList.add("flash");
+      setTimeout(() => p.figure.classList.remove("flash"), 1200);
     }
   }
 
-  /** After a link from another view: scroll to the panel of the run it came from. */
-  function focus(p) {
-    const run = st.focusRun;
-    if (run === null || (run !== p.run.name && st.panels.some((q) => q.run.name === run))) return;
-    st.focusRun = null;
-    p.top.scrollIntoView({ block: "start", behavior: "instant" });
-    p.top.classList.add("flash");
-    setTimeout(() => p.top.classList.remove("flash"), 1200);
+  function none(p) {
+    p.note.textContent = `No top images logged for ${p.layer} in this run.`;
+    p.figure.hidden = true;
   }
 
-  return { fields, section: (p) => section(p, chooseFilter), update, draw };
+  return layerView(root, shell, {
+    name: "top_images",
+    nothing: "top images",
+    layerLabel: "Layer",
+    layerAria: "top images layer",
+    layersOf: (run) => layersWith(run, "top_examples"),
+    setup,
+    makePanel,
+    keep: (p) => (p.steps = []), // new steps may have arrived
+    load: async (p, layer) => {
+      const [steps, sheet] = await Promise.all([topSteps(p.run, layer), spriteSheet(p.run)]);
+      // The embedding snapshot writes them: its skipped snapshots are this tab's too.
+      p.dropped.textContent = droppedNotice(p.run, "embedding");
+      p.dropped.hidden = !p.dropped.textContent;
+      return { steps, sheet };
+    },
+    none,
+    ready: (p, step) => topReady(p.run.name, p.layer, step, shownFilter(p.filters || 1)),
+    fetch,
+    paint,
+    take(intent, layers) {
+      if (Number.isInteger(intent.filter) && intent.filter >= 0) {
+        st.filter = intent.filter;
+        filterInput.value = String(st.filter);
+      }
+      st.focus = intent.filter !== undefined;
+      return layers.includes(intent.layer) ? intent.layer : null;
+    },
+    urlState: () => ({ filter: st.filter }),
+  });
 }
 
-/** The Top images section of an Embedding panel: adds panel.top and what it draws into. */
-function section(p, chooseFilter) {
-  p.topSteps = [];
-  p.topNote = h("div", { class: "panel-note top-note" });
-  p.mosaic = h("canvas", {
-    class: "top-mosaic",
-    title: "Each filter's most activating image: click to choose the filter",
-  });
-  p.topStrip = h("div", { class: "top-strip top-examples" });
-  p.top = h(
-    "section",
-    { class: "top-panel" },
-    h("h4", { class: "section-title", text: "Top images" }),
-    p.topNote,
-    p.topStrip,
-    h("div", { class: "chart-title", text: "Best image of every filter (click one)" }),
-    p.mosaic,
-  );
-  p.mosaic.addEventListener("click", (event) => {
-    if (!p.mosaicLayout) return;
-    const f = mosaicHit(p.mosaicLayout, ...eventPoint(event, p.mosaic));
-    if (f >= 0) chooseFilter(f);
-  });
-  return p.top;
-}
-
-/** A filter's top examples (hover rings the image in the map, a click pins it). */
-function paintExamples(p, detail, step, hooks) {
+/** A filter's top examples (a click opens the image pinned in the Embedding map). */
+function paintExamples(p, detail, shell) {
   const names = detail.class_names;
-  p.topNote.textContent = `${detail.layer}, filter #${detail.channel} of ${detail.filters} · step ${detail.step}${detail.step > step ? " (first logged)" : ""} · the ${detail.examples.length} probe images that activate it most; the box is the receptive field of its maximum`;
-  p.top.dataset.filter = String(detail.channel);
-  p.top.dataset.layer = detail.layer;
   const items = detail.examples.map((ex) => {
     const canvas = h("canvas", { class: "thumb top-thumb" });
     if (p.sheet) drawThumb(canvas, p.sheet, ex.id, { size: 84, box: ex.box, imageSize: detail.image_size });
@@ -253,14 +276,13 @@ function paintExamples(p, detail, step, hooks) {
       {
         class: "top-example",
         dataset: { id: String(ex.id) },
-        title: `image #${ex.id}: activation ${formatNumber(ex.activation, 3)} — hover to find it in the map, click to pin it`,
+        title: `image #${ex.id}: activation ${formatNumber(ex.activation, 3)} — click to find it in the Embedding map`,
+        style: { cursor: "pointer" },
       },
       canvas,
       h("figcaption", {}, h("span", { text: formatNumber(ex.activation, 2) }), label),
     );
-    fig.addEventListener("mouseenter", () => hooks.highlight(ex.id));
-    fig.addEventListener("mouseleave", () => hooks.highlight(null));
-    fig.addEventListener("click", () => hooks.pin(ex.id));
+    fig.addEventListener("click", () => shell.open("embedding", { image: ex.id, run: p.run.name }));
     return fig;
   });
   if (!items.length) items.push(h("p", { class: "hint", text: "No examples recorded for this filter yet." }));
@@ -268,15 +290,15 @@ function paintExamples(p, detail, step, hooks) {
     items.push(
       h("p", { class: "hint", text: "Thumbnails need the sprites (logged with the first embedding)." }),
     );
-  setChildren(p.topStrip, items);
+  setChildren(p.strip, items);
 }
 
-/** Every filter's best image, the chosen `filter` framed. */
-function paintMosaic(p, overview, filter, wide) {
+/** Every filter's best image, the chosen `filter` framed; as wide as its column. */
+function paintMosaic(p, overview, filter) {
   const count = overview.best.length;
   p.mosaic.hidden = !count || !p.sheet;
   if (p.mosaic.hidden) return;
-  const L = mosaicLayout(count, wide ? 440 : 680);
+  const L = mosaicLayout(count, Math.max(200, p.best.clientWidth || 680));
   const ctx = sizeCanvas(p.mosaic, L.width, L.height);
   const c = colors();
   ctx.imageSmoothingEnabled = false;
@@ -296,6 +318,7 @@ function paintMosaic(p, overview, filter, wide) {
     }
   });
   p.mosaicLayout = L;
+  p.mosaic.dataset.filters = String(count);
 }
 
 /** Layout of the best-image mosaic: `count` cells (28 px past 128 filters, else 40) in `width` px. */
