@@ -52,6 +52,7 @@ GRADCAM_INFO = kinds.summary_kind("gradcam_info").name
 ATTRIBUTION = kinds.summary_kind("attribution").name
 PATTERNS = kinds.summary_kind("patterns").name
 PATTERN_VALUES = kinds.summary_kind("pattern_values").name
+PATTERN_CHANNELS = kinds.summary_kind("pattern_channels").name
 PATTERN_REFERENCE = kinds.summary_kind("pattern_reference").name
 EMBEDDING = kinds.summary_kind("embedding").name
 SPRITES = kinds.summary_kind("sprites").name

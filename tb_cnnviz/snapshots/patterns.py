@@ -104,7 +104,8 @@ STATES["patterns"] = PatternState  # the callback records each closed dead-filte
 def chosen_filters(
     choice: PatternChoice, name: str, model: nn.Module, layer: nn.Module, reference, state
 ) -> tuple[list[int], str | None]:
-    """The filters of ``layer`` to render under ``choice``, and a note when it fell back to the first ones."""
+    """The filters of ``layer`` to render under ``choice``, and why, when they stand in for the ones asked
+    (the first filters: ``"dead"`` while no dead filter was found)."""
     from tb_cnnviz.analysis.patterns import unit_activations
 
     count = output_channels(layer, "pattern_layers")
@@ -136,10 +137,10 @@ def chosen_filters(
 
 
 def patterns(inputs: Inputs) -> list:
-    """A gallery per layer: the chosen filters' activation-maximising images (content ``channels`` names
-    them, ``choice`` says how they were chosen and ``note`` why the first ones were rendered instead), the
-    activation each reached and, when ``reference`` images are set (the probe), the best activation of the
-    same filter on them (``pattern_reference``: a pattern below it has failed).
+    """A gallery per layer: the chosen filters' activation-maximising images (content ``choice``: how they
+    were chosen), the activation each reached, the filters of this step (``pattern_channels``: which they
+    are, and which stand in for the ones asked) and, when ``reference`` images are set (the probe), the best
+    activation of the same filter on them (``pattern_reference``: a pattern below it has failed).
 
     Settings: ``channels`` (a :class:`PatternChoice` or anything :func:`pattern_choice` accepts),
     ``size`` (px), ``steps`` (Adam steps), ``in_channels``, ``mean`` and ``std`` (the model's input
@@ -167,7 +168,9 @@ def patterns(inputs: Inputs) -> list:
             seed=0,
             return_activations=True,
         )
-        summaries += pattern_summaries(name, result, size, steps, choice=choice.mode, note=note)
+        summaries += pattern_summaries(
+            name, result, size, steps, choice=choice.mode, stand_in=note is not None
+        )
         if reference is not None:
             best = unit_activations(inputs.model, layer, reference)[:, channels].amax(dim=0)
             summaries.append(
@@ -177,18 +180,22 @@ def patterns(inputs: Inputs) -> list:
 
 
 def pattern_summaries(
-    name: str, result, size, steps: int, choice: str | None = None, note: str | None = None
+    name: str, result, size, steps: int, choice: str | None = None, stand_in: bool = False
 ) -> list:
-    """The ``patterns`` gallery and ``pattern_values`` of one ``analysis.patterns`` result (with activations),
-    for any targets: filters of layer ``name``, or classes (``name`` ``"logits"``); ``choice`` and ``note``
-    (how the filters were chosen, why not as asked) go in the gallery's content when given."""
+    """The ``patterns`` gallery, ``pattern_values`` and ``pattern_channels`` of one ``analysis.patterns``
+    result (with activations), for any targets: filters of layer ``name``, or classes (``name``
+    ``"logits"``); ``choice`` (how the targets were chosen) goes in the gallery's content when given,
+    ``stand_in``: the targets stand in for the ones asked (``pattern_channels`` row 1 is 0)."""
     pngs = [summary.encode_png(to_uint8(image)) for image in result.images]
-    extra = {key: value for key, value in (("choice", choice), ("note", note)) if value is not None}
+    extra = {} if choice is None else {"choice": choice}
+    targets = np.array(result.targets, dtype=np.float32)
+    asked = np.full_like(targets, 0.0 if stand_in else 1.0)
     return [
         summary.blob_summary(
             metadata.PATTERNS, name, pngs, channels=list(result.targets), size=size, steps=steps, **extra
         ),
         summary.tensor_summary(metadata.PATTERN_VALUES, name, result.activations.float().cpu().numpy()),
+        summary.tensor_summary(metadata.PATTERN_CHANNELS, name, np.stack([targets, asked])),
     ]
 
 

@@ -2,14 +2,17 @@
 probe images, or the filters the last dead-filter window found dead; the gallery's content ``channels`` names
 the rendered ones, and bad values fail before training with the argument, the value and what was expected."""
 
+import json
+
 import pytest
 import torch
-from support import read_logdir
+from support import plugin_client, read_logdir
+from tensorboard.util import tensor_util
 from torch import nn
 
 from tb_cnnviz import metadata, snapshots
 from tb_cnnviz.callbacks import CNNVizCallback
-from tb_cnnviz.snapshots.patterns import PatternChoice, PatternState, pattern_choice
+from tb_cnnviz.snapshots.patterns import PatternChoice, PatternState, chosen_filters, pattern_choice
 
 MOST_ACTIVE = 2  # planted: the largest bias of conv 0
 DEAD = 1  # planted: zero weights and a negative bias before a ReLU, so it never fires
@@ -41,12 +44,18 @@ def images(count: int = 8) -> torch.Tensor:
 
 
 def rendered(summaries: list, layer: str = "0") -> dict:
-    """The gallery content (channels, choice, note) of ``layer`` among ``summaries``."""
+    """The gallery content of ``layer`` among ``summaries``, with this step's ``pattern_channels`` rows as
+    ``filters`` (filter indices) and ``asked`` (1: a filter asked for, 0: a stand-in)."""
+    found = {}
     for item in summaries:
         value = item.value[0]
         if value.tag == metadata.tag(metadata.PATTERNS, layer):
-            return metadata.read_content(value.metadata.plugin_data.content)
-    raise AssertionError(f"no gallery of {layer!r}")
+            found.update(metadata.read_content(value.metadata.plugin_data.content))
+        if value.tag == metadata.tag(metadata.PATTERN_CHANNELS, layer):
+            rows = tensor_util.make_ndarray(value.tensor)
+            found["filters"], found["asked"] = rows[0].astype(int).tolist(), rows[1].tolist()
+    assert "channels" in found and "filters" in found, f"no gallery of {layer!r}"
+    return found
 
 
 def render(model, channels, state=None, reference=None) -> dict:
@@ -69,8 +78,8 @@ def render(model, channels, state=None, reference=None) -> dict:
 )
 def test_rendered_channels_are_the_asked_ones(value, expected):
     content = render(tiny_cnn(), pattern_choice(value))
-    assert content["channels"] == expected
-    assert "note" not in content
+    assert content["channels"] == content["filters"] == expected
+    assert content["asked"] == [1] * len(expected) and content["choice"] in ("first", "list")
 
 
 def test_most_active_ranks_filters_by_mean_activation_on_the_probe():
@@ -91,13 +100,19 @@ def test_dead_renders_the_dead_filters_of_the_last_window_and_says_when_it_canno
     model = tiny_cnn()
     state = PatternState()
     first = render(model, "dead", state=state)
-    assert first["channels"] == [0, 1, 2, 3] and "no dead-filter window has closed yet" in first["note"]
+    assert first["filters"] == [0, 1, 2, 3] and first["asked"] == [0] * 4  # stand-ins: no window closed yet
     state.dead, state.window_step = {"0": []}, 10
     none = render(model, "dead:2", state=state)
-    assert none["channels"] == [0, 1] and "no dead filters in the window ending at step 10" in none["note"]
+    assert none["filters"] == [0, 1] and none["asked"] == [0, 0]
+    reason = chosen_filters(pattern_choice("dead"), "0", model, model[0], None, state)[1]
+    assert "no dead filters in the window ending at step 10" in reason
+    state.dead = {"0": [1, 3]}
+    assert render(model, "dead", state=state)["filters"] == [1, 3]
 
 
-def test_the_callback_renders_the_planted_dead_filter_after_a_window(tmp_path):
+def test_the_callback_renders_the_planted_dead_filter_once_a_window_found_it(tmp_path):
+    """Dead-filter windows close at steps 4 and 8, galleries at 2, 4, 6 and 8 (each before the window of
+    its step): stand-ins at 2 and 4, the planted dead filter at 6 and 8, and the routes read each step's."""
     model = tiny_cnn()
     batch = images(16)
     viz = CNNVizCallback(
@@ -109,20 +124,40 @@ def test_the_callback_renders_the_planted_dead_filter_after_a_window(tmp_path):
         pattern_channels="dead",
         pattern_steps=2,
         pattern_size=8,
-        every_n_steps={"dead_filters": 2, "patterns": 4},
+        every_n_steps={"dead_filters": 4, "patterns": 2},
         background=False,
         strict=True,
         overhead_budget=0,
     )
     with viz:
-        for step in range(1, 5):
+        for step in range(1, 9):
             model(batch)
             viz.on_step_end(step)
-    (run,) = read_logdir(str(tmp_path)).values()
-    gallery = run["cnnviz/patterns/0"]
-    assert gallery["steps"][0] == 4
-    assert gallery["content"]["channels"] == [DEAD] and gallery["content"]["choice"] == "dead"
-    assert len(gallery["values"][0]) == 1
+    ((name, run),) = read_logdir(str(tmp_path)).items()
+    assert run["cnnviz/patterns/0"]["steps"] == [2, 4, 6, 8]
+    assert run["cnnviz/patterns/0"]["content"]["choice"] == "dead"
+    assert [len(pngs) for pngs in run["cnnviz/patterns/0"]["values"]] == [4, 4, 1, 1]
+    by_step = dict(zip(run["cnnviz/pattern_channels/0"]["steps"], run["cnnviz/pattern_channels/0"]["values"]))
+    assert by_step[2].tolist() == [[0, 1, 2, 3], [0, 0, 0, 0]] and by_step[6].tolist() == [[DEAD], [1]]
+
+    client, _ = plugin_client(str(tmp_path))
+
+    def get(route: str, **params) -> dict:
+        query = "&".join(f"{key}={value}" for key, value in {"run": name, "layer": "0", **params}.items())
+        response = client.get(f"/data/plugin/cnnviz/api/patterns/{route}?{query}")
+        assert response.status_code == 200, response.get_data(as_text=True)
+        return json.loads(response.get_data(as_text=True))
+
+    early, late = get("step", step=2), get("step", step=6)
+    assert (early["channels"], early["stand_ins"], early["choice"]) == ([0, 1, 2, 3], 4, "dead")
+    assert (late["channels"], late["stand_ins"]) == ([DEAD], 0)
+    # the dead filter's value at each step comes from that step's own column (column 1 at 2 and 4, 0 later)
+    values = run["cnnviz/pattern_values/0"]["values"]
+    detail = get("filter", step=6, channel=DEAD)["values"]
+    assert detail["steps"] == [2, 4, 6, 8]
+    assert detail["values"] == pytest.approx(
+        [values[0][1], values[1][1], values[2][0], values[3][0]], abs=1e-6
+    )
 
 
 @pytest.mark.parametrize(

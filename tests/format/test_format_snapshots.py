@@ -273,9 +273,12 @@ def test_patterns_gallery_of_the_first_filters_and_the_activation_reached():
     model = nn.Sequential(conv, nn.ReLU())
     settings = {"channels": 5, "size": 8, "steps": 24, "in_channels": 1, "mean": None, "std": None}
     result = _read(snapshots.patterns(Inputs(model=model, layers=[("0", conv)], settings=settings)))
-    assert list(result) == ["cnnviz/patterns/0", "cnnviz/pattern_values/0"]
+    assert list(result) == ["cnnviz/patterns/0", "cnnviz/pattern_values/0", "cnnviz/pattern_channels/0"]
     content, (bright, dark) = result["cnnviz/patterns/0"]  # only 2 filters, though 5 were asked for
     assert (content["channels"], content["size"], content["steps"]) == ([0, 1], 8, 24)
+    assert content["choice"] == "first"
+    # this step's filters, both the ones asked for (the first 5: there are 2)
+    np.testing.assert_array_equal(result["cnnviz/pattern_channels/0"][1], [[0, 1], [1, 1]])
     assert bright.shape[:2] == (8, 8) and dark.shape[:2] == (8, 8)
     assert bright.mean() > 160 > 96 > dark.mean()
     values = result["cnnviz/pattern_values/0"][1]

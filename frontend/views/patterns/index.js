@@ -72,6 +72,10 @@ export function create(root, shell) {
       what.push(
         `${failed} of ${data.channels.length} failed (crossed out: activation reached ≤ 0${data.reference ? " or below the best probe image" : ""})`,
       );
+    if (data.stand_ins)
+      what.push(
+        `${data.stand_ins} of ${data.channels.length} are the first filters standing in: pattern_channels="${data.choice}" found none${data.choice === "dead" ? " dead in the last dead-filter window before this step" : ""}`,
+      );
     p.note.textContent = what.join(" · ");
     p.el.dataset.step = String(step);
     p.canvas.hidden = false;
