@@ -95,9 +95,9 @@ function figures(image, step, kernel) {
 }
 
 /** How the activation a pattern reached compares with its filter's best probe image, and whether it failed. */
-export function reachedText(reached, best, failed) {
+export function reachedText(reached, best, failed, step) {
   if (reached === null || reached === undefined) return "not logged";
-  let text = formatNumber(reached, 3);
+  let text = `${formatNumber(reached, 3)} at step ${step}`;
   if (best !== null && best !== undefined && best > 0)
     text += ` (${formatNumber(reached / best, 2)}× the best probe image's ${formatNumber(best, 3)})`;
   if (failed)
@@ -124,9 +124,7 @@ function facts(layer, channel, reached, step, dead, best = null, failed = false)
     h("dd", {
       class: "reached-value",
       text:
-        reached === null || reached === undefined
-          ? "not logged"
-          : `${reachedText(reached, best, failed)}, step ${step}`,
+        reached === null || reached === undefined ? "not logged" : reachedText(reached, best, failed, step),
     }),
     h("dt", { text: "Activation rate" }),
     h("dd", { class: "rate-value", text: rateText }),
