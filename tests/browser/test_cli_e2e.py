@@ -353,6 +353,8 @@ def test_embed_run_in_the_embedding_view(made, server, browser, shots):
         box = frame.locator("canvas.scatter").bounding_box()
         frame.page.mouse.move(box["x"] + x, box["y"] + y)
         frame.wait_for_selector(".scatter-tip:not([hidden]) canvas.tip-thumb")
-        frame.wait_for_selector(".top-panel .top-example canvas")
         screenshot(page.page, shots / "cli-embed.png")
+        frame.click(".controls .open-top")  # each filter's top images: their own tab
+        frame.wait_for_selector(".top-panel[data-filter='0'] .top-example canvas")
+        assert frame.locator(".top-panel .top-example").count() == 4  # --top-k 4
         assert page.problems == []

@@ -4,11 +4,11 @@ driven by headless Chromium.
 
 In the browser: each new view renders; its step slider changes what is drawn; the Grad-CAM
 opacity slider changes the overlay's opacity, a probe image's "over training" strip moves the
-step; a pattern opens beside its kernel with its activation rate and a link to its Top images;
-the embedding map shows a point's thumbnail on hover, zooms, hides a class from its legend and
+step; a pattern opens beside its kernel with its activation rate and a link to its Top images
+tab; the embedding map shows a point's thumbnail on hover, zooms, hides a class from its legend and
 animates between steps; the Filters view links to Top images; a hostile run name stays text;
 nothing logs a console error (light and dark theme). Screenshots: gradcam.png, patterns.png,
-embedding.png into ``$CNNVIZ_SCREENSHOTS`` (scripts/screenshots.sh: docs/screenshots).
+top_images.png, embedding.png into ``$CNNVIZ_SCREENSHOTS`` (scripts/screenshots.sh: docs/screenshots).
 
 ``$CNNVIZ_VIEWS_STEPS`` trains longer for nicer screenshots (the script sets it).
 """
@@ -203,7 +203,7 @@ def _exercise_patterns(frame) -> None:
 def _exercise_embedding(frame) -> None:
     frame.wait_for_selector("canvas.scatter[data-step]")
     idle(frame)
-    frame.evaluate("() => window.scrollTo(0, 0)")  # the Top images link scrolled down to its panel
+    frame.evaluate("() => window.scrollTo(0, 0)")
     frame.wait_for_function("() => document.querySelector('canvas.scatter').dataset.animating !== 'true'")
     last = slider_step(frame)
     total = int(frame.get_attribute("canvas.scatter", "data-visible"))
@@ -266,7 +266,7 @@ def _exercise_embedding(frame) -> None:
         arg=str(last),
     )
     assert signature(frame, "canvas.scatter") == before
-    frame.wait_for_selector(".top-panel .top-example canvas")
+    assert frame.is_visible(".controls .open-top")  # the map's top images are a tab of their own
 
 
 def test_new_views_in_the_browser_and_screenshots(server, browser, shots):
@@ -287,18 +287,21 @@ def test_new_views_in_the_browser_and_screenshots(server, browser, shots):
 
         _exercise_patterns(frame)
         screenshot(page.page, shots / "patterns.png")
-        # Patterns -> Top images of the same filter, in the Embedding view
+        # Patterns -> Top images of the same filter, in its own tab
         frame.click(".pattern-top .open-top")
         frame.wait_for_selector(".top-panel[data-layer='features.conv2'][data-filter='0']")
-        assert frame.get_attribute("button[data-view=embedding]", "aria-selected") == "true"
-
-        _exercise_embedding(frame)
-        frame.select_option("select.top-layer", "features.conv3")  # larger receptive fields for the picture
+        assert frame.get_attribute("button[data-view=top_images]", "aria-selected") == "true"
+        frame.select_option("select.layer", "features.conv3")  # larger receptive fields for the picture
         frame.fill("input.top-filter", "2")
         frame.press("input.top-filter", "Enter")
         frame.wait_for_selector(
             ".top-panel[data-layer='features.conv3'][data-filter='2'] .top-example canvas"
         )
+        idle(frame)
+        screenshot(page.page, shots / "top_images.png")
+
+        frame.click("button[data-view=embedding]")
+        _exercise_embedding(frame)
         frame.evaluate("() => window.scrollTo(0, 0)")
         x, y = frame.evaluate("() => document.querySelector('canvas.scatter').pointAt(17)")
         box = frame.locator("canvas.scatter").bounding_box()
@@ -319,6 +322,7 @@ def test_new_views_in_the_browser_and_screenshots(server, browser, shots):
         chosen = int(frame.get_attribute(".filter-detail", "data-filter"))
         frame.click(".filter-detail .open-top")
         frame.wait_for_selector(f".top-panel[data-layer='features.conv2'][data-filter='{chosen}']")
+        assert frame.get_attribute("button[data-view=top_images]", "aria-selected") == "true"
         # the hostile run renders as text in the Grad-CAM view
         frame.click("button[data-view=gradcam]")
         frame.select_option("select.run-a", XSS_RUN)
@@ -337,6 +341,7 @@ def test_new_views_in_dark_mode_without_errors(server, browser):
             ("gradcam", ".cam-grid[data-step]"),
             ("patterns", "canvas.pattern-grid[data-step]"),
             ("embedding", "canvas.scatter[data-step]"),
+            ("top_images", ".top-panel[data-filter] .top-example canvas"),
         ):
             frame.click(f"button[data-view={view}]")
             frame.wait_for_selector(ready)
@@ -352,7 +357,11 @@ def test_views_say_what_to_log_when_a_run_has_none_of_their_data(server, browser
     page, frame = open_plugin(browser, server, RUN)
     try:
         frame.select_option("select.run-a", XSS_RUN)
-        for view, text in (("patterns", "pattern_layers"), ("embedding", "embedding_probe")):
+        for view, text in (
+            ("patterns", "pattern_layers"),
+            ("embedding", "embedding_probe"),
+            ("top_images", "top_example_layers"),
+        ):
             frame.click(f"button[data-view={view}]")
             frame.wait_for_selector(".message.empty")
             assert text in frame.inner_text(".message.empty")
