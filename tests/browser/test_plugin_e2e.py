@@ -344,6 +344,7 @@ def test_scrubbing_64_filters_over_500_steps_from_memory(default_server, browser
     try:
         page.page.goto(f"{base}/data/plugin_entry.html?name=cnnviz")
         page.page.wait_for_selector("#cnnviz[data-host=standalone]")
+        page.page.click("button[data-view=filters]")  # the Overview is the first tab
         page.page.select_option("select.run-a", SCRUB_RUN)
         page.page.wait_for_function(
             f"() => document.querySelector('.step-range').max === '{SCRUB_STEPS - 1}'"
@@ -372,6 +373,7 @@ def test_default_loader_tab_inside_tensorboard(default_server, logdir, browser, 
         frame_element = page.page.wait_for_selector("iframe", timeout=30_000)
         frame = frame_element.content_frame()
         frame.wait_for_selector("#cnnviz[data-host=tensorboard]")
+        frame.click("button[data-view=filters]")  # the Overview is the first tab
         names = [name for name in runs if name not in (XSS_RUN, SCRUB_RUN)]
         if names:
             frame.select_option("select.run-a", names[0])
