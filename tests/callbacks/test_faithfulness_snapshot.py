@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from callback_training import train
+from callback_training import run_callback
 from support import read_logdir
 
 from tb_cnnviz.callbacks import CNNVizCallback
@@ -20,17 +20,7 @@ STEPS = 16
 def _run(tmp_path, model, data, steps=4, **options):
     images, labels = data
     probe = (images[-PROBE_IMAGES:], labels[-PROBE_IMAGES:])
-    with CNNVizCallback(
-        model,
-        log_dir=str(tmp_path),
-        probe=probe,
-        every_n_steps=EVERY,
-        background=False,
-        strict=True,
-        **options,
-    ) as viz:
-        train(model, viz, images, labels, steps)
-    return viz
+    return run_callback(tmp_path, model, data, steps, probe=probe, every_n_steps=EVERY, **options)
 
 
 def test_areas_curves_and_gap_per_gradcam_layer_at_every_gradcam_step(tmp_path, model, data):

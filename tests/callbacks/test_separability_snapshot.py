@@ -8,7 +8,7 @@ import math
 
 import pytest
 import torch
-from callback_training import train
+from callback_training import run_callback
 from support import read_logdir
 
 from tb_cnnviz.analysis.separability import COLUMNS, MIN_PER_CLASS, NOT_ENOUGH_LABELS, OUTCOMES
@@ -19,18 +19,9 @@ EVERY = {"separability": 2, "embedding": 1000, "kernels": 1000, "dead_filters": 
 
 
 def _run(tmp_path, model, data, embedding_probe, steps=4, every=EVERY, **options):
-    images, labels = data
-    with CNNVizCallback(
-        model,
-        log_dir=str(tmp_path),
-        embedding_probe=embedding_probe,
-        every_n_steps=every,
-        background=False,
-        strict=True,
-        **options,
-    ) as viz:
-        train(model, viz, images, labels, steps)
-    return viz
+    return run_callback(
+        tmp_path, model, data, steps, embedding_probe=embedding_probe, every_n_steps=every, **options
+    )
 
 
 def test_every_tracked_layer_gets_a_series_in_0_1_and_the_deepest_a_scalar(tmp_path, model, data):

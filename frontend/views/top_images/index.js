@@ -165,6 +165,7 @@ export function create(root, shell) {
       p.best,
     );
     p.el.append(p.figure);
+    Object.assign(p.el.style, { flex: "1 1 0" }); // the panels share the row (the mosaic takes what is left)
     p.mosaic.addEventListener("click", (event) => {
       if (!p.mosaicLayout) return;
       const f = mosaicHit(p.mosaicLayout, ...eventPoint(event, p.mosaic));
@@ -233,7 +234,6 @@ export function create(root, shell) {
     layersOf: (run) => layersWith(run, "top_examples"),
     setup,
     makePanel,
-    keep: (p) => (p.steps = []), // new steps may have arrived
     load: async (p, layer) => {
       const [steps, sheet] = await Promise.all([topSteps(p.run, layer), spriteSheet(p.run)]);
       // The embedding snapshot writes them: its skipped snapshots are this tab's too.
