@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from PIL import Image
+from support import TRAINED_WIDTH
 
 from tb_cnnviz.datasets import SHAPE_CLASSES, ShapesDataset
 from tb_cnnviz.models import small_vgg
@@ -44,3 +45,15 @@ def trained_checkpoint(_trained_state, tmp_path_factory) -> str:
     path = tmp_path_factory.mktemp("cli_trained") / "model.pt"
     torch.save(_trained_state, path)
     return str(path)
+
+
+@pytest.fixture(scope="module")
+def trained_model_args(trained_checkpoint) -> tuple[str, ...]:
+    """The command-line MODEL and options that load the session's trained SmallVGG(width=16) checkpoint."""
+    return (
+        "tb_cnnviz.models:small_vgg",
+        "--checkpoint",
+        trained_checkpoint,
+        "--factory-kwargs",
+        f"width={TRAINED_WIDTH}",
+    )

@@ -9,7 +9,7 @@ import os
 import numpy as np
 from cli_helpers import only_run, png, run
 from PIL import Image
-from support import TRAINED_WIDTH, plugin_client
+from support import plugin_client
 
 from tb_cnnviz import image_files
 from tb_cnnviz.analysis.cam import grad_cam
@@ -18,15 +18,11 @@ from tb_cnnviz.datasets import SHAPE_CLASSES
 API = "/data/plugin/cnnviz/api"
 
 
-def test_explain_the_trained_checkpoint(data, trained_checkpoint, trained_small_vgg, tmp_path, capsys):
+def test_explain_the_trained_checkpoint(data, trained_model_args, trained_small_vgg, tmp_path, capsys):
     code, out, err = run(
         capsys,
         "explain",
-        "tb_cnnviz.models:small_vgg",
-        "--checkpoint",
-        trained_checkpoint,
-        "--factory-kwargs",
-        f"width={TRAINED_WIDTH}",
+        *trained_model_args,
         *data["images"],
         "--logdir",
         tmp_path,

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import torch
 from cli_helpers import only_run, run
-from support import TRAINED_WIDTH
 
 from tb_cnnviz.analysis.cam import grad_cam
 from tb_cnnviz.analysis.faithfulness import DEFAULT_STEPS, faithfulness
@@ -15,16 +14,12 @@ from tb_cnnviz.snapshots.faithfulness import COLUMNS
 
 
 def test_explain_logs_faithfulness_of_its_gradcam(
-    data, trained_checkpoint, trained_small_vgg, tmp_path, capsys
+    data, trained_model_args, trained_small_vgg, tmp_path, capsys
 ):
     code, _, err = run(
         capsys,
         "explain",
-        "tb_cnnviz.models:small_vgg",
-        "--checkpoint",
-        trained_checkpoint,
-        "--factory-kwargs",
-        f"width={TRAINED_WIDTH}",
+        *trained_model_args,
         *data["images"],
         "--methods",
         "gradcam",
