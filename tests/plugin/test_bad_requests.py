@@ -35,14 +35,10 @@ BAD_REQUESTS = [
     ("basic", f"{K}?run={CALLBACK_RUN}&step=1", 400, "layer"),
     ("basic", f"{K}?run={CALLBACK_RUN}&layer=features.conv9&step=1", 404, "layer"),
     ("basic", f"{K}?run={CALLBACK_RUN}&layer={LAYER}", 400, "step"),
-    ("basic", f"{K}?run={CALLBACK_RUN}&layer={LAYER}&step=abc", 400, "step"),
-    ("basic", f"{K}?run={CALLBACK_RUN}&layer={LAYER}&step=1.5", 400, "step"),
-    ("basic", f"{K}?run={CALLBACK_RUN}&layer={LAYER}&step=1e3", 400, "step"),
-    ("basic", f"{K}?run={CALLBACK_RUN}&layer={LAYER}&step=-1", 400, "step"),
-    ("basic", f"{K}?run={CALLBACK_RUN}&layer={LAYER}&step=%201", 400, "step"),
-    ("basic", f"{K}?run={CALLBACK_RUN}&layer={LAYER}&step=0x10", 400, "step"),
-    ("basic", f"{K}?run={CALLBACK_RUN}&layer={LAYER}&step={2**63}", 400, "step"),
-    ("basic", f"{K}?run={CALLBACK_RUN}&layer={LAYER}&step={'9' * 5000}", 400, "step"),
+    *[
+        ("basic", f"{K}?run={CALLBACK_RUN}&layer={LAYER}&step={step}", 400, "step")
+        for step in ("abc", "1.5", "1e3", "-1", "%201", "0x10", 2**63, "9" * 5000)
+    ],
     ("basic", f"{K}?run={CALLBACK_RUN}&layer={LAYER}&step=3", 404, "step"),
     ("basic", f"{K}?run={CALLBACK_RUN}&layer={LAYER}&step=999999", 404, "step"),
     ("basic", f"{K}?run={CALLBACK_RUN}&layer={LAYER}&step=1&count=0", 400, "count"),
@@ -52,9 +48,10 @@ BAD_REQUESTS = [
     # activations
     ("basic", f"{P}/api/activations/step?run={CALLBACK_RUN}&layer=features.conv2&step=1", 404, "layer"),
     # dead
-    ("basic", f"{P}/api/dead/rates?run=exact&layer=conv&threshold=nan", 400, "threshold"),
-    ("basic", f"{P}/api/dead/rates?run=exact&layer=conv&threshold=2", 400, "threshold"),
-    ("basic", f"{P}/api/dead/rates?run=exact&layer=conv&threshold=abc", 400, "threshold"),
+    *[
+        ("basic", f"{P}/api/dead/rates?run=exact&layer=conv&threshold={threshold}", 400, "threshold")
+        for threshold in ("nan", "2", "abc")
+    ],
     ("basic", f"{P}/api/dead/fractions?run={BASIC_XSS_RUN}&threshold=-0.5", 400, "threshold"),
     # gradcam
     ("views", f"{G}/step?layer=features&step=2", 400, "run"),
