@@ -1,5 +1,5 @@
 """``tb-cnnviz embed``: a 2-D map (t-SNE, PCA or UMAP) of the codes of an image folder, with thumbnails
-and each filter's top-activating images, as the Embedding view shows it."""
+and each filter's top-activating images, as the Embedding and Top images views show them."""
 
 from __future__ import annotations
 
