@@ -31,7 +31,7 @@ from torch import nn
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))  # support.plugin_client and read_logdir
 
-from support import plugin_client, read_logdir  # noqa: E402
+from support import fit_with_callback, plugin_client, read_logdir  # noqa: E402
 
 from tb_cnnviz import metadata  # noqa: E402
 from tb_cnnviz.analysis.layers import conv_layers  # noqa: E402
@@ -177,13 +177,7 @@ def run_model(spec: str) -> dict:
             for key, pairs in layers.items():
                 row[key] = [(name, shapes.get(name)) for name, _ in pairs]
             row["dead_layers"] = len(viz.dead_filter_layers)
-            model.train()
-            for step in range(1, STEPS + 1):
-                loss = nn.functional.cross_entropy(model(images), labels)
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                viz.on_step_end(step)
+            fit_with_callback(model, viz, optimizer, range(1, STEPS + 1), lambda step: (images, labels))
             viz.close()
             row["warnings"] = [f"{w.category.__name__}: {w.message}" for w in caught]
             logged = read_logdir(root)[RUN]

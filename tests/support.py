@@ -78,6 +78,41 @@ def train_small_vgg(
     return model.eval()
 
 
+def fit_with_callback(
+    model: nn.Module,
+    viz: Any,
+    optimizer: torch.optim.Optimizer,
+    steps: range,
+    batch: Callable[[int], tuple[torch.Tensor, torch.Tensor]],
+    *,
+    after_update: Callable[[int], None] | None = None,
+    after_step: Callable[[int], None] | None = None,
+) -> None:
+    """The training loop that drives a callback: ``model.train()``, then for each step of ``steps`` the
+    cross-entropy of ``batch(step)`` (images, labels), an ``optimizer`` step, ``after_update(step)`` when given
+    (e.g. damage planted before the callback sees the step), ``viz.on_step_end(step)`` and ``after_step(step)``
+    when given."""
+    model.train()
+    for step in steps:
+        images, labels = batch(step)
+        loss = nn.functional.cross_entropy(model(images), labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if after_update is not None:
+            after_update(step)
+        viz.on_step_end(step)
+        if after_step is not None:
+            after_step(step)
+
+
+def consecutive_batches(
+    images: torch.Tensor, labels: torch.Tensor, size: int
+) -> Callable[[int], tuple[torch.Tensor, torch.Tensor]]:
+    """``fit_with_callback``'s ``batch``: step s (from 1) trains on the s-th run of ``size`` images in order."""
+    return lambda step: (images[size * (step - 1) : size * step], labels[size * (step - 1) : size * step])
+
+
 def read_logdir(logdir: str, plugin: str = "cnnviz") -> dict:
     """Everything one plugin wrote under ``logdir``, read the way the plugin reads it (data provider).
 
@@ -215,14 +250,12 @@ def log_views_run(
             background=False,
             strict=True,
         ) as viz:
-            model.train()
-            for step in range(1, steps + 1):
+
+            def batch(step: int) -> tuple[torch.Tensor, torch.Tensor]:
                 index = torch.randint(0, len(images), (batch_size,), generator=generator)
-                loss = nn.functional.cross_entropy(model(images[index]), labels[index])
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                viz.on_step_end(step)
+                return images[index], labels[index]
+
+            fit_with_callback(model, viz, optimizer, range(1, steps + 1), batch)
     finally:
         torch.set_num_threads(threads)
 
@@ -247,18 +280,22 @@ def log_broken_run(
         every_n_steps={"kernels": 2, "dead_filters": 2},
         background=False,
     ) as viz:
-        for step in range(1, steps + 1):
-            batch = slice(16 * (step - 1), 16 * step)
-            loss = nn.functional.cross_entropy(model(images[batch]), labels[batch])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
+
+        def damage(step: int) -> None:
             with torch.no_grad():
                 if step == kill_after:
                     model.features.bn2.bias[:6] = -1000.0
                 if step == inf_after:
                     model.features.conv4.weight[0, 0, 0, 0] = float("inf")
-            viz.on_step_end(step)
+
+        fit_with_callback(
+            model,
+            viz,
+            optimizer,
+            range(1, steps + 1),
+            consecutive_batches(images, labels, 16),
+            after_update=damage,
+        )
 
 
 def flat_png(value: int, height: int, width: int | None = None) -> bytes:
@@ -302,6 +339,49 @@ EMBEDDING = {9: np.array([[0, 0, 0], [1, 1, 1], [2, 0, 1], [0, 2, 0], [1, 2, 1]]
 EMBEDDING[11] = EMBEDDING[9] * [2, 2, 1]
 EMBEDDING[11][4] = [NAN, NAN, -1]
 LABELS = [0, 1, 2, 0, 1]
+
+
+# A Grad-CAM run of two images on layer4 whose maps explode at one step (the shared-scale tests of the plugin and
+# the browser): image 0's peak grows k = 1..8 over CAM_STEPS and is 3.8e9 at EXPLODING_STEP
+CAM_STEPS = [0, 10, 20, 30, 40, 50, 60, 70]
+EXPLODING_STEP = 50
+CAM_CLASSES = ["circle", "square", "star"]
+# target, predicted, probability, target probability: image 1 (a star) is predicted a square
+CAM_INFO = np.array([[0, 0, 0.9, 0.9], [2, 1, 0.6, 0.3]], np.float32)
+
+
+def exploding_cam_maps(step: int) -> np.ndarray:
+    k = CAM_STEPS.index(step) + 1
+    maps = np.zeros((2, 2, 2), np.float32)
+    maps[0] = [[k, 0.0], [0.0, k / 4]]
+    maps[1] = [[0.0, k / 2], [k / 8, 0.0]]
+    if step == EXPLODING_STEP:
+        maps[0, 0, 0] = 3.8e9
+    return maps
+
+
+def exploding_cam_run(
+    heat_pngs: Callable[[int], list[bytes]], probe_pngs: list[bytes], labels: list | None
+) -> dict[int, list]:
+    """``write_run``'s ``by_step`` of that run: at every step the heat maps ``heat_pngs(step)``, the raw maps and
+    CAM_INFO; at step 0 the probe images ``probe_pngs`` labelled ``labels`` (None: unlabelled) of CAM_CLASSES."""
+    by_step = {
+        step: [
+            summary.blob_summary(metadata.GRADCAM, "layer4", heat_pngs(step), colormap="jet"),
+            summary.tensor_summary(metadata.GRADCAM_MAPS, "layer4", exploding_cam_maps(step)),
+            summary.tensor_summary(
+                metadata.GRADCAM_INFO,
+                "layer4",
+                CAM_INFO,
+                columns=["target", "predicted", "probability", "target_probability"],
+            ),
+        ]
+        for step in CAM_STEPS
+    }
+    by_step[0].append(
+        summary.blob_summary(metadata.PROBE, None, probe_pngs, labels=labels, class_names=CAM_CLASSES)
+    )
+    return by_step
 
 
 def write_exact_run(root: str) -> None:

@@ -13,7 +13,7 @@ import urllib.parse
 import pytest
 import torch
 from browser_helpers import Page, idle, open_plugin, screenshot, slider_step
-from support import api_url, get_json, tensorboard, wait_for
+from support import api_url, consecutive_batches, fit_with_callback, get_json, tensorboard, wait_for
 from torch import nn
 
 from tb_cnnviz.models import small_vgg
@@ -49,13 +49,7 @@ def _train(logdir: str, model: nn.Module, layers: list[str], every: int, steps: 
     with CNNVizCallback(
         model, log_dir=logdir, kernel_layers=layers, every_n_steps={"kernels": every}, background=False
     ) as viz:
-        for step in range(1, steps + 1):
-            batch = slice(8 * (step - 1), 8 * step)
-            loss = nn.functional.cross_entropy(model(images[batch]), labels[batch])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            viz.on_step_end(step)
+        fit_with_callback(model, viz, optimizer, range(1, steps + 1), consecutive_batches(images, labels, 8))
 
 
 @pytest.fixture(scope="module")

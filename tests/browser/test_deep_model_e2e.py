@@ -18,7 +18,7 @@ import re
 import pytest
 import torch
 from browser_helpers import idle, open_plugin, screenshot, signature, wait_drawn
-from support import api_url, get_json, tensorboard, wait_for
+from support import api_url, fit_with_callback, get_json, tensorboard, wait_for
 from torch import nn
 
 RUN = "resnet50"
@@ -61,13 +61,7 @@ def log_resnet50_run(logdir: str) -> list[str]:
             background=False,
             strict=True,
         ) as viz:
-            model.train()
-            for step in range(1, STEPS + 1):
-                loss = nn.functional.cross_entropy(model(images), labels)
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                viz.on_step_end(step)
+            fit_with_callback(model, viz, optimizer, range(1, STEPS + 1), lambda step: (images, labels))
     finally:
         torch.set_num_threads(threads)
     return convs

@@ -10,18 +10,20 @@ exploding step is named and marked on the strip, and in the raw colouring the ot
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from browser_helpers import idle, open_plugin, screenshot
-from support import api_url, flat_png, get_json, tensorboard, write_run
-
-from tb_cnnviz import metadata, summary
+from support import (
+    CAM_STEPS,
+    EXPLODING_STEP,
+    api_url,
+    exploding_cam_run,
+    flat_png,
+    get_json,
+    tensorboard,
+    write_run,
+)
 
 RUN = "exploding"
-STEPS = [0, 10, 20, 30, 40, 50, 60, 70]
-EXPLODING = 50
-CLASSES = ["circle", "square", "star"]
-INFO = np.array([[0, 0, 0.9, 0.9], [2, 1, 0.6, 0.3]], np.float32)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -31,38 +33,13 @@ DISTINCT_JS = """c => { const d = c.getContext('2d').getImageData(0, 0, c.width,
   return seen.size; }"""
 
 
-def _maps(step: int) -> np.ndarray:
-    k = STEPS.index(step) + 1
-    maps = np.zeros((2, 2, 2), np.float32)
-    maps[0] = [[k, 0.0], [0.0, k / 4]]
-    maps[1] = [[0.0, k / 2], [k / 8, 0.0]]
-    if step == EXPLODING:
-        maps[0, 0, 0] = 3.8e9
-    return maps
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     root = str(tmp_path_factory.mktemp("gradcam_explains_logdir"))
-    by_step = {
-        step: [
-            summary.blob_summary(
-                metadata.GRADCAM, "layer4", [flat_png(40 + step, 64), flat_png(90 + step, 64)], colormap="jet"
-            ),
-            summary.tensor_summary(metadata.GRADCAM_MAPS, "layer4", _maps(step)),
-            summary.tensor_summary(
-                metadata.GRADCAM_INFO,
-                "layer4",
-                INFO,
-                columns=["target", "predicted", "probability", "target_probability"],
-            ),
-        ]
-        for step in STEPS
-    }
-    by_step[0].append(
-        summary.blob_summary(
-            metadata.PROBE, None, [flat_png(120, 64), flat_png(200, 64)], labels=[0, 2], class_names=CLASSES
-        )
+    by_step = exploding_cam_run(
+        lambda step: [flat_png(40 + step, 64), flat_png(90 + step, 64)],
+        [flat_png(120, 64), flat_png(200, 64)],
+        [0, 2],
     )
     write_run(root, RUN, by_step)
     with tensorboard(root) as base:
@@ -83,7 +60,7 @@ def test_cards_colour_bar_resolution_and_outlier_step(server, browser, shots):
     page, frame = open_plugin(browser, server, RUN)
     try:
         frame.click("button[data-view=gradcam]")
-        _at_step(frame, STEPS[-1], "overlay")
+        _at_step(frame, CAM_STEPS[-1], "overlay")
         # the class each map explains against the predicted one
         first = frame.inner_text(".cam-card[data-index='0'] .cam-caption")
         assert "explains circle (label)" in first and "predicted circle (90%)" in first
@@ -95,9 +72,9 @@ def test_cards_colour_bar_resolution_and_outlier_step(server, browser, shots):
         assert "Maps explain the label; the predicted class's map is not logged (1 image" in explain
         # native resolution and the outlier step, as the route answers them
         assert "layer4: 2×2 map, upsampled to 64×64 for display" in explain
-        answer = get_json(api_url(server, "gradcam/maps", run=RUN, layer="layer4", step=STEPS[-1]))
-        assert [o["step"] for o in answer["outlier_steps"]] == [EXPLODING]
-        assert f"step {EXPLODING}: peak 3.8e9, above the shared scale" in explain
+        answer = get_json(api_url(server, "gradcam/maps", run=RUN, layer="layer4", step=CAM_STEPS[-1]))
+        assert [o["step"] for o in answer["outlier_steps"]] == [EXPLODING_STEP]
+        assert f"step {EXPLODING_STEP}: peak 3.8e9, above the shared scale" in explain
         # the colour bar of the logged overlay: this map's own range
         assert frame.get_attribute(".cam-colourbar", "data-ticks") == "min,peak 8"
         # the selected image's detail, then the strip marks the exploding step
@@ -108,12 +85,14 @@ def test_cards_colour_bar_resolution_and_outlier_step(server, browser, shots):
         detail = frame.inner_text(".cam-detail")
         assert "explains star (label) · predicted square (60%) — they differ" in detail
         frame.click(".cam-card[data-index='0']")
-        frame.wait_for_function("n => document.querySelectorAll('.watch-item').length === n", arg=len(STEPS))
-        frame.wait_for_selector(f".watch-item.outlier[data-step='{EXPLODING}']")
+        frame.wait_for_function(
+            "n => document.querySelectorAll('.watch-item').length === n", arg=len(CAM_STEPS)
+        )
+        frame.wait_for_selector(f".watch-item.outlier[data-step='{EXPLODING_STEP}']")
         assert frame.locator(".watch-item.outlier").count() == 1
         # raw colouring on the robust shared scale: 0..8 for image 0, numbers on the bar, jet from blue to red
         frame.click(".colouring button[data-value=raw]")
-        _at_step(frame, STEPS[-1], "raw")
+        _at_step(frame, CAM_STEPS[-1], "raw")
         assert answer["scale"] == [8.0, 4.0]
         assert frame.get_attribute(".cam-colourbar", "data-ticks") == "0,2,4,6,8"
         assert "0 – 8" in frame.inner_text(".cam-bar-title")
@@ -134,8 +113,8 @@ def test_cards_colour_bar_resolution_and_outlier_step(server, browser, shots):
                     f".cam-card[data-index='{index}'] canvas.cam-overlay", DISTINCT_JS
                 )
                 assert distinct > 10, f"step {step}, image {index}: a flat heat-map ({distinct} colours)"
-        frame.click(f".watch-item[data-step='{EXPLODING}']")
-        _at_step(frame, EXPLODING, "raw")
+        frame.click(f".watch-item[data-step='{EXPLODING_STEP}']")
+        _at_step(frame, EXPLODING_STEP, "raw")
         clipped = frame.inner_text(".cam-card[data-index='0'] .cam-clipped")
         assert clipped == "peak 3.8e9 > scale 8"
         assert frame.locator(".cam-card[data-index='1'] .cam-clipped").count() == 0

@@ -9,7 +9,7 @@ import os
 import pytest
 import torch
 from browser_helpers import idle, open_plugin, signature
-from support import api_url, get_json, tensorboard, wait_for
+from support import api_url, consecutive_batches, fit_with_callback, get_json, tensorboard, wait_for
 
 from tb_cnnviz.callbacks import CNNVizCallback
 from tb_cnnviz.datasets import ShapesDataset
@@ -36,13 +36,9 @@ def server(tmp_path_factory):
             background=False,
         ) as viz:
             optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
-            for step in range(1, 7):
-                batch = slice(16 * step, 16 * step + 16)
-                loss = torch.nn.functional.cross_entropy(model(images[batch]), labels[batch])
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                viz.on_step_end(step)
+            # step s trains on images 16 s .. 16 s + 15 (the first 16 are never used)
+            batches = consecutive_batches(images[16:], labels[16:], 16)
+            fit_with_callback(model, viz, optimizer, range(1, 7), batches)
     with tensorboard(str(root)) as base:
         wait_for(
             lambda: {r["name"] for r in get_json(api_url(base, "runs/list"))["runs"]} == {RUN, EMPTY_RUN},

@@ -5,7 +5,7 @@ import io
 import numpy as np
 import torch
 from PIL import Image
-from torch import nn
+from support import fit_with_callback
 
 
 def decode(png: bytes) -> np.ndarray:
@@ -16,13 +16,20 @@ def train(model, viz, images, labels, steps, start=1, lr=0.05, batch=16, after_s
     """SGD on batches of ``batch`` of the first 128 ``images``, calling ``viz.on_step_end`` after each step,
     then ``after_step(step)`` when given."""
     optimizer = torch.optim.SGD(model.parameters(), lr=lr)
-    model.train()
-    for step in range(start, start + steps):
+
+    def batch_of(step: int) -> tuple[torch.Tensor, torch.Tensor]:
         index = torch.arange(batch) + batch * (step % (128 // batch))
-        loss = nn.functional.cross_entropy(model(images[index]), labels[index])
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        viz.on_step_end(step)
-        if after_step is not None:
-            after_step(step)
+        return images[index], labels[index]
+
+    fit_with_callback(model, viz, optimizer, range(start, start + steps), batch_of, after_step=after_step)
+
+
+def run_callback(tmp_path, model, data, steps, **options):
+    """CNNVizCallback(model, log_dir=tmp_path, background=False, strict=True, **options) over ``steps`` steps of
+    ``train`` on ``data`` (images, labels), closed on return; returns the callback."""
+    from tb_cnnviz.callbacks import CNNVizCallback
+
+    images, labels = data
+    with CNNVizCallback(model, log_dir=str(tmp_path), background=False, strict=True, **options) as viz:
+        train(model, viz, images, labels, steps)
+    return viz

@@ -22,7 +22,7 @@ import warnings
 import pytest
 import torch
 import torchvision
-from support import plugin_client, read_logdir
+from support import fit_with_callback, plugin_client, read_logdir
 from torch import nn
 
 from tb_cnnviz import metadata
@@ -122,13 +122,7 @@ def test_zoo_model_at_default_settings(tmp_path, name, source, conv, planted, ca
             assert [n for n, _ in viz.gradcam_layers] == [cam]
             assert [n for n, _ in viz.activation_layers] == activations
             assert [n for n, _ in viz.kernel_layers] == [conv]
-            model.train()
-            for step in range(1, STEPS + 1):
-                loss = nn.functional.cross_entropy(model(images), labels)
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                viz.on_step_end(step)
+            fit_with_callback(model, viz, optimizer, range(1, STEPS + 1), lambda step: (images, labels))
             viz.close()
         # third-party deprecations (inside site-packages) are not ours; anything else is
         ours = [f"{w.category.__name__}: {w.message}" for w in caught if "site-packages" not in w.filename]

@@ -11,48 +11,24 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from logdirs import api_url, get_json
-from support import flat_png, plugin_client, write_run
+from support import (
+    CAM_CLASSES,
+    CAM_STEPS,
+    EXPLODING_STEP,
+    exploding_cam_maps,
+    exploding_cam_run,
+    flat_png,
+    plugin_client,
+    write_run,
+)
 
-from tb_cnnviz import metadata, summary
 from tb_cnnviz.plugin.routes.gradcam import _robust_scale
 
-STEPS = [0, 10, 20, 30, 40, 50, 60, 70]
-EXPLODING = 50
-CLASSES = ["circle", "square", "star"]
 LABELS = [0, 2]
 
 
-def _maps(step: int) -> np.ndarray:
-    k = STEPS.index(step) + 1
-    maps = np.zeros((2, 2, 2), np.float32)
-    maps[0] = [[k, 0.0], [0.0, k / 4]]
-    maps[1] = [[0.0, k / 2], [k / 8, 0.0]]
-    if step == EXPLODING:
-        maps[0, 0, 0] = 3.8e9
-    return maps
-
-
-# target, predicted, probability, target probability: image 1 (a star) is predicted a square
-INFO = np.array([[0, 0, 0.9, 0.9], [2, 1, 0.6, 0.3]], np.float32)
-
-
 def _run(labels: list | None) -> dict:
-    by_step = {}
-    for step in STEPS:
-        by_step[step] = [
-            summary.blob_summary(metadata.GRADCAM, "layer4", [flat_png(9, 8)] * 2, colormap="jet"),
-            summary.tensor_summary(metadata.GRADCAM_MAPS, "layer4", _maps(step)),
-            summary.tensor_summary(
-                metadata.GRADCAM_INFO,
-                "layer4",
-                INFO,
-                columns=["target", "predicted", "probability", "target_probability"],
-            ),
-        ]
-    by_step[0].append(
-        summary.blob_summary(metadata.PROBE, None, [flat_png(50, 8)] * 2, labels=labels, class_names=CLASSES)
-    )
-    return by_step
+    return exploding_cam_run(lambda step: [flat_png(9, 8)] * 2, [flat_png(50, 8)] * 2, labels)
 
 
 @pytest.fixture(scope="module")
@@ -67,9 +43,9 @@ def test_one_exploding_step_does_not_set_the_shared_scale(client):
     maps = get_json(client, api_url("gradcam/maps", run="labelled", layer="layer4", step=10))
     # image 0: the largest ordinary peak is step 70's (8), not 3.8e9; image 1 has no outlier: its max (4)
     assert maps["scale"] == [pytest.approx(8.0), pytest.approx(4.0)]
-    assert maps["outlier_steps"] == [{"step": EXPLODING, "peak": pytest.approx(3.8e9), "images": [0]}]
+    assert maps["outlier_steps"] == [{"step": EXPLODING_STEP, "peak": pytest.approx(3.8e9), "images": [0]}]
     assert "outlier" in maps["scale_rule"]
-    step = get_json(client, api_url("gradcam/step", run="labelled", layer="layer4", step=EXPLODING))
+    step = get_json(client, api_url("gradcam/step", run="labelled", layer="layer4", step=EXPLODING_STEP))
     assert [image["cam_scale"] for image in step["images"]] == [8.0, 4.0]
     assert [image["cam_clipped"] for image in step["images"]] == [True, False]
     assert step["images"][0]["cam_max"] == pytest.approx(3.8e9)
@@ -78,7 +54,7 @@ def test_one_exploding_step_does_not_set_the_shared_scale(client):
     assert [image["cam_clipped"] for image in ordinary["images"]] == [False, False]
     watch = get_json(client, api_url("gradcam/image", run="labelled", layer="layer4", index=0))
     assert watch["cam_scale"] == 8.0
-    assert watch["cam_outliers"] == [{"step": EXPLODING, "peak": pytest.approx(3.8e9)}]
+    assert watch["cam_outliers"] == [{"step": EXPLODING_STEP, "peak": pytest.approx(3.8e9)}]
     other = get_json(client, api_url("gradcam/image", run="labelled", layer="layer4", index=1))
     assert other["cam_scale"] == 4.0 and other["cam_outliers"] == []
 
@@ -95,7 +71,7 @@ def test_the_fence_is_in_log_space_and_needs_four_steps():
     assert scale == 0.0 and not outliers.any()
     assert _robust_scale(np.array([np.nan, np.nan]))[0] is None
     # the 99th percentile of the run's peaks would still be near 3.8e9 (why the route does not use it)
-    peaks = np.array([_maps(s)[0].max() for s in STEPS], np.float64)
+    peaks = np.array([exploding_cam_maps(s)[0].max() for s in CAM_STEPS], np.float64)
     assert np.percentile(peaks, 99) > 1e9
     assert _robust_scale(peaks)[0] == 8.0
 
@@ -103,7 +79,7 @@ def test_the_fence_is_in_log_space_and_needs_four_steps():
 def test_the_class_each_map_explains(client):
     labelled = get_json(client, api_url("gradcam/step", run="labelled", layer="layer4", step=10))
     assert labelled["explains"] == "label" and labelled["predicted_maps_logged"] is False
-    assert labelled["class_names"] == CLASSES
+    assert labelled["class_names"] == CAM_CLASSES
     first, second = labelled["images"]
     assert (first["label"], first["target"], first["predicted"], first["misclassified"]) == (0, 0, 0, False)
     assert (second["label"], second["target"], second["predicted"]) == (2, 2, 1)
