@@ -22,6 +22,7 @@ from logdirs import (
 from support import EXACT_RUN
 
 E = f"{P}/api/embedding"
+T = f"{P}/api/top_images/examples"
 G = f"{P}/api/gradcam"
 CAM = f"run={CALLBACK_RUN}&layer=features"  # the default Grad-CAM layer
 K = f"{P}/api/filters/kernels"
@@ -121,10 +122,10 @@ BAD_REQUESTS = [
     ("views", f"{E}/points?run={CALLBACK_RUN}&layer=classifier", 400, "step"),
     ("views", f"{E}/sprites", 400, "run"),
     ("views", f"{E}/sprites?run={urllib.parse.quote(VIEWS_XSS_RUN)}", 404, "sprites"),
-    ("views", f"{E}/top?run={CALLBACK_RUN}&layer=features.conv3&step=6&channel=8", 404, "channel"),
-    ("views", f"{E}/top?run={CALLBACK_RUN}&layer=features.conv3&step=6&channel=1e3", 400, "channel"),
-    ("views", f"{E}/top?run={CALLBACK_RUN}&layer=features.conv3&step=5&channel=0", 404, "step"),
-    ("views", f"{E}/top?run={CALLBACK_RUN}&layer=features.conv5&step=6", 404, "layer"),
+    ("views", f"{T}?run={CALLBACK_RUN}&layer=features.conv3&step=6&channel=8", 404, "channel"),
+    ("views", f"{T}?run={CALLBACK_RUN}&layer=features.conv3&step=6&channel=1e3", 400, "channel"),
+    ("views", f"{T}?run={CALLBACK_RUN}&layer=features.conv3&step=5&channel=0", 404, "step"),
+    ("views", f"{T}?run={CALLBACK_RUN}&layer=features.conv5&step=6", 404, "layer"),
     # runs
     ("basic", f"{R}/steps?run={CALLBACK_RUN}&kind=weights&layer={LAYER}", 400, "kind"),
     ("basic", f"{R}/steps?run={CALLBACK_RUN}&layer={LAYER}", 400, "kind"),
