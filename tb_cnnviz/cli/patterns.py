@@ -62,8 +62,10 @@ def patterns(args: argparse.Namespace) -> int:
             )
             results.append((name, filter_patterns(loaded.module, module, channels, **settings)))
     summaries = []
+    # how the filters were chosen, as the callback's pattern_channels says it (class models: none)
+    choice = None if args.classes else ("list" if args.channels else "first")
     for name, result in results:
-        summaries += snapshots.pattern_summaries(name, result, size, args.steps)
+        summaries += snapshots.pattern_summaries(name, result, size, args.steps, choice=choice)
         values = ", ".join(f"{t}: {v:.2f}" for t, v in zip(result.targets, result.activations.tolist()))
         print(f"{name}: activation reached per {'class' if name == 'logits' else 'channel'}: {values}")
     write_run(args, "patterns", summaries)
