@@ -47,7 +47,9 @@ BASE = {"size": 32, "steps": 64, "param": "fourier", "transforms": "auto", "lr":
 GRID = {
     "before: lr 0.2, 64 steps": {},
     "example's: lr 0.2, 48 steps": {"steps": 48},
+    "lr 0.15": {"lr": 0.15},
     "lr 0.1": {"lr": 0.1},
+    "lr 0.1, 80 steps": {"lr": 0.1, "steps": 80},
     "lr 0.05": {"lr": 0.05},
     "lr 0.1, 96 steps": {"lr": 0.1, "steps": 96},
     "lr 0.05, 96 steps": {"lr": 0.05, "steps": 96},

@@ -194,7 +194,7 @@ def filter_patterns(
       measured after the BatchNorm (``layers.activation_point``), i.e. what the next
       ReLU sees; otherwise the module's own output ([B, C, H, W] or [B, F]).
     - ``channels``: indices to render (default: all), each image seeded from ``(seed, channel)``.
-    - ``param``: ``"fourier"`` (decorrelated colour, 1/f spectrum, Adam, ``lr`` 0.1) or
+    - ``param``: ``"fourier"`` (decorrelated colour, 1/f spectrum, Adam, ``lr`` 0.15) or
       ``"pixel"`` (Chollet: RMS-normalised gradient ascent on pixels, ``lr`` 0.01 per step).
     - ``transforms``: ``"auto"`` = ``RandomTransforms.standard(size)`` for Fourier and none
       for pixel; ``"standard"``, ``None``/``"none"`` or a ``RandomTransforms``.
@@ -267,7 +267,7 @@ def class_patterns(
     suppressing the other classes): Simonyan et al. 2014 class model visualisation.
 
     The model's output must be [B, num_classes] (a tuple's first element is used). The default
-    Fourier ``lr`` is 0.1 (``CLASS_DEFAULT_LR``), as for filter patterns.
+    Fourier ``lr`` is 0.1 (``CLASS_DEFAULT_LR``), below the filter-pattern default (0.15).
     Same arguments and guarantees as ``filter_patterns``; image k is seeded from
     ``(seed, classes[k])`` and ``PatternResult.activations`` holds the logits reached.
     """
