@@ -104,7 +104,7 @@ class CNNVizCallback:
         strict: re-raise visualisation errors instead of warning and disabling the kind.
         flush_secs: how often the event file is flushed to disk when we own the writer.
         overhead_budget: the share of training time the dead-filter counting may take (default
-            0.005, 0.5%): it counts one training batch in k, k chosen from its measured cost, and
+            0.003, 0.3%): it counts one training batch in k, k chosen from its measured cost, and
             at least 8 batches per window; a filter is dead when dead on every counted batch.
             ``0`` counts every batch.
         scalars: the ordinary scalars written for TensorBoard's Scalars and Time Series tabs:
