@@ -529,6 +529,26 @@ def tensorboard(logdir: str, *extra: str):
             process.wait(10)
 
 
+@contextlib.contextmanager
+def serving(logdir: str, runs, *extra: str, series: tuple | None = None):
+    """``tensorboard(logdir, *extra)``, yielded once ``api/runs/list`` names exactly ``runs`` and, with
+    ``series=(run, kind, layer, count)``, that series has ``count`` steps: TensorBoard loads a logdir in
+    the background, and a test that starts earlier sees part of it."""
+    with tensorboard(logdir, *extra) as base:
+        wanted = set(runs)
+        wait_for(
+            lambda: {r["name"] for r in get_json(api_url(base, "runs/list"))["runs"]} == wanted,
+            what=f"the runs {sorted(wanted)} listed",
+        )
+        if series is not None:
+            run, kind, layer, count = series
+            url = api_url(base, "runs/steps", run=run, kind=kind, layer=layer)
+            wait_for(
+                lambda: len(get_json(url)["steps"]) == count, what=f"{count} steps of {kind} {layer} in {run}"
+            )
+        yield base
+
+
 def http_get(url: str) -> tuple[int, bytes]:
     """Status and body of a GET (an HTTP error status is returned, not raised)."""
     try:

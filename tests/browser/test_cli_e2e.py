@@ -22,7 +22,7 @@ import pytest
 import torch
 from browser_helpers import Page, idle, open_plugin, screenshot
 from PIL import Image
-from support import api_url, get_json, tensorboard, train_small_vgg, wait_for
+from support import api_url, get_json, serving, train_small_vgg
 
 from tb_cnnviz import cli
 from tb_cnnviz.datasets import SHAPE_CLASSES, ShapesDataset
@@ -130,11 +130,7 @@ def server(made):
     shown = {
         made["runs"][command] for command in COMMANDS if command != "summary"
     }  # summary writes text only
-    with tensorboard(made["logdir"]) as base:
-        wait_for(
-            lambda: {r["name"] for r in get_json(api_url(base, "runs/list"))["runs"]} == shown,
-            what="the five CNN Viz runs listed",
-        )
+    with serving(made["logdir"], shown) as base:
         yield base
 
 

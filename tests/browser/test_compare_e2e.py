@@ -13,7 +13,7 @@ import urllib.parse
 import pytest
 import torch
 from browser_helpers import Page, idle, open_plugin, screenshot, slider_step
-from support import api_url, consecutive_batches, fit_with_callback, get_json, tensorboard, wait_for
+from support import consecutive_batches, fit_with_callback, serving, wait_for
 from torch import nn
 
 from tb_cnnviz.models import small_vgg
@@ -60,14 +60,7 @@ def server(tmp_path_factory):
     _train(os.path.join(root, VGG_SPARSE), small_vgg(width=8), VGG_LAYERS, every=3, steps=9)
     _train(os.path.join(root, TINY), TinyCNN(), TINY_LAYERS, every=5, steps=40)
     _train(os.path.join(root, ONE), TinyCNN(), TINY_LAYERS, every=5, steps=1)
-    with tensorboard(str(root)) as base:
-        wait_for(
-            lambda: (
-                {r["name"] for r in get_json(api_url(base, "runs/list"))["runs"]}
-                == {VGG, VGG_SPARSE, TINY, ONE}
-            ),
-            what="the four runs listed",
-        )
+    with serving(str(root), {VGG, VGG_SPARSE, TINY, ONE}) as base:
         yield base
 
 

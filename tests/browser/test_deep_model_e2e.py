@@ -18,7 +18,7 @@ import re
 import pytest
 import torch
 from browser_helpers import idle, open_plugin, screenshot, signature, wait_drawn
-from support import api_url, fit_with_callback, get_json, tensorboard, wait_for
+from support import fit_with_callback, serving
 from torch import nn
 
 RUN = "resnet50"
@@ -75,14 +75,7 @@ def logdir(tmp_path_factory) -> tuple[str, list[str]]:
 
 @pytest.fixture(scope="module")
 def server(logdir):
-    with tensorboard(logdir[0]) as base:
-        wait_for(
-            lambda: (
-                len(get_json(api_url(base, "runs/steps", run=RUN, kind="kernels", layer=BIG))["steps"])
-                == STEPS
-            ),
-            what="every kernel step of the big layer",
-        )
+    with serving(logdir[0], {RUN}, series=(RUN, "kernels", BIG, STEPS)) as base:
         yield base
 
 

@@ -11,7 +11,7 @@ import re
 
 import pytest
 from browser_helpers import idle, open_plugin, screenshot, slider_step
-from support import api_url, get_json, log_broken_run, tensorboard, wait_for
+from support import log_broken_run, serving
 
 pytestmark = [pytest.mark.browser]
 BROKEN, HEALTHY = "broken", "healthy"
@@ -22,11 +22,7 @@ def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("overview_e2e")
     log_broken_run(os.path.join(root, BROKEN))
     log_broken_run(os.path.join(root, HEALTHY), kill_after=None, inf_after=None)
-    with tensorboard(str(root)) as base:
-        wait_for(
-            lambda: {r["name"] for r in get_json(api_url(base, "runs/list"))["runs"]} == {BROKEN, HEALTHY},
-            what="both runs listed",
-        )
+    with serving(str(root), {BROKEN, HEALTHY}) as base:
         yield base
 
 

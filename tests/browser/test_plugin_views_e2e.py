@@ -21,7 +21,7 @@ import re
 import numpy as np
 import pytest
 from browser_helpers import XSS_RUN, idle, open_plugin, screenshot, signature, slider_step
-from support import api_url, get_json, log_views_run, tensorboard, wait_for
+from support import api_url, get_json, log_views_run, serving
 from torch.utils.tensorboard import SummaryWriter
 
 from tb_cnnviz import metadata, summary
@@ -70,23 +70,8 @@ def logdir(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="module")
 def server(logdir):
-    with tensorboard(logdir) as base:
-        wait_for(
-            lambda: {r["name"] for r in get_json(api_url(base, "runs/list"))["runs"]} == {RUN, XSS_RUN},
-            what="both runs listed",
-        )
-        # every logged step reaches the plugin (more than TensorBoard's default sampling for blobs is not needed here)
-        wait_for(
-            lambda: (
-                len(
-                    get_json(api_url(base, "runs/steps", run=RUN, kind="embedding", layer="classifier"))[
-                        "steps"
-                    ]
-                )
-                == STEPS // EVERY
-            ),
-            what="all embedding steps",
-        )
+    # every logged step reaches the plugin (more than TensorBoard's default sampling for blobs is not needed here)
+    with serving(logdir, {RUN, XSS_RUN}, series=(RUN, "embedding", "classifier", STEPS // EVERY)) as base:
         yield base
 
 

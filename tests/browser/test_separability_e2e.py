@@ -9,7 +9,7 @@ import os
 import pytest
 import torch
 from browser_helpers import idle, open_plugin, signature
-from support import api_url, consecutive_batches, fit_with_callback, get_json, tensorboard, wait_for
+from support import consecutive_batches, fit_with_callback, serving
 
 from tb_cnnviz.callbacks import CNNVizCallback
 from tb_cnnviz.datasets import ShapesDataset
@@ -39,11 +39,7 @@ def server(tmp_path_factory):
             # step s trains on images 16 s .. 16 s + 15 (the first 16 are never used)
             batches = consecutive_batches(images[16:], labels[16:], 16)
             fit_with_callback(model, viz, optimizer, range(1, 7), batches)
-    with tensorboard(str(root)) as base:
-        wait_for(
-            lambda: {r["name"] for r in get_json(api_url(base, "runs/list"))["runs"]} == {RUN, EMPTY_RUN},
-            what="both runs listed",
-        )
+    with serving(str(root), {RUN, EMPTY_RUN}) as base:
         yield base
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from browser_helpers import idle, open_plugin
-from support import api_url, get_json, log_views_run, tensorboard, wait_for
+from support import api_url, get_json, log_views_run, serving
 from torch.utils.tensorboard import SummaryWriter
 
 from tb_cnnviz import metadata, summary
@@ -41,22 +41,9 @@ def logdir(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="module")
 def server(logdir):
-    with tensorboard(logdir) as base:
-        wait_for(
-            lambda: {r["name"] for r in get_json(api_url(base, "runs/list"))["runs"]} == {RUN, NO_TOP},
-            what="both runs listed",
-        )
-        wait_for(
-            lambda: (
-                len(
-                    get_json(
-                        api_url(base, "runs/steps", run=RUN, kind="top_examples", layer="features.conv3")
-                    )["steps"]
-                )
-                == STEPS // EVERY
-            ),
-            what="all top-example steps",
-        )
+    with serving(
+        logdir, {RUN, NO_TOP}, series=(RUN, "top_examples", "features.conv3", STEPS // EVERY)
+    ) as base:
         yield base
 
 
