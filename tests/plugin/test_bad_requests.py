@@ -28,6 +28,11 @@ CAM = f"run={CALLBACK_RUN}&layer=features"  # the default Grad-CAM layer
 K = f"{P}/api/filters/kernels"
 PAT = f"{P}/api/patterns"
 R = f"{P}/api/runs"
+DREAM = f"{P}/api/patterns/dream"
+BOTH = "features.conv3%2Bfeatures.conv4"  # the dream of two layers, URL-quoted
+PATTERN_LAYERS = "layers with patterns: ['features.conv2']"
+DREAM_LAYERS = "layers with dream: ['broken', 'features.conv3+features.conv4']"
+ACT = f"{R}/image?run={CALLBACK_RUN}&kind=activations&layer={ACTIVATION_LAYER}"
 
 BAD_REQUESTS = [
     # filters
@@ -72,12 +77,7 @@ BAD_REQUESTS = [
     ("views", f"{G}/image?{CAM}&index=0&limit=501", 400, "limit"),
     ("views", f"{G}/nope?{CAM}", 404, "unknown route"),
     # patterns
-    (
-        "views",
-        f"{PAT}/step?run={CALLBACK_RUN}&layer=features.conv3&step=2",
-        404,
-        "layers with patterns: ['features.conv2']",
-    ),
+    ("views", f"{PAT}/step?run={CALLBACK_RUN}&layer=features.conv3&step=2", 404, PATTERN_LAYERS),
     ("views", f"{PAT}/step?run={CALLBACK_RUN}&layer=features.conv2&step=1", 404, "step"),
     ("views", f"{PAT}/filter?run={CALLBACK_RUN}&layer=features.conv2&step=2", 400, "channel"),
     ("views", f"{PAT}/filter?run={CALLBACK_RUN}&layer=features.conv2&step=2&channel=4", 404, "channel"),
@@ -90,32 +90,12 @@ BAD_REQUESTS = [
     ("views", f"{PAT}/filter?run={EXACT_RUN}&layer=conv&step=9&channel=-5", 400, "channel"),
     ("views", f"{PAT}/filter?run={EXACT_RUN}&layer=conv&step=10&channel=5", 404, "step"),
     # patterns (dream)
-    ("basic", f"{P}/api/patterns/dream?layer={DREAM_LAYER}", 400, "run"),
-    ("basic", f"{P}/api/patterns/dream?run={DREAM_RUN}", 400, "layer"),
-    (
-        "basic",
-        f"{P}/api/patterns/dream?run={DREAM_RUN}&layer=features.conv3",
-        404,
-        "layers with dream: ['broken', 'features.conv3+features.conv4']",
-    ),
-    (
-        "basic",
-        f"{P}/api/patterns/dream?run={DREAM_RUN}&layer=features.conv3%2Bfeatures.conv4&step=abc",
-        400,
-        "step",
-    ),
-    (
-        "basic",
-        f"{P}/api/patterns/dream?run={DREAM_RUN}&layer=features.conv3%2Bfeatures.conv4&step=5",
-        404,
-        "nearest logged step is 0",
-    ),
-    (
-        "basic",
-        f"{P}/api/patterns/dream?run=exact&layer=conv",
-        404,
-        "run 'exact' has no 'dream' data for layer 'conv'",
-    ),
+    ("basic", f"{DREAM}?layer={DREAM_LAYER}", 400, "run"),
+    ("basic", f"{DREAM}?run={DREAM_RUN}", 400, "layer"),
+    ("basic", f"{DREAM}?run={DREAM_RUN}&layer=features.conv3", 404, DREAM_LAYERS),
+    ("basic", f"{DREAM}?run={DREAM_RUN}&layer={BOTH}&step=abc", 400, "step"),
+    ("basic", f"{DREAM}?run={DREAM_RUN}&layer={BOTH}&step=5", 404, "nearest logged step is 0"),
+    ("basic", f"{DREAM}?run=exact&layer=conv", 404, "run 'exact' has no 'dream' data for layer 'conv'"),
     # embedding
     ("views", f"{E}/points?run={CALLBACK_RUN}&layer=features.conv2&step=2", 404, "layer"),
     ("views", f"{E}/points?run={CALLBACK_RUN}&layer=classifier&step=1", 404, "step"),
@@ -130,32 +110,12 @@ BAD_REQUESTS = [
     ("basic", f"{R}/steps?run={CALLBACK_RUN}&kind=weights&layer={LAYER}", 400, "kind"),
     ("basic", f"{R}/steps?run={CALLBACK_RUN}&layer={LAYER}", 400, "kind"),
     ("basic", f"{R}/image?run={CALLBACK_RUN}&kind=kernels&layer={LAYER}&step=1&index=0", 400, "kind"),
-    (
-        "basic",
-        f"{R}/image?run={CALLBACK_RUN}&kind=activations&layer={ACTIVATION_LAYER}&step=3&index=0",
-        404,
-        "step",
-    ),
-    (
-        "basic",
-        f"{R}/image?run={CALLBACK_RUN}&kind=activations&layer={ACTIVATION_LAYER}&step=1&index=3",
-        404,
-        "index",
-    ),
-    (
-        "basic",
-        f"{R}/image?run={CALLBACK_RUN}&kind=activations&layer={ACTIVATION_LAYER}&step=1&index=-1",
-        400,
-        "index",
-    ),
-    ("basic", f"{R}/image?run={CALLBACK_RUN}&kind=activations&layer={ACTIVATION_LAYER}&step=1", 400, "index"),
+    ("basic", f"{ACT}&step=3&index=0", 404, "step"),
+    ("basic", f"{ACT}&step=1&index=3", 404, "index"),
+    ("basic", f"{ACT}&step=1&index=-1", 400, "index"),
+    ("basic", f"{ACT}&step=1", 400, "index"),
     ("basic", f"{R}/image?run=exact&kind=probe&step=1&index=0", 404, "probe"),
-    (
-        "basic",
-        f"{R}/image?run={DREAM_RUN}&kind=dream&layer=features.conv3%2Bfeatures.conv4&step=0&index=2",
-        404,
-        "index",
-    ),
+    ("basic", f"{R}/image?run={DREAM_RUN}&kind=dream&layer={BOTH}&step=0&index=2", 404, "index"),
     # runs (views)
     ("views", f"{R}/image?run={EXACT_RUN}&kind=sprites&step=9&index=2", 404, "index"),
     ("views", f"{R}/image?run={EXACT_RUN}&kind=gradcam_maps&layer=conv&step=10&index=0", 400, "kind"),
