@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import random
 
@@ -81,6 +82,20 @@ def rng_states():
 
 def assert_rng_equal(before, after) -> None:
     assert torch.equal(before[0], after[0]) and np.array_equal(before[1], after[1]) and before[2] == after[2]
+
+
+@contextlib.contextmanager
+def leaves_untouched(model: nn.Module | None = None, *, rng: bool = True):
+    """Asserts, when the block ends without an error, that it left ``model``'s state (``model_state``: training
+    flags, requires_grad, .grad) and, with ``rng``, the global random generators (torch, numpy, random) as they
+    were on entry. Yields the model's state on entry (None without a model)."""
+    before = None if model is None else model_state(model)
+    rng_before = rng_states() if rng else None
+    yield before
+    if model is not None:
+        assert_state_equal(before, model_state(model))
+    if rng:
+        assert_rng_equal(rng_before, rng_states())
 
 
 def seeded_images(count: int, channels: int = 3, size: int = 32, seed: int = 0) -> torch.Tensor:

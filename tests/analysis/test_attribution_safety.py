@@ -8,16 +8,7 @@ import copy
 import pytest
 import torch
 import torch.nn.functional as F
-from attribution_support import (
-    ALL_METHODS,
-    all_hooks,
-    assert_rng_equal,
-    assert_state_equal,
-    model_state,
-    rng_states,
-    seeded_images,
-    seeded_small_vgg,
-)
+from attribution_support import ALL_METHODS, all_hooks, leaves_untouched, seeded_images, seeded_small_vgg
 from torch import nn
 
 from tb_cnnviz.analysis.attribution import (
@@ -48,11 +39,9 @@ def test_training_state_is_untouched(method_name):
     model = _mixed_state_model()
     x = seeded_images(2, seed=11)
     x_before = x.clone()
-    before, rng_before = model_state(model), rng_states()
-    assert any(g is None for g in before[2]) and any(g is not None for g in before[2])
-    result = ALL_METHODS[method_name](model, "features.conv5", x)
-    assert_state_equal(before, model_state(model))
-    assert_rng_equal(rng_before, rng_states())
+    with leaves_untouched(model) as before:
+        assert any(g is None for g in before[2]) and any(g is not None for g in before[2])
+        result = ALL_METHODS[method_name](model, "features.conv5", x)
     assert all_hooks(model) == 0
     assert torch.equal(x, x_before) and not x.requires_grad and x.grad is None
     assert result.device == x.device and not result.requires_grad and torch.isfinite(result).all()
@@ -70,12 +59,9 @@ class Boom(nn.Module):
 def test_hooks_removed_and_state_restored_when_the_model_raises(method_name):
     model = _mixed_state_model()
     model.features.add_module("boom", Boom())
-    before, rng_before = model_state(model), rng_states()
-    with pytest.raises(RuntimeError, match="boom inside the model"):
+    with leaves_untouched(model), pytest.raises(RuntimeError, match="boom inside the model"):
         ALL_METHODS[method_name](model, "features.conv5", seeded_images(2))
     assert all_hooks(model) == 0
-    assert_state_equal(before, model_state(model))
-    assert_rng_equal(rng_before, rng_states())
 
 
 def test_works_inside_no_grad_and_inference_mode():
@@ -118,10 +104,9 @@ def test_wrappers_give_the_unwrapped_results(wrap):
     else:
         model, layer = torch.compile(inner, backend="eager"), "features.conv5"
     model.train()
-    before = model_state(model)
-    for name, method in ALL_METHODS.items():
-        torch.testing.assert_close(method(model, layer, x), expected[name], atol=1e-6, rtol=1e-5)
-    assert_state_equal(before, model_state(model))
+    with leaves_untouched(model, rng=False):
+        for name, method in ALL_METHODS.items():
+            torch.testing.assert_close(method(model, layer, x), expected[name], atol=1e-6, rtol=1e-5)
     assert all_hooks(model) == 0
 
 
@@ -143,14 +128,13 @@ def test_real_ddp_training_step_after_snapshots(tmp_path):
         model = nn.parallel.DistributedDataParallel(inner).train()
         x, labels = seeded_images(4, seed=14), torch.tensor([0, 1, 2, 3])
         F.cross_entropy(model(x), labels).backward()  # a training step's backward: grads now set
-        before = model_state(model)
         collectives = []
         sync_buffers = model._sync_buffers
         model._sync_buffers = lambda: (collectives.append("broadcast buffers"), sync_buffers())[1]
-        for method in ALL_METHODS.values():
-            method(model, "features.conv5", x)
+        with leaves_untouched(model, rng=False):
+            for method in ALL_METHODS.values():
+                method(model, "features.conv5", x)
         assert collectives == [] and model.require_forward_param_sync
-        assert_state_equal(before, model_state(model))
         with torch.no_grad():
             model(x)  # the counter works: a forward through the wrapper does broadcast
         assert collectives == ["broadcast buffers"]
