@@ -144,6 +144,8 @@ class CNNVizCallback:
         self._logged_at: dict[str, int] = {}  # snapshot -> its last step logged (or queued)
         self._background_names = [row.name for row in slow]
         self._dropped = dict.fromkeys(self._background_names, 0)  # per background snapshot
+        self._epochs = 0  # epochs ended so far (logged as summary kind ``epochs`` at each end's step)
+        self._epoch_end: int | None = None  # the step of the last epoch end logged
         self._closed = False
 
     def __getattr__(self, name: str) -> Any:
@@ -168,6 +170,8 @@ class CNNVizCallback:
         self._copy = None  # the weights change from step to step
         first = self._last_step is None
         self._last_step = step
+        if first:
+            self._log_layer_order(step)
         if self._window_start is None:
             self._window_start = step
         self._raise_background_error()
@@ -195,7 +199,47 @@ class CNNVizCallback:
             raise RuntimeError("on_epoch_end: the callback was closed")
         step = _step(step)
         self._raise_background_error()
+        self._log_epoch_end(step)
         self._final_snapshots(step)
+
+    def _log_epoch_end(self, step: int) -> None:
+        """Log that an epoch ended at ``step`` (summary kind ``epochs``: the epochs completed), once per step."""
+        if self._epoch_end is not None and step <= self._epoch_end:
+            return  # called twice for one epoch end (or with an older step)
+        self._epochs += 1
+        self._epoch_end = step
+        if self.rank == 0:
+            self._record("epochs", np.array([self._epochs], dtype=np.float32), step)
+
+    def _log_layer_order(self, step: int) -> None:
+        """Log the layers of every enabled snapshot in the model's order (summary kind ``layer_order``), so
+        the tab can match the layers of two architectures by their place in the model, not by name."""
+        if self.rank != 0:
+            return
+        rank = {module: i for i, (_, module) in enumerate(self.base.named_modules())}
+        found = {
+            name: rank.get(module, len(rank))
+            for snapshot, pairs in self.config.layers.items()
+            if self.enabled.get(snapshot)
+            for name, module in pairs
+        }
+        if found:
+            names = sorted(found, key=lambda name: (found[name], name))
+            order = np.array([found[name] for name in names], dtype=np.float32)
+            self._record("layer_order", order, step, layers=names)
+
+    def _record(self, kind: str, values: np.ndarray, step: int, **content: Any) -> None:
+        """Write one of the run's own records (``kinds.RUN_RECORDS``); a failure warns, never stops training."""
+        try:
+            self._write([summary.tensor_summary(kind, None, values, **content)], step)
+        except Exception as error:
+            if self.strict:
+                raise
+            warnings.warn(
+                f"tb-cnnviz: writing {kind!r} at step {step} failed ({type(error).__name__}: {error})",
+                RuntimeWarning,
+                stacklevel=3,
+            )
 
     def _final_snapshots(self, step: int) -> None:
         """Log every enabled snapshot kind at ``step`` unless it was logged there (or later); on rank 0."""
@@ -259,12 +303,16 @@ class CNNVizCallback:
             "window_start": self._window_start,
             "logged_probe": self._probe_once() <= self._written_once,
             "enabled": dict(self.enabled),
+            "epochs": self._epochs,
+            "epoch_end": self._epoch_end,
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Continue the schedule saved by :meth:`state_dict` (a kind disabled then stays disabled)."""
         self._last_step = state.get("last_step")
         self._window_start = state.get("window_start")
+        self._epochs = int(state.get("epochs", 0) or 0)
+        self._epoch_end = state.get("epoch_end")
         if state.get("logged_probe", False):
             self._written_once |= self._probe_once()
         for kind, flag in dict(state.get("enabled", {})).items():

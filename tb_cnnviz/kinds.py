@@ -245,6 +245,22 @@ SUMMARY_KINDS: dict[str, SummaryKind] = {
             {"snapshots": "texts"},
         ),
         SummaryKind(
+            "epochs",
+            TENSOR,
+            False,
+            "float32 [1]: the epochs completed, logged at the step that ended each epoch (on_epoch_end): the "
+            "series' steps are the run's epoch ends (the tab lines compared runs up by epoch with them)",
+        ),
+        SummaryKind(
+            "layer_order",
+            TENSOR,
+            False,
+            "float32 [L]: each layer named in content `layers` (every layer the run logs, in the model's order) "
+            "at its rank in the model's named_modules(); written once, at the first step (the tab matches "
+            "layers of two architectures by their place in this order)",
+            {"layers": "texts"},
+        ),
+        SummaryKind(
             "dream",
             BLOB,
             True,
@@ -448,8 +464,9 @@ VIEWS: dict[str, View] = {
 # Summary kinds shown by a view although no snapshot of the callback writes them
 EXTRA_SHOWN = {"dream": "patterns"}  # written by `tb-cnnviz dream`
 # Summary kinds the callback writes about the run itself, not a snapshot (``api/runs/list`` reads them;
-# ``dropped``: each view of a background snapshot says how many of its snapshots were skipped)
-RUN_RECORDS = ("dropped",)
+# ``dropped``: each view of a background snapshot says how many of its snapshots were skipped; ``epochs``: the
+# steps that ended an epoch; ``layer_order``: the logged layers in the model's order)
+RUN_RECORDS = ("dropped", "epochs", "layer_order")
 
 
 def default_every_n_steps() -> dict[str, int]:

@@ -83,11 +83,15 @@ def test_today_s_rows():
         "faithfulness",
         "faithfulness_curves",
         "dropped",
+        "epochs",
+        "layer_order",
     }
     assert [name for name, kind in kinds.SUMMARY_KINDS.items() if not kind.per_layer] == [
         "probe",
         "sprites",
         "dropped",
+        "epochs",
+        "layer_order",
     ]
     assert kinds.default_every_n_steps() == {
         "kernels": 100,

@@ -17,7 +17,8 @@ from tb_cnnviz.plugin.http import MAX_COUNT, HTTPError, Query, memo_json
 
 def _run_entry(env: RouteContext, run: str) -> dict:
     """One run of ``runs/list``: its layers with the kinds logged at each, its run-level kinds, the probe
-    set, its last logged step and its dropped snapshots (one field per line below: add a field here)."""
+    set, its last logged step, its dropped snapshots and its epoch ends (one field per line below: add a
+    field here)."""
     index = env.index()
     layers: dict[str, dict] = {}
     run_kinds: dict[str, dict] = {}
@@ -39,7 +40,15 @@ def _run_entry(env: RouteContext, run: str) -> dict:
         "probe": run_kinds.get(metadata.PROBE),
         "last_step": last_step(index, run),
         "dropped": dropped(env, run),
+        "epoch_ends": epoch_ends(env, run),
     }
+
+
+def epoch_ends(env: RouteContext, run: str) -> list[int]:
+    """The steps at which the run's epochs ended (summary kind ``epochs``, logged by ``on_epoch_end``),
+    ascending; [] for a run that logged none (the tab then offers no sync by epoch)."""
+    info = env.index().get(run, "epochs", None)
+    return [] if info is None else [int(step) for step in env.series(info).steps]
 
 
 def dropped(env: RouteContext, run: str) -> dict:
