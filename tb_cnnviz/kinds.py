@@ -56,6 +56,9 @@ class SummaryKind:
     per_layer: bool  # tag cnnviz/<name>/<layer>; False: cnnviz/<name>, one series per run
     value: str  # what is stored at each logged step
     content: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    # True: each step's payload (the tensor's bytes, or each blob) goes to the run's side file and the event
+    # holds a reference (tb_cnnviz/assets.py): the kinds whose bytes per step are large (docs/design.md, Storage)
+    side_file: bool = False
 
     def __post_init__(self):
         if self.storage not in (TENSOR, BLOB):
@@ -95,13 +98,20 @@ class View:
 SUMMARY_KINDS: dict[str, SummaryKind] = {
     kind.name: kind
     for kind in (
-        SummaryKind("kernels", TENSOR, True, "raw weights float32 [out, in, kh, kw] (the UI renormalises)"),
+        SummaryKind(
+            "kernels",
+            TENSOR,
+            True,
+            "raw weights float32 [out, in, kh, kw] (the UI renormalises)",
+            side_file=True,
+        ),
         SummaryKind(
             "kernel_grid",
             BLOB,
             True,
             "[png]: the make_grid picture normalised to [0, 1]",
             {"normalization": "text", "nrow": "int", "padding": "int"},
+            side_file=True,
         ),
         SummaryKind("smoothness", TENSOR, True, "float32 [out]: per-filter smoothness"),
         SummaryKind(
@@ -119,6 +129,7 @@ SUMMARY_KINDS: dict[str, SummaryKind] = {
                 "channels_shown": "ints",
                 "factor": "int",
             },
+            side_file=True,
         ),
         SummaryKind(
             "dead_filters",
@@ -139,6 +150,7 @@ SUMMARY_KINDS: dict[str, SummaryKind] = {
             False,
             "one PNG per probe image",
             {"labels": "ints", "class_names": "texts", "names": "texts"},
+            side_file=True,
         ),
         SummaryKind(
             "gradcam",
@@ -146,12 +158,14 @@ SUMMARY_KINDS: dict[str, SummaryKind] = {
             True,
             "one overlay PNG per probe image (heat map over the image)",
             {"colormap": "text"},
+            side_file=True,
         ),
         SummaryKind(
             "gradcam_maps",
             TENSOR,
             True,
             "float32 [N, h, w]: raw (not normalised) CAMs at the layer's resolution (older runs: the input's)",
+            side_file=True,
         ),
         SummaryKind(
             "gradcam_info",
@@ -166,6 +180,7 @@ SUMMARY_KINDS: dict[str, SummaryKind] = {
             True,
             "tag cnnviz/attribution/<method>: one PNG per probe image",
             {"method": "text"},
+            side_file=True,
         ),
         SummaryKind(
             "patterns",
@@ -176,6 +191,7 @@ SUMMARY_KINDS: dict[str, SummaryKind] = {
             # ``choice``: how pattern_channels chose the filters (``channels``: the first step's; the filters
             # of each step are its ``pattern_channels``)
             {"channels": "ints", "size": "int", "steps": "int", "choice": "text"},
+            side_file=True,
         ),
         SummaryKind("pattern_values", TENSOR, True, "float32 [K]: the activation each pattern reached"),
         SummaryKind(
@@ -197,6 +213,7 @@ SUMMARY_KINDS: dict[str, SummaryKind] = {
             True,
             "float32 [N, 3]: x, y and predicted class of each embedding-probe image",
             {"method": "text", "labels": "ints", "class_names": "texts", "image_size": "ints"},
+            side_file=True,
         ),
         SummaryKind(
             "sprites",
@@ -204,6 +221,7 @@ SUMMARY_KINDS: dict[str, SummaryKind] = {
             False,
             "thumbnail atlases of the embedding probe, row-major",
             {"thumb": "ints", "columns": "int", "counts": "ints", "image_size": "ints"},
+            side_file=True,
         ),
         SummaryKind(
             "top_examples",
@@ -211,6 +229,7 @@ SUMMARY_KINDS: dict[str, SummaryKind] = {
             True,
             "float32 [C, k, 6]: per filter its k most activating images: id, activation, box x0 y0 x1 y1",
             {"k": "int", "image_size": "ints"},
+            side_file=True,
         ),
         SummaryKind(
             "separability",
@@ -276,6 +295,7 @@ SUMMARY_KINDS: dict[str, SummaryKind] = {
                 "objective": "numbers",
                 "gain": "number",
             },
+            side_file=True,
         ),
     )
 }

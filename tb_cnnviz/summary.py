@@ -2,12 +2,16 @@
 
 No torch here: the callback converts tensors to numpy at the moment of writing. All
 plugin data goes through :func:`write`, the one place that touches the writer, so
-``data_class`` and the plugin name are always set.
+``data_class`` and the plugin name are always set, and the payloads of the kinds marked
+``side_file`` in ``tb_cnnviz.kinds`` go to the run's side file (``tb_cnnviz.assets``) with a
+reference in the event (docs/design.md, "Storage").
 """
 
 from __future__ import annotations
 
 import io
+import json
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,7 +20,13 @@ from PIL import Image
 from tensorboard.compat.proto import summary_pb2
 from tensorboard.util import tensor_util
 
-from tb_cnnviz import metadata
+from tb_cnnviz import assets, kinds, metadata
+
+# TB_CNNVIZ_SIDE_FILE=0 keeps every payload in the event files (the format before the side file)
+SIDE_FILE_ENV = "TB_CNNVIZ_SIDE_FILE"
+# A payload this small stays in the event: its reference (about 100 bytes) would save nothing
+MIN_SIDE_FILE_BYTES = 256
+_SIDE_FILE_KINDS = frozenset(name for name, kind in kinds.SUMMARY_KINDS.items() if kind.side_file)
 
 
 def tensor_summary(kind: str, layer: str | None, array: np.ndarray, **extra: Any) -> summary_pb2.Summary:
@@ -61,11 +71,78 @@ def encode_png(image: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def write(writer: Any, summaries: Sequence[summary_pb2.Summary], step: int) -> None:
-    """Write summaries through a ``torch.utils.tensorboard.SummaryWriter``'s event file writer."""
+def write(
+    writer: Any, summaries: Sequence[summary_pb2.Summary], step: int, *, side_file: bool | None = None
+) -> None:
+    """Write summaries through a ``torch.utils.tensorboard.SummaryWriter``'s event file writer.
+
+    With ``side_file`` (default: on unless the environment sets ``TB_CNNVIZ_SIDE_FILE=0``), the
+    payloads of the kinds marked ``side_file`` go to the side file next to the event file first
+    (written and flushed), and the event holds their references. A writer whose event file is not
+    a local file (a remote logdir, a stand-in writer) keeps every payload in the event.
+    """
     file_writer = writer._get_file_writer()
+    if side_file is None:
+        side_file = os.environ.get(SIDE_FILE_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+    event_file = _local_event_file(file_writer) if side_file else None
     for summary in summaries:
+        if event_file is not None:
+            summary = _with_references(summary, event_file)
         file_writer.add_summary(summary, int(step))
+
+
+def _local_event_file(file_writer: Any) -> str | None:
+    """The path of the writer's event file when it is a local file (torch's ``FileWriter``), else None."""
+    name = getattr(getattr(file_writer, "event_writer", None), "_file_name", None)
+    if not isinstance(name, str) or "://" in name or not os.path.isdir(os.path.dirname(name) or "."):
+        return None
+    return name
+
+
+def _side_file_kind(value: summary_pb2.Summary.Value) -> str | None:
+    plugin_data = value.metadata.plugin_data
+    if plugin_data.plugin_name != metadata.PLUGIN_NAME:
+        return None
+    try:
+        kind = json.loads(plugin_data.content.decode("utf-8")).get("kind")
+    except (UnicodeDecodeError, ValueError, AttributeError):
+        return None
+    return kind if kind in _SIDE_FILE_KINDS else None
+
+
+def _with_references(summary: summary_pb2.Summary, event_file: str) -> summary_pb2.Summary:
+    """``summary`` with the payloads of its side-file kinds replaced by references (a new proto)."""
+    values = []
+    changed = False
+    for value in summary.value:
+        kind = _side_file_kind(value) if value.HasField("tensor") else None
+        if kind is None:
+            values.append(value)
+            continue
+        storage = kinds.SUMMARY_KINDS[kind].storage
+        if storage == kinds.BLOB:
+            blobs = list(value.tensor.string_val)
+            if not any(len(blob) >= MIN_SIDE_FILE_BYTES for blob in blobs):
+                values.append(value)
+                continue
+            stored = [
+                assets.store(event_file, blob) if len(blob) >= MIN_SIDE_FILE_BYTES else blob for blob in blobs
+            ]
+            proto = tensor_util.make_tensor_proto(np.array(stored, dtype=object), dtype=np.object_)
+        else:
+            array = tensor_util.make_ndarray(value.tensor)
+            if array.dtype == np.object_ or array.nbytes < MIN_SIDE_FILE_BYTES:
+                values.append(value)
+                continue
+            array = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
+            reference = assets.store(event_file, array.tobytes(), dtype=array.dtype.str, shape=array.shape)
+            proto = tensor_util.make_tensor_proto(np.array(reference, dtype=object), dtype=np.object_)
+        replaced = summary_pb2.Summary.Value()
+        replaced.CopyFrom(value)
+        replaced.tensor.CopyFrom(proto)
+        values.append(replaced)
+        changed = True
+    return summary_pb2.Summary(value=values) if changed else summary
 
 
 def heatmap_overlay(

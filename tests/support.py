@@ -118,7 +118,7 @@ def read_logdir(logdir: str, plugin: str = "cnnviz") -> dict:
 
     Returns ``{run: {tag: {"steps": [...], "values": [...], "content": dict}}}``; values are numpy
     arrays for tensor series, floats for ``plugin="scalars"`` and lists of bytes for blob
-    sequences. Keeps every step.
+    sequences. Keeps every step. Side-file references are resolved (``tb_cnnviz.assets``).
     """
     from tensorboard import context as tb_context
     from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
@@ -145,7 +145,7 @@ def read_logdir(logdir: str, plugin: str = "cnnviz") -> dict:
             points = data[run][tag]
             result.setdefault(run, {})[tag] = {
                 "steps": [p.step for p in points],
-                "values": [p.value if scalar else p.numpy for p in points],
+                "values": [p.value if scalar else _resolved(logdir, run, p.numpy) for p in points],
                 "content": {} if scalar else parse_plugin_content(meta.plugin_content),
             }
     blobs = provider.list_blob_sequences(ctx, experiment_id="", plugin_name=plugin)
@@ -159,11 +159,31 @@ def read_logdir(logdir: str, plugin: str = "cnnviz") -> dict:
                 result.setdefault(run, {})[tag] = {
                     "steps": [p.step for p in points],
                     "values": [
-                        [provider.read_blob(ctx, blob_key=ref.blob_key) for ref in p.values] for p in points
+                        [
+                            _resolved(logdir, run, provider.read_blob(ctx, blob_key=ref.blob_key))
+                            for ref in p.values
+                        ]
+                        for p in points
                     ],
                     "content": parse_plugin_content(meta.plugin_content),
                 }
     return result
+
+
+def _resolved(logdir: str, run: str, value: Any) -> Any:
+    """A logged value with a side-file reference replaced by what it names (blob bytes or the array)."""
+    from tb_cnnviz import assets
+
+    directory = os.path.join(logdir, run)
+    if assets.is_reference(value):
+        return assets.resolve(directory, value)
+    if isinstance(value, np.ndarray) and value.dtype == object and value.size == 1:
+        item = value.reshape(-1)[0]
+        if assets.is_reference(item):
+            fields = assets.parse_reference(item)
+            payload = assets.resolve(directory, fields)
+            return np.frombuffer(payload, dtype=np.dtype(fields["dtype"])).reshape(fields["shape"]).copy()
+    return value
 
 
 # ----------------------------------------------------------------------------- plugin logdirs

@@ -4,9 +4,11 @@ TensorBoard imports this module at start-up, so it stays light: TensorBoard, num
 werkzeug only, never torch (an import error here would stop TensorBoard).
 
 * :class:`CNNVizLoader` makes every logged step of the plugin's data the default: its
-  ``fix_flags`` adds ``cnnviz=DEFAULT_SAMPLES`` to ``--samples_per_plugin`` unless the user
-  gave a value (``--samples_per_plugin cnnviz=0`` keeps everything, ``cnnviz=200`` caps it).
-  Without this TensorBoard keeps only 10 blob / 100 tensor samples of a third-party plugin.
+  ``fix_flags`` adds ``cnnviz=DEFAULT_SAMPLES`` (0: keep every step) to ``--samples_per_plugin``
+  unless the user gave a value (``cnnviz=200`` caps it; ``api/runs/list`` then says which series
+  were sampled). Without this TensorBoard keeps only 10 blob / 100 tensor samples of a third-party
+  plugin. Keeping every step is affordable because the large payloads are in side files, not in
+  the events TensorBoard holds in memory (``tb_cnnviz.assets``, docs/design.md "Storage").
 * :class:`CNNVizPlugin` serves the frontend (``frontend/``: ``index.js`` and the ES modules
   it imports, from an allowlist of regular files) and the data routes ``api/<view>/<route>``
   (``tb_cnnviz.plugin.routes``, one module per view), reading only through ``context.data_provider``
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any, Callable
 
 from tensorboard import plugin_util
@@ -33,10 +35,13 @@ from tb_cnnviz.plugin.routes import dispatch
 
 logger = logging.getLogger(__name__)
 
-# Samples per series kept by TensorBoard for the plugin's data unless the user says otherwise:
-# at the callback's default schedule (kernels every 100 steps, activations and dead-filter
-# statistics every 200) that is every logged step of a 200k-400k step run.
-DEFAULT_SAMPLES = 2000
+# Samples per series kept by TensorBoard for the plugin's data unless the user says otherwise: 0 keeps
+# every logged step (both loaders). The events of the large kinds hold ~150-byte references to the
+# run's side file, so a kept step costs TensorBoard a few hundred bytes, not the payload (the old cap,
+# 2000, left a reservoir sample of longer runs and still let a series outgrow the data server's
+# 256 MiB message limit). Logdirs written before the side file keep their payloads in the events:
+# for very long ones, --samples_per_plugin cnnviz=2000 bounds TensorBoard's memory as before.
+DEFAULT_SAMPLES = 0
 TAB_NAME = "CNN Viz"
 ROUTE_PREFIX = "/data/plugin/" + metadata.PLUGIN_NAME + "/"
 STATIC_TYPES = {
@@ -100,6 +105,7 @@ class CNNVizPlugin(base_plugin.TBPlugin):
     ):
         self._provider = getattr(context, "data_provider", None)
         kwargs = {} if index_ttl is None else {"index_ttl": index_ttl}
+        kwargs.update(logdir=getattr(context, "logdir", None) or None, samples=samples_flag(context))
         self._data = PluginData(self._provider, **kwargs) if self._provider is not None else None
         self._frontend_dir = frontend_dir
 
@@ -162,6 +168,16 @@ class CNNVizPlugin(base_plugin.TBPlugin):
             data=self._data,
         )
         return dispatch(request, parts[1], parts[2], env)
+
+
+def samples_flag(context: Any) -> int | None:
+    """``--samples_per_plugin cnnviz=N`` as TensorBoard got it (None when the flags do not say)."""
+    samples = getattr(getattr(context, "flags", None), "samples_per_plugin", None)
+    value = samples.get(metadata.PLUGIN_NAME) if isinstance(samples, Mapping) else None
+    try:
+        return None if value is None else int(value)
+    except (TypeError, ValueError):
+        return None
 
 
 class CNNVizLoader(base_plugin.TBLoader):

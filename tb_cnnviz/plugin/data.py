@@ -11,7 +11,11 @@ request, so this module keeps:
   invalidated when the index shows a new ``max_step``/``max_wall_time``/length, bounded
   by a byte budget (least recently used out first).
 
-It imports no torch (TensorBoard loads the plugin at start-up) and never touches files.
+It imports no torch (TensorBoard loads the plugin at start-up). The one file it reads is a run's
+side file (``tb_cnnviz.assets``): a value or blob that is a reference is read from it lazily and by
+range, found by TensorBoard's logdir and the run's name (docs/design.md, "Storage"). A tensor series
+of references is a :class:`LazyValues` (each value read on access, the decoded arrays kept in a
+bounded LRU shared by every series); events without references read exactly as before.
 """
 
 from __future__ import annotations
@@ -19,17 +23,18 @@ from __future__ import annotations
 import collections
 import dataclasses
 import logging
+import os
 import re
 import threading
 import time
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from typing import Any, Callable
 
 import numpy as np
 from tensorboard import errors as tb_errors
 from tensorboard.data import provider as provider_lib
 
-from tb_cnnviz import metadata
+from tb_cnnviz import assets, metadata
 from tb_cnnviz.kinds import BLOB, TENSOR
 from tb_cnnviz.plugin.http import MAX_MESSAGE, HTTPError, Memo
 
@@ -38,6 +43,8 @@ DEFAULT_INDEX_TTL = 1.0
 # Asked of the provider on every read; the real limit is the sampling at ingestion
 # (``--samples_per_plugin cnnviz=N``, see ``tb_cnnviz.plugin.DEFAULT_SAMPLES``).
 DEFAULT_DOWNSAMPLE = 10_000_000
+# Decoded side-file values kept in memory (least recently used out first), over every series
+DEFAULT_DECODED_BYTES = 64 << 20
 
 logger = logging.getLogger(__name__)
 
@@ -114,6 +121,52 @@ def _as_float32(value: Any) -> np.ndarray:
         return np.zeros((0,), dtype=np.float32)
 
 
+class BlobKey(str):
+    """A data provider's blob key that remembers its run (a reference blob is read from the run's side file)."""
+
+    run: str | None = None
+
+    @classmethod
+    def of(cls, key: str, run: str) -> BlobKey:
+        made = cls(key)
+        made.run = run
+        return made
+
+
+class LazyValues(Sequence):
+    """The values of a tensor series whose events hold side-file references: each is read (by range) and
+    decoded on access; ``items`` are arrays (values kept in the event) or parsed references."""
+
+    def __init__(self, items: list, load: Callable[[dict], np.ndarray]):
+        self._items = items
+        self._load = load
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self._value(item) for item in self._items[index]]
+        return self._value(self._items[index])
+
+    def _value(self, item: Any) -> np.ndarray:
+        return self._load(item) if isinstance(item, dict) else item
+
+
+def _reference_of(value: Any) -> dict | None:
+    """The parsed reference a tensor value holds (a rank-0 or one-item string tensor), else None."""
+    if not isinstance(value, np.ndarray) or value.dtype != np.object_ or value.size != 1:
+        return None
+    item = value.reshape(-1)[0]
+    if not assets.is_reference(item):
+        return None
+    try:
+        fields = assets.parse_reference(item)
+    except ValueError:
+        return None
+    return fields if "dtype" in fields else None
+
+
 def natural_key(text: str | None) -> tuple:
     """Sort key that puts ``conv2`` before ``conv10``."""
     parts = re.split(r"(\d+)", text or "")
@@ -159,8 +212,18 @@ class PluginData:
         downsample: int = DEFAULT_DOWNSAMPLE,
         index_ttl: float = DEFAULT_INDEX_TTL,
         cache_bytes: int = DEFAULT_CACHE_BYTES,
+        logdir: str | None = None,
+        samples: int | None = None,
+        decoded_bytes: int = DEFAULT_DECODED_BYTES,
     ):
         self.provider = provider
+        # TensorBoard's --logdir: a run's side files are in <logdir>/<run> (None: unknown, e.g. --logdir_spec)
+        self.logdir = logdir or None
+        # --samples_per_plugin cnnviz=N as TensorBoard got it (0: every step kept; None: unknown)
+        self.samples = samples
+        self.decoded_bytes = int(decoded_bytes)
+        self._decoded: collections.OrderedDict[tuple, np.ndarray] = collections.OrderedDict()
+        self._decoded_size = 0
         self.downsample = int(downsample)
         self.index_ttl = float(index_ttl)
         self.cache_bytes = int(cache_bytes)
@@ -249,8 +312,64 @@ class PluginData:
             self._store(key, info.version, series)
             return series
 
-    def read_blob(self, ctx: Any, blob_key: str) -> bytes:
-        return _ask("this image", lambda: self.provider.read_blob(ctx, blob_key=blob_key))
+    def read_blob(self, ctx: Any, blob_key: str, run: str | None = None) -> bytes:
+        """One blob's bytes; a reference is read from the side file of ``run`` (default: the key's run)."""
+        data = _ask("this image", lambda: self.provider.read_blob(ctx, blob_key=blob_key))
+        if not assets.is_reference(data):
+            return data
+        run = run if run is not None else getattr(blob_key, "run", None)
+        try:
+            fields = assets.parse_reference(data)
+        except ValueError as error:
+            raise HTTPError(503, f"run {str(run)[:200]!r}: {error}"[:MAX_MESSAGE]) from None
+        return self._resolve(run, fields)
+
+    # -------------------------------------------------------------- side files
+    def run_directory(self, run: str | None) -> str:
+        """Where ``run``'s event files (and side files) are: ``<logdir>/<run>`` (``.`` is the logdir itself)."""
+        if run is None or self.logdir is None:
+            raise HTTPError(
+                503,
+                f"run {str(run)[:200]!r} keeps its images and tensors in a side file beside its event file, "
+                "but the plugin does not know TensorBoard's logdir (start TensorBoard with --logdir)",
+            )
+        if "://" in self.logdir:
+            return self.logdir.rstrip("/") + ("" if run == "." else "/" + run)
+        return os.path.normpath(os.path.join(self.logdir, run))
+
+    def _resolve(self, run: str | None, fields: dict) -> bytes:
+        try:
+            return assets.resolve(self.run_directory(run), fields)
+        except assets.AssetError as error:
+            status = 404 if error.missing else 503
+            raise HTTPError(status, f"run {str(run)[:200]!r}: {error.message}"[:MAX_MESSAGE]) from None
+
+    def _decoded_value(self, run: str, fields: dict) -> np.ndarray:
+        """A tensor value from the side file (read by range, decoded, kept in the LRU of decoded values)."""
+        key = (run, fields["file"], fields["offset"], fields["length"])
+        with self._lock:
+            hit = self._decoded.get(key)
+            if hit is not None:
+                self._decoded.move_to_end(key)
+                return hit
+        payload = self._resolve(run, fields)
+        try:
+            value = np.frombuffer(payload, dtype=np.dtype(fields["dtype"])).reshape(fields["shape"])
+        except (TypeError, ValueError):  # a dtype or shape that does not fit the bytes
+            raise HTTPError(
+                503,
+                f"run {run[:200]!r}: side file {fields['file']!r} at offset {fields['offset']}: "
+                f"{fields['length']} bytes are not a {fields['dtype']} {fields['shape']} array",
+            ) from None
+        value = _as_float32(value)
+        with self._lock:
+            if key not in self._decoded and value.nbytes <= self.decoded_bytes:
+                self._decoded[key] = value
+                self._decoded_size += value.nbytes
+                while self._decoded_size > self.decoded_bytes:
+                    _, evicted = self._decoded.popitem(last=False)
+                    self._decoded_size -= evicted.nbytes
+        return value
 
     def _read(self, ctx: Any, experiment_id: str, info: SeriesInfo) -> Series:
         name = metadata.PLUGIN_NAME
@@ -269,10 +388,13 @@ class PluginData:
         )
         data = (result or {}).get(info.run, {}).get(info.tag, [])
         if tensors:
-            values = [_as_float32(datum.numpy) for datum in data]
-            nbytes = sum(v.nbytes for v in values)
+            references = [_reference_of(datum.numpy) for datum in data]
+            values = [
+                _as_float32(datum.numpy) if ref is None else ref for datum, ref in zip(data, references)
+            ]
+            nbytes = sum(v.nbytes if ref is None else 256 for v, ref in zip(values, references))
         else:
-            values = [tuple(ref.blob_key for ref in datum.values) for datum in data]
+            values = [tuple(BlobKey.of(ref.blob_key, info.run) for ref in datum.values) for datum in data]
             nbytes = sum(sum(len(k) for k in v) + 64 for v in values)
         data = list(data)
         order = sorted(range(len(data)), key=lambda i: data[i].step)
@@ -283,6 +405,9 @@ class PluginData:
             keep = np.append(steps[1:] != steps[:-1], True)
             steps, wall_times = steps[keep], wall_times[keep]
             values = [v for v, k in zip(values, keep) if k]
+        if tensors and any(isinstance(v, dict) for v in values):
+            run = info.run
+            values = LazyValues(values, lambda fields: self._decoded_value(run, fields))
         return Series(
             steps=steps, wall_times=wall_times, values=values, nbytes=int(nbytes) + steps.nbytes * 2
         )

@@ -11,7 +11,7 @@ from tensorboard.backend import http_util
 
 from tb_cnnviz import kinds, metadata
 from tb_cnnviz.plugin.context import RouteContext, position
-from tb_cnnviz.plugin.data import DataIndex, natural_key
+from tb_cnnviz.plugin.data import DataIndex, Series, SeriesInfo, natural_key
 from tb_cnnviz.plugin.http import MAX_COUNT, HTTPError, Query, memo_json
 
 
@@ -22,8 +22,15 @@ def _run_entry(env: RouteContext, run: str) -> dict:
     index = env.index()
     layers: dict[str, dict] = {}
     run_kinds: dict[str, dict] = {}
+    sampled = []
     for info in index.of_run(run):
         entry = {"max_step": info.max_step, **info.extras()}
+        found = sampling(env, info)
+        if found is not None:
+            entry["sampled"] = found
+            sampled.append(
+                {"kind": info.kind, "layer": info.layer, "view": kinds.view_of(info.kind), **found}
+            )
         if info.kind == metadata.EMBEDDING and isinstance(entry.get("labels"), list):
             # up to 10,000 labels: api/embedding/points sends them with the map, the listing stays small
             entry["count"] = len(entry.pop("labels"))
@@ -40,6 +47,8 @@ def _run_entry(env: RouteContext, run: str) -> dict:
         "probe": run_kinds.get(metadata.PROBE),
         "last_step": last_step(index, run),
         "dropped": dropped(env, run),
+        # series of which TensorBoard kept fewer steps than were logged (--samples_per_plugin cnnviz=N)
+        "sampled": sampled,
         "epoch_ends": epoch_ends(env, run),
     }
 
@@ -49,6 +58,25 @@ def epoch_ends(env: RouteContext, run: str) -> list[int]:
     ascending; [] for a run that logged none (the tab then offers no sync by epoch)."""
     info = env.index().get(run, "epochs", None)
     return [] if info is None else [int(step) for step in env.series(info).steps]
+
+
+def sampling(env: RouteContext, info: SeriesInfo, series: Series | None = None) -> dict | None:
+    """``{"kept", "logged"}`` when TensorBoard kept fewer steps of the series than were logged, else None.
+
+    Only a cap (``--samples_per_plugin cnnviz=N``, N > 0; the plugin's default 0 keeps all) samples,
+    so a series is read only if it could exceed it (``max_step + 1 > N``). Sampled means it filled
+    the cap and its kept steps leave holes in their own schedule: ``logged`` counts the steps from
+    the first kept to the last at the greatest common interval of the kept ones (a lower bound:
+    earlier steps may have been dropped too)."""
+    cap = env.data.samples
+    if not cap or cap <= 0 or info.max_step + 1 <= cap:
+        return None
+    steps = (series if series is not None else env.series(info)).steps
+    if len(steps) < max(cap, 2):
+        return None
+    interval = int(np.gcd.reduce(np.diff(steps))) if len(steps) > 1 else 0
+    logged = (int(steps[-1]) - int(steps[0])) // interval + 1 if interval > 0 else len(steps)
+    return {"kept": len(steps), "logged": logged} if logged > len(steps) else None
 
 
 def dropped(env: RouteContext, run: str) -> dict:
@@ -118,17 +146,19 @@ def runs_version(request: Any, query: Query, env: RouteContext) -> dict:
 
 
 def runs_steps(request: Any, query: Query, env: RouteContext) -> dict:
-    """The logged steps (and wall times) of one series."""
+    """The logged steps (and wall times) of one series, and whether TensorBoard sampled it (``sampling``)."""
     run = env.run(query)
     kind = query.choice("kind", metadata.KINDS)
     layer = query.text("layer", required=False)  # None for a run-level series such as the probe
-    series = env.series(env.info(run, kind, layer))
+    info = env.info(run, kind, layer)
+    series = env.series(info)
     return {
         "run": run,
         "kind": kind,
         "layer": layer,
         "steps": series.steps.tolist(),
         "wall_times": series.wall_times.tolist(),
+        "sampled": sampling(env, info, series),  # None: every logged step is here
     }
 
 
@@ -143,7 +173,7 @@ def runs_image(request: Any, query: Query, env: RouteContext) -> Any:
     keys = series.values[position(series, step, f"{kind} of {run!r}")]
     if index >= len(keys):
         raise HTTPError(404, f"index: {index} is out of range; step {step} has {len(keys)} image(s)")
-    return http_util.Respond(request, env.data.read_blob(env.ctx, keys[index]), "image/png")
+    return http_util.Respond(request, env.data.read_blob(env.ctx, keys[index], run), "image/png")
 
 
 ROUTES = {"list": runs_list, "version": runs_version, "steps": runs_steps, "image": runs_image}
