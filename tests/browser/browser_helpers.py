@@ -6,7 +6,9 @@ these two modules, never from ``conftest`` or from each other.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +63,33 @@ def open_plugin(browser, base: str, run: str | None = None, scheme: str = "light
     if run is not None:
         frame.select_option("select.run-a", run)
     return page, frame
+
+
+@contextlib.contextmanager
+def plugin_page(
+    browser, base: str, run: str | None = None, scheme: str = "light"
+) -> Iterator[tuple[Page, Any]]:
+    """``open_plugin``'s page and frame for the block, closed after it; a block that ends without an error
+    must have recorded no console error, page error or dialog (``Page.problems``)."""
+    page, frame = open_plugin(browser, base, run, scheme)
+    try:
+        yield page, frame
+        assert page.problems == [], page.problems
+    finally:
+        page.close()
+
+
+def choose_kernel(frame, layer: str, position: dict) -> int:
+    """In the Filters tab, the filter of ``layer`` clicked at ``position`` in the kernel grid once it is drawn;
+    waits until its detail (with the Top images link) shows; returns that filter's index."""
+    frame.click("button[data-view=filters]")
+    frame.wait_for_selector("canvas.kernel-grid")
+    frame.select_option("select.layer", layer)
+    frame.wait_for_function("() => document.querySelector('canvas.kernel-grid').dataset.step !== undefined")
+    idle(frame)
+    frame.click("canvas.kernel-grid", position=position)
+    frame.wait_for_selector(".filter-detail .open-top")
+    return int(frame.get_attribute(".filter-detail", "data-filter"))
 
 
 def signature(frame, selector: str) -> str:

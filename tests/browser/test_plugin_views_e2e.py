@@ -20,7 +20,7 @@ import re
 
 import numpy as np
 import pytest
-from browser_helpers import XSS_RUN, idle, open_plugin, screenshot, signature, slider_step
+from browser_helpers import XSS_RUN, choose_kernel, idle, plugin_page, screenshot, signature, slider_step
 from support import api_url, get_json, log_views_run, serving
 from torch.utils.tensorboard import SummaryWriter
 
@@ -256,8 +256,7 @@ def _exercise_embedding(frame) -> None:
 
 def test_new_views_in_the_browser_and_screenshots(server, browser, shots):
     base = server
-    page, frame = open_plugin(browser, base, RUN)
-    try:
+    with plugin_page(browser, base, RUN) as (page, frame):
         _exercise_gradcam(frame, base)
         frame.click(".cam-card[data-index='1']")
         idle(frame)
@@ -295,16 +294,7 @@ def test_new_views_in_the_browser_and_screenshots(server, browser, shots):
         screenshot(page.page, shots / "embedding.png")
 
         # Filters -> Top images
-        frame.click("button[data-view=filters]")
-        frame.wait_for_selector("canvas.kernel-grid")
-        frame.select_option("select.layer", "features.conv2")
-        frame.wait_for_function(
-            "() => document.querySelector('canvas.kernel-grid').dataset.step !== undefined"
-        )
-        idle(frame)
-        frame.click("canvas.kernel-grid", position={"x": 20, "y": 6})
-        frame.wait_for_selector(".filter-detail .open-top")
-        chosen = int(frame.get_attribute(".filter-detail", "data-filter"))
+        chosen = choose_kernel(frame, "features.conv2", {"x": 20, "y": 6})
         frame.click(".filter-detail .open-top")
         frame.wait_for_selector(f".top-panel[data-layer='features.conv2'][data-filter='{chosen}']")
         assert frame.get_attribute("button[data-view=top_images]", "aria-selected") == "true"
@@ -314,14 +304,10 @@ def test_new_views_in_the_browser_and_screenshots(server, browser, shots):
         frame.wait_for_selector(".cam-grid[data-step='2']")
         assert frame.inner_text(".panel-title") == XSS_RUN
         assert frame.evaluate("() => document.querySelectorAll('img').length") == 0
-        assert page.problems == []
-    finally:
-        page.close()
 
 
 def test_new_views_in_dark_mode_without_errors(server, browser):
-    page, frame = open_plugin(browser, server, RUN, scheme="dark")
-    try:
+    with plugin_page(browser, server, RUN, scheme="dark") as (_, frame):
         for view, ready in (
             ("gradcam", ".cam-grid[data-step]"),
             ("patterns", "canvas.pattern-grid[data-step]"),
@@ -333,14 +319,10 @@ def test_new_views_in_dark_mode_without_errors(server, browser):
             idle(frame)
         background = frame.eval_on_selector(".panel", "p => getComputedStyle(p).backgroundColor")
         assert background == "rgb(43, 44, 47)", background  # the dark panel colour
-        assert page.problems == []
-    finally:
-        page.close()
 
 
 def test_views_say_what_to_log_when_a_run_has_none_of_their_data(server, browser):
-    page, frame = open_plugin(browser, server, RUN)
-    try:
+    with plugin_page(browser, server, RUN) as (_, frame):
         frame.select_option("select.run-a", XSS_RUN)
         for view, text in (
             ("patterns", "pattern_layers"),
@@ -350,6 +332,3 @@ def test_views_say_what_to_log_when_a_run_has_none_of_their_data(server, browser
             frame.click(f"button[data-view={view}]")
             frame.wait_for_selector(".message.empty")
             assert text in frame.inner_text(".message.empty")
-        assert page.problems == []
-    finally:
-        page.close()

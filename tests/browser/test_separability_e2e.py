@@ -8,7 +8,7 @@ import os
 
 import pytest
 import torch
-from browser_helpers import idle, open_plugin, signature
+from browser_helpers import idle, plugin_page, signature
 from support import consecutive_batches, fit_with_callback, serving
 
 from tb_cnnviz.callbacks import CNNVizCallback
@@ -44,8 +44,7 @@ def server(tmp_path_factory):
 
 
 def test_the_view_draws_depth_curves_and_the_heat_map_with_hover_values(server, browser):
-    page, frame = open_plugin(browser, server, RUN)
-    try:
+    with plugin_page(browser, server, RUN) as (_, frame):
         frame.click("button[data-view=separability]")
         frame.wait_for_selector(".panel[data-step='6'] canvas.separability-chart")
         idle(frame)
@@ -60,18 +59,11 @@ def test_the_view_draws_depth_curves_and_the_heat_map_with_hover_values(server, 
         frame.wait_for_selector(".panel[data-step='2']")
         idle(frame)
         assert signature(frame, "canvas.separability-chart") != chart
-        assert page.problems == []
-    finally:
-        page.close()
 
 
 def test_a_run_without_it_says_how_to_enable_it(server, browser):
-    page, frame = open_plugin(browser, server, EMPTY_RUN)
-    try:
+    with plugin_page(browser, server, EMPTY_RUN) as (_, frame):
         frame.click("button[data-view=separability]")
         frame.wait_for_selector(".message.empty")
         text = frame.inner_text(".message.empty")
         assert "embedding_probe=(images, labels)" in text and "linear probe" in text
-        assert page.problems == []
-    finally:
-        page.close()

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from browser_helpers import idle, open_plugin
+from browser_helpers import choose_kernel, idle, plugin_page
 from support import api_url, get_json, log_views_run, serving
 from torch.utils.tensorboard import SummaryWriter
 
@@ -70,8 +70,7 @@ def _in_viewport(frame, selector: str) -> bool:
 
 
 def test_the_tab_opened_directly(server, browser):
-    page, frame = open_plugin(browser, server, RUN)
-    try:
+    with plugin_page(browser, server, RUN) as (_, frame):
         frame.click("button[data-view=top_images]")
         conv2 = _top(server, "features.conv2")
         assert _shown(frame, "features.conv2", 0) == [
@@ -106,24 +105,11 @@ def test_the_tab_opened_directly(server, browser):
         empty = frame.inner_text(".message.empty")
         assert empty.startswith("No top images logged in") and NO_TOP in empty
         assert "embedding_probe" in empty and "top_example_layers" in empty
-        assert page.problems == []
-    finally:
-        page.close()
 
 
 def test_the_tab_opened_from_a_filters_link_shows_the_filter_without_scrolling(server, browser):
-    page, frame = open_plugin(browser, server, RUN)
-    try:
-        frame.click("button[data-view=filters]")
-        frame.wait_for_selector("canvas.kernel-grid")
-        frame.select_option("select.layer", "features.conv2")
-        frame.wait_for_function(
-            "() => document.querySelector('canvas.kernel-grid').dataset.step !== undefined"
-        )
-        idle(frame)
-        frame.click("canvas.kernel-grid", position={"x": 20, "y": 6})
-        frame.wait_for_selector(".filter-detail .open-top")
-        chosen = int(frame.get_attribute(".filter-detail", "data-filter"))
+    with plugin_page(browser, server, RUN) as (_, frame):
+        chosen = choose_kernel(frame, "features.conv2", {"x": 20, "y": 6})
         frame.locator(".filter-detail .open-top").scroll_into_view_if_needed()
         frame.click(".filter-detail .open-top")
         expected = [e["id"] for e in _top(server, "features.conv2", chosen)["examples"]]
@@ -135,14 +121,10 @@ def test_the_tab_opened_from_a_filters_link_shows_the_filter_without_scrolling(s
             "f => decodeURIComponent(location.hash).includes('view=top_images') && location.hash.includes('filter=' + f)",
             arg=str(chosen),
         )
-        assert page.problems == []
-    finally:
-        page.close()
 
 
 def test_the_tab_opened_from_a_pattern(server, browser):
-    page, frame = open_plugin(browser, server, RUN)
-    try:
+    with plugin_page(browser, server, RUN) as (_, frame):
         frame.click("button[data-view=patterns]")
         frame.wait_for_selector("canvas.pattern-grid[data-step]")
         idle(frame)
@@ -154,6 +136,3 @@ def test_the_tab_opened_from_a_pattern(server, browser):
         assert _shown(frame, "features.conv2", 0) == expected
         assert frame.get_attribute("button[data-view=top_images]", "aria-selected") == "true"
         assert _in_viewport(frame, ".top-panel .top-detail"), "the filter's top images are not in view"
-        assert page.problems == []
-    finally:
-        page.close()
