@@ -1,40 +1,78 @@
 """Training overhead of CNNVizCallback at default settings, measured inside one process.
 
-Separate processes scatter by about ±10% on a shared 2-core machine, too much to see 1%. Here
-everything is measured in one warmed-up process, side by side:
+Per model, in one warmed-up process with one copy of the model:
 
-- **per-step cost**: rounds of three blocks of training steps in rotating order, ``off`` (no
-  callback), ``on`` (a callback attached: its dead-filter hooks and ``on_step_end``, with no
-  snapshot due) and ``off`` again; the cost is the median over rounds of (on - off) / off, and
-  the **noise floor** is the standard error of such a median, from the A/A differences
-  (off' - off) / off of the same rounds;
+- **per-step cost**: what the callback adds to every training step (the dead-filter hooks on the
+  batches they count, the two forward pre-hooks that decide whether to count, ``on_step_end`` with
+  no snapshot due), as a fraction of a training step;
 - **per-call cost of each snapshot kind**: ``on_step_end`` at a step where only that kind is due
-  minus at a step where nothing is, alternated, in milliseconds and in training steps; a
-  background kind is timed up to ``flush()`` (on a CPU machine it competes with training);
+  minus at a step where nothing is, in milliseconds and in training steps (a background kind up to
+  ``flush()``: on a CPU machine its thread competes with training, so its CPU time counts);
 - **amortised overhead** = per-step cost + sum over the kinds on by default of
-  (per-call cost in steps / interval).
+  (per-call cost in steps / interval), with its 95% interval.
 
-    python benchmarks/overhead.py                       # every model, CPU
-    python benchmarks/overhead.py --models resnet50 --rounds 20 --device cuda
+How the per-step cost is resolved to a fraction of a percent on a shared 2-core machine:
+
+1. *Single steps, alternated, paired.* The model alternates between steps with the callback (B: its
+   hooks attached, ``on_step_end`` called) and without (A: the hooks detached with
+   ``DeadFilterTracker.detach``, no call) in groups B A A B. Each B is paired with the A next to it,
+   so whatever drifts over seconds (another process's load, clock frequency, the allocator) is
+   common to both steps of a pair and cancels in their difference; the ABBA order puts B first in one
+   pair and second in the other, so a step's dependence on its position cancels in the mean. (Whole
+   runs in separate processes scattered by +-10%; blocks of steps on three copies of the model by
+   4-5%, copies differing by their memory layout.)
+2. *Per-thread CPU time.* With ``--threads 1`` (the default) torch runs the whole training step,
+   backward included, on the calling thread, so ``time.thread_time()`` is the step's CPU time and
+   time taken by other processes does not enter it (their cache and memory-bandwidth contention
+   still does). With more threads the process CPU time is used (spinning OpenMP workers add noise).
+   Wall time is always measured too.
+3. *The sample is frozen, the strata weighted.* The callback counts dead filters on one batch in k
+   (per group of layers, chosen against its budget during the warm-up, then kept: alternating with
+   A steps would double the step time it measures). The paired differences are skewed (most B steps
+   count nothing, one in k counts), so a median or trimmed mean of all pairs would drop the counted
+   batches. The B steps are therefore split into strata by which layers they counted; within a
+   stratum the relative differences (B - A) / mean(A) are summarised by a 10% trimmed mean (a load
+   spike is trimmed), and the strata are combined weighted by their share of B steps
+   (post-stratification; in a long run the shares are exactly 1/k).
+4. *The noise floor* is the half-width of the 95% confidence interval of that per-step estimate,
+   1.96 x SE: a cost outside +-floor of the printed figure is excluded 19 times in 20. Each
+   stratum's trimmed mean has the Tukey-McLaughlin standard error s_w / ((1 - 2g) sqrt(n)) (s_w the
+   winsorized standard deviation, g = 0.1 the trimmed share per side; a stratum of fewer than 10
+   pairs uses its plain mean, and under 3 pairs the largest stratum's s_w); the strata's SEs add in
+   quadrature with their weights squared. The amortised figure's interval adds each kind's per-call
+   SE / interval in quadrature.
+5. *A check with no callback at all.* The two adjacent A steps in the middle of each B A A B give
+   A/A differences. "A/A mean" is their trimmed mean with its own 95% half-width: it should contain
+   0 (if not, a B step slows the A after it, and the pairing under-reads the cost by about that
+   much). "A/A spread" is the winsorized standard deviation of single A/A step differences: the
+   step-to-step noise of the machine (the spread the noise floor is made from, divided by
+   sqrt(pairs)).
+6. *A planted cost* checks the whole method: ``--plant-ms 2`` spends 2 ms of CPU in every B step on
+   top of the callback, and the per-step figure must rise by 2 ms / (training step) within its floor.
+7. *Bounded time.* ``--seconds`` per model: building and warming up, the per-call costs
+   (``--repeats`` due/idle pairs per kind), then B A A B groups until the model's time is up (at
+   least ``--min-groups``).
+
+    python benchmarks/overhead.py --seconds 170        # four models, about 12 minutes, CPU, 1 thread
+    python benchmarks/overhead.py --models resnet50 --seconds 60 --device cuda
 
 ``example`` is the run ``examples/cifar10/train.py`` makes at its defaults: SmallVGG (width 32, batch 64,
 32 px) with a pattern gallery of conv3 and a 500-image embedding probe, so the background kinds
 (patterns, embedding, separability: every 1000 steps and at each epoch end, 781 steps of CIFAR-10)
-count too, their CPU time in the background thread included.
-
-CPU time (user + sys of this process) is steadier than wall time on a shared machine; both are
-printed. Peak extra memory is the growth of the process's peak RSS while the callback worked.
+count too, their CPU time in the background thread included. Peak extra memory is the growth of
+the process's peak RSS while the callback worked.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import resource
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -47,6 +85,9 @@ DEFAULT_KINDS = ("kernels", "activations", "dead_filters", "gradcam")  # on by d
 EXAMPLE_KINDS = ("patterns", "embedding", "separability")  # what the example turns on beside them
 EXAMPLE_EPOCH_STEPS = 781  # CIFAR-10 at batch 64: the example's background kinds also run at each epoch end
 EXAMPLE_EMBEDDING_IMAGES = 500
+TRIM = 0.1  # trimmed share on each side of a stratum's paired differences
+Z95 = 1.96  # the noise floor is the 95% interval's half-width
+WARMUP_STEPS = 40  # B steps before the sample is frozen (k settles after a few counted batches)
 
 
 def build(name: str, size: int | None) -> tuple[nn.Module, int, int]:
@@ -68,6 +109,50 @@ def build(name: str, size: int | None) -> tuple[nn.Module, int, int]:
     )
 
 
+def trimmed(values: Sequence[float], fallback_sd: float | None = None) -> tuple[float, float, float]:
+    """``(estimate, standard error, winsorized sd)`` of the mean of ``values``.
+
+    10% trimmed mean with the Tukey-McLaughlin SE s_w / ((1 - 2g) sqrt(n)) from n >= 10 values; the
+    plain mean and sd / sqrt(n) below that; ``fallback_sd`` (the largest stratum's) under 3 values.
+    """
+    values = sorted(values)
+    n = len(values)
+    if n == 0:
+        return math.nan, math.nan, math.nan
+    if n < 10:
+        sd = statistics.stdev(values) if n >= 3 else fallback_sd
+        sd = math.nan if sd is None else sd
+        return statistics.fmean(values), sd / math.sqrt(n), sd
+    g = int(TRIM * n)
+    kept = values[g : n - g]
+    winsorized = [values[g]] * g + kept + [values[n - g - 1]] * g
+    sd = statistics.stdev(winsorized)
+    return statistics.fmean(kept), sd / ((1 - 2 * g / n) * math.sqrt(n)), sd
+
+
+class Clocks:
+    """The clocks of a measurement: ``cpu`` (this thread's CPU time with one torch thread, else the
+    process's) and ``wall``; device work is waited for on a GPU."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.cpu_clock = time.thread_time if torch.get_num_threads() == 1 else time.process_time
+        self.cpu_name = "thread CPU" if torch.get_num_threads() == 1 else "process CPU"
+
+    def sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def timed(self, work: Callable[[], None], cpu_clock: Callable[[], float] | None = None) -> dict:
+        """``{"cpu": s, "wall": s}`` of ``work``, device work included."""
+        cpu_clock = cpu_clock or self.cpu_clock
+        self.sync()
+        wall, cpu = time.perf_counter(), cpu_clock()
+        work()
+        self.sync()
+        return {"wall": time.perf_counter() - wall, "cpu": cpu_clock() - cpu}
+
+
 class Bench:
     """One model in training: a step function and the clocks."""
 
@@ -76,6 +161,7 @@ class Bench:
         self.name = name
         self.model, self.size, self.batch = build(name, size)
         self.device = torch.device(device)
+        self.clocks = Clocks(self.device)
         self.model.to(self.device).train()
         generator = torch.Generator().manual_seed(seed)
         classes = 10 if name in ("smallvgg", "example") else 1000
@@ -104,18 +190,6 @@ class Bench:
         loss.backward()
         self.optimizer.step()
 
-    def sync(self) -> None:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-
-    def timed(self, work: Callable[[], None]) -> tuple[float, float]:
-        """(wall, cpu) seconds of ``work``, device work included."""
-        self.sync()
-        wall, cpu = time.perf_counter(), time.process_time()
-        work()
-        self.sync()
-        return time.perf_counter() - wall, time.process_time() - cpu
-
     def callback(self, logdir: str, every: dict[str, int], **options) -> CNNVizCallback:
         """A callback whose baseline is already taken (resumed state), so nothing is due unless scheduled."""
         options = {**self.options, **options}
@@ -126,77 +200,112 @@ class Bench:
         return viz
 
 
-def per_step_cost(benches: dict[str, Bench], logdir: str, rounds: int, block: int, budget: float) -> dict:
-    """Median relative cost of the callback's per-step work, and the A/A noise floor, in wall and CPU time.
+def counted_groups(tracker) -> tuple[int, ...]:
+    """The tracker's counted batches so far, per group of layers sampled alike (one group before
+    groups existed)."""
+    return tuple(getattr(tracker, "group_batches", None) or (tracker.batches,))
 
-    Three copies of the model train side by side from the same weights: ``on`` with a callback
-    attached for the whole measurement (so its dead-filter sample adapts to the budget, as in a
-    real run; no snapshot is due), ``off`` and ``off2`` without.
 
-    On a shared 2-core CPU the blocks scatter by several percent, so the A/B median resolves about
-    1.5%. ``instrumented`` is the same cost measured from inside, without that noise: the time spent
-    in ``on_step_end`` plus the time the dead-filter hooks spent counting (the tracker's own clock),
-    per training step; it leaves out only the dispatch of two forward pre-hooks per forward.
-    """
+def per_step_cost(
+    bench: Bench, logdir: str, budget: float, deadline: float, min_groups: int, planted: float = 0.0
+) -> dict:
+    """The relative per-step cost of the callback (B A A B single steps, see the module docstring) with
+    its 95% half-width, the A/A check, and the sample the callback chose; runs until ``deadline``.
+    ``planted`` seconds of CPU are spent in every B step on top (a known cost the estimate must find)."""
     quiet = {kind: NEVER for kind in SNAPSHOTS}
-    on = benches["on"]
-    viz = on.callback(logdir, quiet, overhead_budget=budget)
-    callbacks = {"on": viz, "off": None, "off2": None}
-    inside = {"wall": 0.0, "cpu": 0.0, "steps": 0}
+    quiet["dead_filters"] = SNAPSHOTS["dead_filters"].every_n_steps  # its sample is bounded by the window
+    viz = bench.callback(logdir, quiet, overhead_budget=budget)
+    window = viz._window
+    tracker = window.tracker if window is not None else None
+    clocks = bench.clocks
 
-    def run_block(what: str) -> tuple[float, float]:
-        bench, callback = benches[what], callbacks[what]
+    def step_b() -> tuple[dict, tuple[int, ...]]:
+        bench.step_index += 1
+        if window is not None and window.due(bench.step_index):
+            bench.step_index += 1  # a window's end is the dead_filters kind's per-call cost, timed apart
+        before = counted_groups(tracker) if tracker is not None else ()
 
         def work() -> None:
-            for _ in range(block):
-                bench.train_step()
-                bench.step_index += 1
-                if callback is not None:
-                    wall, cpu = time.perf_counter(), time.process_time()
-                    callback.on_step_end(bench.step_index)
-                    inside["wall"] += time.perf_counter() - wall
-                    inside["cpu"] += time.process_time() - cpu
-                    inside["steps"] += 1
+            bench.train_step()
+            viz.on_step_end(bench.step_index)
+            if planted:
+                spin(planted, clocks.cpu_clock)
 
-        return bench.timed(work)
+        times = clocks.timed(work)
+        after = counted_groups(tracker) if tracker is not None else ()
+        return times, tuple(int(b > a) for a, b in zip(before, after))
 
-    for what in ("on", "off", "off2"):  # warm-up; the callback measures its cost and picks its sample
-        for _ in range(4):
-            run_block(what)
-    costs, floors = {"wall": [], "cpu": []}, {"wall": [], "cpu": []}
-    steps = []
-    tracker = viz._window.tracker if viz._window is not None else None
-    inside.update(wall=0.0, cpu=0.0, steps=0)
-    counted_seconds = tracker.seconds if tracker is not None else 0.0
-    for index in range(rounds):
-        order = ["off", "on", "off2"]
-        order = order[index % 3 :] + order[: index % 3]  # rotate: no block always runs first
-        times = {what: run_block(what) for what in order}
-        for axis, column in (("wall", 0), ("cpu", 1)):
-            off, off2, with_callback = times["off"][column], times["off2"][column], times["on"][column]
-            costs[axis].append((with_callback - (off + off2) / 2) / ((off + off2) / 2))
-            floors[axis].append((off2 - off) / off)
-        steps.append((times["off"][0] + times["off2"][0]) / (2 * block))
-    step = statistics.median(steps)
-    counted_seconds = (tracker.seconds if tracker is not None else 0.0) - counted_seconds
-    count_every = tracker.count_every if tracker is not None else None
+    def step_a() -> dict:
+        return clocks.timed(bench.train_step)
+
+    for _ in range(WARMUP_STEPS):  # the callback measures its cost and picks its sample
+        step_b()
+    if window is not None:
+        window.budget = 0.0  # keep the sample it chose: alternating with A steps would skew its step clock
+    sample = window.sample() if window is not None and hasattr(window, "sample") else None
+    if sample is None and tracker is not None:
+        sample = {"all layers": tracker.count_every}
+    pairs: list[tuple[tuple[int, ...], dict, dict]] = []  # (stratum, B, A)
+    aa: list[tuple[dict, dict]] = []
+    groups = 0
+    if tracker is not None:
+        tracker.detach()
+    while groups < min_groups or time.perf_counter() < deadline:
+        if tracker is not None:
+            tracker.attach()
+        b1, stratum1 = step_b()
+        if tracker is not None:
+            tracker.detach()
+        a1, a2 = step_a(), step_a()
+        if tracker is not None:
+            tracker.attach()
+        b2, stratum2 = step_b()
+        if tracker is not None:
+            tracker.detach()
+        pairs += [(stratum1, b1, a1), (stratum2, b2, a2)]
+        aa.append((a1, a2))
+        groups += 1
+    if tracker is not None:
+        tracker.attach()
     viz.close()
-    per_step_inside = (inside["wall"] + counted_seconds) / max(inside["steps"], 1)
-    return {
-        "step_ms": 1000 * step,
-        "instrumented": per_step_inside / step,
-        "count_every": count_every,
-        "per_step": {axis: statistics.median(values) for axis, values in costs.items()},
-        # the resolution of the per-step median: the standard error of a median of ``rounds`` A/A
-        # differences (1.25 sd / sqrt(n)); each "on" is compared with the mean of two "off"s
-        "floor": {
-            axis: 1.25 * statistics.stdev(values) / len(values) ** 0.5 for axis, values in floors.items()
-        },
-    }
+    result = {"sample": sample, "pairs": len(pairs), "cpu_clock": clocks.cpu_name}
+    for axis in ("cpu", "wall"):
+        a_steps = [a[axis] for _, _, a in pairs]
+        step = trimmed(a_steps)[0]
+        strata: dict[tuple[int, ...], list[float]] = {}
+        for stratum, b, a in pairs:
+            strata.setdefault(stratum, []).append((b[axis] - a[axis]) / step)
+        largest = max(strata.values(), key=len)
+        fallback = trimmed(largest)[2]
+        estimate, variance = 0.0, 0.0
+        for values in strata.values():
+            weight = len(values) / len(pairs)
+            mean, se, _ = trimmed(values, fallback)
+            estimate += weight * mean
+            variance += (weight * se) ** 2
+        aa_mean, aa_se, aa_sd = trimmed([(second[axis] - first[axis]) / step for first, second in aa])
+        result[axis] = {
+            "step_s": step,
+            "per_step": estimate,
+            "floor": Z95 * math.sqrt(variance),
+            "aa_mean": aa_mean,
+            "aa_floor": Z95 * aa_se,
+            "aa_spread": aa_sd,
+            "strata": {stratum: len(values) for stratum, values in sorted(strata.items())},
+        }
+    return result
+
+
+def spin(seconds: float, clock: Callable[[], float]) -> None:
+    """Busy for ``seconds`` of ``clock``."""
+    end = clock() + seconds
+    while clock() < end:
+        pass
 
 
 def per_call_costs(bench: Bench, logdir: str, kinds: tuple[str, ...], repeats: int, **options) -> dict:
-    """Per kind, the median extra seconds (wall, cpu) of an ``on_step_end`` where that kind is due."""
+    """Per kind and clock (process CPU: a background thread's time included; wall), the extra seconds of an
+    ``on_step_end`` where that kind is due over one where nothing is: (trimmed mean, SE) of due - idle pairs."""
     result = {}
     for kind in kinds:
         every = {other: NEVER for other in SNAPSHOTS}
@@ -214,17 +323,60 @@ def per_call_costs(bench: Bench, logdir: str, kinds: tuple[str, ...], repeats: i
                 if flush:
                     viz.flush()
 
-            (due if step % 2 == 0 else idle).append(bench.timed(work))
+            (due if step % 2 == 0 else idle).append(bench.clocks.timed(work, time.process_time))
         viz.close()
-        result[kind] = tuple(
-            max(0.0, statistics.median(t[i] for t in due) - statistics.median(t[i] for t in idle))
-            for i in (0, 1)
-        )
+        result[kind] = {
+            axis: trimmed([d[axis] - i[axis] for d, i in zip(due, idle)])[:2] for axis in ("cpu", "wall")
+        }
     return result
 
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def measure(name: str, args: argparse.Namespace) -> dict | None:
+    """One model's row, within ``args.seconds``."""
+    started = time.perf_counter()
+    deadline = started + args.seconds
+    try:
+        bench = Bench(name, args.size, args.device)
+    except ImportError as error:
+        print(f"{name}: skipped ({error})")
+        return None
+    for _ in range(3):  # warm-up
+        bench.train_step()
+    rss = peak_rss_mb()
+    kinds = DEFAULT_KINDS + (EXAMPLE_KINDS if name == "example" else ())
+    with tempfile.TemporaryDirectory() as logdir:
+        calls = per_call_costs(bench, logdir, kinds, args.repeats)
+        step = per_step_cost(
+            bench, logdir, args.overhead_budget, deadline, args.min_groups, args.plant_ms / 1000
+        )
+    every = {kind: float(SNAPSHOTS[kind].every_n_steps) for kind in kinds}
+    for kind in set(kinds) & set(EXAMPLE_KINDS):  # every n steps and at each epoch end
+        every[kind] = 1 / (1 / every[kind] + 1 / EXAMPLE_EPOCH_STEPS)
+    row = {
+        "model": f"{name} {bench.size}px b{bench.batch}"
+        + (f" +{args.plant_ms:g} ms planted" if args.plant_ms else ""),
+        "sample": step["sample"],
+        "pairs": step["pairs"],
+        "cpu_clock": step["cpu_clock"],
+        "seconds": time.perf_counter() - started,
+        "extra_rss_mb": peak_rss_mb() - rss,
+    }
+    for axis in ("cpu", "wall"):
+        measured = step[axis]
+        step_s = measured["step_s"]
+        kind_steps = {k: calls[k][axis][0] / step_s for k in kinds}
+        kind_var = sum((calls[k][axis][1] / step_s / every[k]) ** 2 for k in kinds)
+        row[axis] = {
+            **measured,
+            "calls": {k: (1000 * calls[k][axis][0], kind_steps[k]) for k in kinds},
+            "amortised": measured["per_step"] + sum(kind_steps[k] / every[k] for k in kinds),
+            "amortised_floor": math.sqrt((measured["floor"] / Z95) ** 2 + kind_var) * Z95,
+        }
+    return row
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -234,111 +386,108 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--size", type=int, default=None, help="input size (default: 32 for smallvgg, else 64)"
     )
-    parser.add_argument("--rounds", type=int, default=12, help="rounds of off/on/off blocks")
-    parser.add_argument("--block", type=int, default=5, help="training steps per block")
-    parser.add_argument("--repeats", type=int, default=5, help="due/idle pairs per snapshot kind")
-    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
+    parser.add_argument(
+        "--seconds", type=float, default=170.0, help="time per model, everything included (default 170)"
+    )
+    parser.add_argument(
+        "--min-groups", type=int, default=20, help="B A A B groups at least, whatever the time"
+    )
+    parser.add_argument("--repeats", type=int, default=6, help="due/idle pairs per snapshot kind")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch.set_num_threads (default 1: per-thread CPU time)"
+    )
     parser.add_argument(
         "--overhead-budget",
         type=float,
         default=0.003,
         help="the callback's overhead_budget (0: count every batch)",
     )
+    parser.add_argument(
+        "--plant-ms",
+        type=float,
+        default=0.0,
+        help="a check of the method: spend this much CPU time in every step with the callback on top of it; "
+        "the per-step figure must rise by it (ms / training step) within its noise floor",
+    )
     args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    if args.seconds <= 0:
+        raise SystemExit(f"--seconds: expected a positive number of seconds per model, got {args.seconds}")
+    torch.set_num_threads(args.threads)
     print(
         f"torch {torch.__version__}, device {args.device}, {torch.get_num_threads()} threads, "
-        f"{args.rounds} rounds of {args.block}-step blocks"
+        f"{args.seconds:.0f} s per model; noise floor = 95% half-width (1.96 SE)"
     )
     rows = []
     for name in [m.strip() for m in args.models.split(",") if m.strip()]:
-        try:
-            benches = {what: Bench(name, args.size, args.device) for what in ("on", "off", "off2")}
-        except ImportError as error:
-            print(f"{name}: skipped ({error})")
+        row = measure(name, args)
+        if row is None:
             continue
-        bench = benches["on"]
-        for copy in benches.values():  # warm-up
-            for _ in range(3):
-                copy.train_step()
-        rss = peak_rss_mb()
-        with tempfile.TemporaryDirectory() as logdir:
-            step = per_step_cost(benches, logdir, args.rounds, args.block, args.overhead_budget)
-            kinds = DEFAULT_KINDS + (EXAMPLE_KINDS if name == "example" else ())
-            calls = per_call_costs(benches["off"], logdir, kinds, args.repeats)
-        step_s = step["step_ms"] / 1000
-        every = {kind: float(SNAPSHOTS[kind].every_n_steps) for kind in kinds}
-        for kind in set(kinds) & set(EXAMPLE_KINDS):  # every n steps and at each epoch end
-            every[kind] = 1 / (1 / every[kind] + 1 / EXAMPLE_EPOCH_STEPS)
-        amortised = {
-            axis: step["per_step"][axis] + sum(calls[k][i] / step_s / every[k] for k in kinds)
-            for i, axis in enumerate(("wall", "cpu"))
-        }
-        row = {
-            "model": f"{name} {bench.size}px b{bench.batch}",
-            "step_ms": step["step_ms"],
-            "per_step": step["per_step"],
-            "floor": step["floor"],
-            "calls": {k: (1000 * calls[k][0], calls[k][0] / step_s) for k in kinds},
-            "instrumented": step["instrumented"],
-            "amortised_instrumented": step["instrumented"]
-            + sum(calls[k][0] / step_s / every[k] for k in kinds),
-            "cpu_calls": {k: calls[k][1] / step_s for k in kinds},
-            "amortised": amortised,
-            "extra_rss_mb": peak_rss_mb() - rss,
-            "count_every": step["count_every"],
-        }
         rows.append(row)
         print_row(row)
         sys.stdout.flush()
     print_table(rows)
-    background = [row for row in rows if set(EXAMPLE_KINDS) & set(row["calls"])]
+    background = [row for row in rows if set(EXAMPLE_KINDS) & set(row["cpu"]["calls"])]
     if background:
         print(
             "\nBackground kinds (ms wall / training steps of CPU time per call, background thread included):"
         )
         for row in background:
             cells = [
-                f"{k} {row['calls'][k][0]:.0f} ms / {row['cpu_calls'][k]:.1f} steps" for k in EXAMPLE_KINDS
+                f"{k} {row['wall']['calls'][k][0]:.0f} ms / {row['cpu']['calls'][k][1]:.1f} steps"
+                for k in EXAMPLE_KINDS
             ]
             print(f"{row['model']}: " + "; ".join(cells))
     return 0
 
 
+def sample_text(sample: dict | None) -> str:
+    if not sample:
+        return "-"
+    return ", ".join(f"{group} 1 in {k}" for group, k in sample.items())
+
+
 def print_row(row: dict) -> None:
-    calls = ", ".join(f"{k} {ms:.0f} ms = {steps:.2f} steps" for k, (ms, steps) in row["calls"].items())
+    cpu, wall = row["cpu"], row["wall"]
+    calls = ", ".join(f"{k} {ms:.0f} ms = {steps:.2f} steps" for k, (ms, steps) in wall["calls"].items())
     print(
-        f"{row['model']}: step {row['step_ms']:.1f} ms; dead filters counted on 1 batch in {row['count_every']}; per-step {100 * row['per_step']['cpu']:+.2f}% cpu "
-        f"{100 * row['per_step']['wall']:+.2f}% wall (noise floor {100 * row['floor']['cpu']:.2f}% / "
-        f"{100 * row['floor']['wall']:.2f}%); {calls}; amortised {100 * row['amortised']['cpu']:+.2f}% cpu "
-        f"{100 * row['amortised']['wall']:+.2f}% wall; instrumented per-step {100 * row['instrumented']:+.2f}%, "
-        f"amortised {100 * row['amortised_instrumented']:+.2f}%; peak RSS +{row['extra_rss_mb']:.0f} MB"
+        f"{row['model']}: step {1000 * cpu['step_s']:.0f} ms {row['cpu_clock']} / {1000 * wall['step_s']:.0f} ms wall; "
+        f"dead filters counted on {sample_text(row['sample'])}; {row['pairs']} B/A pairs in {row['seconds']:.0f} s "
+        f"(B strata by counted groups: {cpu['strata']})\n"
+        f"  per-step {100 * cpu['per_step']:+.2f}% +- {100 * cpu['floor']:.2f}% cpu, "
+        f"{100 * wall['per_step']:+.2f}% +- {100 * wall['floor']:.2f}% wall; {calls}\n"
+        f"  amortised {100 * cpu['amortised']:+.2f}% +- {100 * cpu['amortised_floor']:.2f}% cpu, "
+        f"{100 * wall['amortised']:+.2f}% +- {100 * wall['amortised_floor']:.2f}% wall; "
+        f"A/A mean {100 * cpu['aa_mean']:+.2f}% +- {100 * cpu['aa_floor']:.2f}% cpu "
+        f"({100 * wall['aa_mean']:+.2f}% +- {100 * wall['aa_floor']:.2f}% wall), A/A spread of single steps "
+        f"{100 * cpu['aa_spread']:.2f}% cpu / {100 * wall['aa_spread']:.2f}% wall; peak RSS +{row['extra_rss_mb']:.0f} MB"
     )
 
 
 def print_table(rows: list[dict]) -> None:
-    """The README table (markdown)."""
+    """The README table (markdown); +- is the 95% half-width (the noise floor)."""
     kinds = DEFAULT_KINDS
     print()
     print(
-        "| model | training step | dead filters counted on | per-step overhead (CPU / wall) | "
+        "| model | training step (CPU / wall) | dead filters counted on | per-step overhead, CPU | per-step, wall | "
         + " | ".join(f"{k} (ms / steps)" for k in kinds)
-        + " | amortised (CPU / wall) | noise floor (CPU / wall) | instrumented per-step | amortised, instrumented |"
+        + " | amortised, CPU | amortised, wall | A/A mean, CPU | A/A spread of steps, CPU | B/A pairs |"
         " peak extra RSS |"
     )
-    print("|---" * (9 + len(kinds)) + "|")
+    print("|---" * (11 + len(kinds)) + "|")
     for row in rows:
+        cpu, wall = row["cpu"], row["wall"]
         cells = [
             row["model"],
-            f"{row['step_ms']:.0f} ms",
-            f"1 batch in {row['count_every']}",
-            f"{100 * row['per_step']['cpu']:+.2f}% / {100 * row['per_step']['wall']:+.2f}%",
-            *(f"{row['calls'][k][0]:.0f} / {row['calls'][k][1]:.2f}" for k in kinds),
-            f"**{100 * row['amortised']['cpu']:+.2f}%** / {100 * row['amortised']['wall']:+.2f}%",
-            f"{100 * row['floor']['cpu']:.2f}% / {100 * row['floor']['wall']:.2f}%",
-            f"{100 * row['instrumented']:+.2f}%",
-            f"**{100 * row['amortised_instrumented']:+.2f}%**",
+            f"{1000 * cpu['step_s']:.0f} / {1000 * wall['step_s']:.0f} ms",
+            sample_text(row["sample"]),
+            f"{100 * cpu['per_step']:+.2f}% ± {100 * cpu['floor']:.2f}%",
+            f"{100 * wall['per_step']:+.2f}% ± {100 * wall['floor']:.2f}%",
+            *(f"{wall['calls'][k][0]:.0f} / {cpu['calls'][k][1]:.2f}" for k in kinds),
+            f"**{100 * cpu['amortised']:+.2f}%** ± {100 * cpu['amortised_floor']:.2f}%",
+            f"{100 * wall['amortised']:+.2f}% ± {100 * wall['amortised_floor']:.2f}%",
+            f"{100 * cpu['aa_mean']:+.2f}% ± {100 * cpu['aa_floor']:.2f}%",
+            f"{100 * cpu['aa_spread']:.2f}%",
+            str(row["pairs"]),
             f"+{row['extra_rss_mb']:.0f} MB",
         ]
         print("| " + " | ".join(cells) + " |")

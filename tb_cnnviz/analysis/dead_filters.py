@@ -102,6 +102,8 @@ class DeadFilterTracker:
     def set_count_every(self, count_every: int) -> None:
         """Count one training forward in ``count_every`` from the next forward on."""
         self.count_every = _count_every(count_every)
+        if self._root is None:
+            return  # detached (or removed): attach() puts back the hooks this sample needs
         if self.count_every > 1 and self._sampler is None:
             self._sampler = self._model.register_forward_pre_hook(self._attach_when_counting)
         elif self.count_every == 1 and self._sampler is not None:
@@ -170,12 +172,26 @@ class DeadFilterTracker:
         self.forwards = 0
         self.seconds = 0.0
 
-    def remove(self) -> None:
+    def detach(self) -> None:
+        """Remove every hook, keeping the counts: the model runs as if untracked until :meth:`attach`
+        (e.g. a benchmark's steps without the tracker). Forwards while detached are not seen."""
         self._detach_points()
         for handle in (self._root, self._sampler):
             if handle is not None:
                 handle.remove()
         self._root = self._sampler = None
+
+    def attach(self) -> None:
+        """Put the hooks back after :meth:`detach` (no-op when attached)."""
+        if self._root is None:
+            self._root = self._model.register_forward_pre_hook(self._start_forward)
+            if self.count_every > 1:
+                self._sampler = self._model.register_forward_pre_hook(self._attach_when_counting)
+            else:
+                self._attach_points()
+
+    def remove(self) -> None:
+        self.detach()
 
     def __enter__(self) -> DeadFilterTracker:
         return self

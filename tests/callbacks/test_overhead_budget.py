@@ -70,3 +70,33 @@ def test_overhead_budget_must_be_a_fraction(tmp_path, model, bad):
         ValueError, match=r"overhead_budget: expected a fraction of the training time in \[0, 1\)"
     ):
         CNNVizCallback(model, log_dir=tmp_path, overhead_budget=bad)
+
+
+@pytest.mark.parametrize("count_every", [1, 2])
+def test_a_detached_tracker_neither_hooks_nor_sees_forwards_and_counts_on_once_attached(count_every):
+    """benchmarks/overhead.py alternates steps with and without the tracker by detach()/attach()."""
+    from tb_cnnviz.analysis.dead_filters import DeadFilterTracker
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU()).double().train()
+    with torch.no_grad():
+        model[0].bias[1] = -1e6  # planted dead filter
+    inputs = torch.randn(4, 2, 3, 8, 8, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    with DeadFilterTracker(model, [model[0]], count_every=count_every) as tracker:
+        model(inputs[0])
+        tracker.detach()
+        assert not model._forward_pre_hooks and not model[0]._forward_hooks
+        model(inputs[1])  # not seen
+        assert tracker.forwards == 1
+        tracker.attach()
+        tracker.attach()  # idempotent
+        assert len(model._forward_pre_hooks) == (1 if count_every == 1 else 2)
+        model(inputs[2])
+        model(inputs[3])
+        assert (tracker.forwards, tracker.batches) == (3, 3 if count_every == 1 else 2)
+        rates = tracker.rates()[0]
+    counted = inputs[[0, 2, 3]] if count_every == 1 else inputs[[0, 3]]
+    with torch.no_grad():
+        expected = (model[0](counted.flatten(0, 1)) > 0).double().mean(dim=(0, 2, 3)).float()
+    torch.testing.assert_close(rates, expected, rtol=0, atol=0)
+    assert torch.nonzero(rates == 0).flatten().tolist() == [1]
