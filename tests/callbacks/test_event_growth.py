@@ -72,6 +72,8 @@ def run(
         real_write(writer, summaries, step)
 
     monkeypatch.setattr(summary, "write", recording_write)
+    # the records as logged, payloads included: the side file (tb_cnnviz/assets.py) is tested on its own
+    monkeypatch.setenv(summary.SIDE_FILE_ENV, "0")
     torch.manual_seed(0)
     model = small_vgg(width=8)
     if bn_momentum is not None:
