@@ -36,41 +36,39 @@ PLANTED = [1, 4, 5]
 STEPS = 3
 
 
-# id, first conv, the module whose bias is planted, Grad-CAM layer, activation layers[, marks]
+# id, first conv, the module whose bias is planted, Grad-CAM layer, activation layers (split at spaces)
 TORCHVISION = [
-    ("resnet18", "conv1", "bn1", "layer4", ["relu", "layer2", "layer4"]),
-    (
-        "mobilenet_v3_small",
-        "features.0.0",
-        "features.0.1",
-        "features",
-        ["features.0", "features.3", "features"],
-    ),
-    ("efficientnet_b0", "features.0.0", "features.0.1", "features", ["features.1", "features.3", "features"]),
+    ("resnet18", "conv1", "bn1", "layer4", "relu layer2 layer4"),
+    ("mobilenet_v3_small", "features.0.0", "features.0.1", "features", "features.0 features.3 features"),
+    ("efficientnet_b0", "features.0.0", "features.0.1", "features", "features.1 features.3 features"),
     (
         "densenet121",
         "features.conv0",
         "features.norm0",
         "features",
-        ["features.relu0", "features.denseblock2", "features"],
+        "features.relu0 features.denseblock2 features",
     ),
-    ("googlenet", "conv1.conv", "conv1.bn", "inception5b", ["conv1", "inception3b", "inception5b"]),
-    ("regnet_y_400mf", "stem.0", "stem.1", "trunk_output", ["stem", "trunk_output.block2", "trunk_output"]),
-    ("shufflenet_v2_x0_5", "conv1.0", "conv1.1", "conv5", ["conv1", "stage2", "conv5"]),
-    ("squeezenet1_1", "features.0", "features.0", "features", ["features.1", "features.7", "features"]),
+    ("googlenet", "conv1.conv", "conv1.bn", "inception5b", "conv1 inception3b inception5b"),
+    ("regnet_y_400mf", "stem.0", "stem.1", "trunk_output", "stem trunk_output.block2 trunk_output"),
+    ("shufflenet_v2_x0_5", "conv1.0", "conv1.1", "conv5", "conv1 stage2 conv5"),
+    ("squeezenet1_1", "features.0", "features.0", "features", "features.1 features.7 features"),
 ]
 TIMM = [
-    ("convnext_nano", "stem.0", None, "stages", ["stem", "stages.2", "stages"]),
-    ("repvgg_a0", "stem.conv_kxk.conv", "stem.conv_kxk.bn", "stages", ["stem", "stages.1", "stages"]),
-    ("dla34", "base_layer.0", "base_layer.1", "level5", ["level0", "level2", "level5"]),
-    ("ghostnet_100", "conv_stem", "bn1", "blocks", ["act1", "blocks.4", "blocks"]),
+    ("convnext_nano", "stem.0", None, "stages", "stem stages.2 stages"),
+    ("repvgg_a0", "stem.conv_kxk.conv", "stem.conv_kxk.bn", "stages", "stem stages.1 stages"),
+    ("dla34", "base_layer.0", "base_layer.1", "level5", "level0 level2 level5"),
+    ("ghostnet_100", "conv_stem", "bn1", "blocks", "act1 blocks.4 blocks"),
 ]
 # What the first conv's dead-filter count means (relu: dead; smooth: inactive; metadata.REPORTED_SEMANTICS), where
 # it is not a ReLU or a smooth nonlinearity right after the conv's norm layer: RepVGG's stem adds its 3x3 and 1x1
 # branches before the ReLU; ConvNeXt's stem has a LayerNorm2d and no nonlinearity.
 SEMANTICS = {"repvgg_a0": "residual", "convnext_nano": "none"}
 SMOOTH = {"mobilenet_v3_small", "efficientnet_b0"}  # Hardswish, SiLU
-ZOO = [(row[0], source, *row[1:]) for source, rows in (("tv", TORCHVISION), ("timm", TIMM)) for row in rows]
+ZOO = [
+    (name, source, conv, planted, cam, activations.split(), *marks)
+    for source, rows in (("tv", TORCHVISION), ("timm", TIMM))
+    for name, conv, planted, cam, activations, *marks in rows
+]
 
 
 def _model(name: str, source: str) -> nn.Module:
