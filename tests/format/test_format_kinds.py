@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
+from support import ACTIVATIONS_FIELDS
 
 from tb_cnnviz import kinds
 
@@ -225,15 +226,7 @@ def test_check_content_turns_each_wrong_json_type_into_none_and_keeps_the_right_
 
 def test_check_content_adds_absent_schema_fields_as_none():
     checked = kinds.check_content(kinds.summary_kind("activations"), {"channels": 8})
-    assert checked == {
-        "channels": 8,
-        "nrow": None,
-        "padding": None,
-        "tile": None,
-        "map_size": None,
-        "channels_shown": None,
-        "factor": None,
-    }
+    assert checked == {**dict.fromkeys(ACTIVATIONS_FIELDS), "channels": 8}
 
 
 @pytest.mark.parametrize(

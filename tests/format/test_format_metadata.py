@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from support import read_logdir
+from support import ACTIVATIONS_FIELDS, read_logdir
 from tensorboard.compat.proto import summary_pb2
 from torch.utils.tensorboard import SummaryWriter
 
@@ -107,17 +107,12 @@ def test_read_content_checks_the_schema_and_parse_does_not():
         {"version": 1, "kind": "activations", "layer": "c", "channels": "8", "tile": [4, "4"], "new": 1}
     ).encode()
     assert metadata.parse_plugin_content(raw)["channels"] == "8"  # parse only decodes
+    # channels "8" and tile [4, "4"] fail the schema: None, like the absent fields; an unknown field is kept
     assert metadata.read_content(raw) == {
         "version": 1,
         "kind": "activations",
         "layer": "c",
-        "channels": None,
-        "nrow": None,
-        "padding": None,
-        "tile": None,
-        "map_size": None,
-        "channels_shown": None,
-        "factor": None,
+        **dict.fromkeys(ACTIVATIONS_FIELDS),
         "new": 1,
     }
 
