@@ -143,8 +143,9 @@ def new_callback(model, log_dir: str, probe, **options):
     )
 
 
-def series_of(summaries: list) -> list[tuple[str, str | None]]:
-    """``(kind, layer)`` of every plugin summary in a list (the ordinary scalars left out)."""
+def series_of(summaries: list, sizes: bool = False) -> list:
+    """``(kind, layer)`` of every plugin summary in a list (the ordinary scalars left out); with ``sizes``
+    ``((kind, layer), serialised bytes of the value)``."""
     from tb_cnnviz import metadata
 
     found = []
@@ -153,7 +154,8 @@ def series_of(summaries: list) -> list[tuple[str, str | None]]:
             if value.metadata.plugin_data.plugin_name != metadata.PLUGIN_NAME:
                 continue
             content = json.loads(value.metadata.plugin_data.content or b"{}")
-            found.append((content.get("kind"), content.get("layer")))
+            key = (content.get("kind"), content.get("layer"))
+            found.append((key, value.ByteSize()) if sizes else key)
     return found
 
 
@@ -241,15 +243,19 @@ def schedule(every: dict, steps: int) -> list[tuple[int, list[str]]]:
     return sorted(due.items())
 
 
-def write_run(path: Path, model, probe, pool: Pool, steps: int, index: int) -> dict:
-    """One run written by a callback of its own through its write path; returns ``{"kind|layer": steps}``."""
+def write_run(path: Path, model, probe, pool: Pool, steps: int, index: int) -> tuple[dict, dict]:
+    """One run written by a callback of its own through its write path; returns ``{"kind|layer": steps}``
+    and ``{kind: bytes}``, the bytes of each kind's summaries as the snapshot functions made them (before
+    the write path stores them: in the event file or a side file)."""
     viz = new_callback(model, str(path), probe)
     logged: dict[str, list[int]] = {}
+    payload: dict[str, int] = {}
     write = viz._write  # the callback's one write path (scalars selection, then summary.write)
 
     def recording(summaries: list, step: int) -> None:
-        for kind, layer in series_of(summaries):
+        for (kind, layer), size in series_of(summaries, sizes=True):
             logged.setdefault(f"{kind}|{layer or ''}", []).append(step)
+            payload[kind] = payload.get(kind, 0) + size
         write(summaries, step)
 
     viz._write = recording  # what the callback itself writes (the layer order) goes through it too
@@ -266,7 +272,7 @@ def write_run(path: Path, model, probe, pool: Pool, steps: int, index: int) -> d
                 recording(list(summaries) + once.pop(name, []), step)
     finally:
         viz.close(final=False)
-    return logged
+    return logged, payload
 
 
 def code_fingerprint() -> str:
@@ -319,11 +325,13 @@ def disk_bytes(path: Path) -> dict:
 
 
 def build_logdir(
-    root: Path, model_name: str, runs: int, steps: int, variants: int, min_free: float, log
+    root: Path, model_name: str, runs: int, steps: int, variants: int, storage: str, min_free: float, log
 ) -> dict:
-    """``root/<model>-<steps>/run-NNN`` for ``runs`` runs (reusing those a manifest says were written by
-    this code); returns the manifest. Refuses to start a run that would leave under ``min_free`` bytes."""
-    folder = root / f"{model_name}-{steps}"
+    """``root/<model>-<steps>-<storage>/run-NNN`` for ``runs`` runs (reusing those a manifest says were
+    written by this code); returns the manifest. Refuses to start a run that would leave under
+    ``min_free`` bytes. ``storage``: ``side`` (the default write path) or ``events`` (written with
+    ``TB_CNNVIZ_SIDE_FILE=0``: every payload in the event file, the format before the side file)."""
+    folder = root / f"{model_name}-{steps}-{storage}"
     manifest_path = folder / MANIFEST
     fingerprint = code_fingerprint()
     manifest = None
@@ -339,6 +347,7 @@ def build_logdir(
             "model": model_name,
             "steps": steps,
             "variants": variants,
+            "storage": storage,
             "code": fingerprint,
             "commit": git_commit(),
             "runs": [],
@@ -353,25 +362,26 @@ def build_logdir(
     model = make_model(model_name)
     probe = probe_images(MODELS[model_name]["size"])
     manifest["describe"] = pool.describe
-    per_run = None
+    manifest["estimate_bytes"] = per_run = estimate_run_bytes(pool, steps)
+    log(f"  about {per_run / MB:,.0f} MB per run (the summaries' bytes at this schedule)")
     for index in range(len(manifest["runs"]), runs):
         name = f"run-{index:03d}"
-        if per_run is not None:
-            free = shutil.disk_usage(folder).free
-            if free - 1.2 * per_run < min_free:
-                raise BuildError(
-                    f"{model_name} x {steps} steps: run {index + 1} of {runs} needs about {per_run / GB:.2f} GB, "
-                    f"{free / GB:.1f} GB free (--min-free-gb {min_free / GB:.0f}); {index} runs built"
-                )
+        free = shutil.disk_usage(folder).free
+        if free - 1.1 * per_run < min_free:
+            raise BuildError(
+                f"{model_name} x {steps:,} steps: run {index + 1} of {runs} needs about {per_run / GB:.2f} GB, "
+                f"{free / GB:.1f} GB free (--min-free-gb {min_free / GB:g}); {index} runs built"
+            )
         begin = time.perf_counter()
-        logged = write_run(folder / name, model, probe, pool, steps, index)
+        with side_file(storage):
+            logged, payload = write_run(folder / name, model, probe, pool, steps, index)
         if manifest["series"] is None:
-            manifest["series"] = logged
+            manifest["series"], manifest["payload_bytes"] = logged, payload
         elif {k: len(v) for k, v in logged.items()} != {k: len(v) for k, v in manifest["series"].items()}:
             raise BuildError(f"{name} logged other series than run-000")
         manifest["runs"].append(name)
         size = disk_bytes(folder / name)
-        per_run = max(per_run or 0, size["event_bytes"] + size["side_bytes"])
+        per_run = max(per_run if index else 0, size["event_bytes"] + size["side_bytes"])
         manifest_path.write_text(json.dumps(manifest))
         if index < 3 or (index + 1) % 50 == 0 or index + 1 == runs:
             log(
@@ -380,6 +390,35 @@ def build_logdir(
     manifest["build_s"] += time.perf_counter() - started
     manifest_path.write_text(json.dumps(manifest))
     return manifest
+
+
+def estimate_run_bytes(pool: Pool, steps: int) -> float:
+    """Bytes of one run's summaries at the schedule (the mean over the weight states of each snapshot)."""
+    total = sum(proto.ByteSize() for summaries in pool.once.values() for proto in summaries)
+    for name, states in pool.variants.items():
+        mean = np.mean([sum(proto.ByteSize() for proto in summaries) for summaries in states])
+        total += mean * len(snapshot_steps(name, pool.every[name], steps))
+    return float(total)
+
+
+@contextlib.contextmanager
+def side_file(storage: str):
+    """``events``: written as before the side file (``TB_CNNVIZ_SIDE_FILE=0``); ``side``: the default."""
+    from tb_cnnviz import summary
+
+    name = getattr(summary, "SIDE_FILE_ENV", "TB_CNNVIZ_SIDE_FILE")
+    previous = os.environ.get(name)
+    if storage == "events":
+        os.environ[name] = "0"
+    else:
+        os.environ.pop(name, None)
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = previous
 
 
 class BuildError(RuntimeError):
@@ -810,6 +849,51 @@ def tensorboard_version() -> str:
     return "unknown"
 
 
+def measure_model(model_name: str, storage: str, root: Path, args, notes: list, log) -> list[dict]:
+    """Build the model's logdirs (its largest number of runs; the smaller ones are subsets) and measure each
+    with each loader."""
+    defaults = MODELS[model_name]
+    counts = sorted(set(args.runs or (defaults["quick_runs"] if args.quick else defaults["runs"])))
+    steps = args.steps or (defaults["quick_steps"] if args.quick else defaults["steps"])
+    prefix = f"{model_name}{'' if storage == 'side' else ' (events only)'}"
+    log(f"{prefix}: building {max(counts)} runs x {steps:,} steps in {root}")
+    try:
+        manifest = build_logdir(
+            root, model_name, max(counts), steps, args.variants, storage, args.min_free_gb * GB, log
+        )
+    except BuildError as error:
+        log(f"  not built: {error}")
+        return [{"label": f"{prefix}, {n} runs x {steps:,} steps", "not_built": str(error)} for n in counts]
+    payload = sorted(manifest["payload_bytes"].items(), key=lambda item: -item[1])
+    notes.append(
+        f"{prefix}: {manifest['describe']}; {len(manifest['runs'])} runs built in {manifest['build_s']:.0f} s "
+        f"(commit {manifest['commit']}). Summaries per run, by kind, before storage: "
+        + ", ".join(f"{kind} {megabytes(size)}" for kind, size in payload if size >= 0.05 * MB)
+        + f"; the rest {megabytes(sum(size for _, size in payload if size < 0.05 * MB))}."
+    )
+    folder = root / f"{model_name}-{steps}-{storage}"
+    rows = []
+    for count in counts:
+        names = manifest["runs"][:count]
+        logdir = subset(folder, names)
+        size = disk_bytes(logdir)
+        label = f"{prefix}, {count} run{'s' if count > 1 else ''} x {steps:,} steps"
+        log(f"{label}: {megabytes(size['event_bytes'] + size['side_bytes'])} in {size['files']} files")
+        for loader in args.loaders:
+            row = measure(logdir, manifest, names, loader, args, log)
+            row.update(
+                label=label,
+                model=model_name,
+                storage=storage,
+                runs=count,
+                steps_logged=steps,
+                **size,
+                mb_per_run=(size["event_bytes"] + size["side_bytes"]) / MB / count,
+            )
+            rows.append(row)
+    return rows
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", nargs="+", choices=sorted(MODELS), default=["resnet50", "example"])
@@ -819,10 +903,18 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, help="training steps logged per run (default: the model's)")
     parser.add_argument("--loaders", nargs="+", choices=sorted(LOADERS), default=["rust", "python"])
     parser.add_argument(
+        "--storage",
+        nargs="+",
+        choices=("side", "events"),
+        default=["side"],
+        help="side: the default write path; events: written with TB_CNNVIZ_SIDE_FILE=0 (the format before "
+        "the side file), for comparison",
+    )
+    parser.add_argument(
         "--quick", action="store_true", help="smoke size (about a minute): few runs and steps"
     )
     parser.add_argument(
-        "--variants", type=int, help="weight states whose snapshots are cycled (default 8, quick 3)"
+        "--variants", type=int, help="weight states whose snapshots are cycled (default 8, quick 2)"
     )
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument(
@@ -849,7 +941,7 @@ def main(argv=None) -> int:
             parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     if args.runs and min(args.runs) < 1 or args.steps is not None and args.steps < 1:
         parser.error("--runs and --steps must be >= 1")
-    args.variants = args.variants or (3 if args.quick else 8)
+    args.variants = args.variants or (2 if args.quick else 8)
     args.duration = args.duration or (4.0 if args.quick else 20.0)
     args.load_timeout = args.load_timeout or (120.0 if args.quick else 900.0)
 
@@ -869,44 +961,8 @@ def main(argv=None) -> int:
     started = time.perf_counter()
     try:
         for model_name in args.model:
-            defaults = MODELS[model_name]
-            counts = sorted(set(args.runs or (defaults["quick_runs"] if args.quick else defaults["runs"])))
-            steps = args.steps or (defaults["quick_steps"] if args.quick else defaults["steps"])
-            log(f"{model_name}: building {max(counts)} runs x {steps} steps in {root}")
-            try:
-                manifest = build_logdir(
-                    root, model_name, max(counts), steps, args.variants, args.min_free_gb * GB, log
-                )
-            except BuildError as error:
-                log(f"  not built: {error}")
-                rows += [
-                    {"label": f"{model_name}, {n} runs x {steps:,} steps", "not_built": str(error)}
-                    for n in counts
-                ]
-                continue
-            notes.append(
-                f"{model_name}: {manifest['describe']}; built in {manifest['build_s']:.0f} s (commit {manifest['commit']})."
-            )
-            folder = root / f"{model_name}-{steps}"
-            for count in counts:
-                names = manifest["runs"][:count]
-                logdir = subset(folder, names)
-                size = disk_bytes(logdir)
-                label = f"{model_name}, {count} run{'s' if count > 1 else ''} x {steps:,} steps"
-                log(
-                    f"{label}: {(size['event_bytes'] + size['side_bytes']) / MB:,.0f} MB in {size['files']} files"
-                )
-                for loader in args.loaders:
-                    row = measure(logdir, manifest, names, loader, args, log)
-                    row.update(
-                        label=label,
-                        model=model_name,
-                        runs=count,
-                        steps_logged=steps,
-                        **size,
-                        mb_per_run=(size["event_bytes"] + size["side_bytes"]) / MB / count,
-                    )
-                    rows.append(row)
+            for storage in args.storage:
+                rows += measure_model(model_name, storage, root, args, notes, log)
     finally:
         if temporary is not None:
             temporary.cleanup()
