@@ -102,7 +102,8 @@ SUMMARY_KINDS: dict[str, SummaryKind] = {
             "kernels",
             TENSOR,
             True,
-            "raw weights float32 [out, in, kh, kw] (the UI renormalises)",
+            "raw weights float16 [out, in, kh, kw] (the UI renormalises; float32 in older runs or when a weight "
+            "exceeds float16's range)",
             side_file=True,
         ),
         SummaryKind(
@@ -119,7 +120,8 @@ SUMMARY_KINDS: dict[str, SummaryKind] = {
             BLOB,
             True,
             "one PNG per probe image: per-channel tiles of the layer (tile i: channel channels_shown[i], "
-            "area-downsampled by factor from map_size; absent in older runs: every channel, full size)",
+            "area-downsampled by factor from map_size; absent in older runs: every channel, full size), grey "
+            "rounded to `levels` levels (absent: 256)",
             {
                 "channels": "int",
                 "nrow": "int",
@@ -128,6 +130,7 @@ SUMMARY_KINDS: dict[str, SummaryKind] = {
                 "map_size": "ints",
                 "channels_shown": "ints",
                 "factor": "int",
+                "levels": "int",
             },
             side_file=True,
         ),
@@ -135,7 +138,8 @@ SUMMARY_KINDS: dict[str, SummaryKind] = {
             "dead_filters",
             TENSOR,
             True,
-            "float32 [out]: fraction of positions where the nonlinearity's input is active over the window",
+            "float16 [out] (float32 in older runs): fraction of positions where the nonlinearity's input is "
+            "active over the window; 0 exact, a rate above 0 never stored as 0",
             {"window": "int", "measured_at": "text", "semantics": "text"},
         ),
         SummaryKind(

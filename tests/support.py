@@ -42,7 +42,7 @@ EXACT_RUN = "exact"
 CLASSES = ["a", "b", "c"]
 # The fields of the activations kind's content schema (tb_cnnviz/kinds.py), which the format tests expect a
 # checked content to have (None where absent or of the wrong type)
-ACTIVATIONS_FIELDS = ("channels", "nrow", "padding", "tile", "map_size", "channels_shown", "factor")
+ACTIVATIONS_FIELDS = ("channels", "nrow", "padding", "tile", "map_size", "channels_shown", "factor", "levels")
 
 
 def train_small_vgg(

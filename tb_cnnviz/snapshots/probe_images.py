@@ -3,8 +3,13 @@ and attributions."""
 
 from __future__ import annotations
 
+import io
+import zlib
+
+import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from tb_cnnviz import metadata, summary
 from tb_cnnviz.analysis.activations import activation_tiles, layer_activations
@@ -12,13 +17,19 @@ from tb_cnnviz.snapshots.images import display_images, per_image_unit, to_uint8
 from tb_cnnviz.snapshots.inputs import Inputs
 
 MAX_CAM_SIDE = 64
+# grey levels of an activation tile: a value v in [0, 1] is stored as round(round(v * 127) * 255 / 127), so 0
+# and the channel's peak stay exactly 0 and 255 and every pixel / 255 is within 0.5 / 127 of v. Measured on
+# ResNet-50 at 224 px (random init, docs/robustness.md): with zlib's run-length strategy 473 KB per
+# snapshot's PNGs instead of 589 KB (256 levels, level 1), in 20 ms instead of 28 ms of CPU
+ACTIVATION_LEVELS = 128
 ATTRIBUTION_METHODS = ("saliency", "guided_backprop", "occlusion")
 
 
 def activations(inputs: Inputs) -> list:
     """Per layer, one PNG of per-channel tiles per probe image, bounded in size (``activation_tiles``):
     ``channels`` and ``map_size`` describe the layer, ``channels_shown``, ``tile`` and ``factor``
-    the tiles (tile ``i`` is channel ``channels_shown[i]``, area-downsampled by ``factor``)."""
+    the tiles (tile ``i`` is channel ``channels_shown[i]``, area-downsampled by ``factor``), ``levels``
+    the grey levels a tile's values are rounded to (:data:`ACTIVATION_LEVELS`; absent: 256)."""
     outputs = layer_activations(inputs.model, [module for _, module in inputs.layers], inputs.images)
     summaries = []
     for (name, _), output in zip(inputs.layers, outputs):
@@ -27,7 +38,7 @@ def activations(inputs: Inputs) -> list:
             summary.blob_summary(
                 metadata.ACTIVATIONS,
                 name,
-                [summary.encode_png(to_uint8(grid)) for grid in tiles.grids],
+                [grey_png(grid, ACTIVATION_LEVELS) for grid in tiles.grids],
                 channels=int(output.shape[1]),
                 nrow=tiles.nrow,
                 padding=1,
@@ -35,9 +46,25 @@ def activations(inputs: Inputs) -> list:
                 map_size=[int(output.shape[2]), int(output.shape[3])],
                 channels_shown=tiles.channels_shown,
                 factor=tiles.factor,
+                levels=ACTIVATION_LEVELS,
             )
         )
     return summaries
+
+
+def grey_levels(grid: torch.Tensor, levels: int) -> np.ndarray:
+    """A ``[H, W]`` grid of values in [0, 1] as uint8 grey with ``levels`` levels: ``round(k * 255 / (levels - 1))``
+    for ``k = round(v * (levels - 1))``."""
+    steps = grid.detach().float().clamp(0, 1).mul(levels - 1).round()
+    return steps.mul(255 / (levels - 1)).round().to(torch.uint8).cpu().numpy()
+
+
+def grey_png(grid: torch.Tensor, levels: int) -> bytes:
+    """PNG of :func:`grey_levels`, deflated with zlib's run-length strategy (smaller and faster than level 1 on
+    these tiles; lossless either way)."""
+    buffer = io.BytesIO()
+    Image.fromarray(grey_levels(grid, levels)).save(buffer, format="PNG", compress_type=zlib.Z_RLE)
+    return buffer.getvalue()
 
 
 def probe(inputs: Inputs) -> list:

@@ -10,10 +10,13 @@ from tb_cnnviz import metadata, summary
 from tb_cnnviz.analysis.kernels import kernel_grid, smoothness
 from tb_cnnviz.snapshots.images import to_uint8
 from tb_cnnviz.snapshots.inputs import Inputs
+from tb_cnnviz.snapshots.precision import half_summary
 
 
 def kernels(inputs: Inputs) -> list:
-    """Raw weights, the normalised kernel grid PNG, per-filter smoothness and its layer mean, non-finite count.
+    """Raw weights (float16, ``snapshots.precision``: the view renormalises them to 8-bit grey), the
+    normalised kernel grid PNG, per-filter smoothness and its layer mean (from the float32 weights), and
+    the non-finite count.
 
     Settings: ``normalization`` (``"global"`` or ``"per_filter"``)."""
     normalization = inputs.settings["normalization"]
@@ -24,7 +27,7 @@ def kernels(inputs: Inputs) -> list:
         scores = smoothness(weight).cpu().numpy()
         raw = weight.float().cpu().numpy()
         summaries += [
-            summary.tensor_summary(metadata.KERNELS, name, raw),
+            half_summary(metadata.KERNELS, name, raw),
             summary.blob_summary(
                 metadata.KERNEL_GRID,
                 name,

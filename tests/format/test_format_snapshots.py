@@ -135,9 +135,11 @@ def test_activations_tiles_are_each_channel_over_its_probe_maximum():
     content, grids = result["cnnviz/activations/0"]
     assert (content["channels"], content["nrow"], content["padding"], content["tile"]) == (2, 2, 1, [2, 2])
     assert len(grids) == 2
-    # both channels are the image times a positive factor, each divided by its maximum over the batch (1.0)
+    # both channels are the image times a positive factor, each divided by its maximum over the batch (1.0),
+    # at 128 grey levels: round(round(v * 127) * 255 / 127)
+    assert content["levels"] == 128
     for image, grid in zip(images, grids):
-        expected = np.round(image[0].numpy() * 255).astype(np.uint8)
+        expected = np.round(np.round(image[0].numpy().astype(np.float64) * 127) * 255 / 127).astype(np.uint8)
         np.testing.assert_array_equal(grid[1:3, 1:3], expected)  # first tile, after one padding pixel
         np.testing.assert_array_equal(grid[1:3, 4:6], expected)  # second tile
 

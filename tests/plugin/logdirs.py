@@ -109,7 +109,7 @@ RATES = {5: np.array([0.0, 0.5, 0.02, 1.0], np.float32), 15: np.array([0.0, 0.0,
 
 def train_with_callback(logdir: str, steps: int = 12, every: int = 2) -> dict[int, np.ndarray]:
     """Forward passes in training mode (the dead-filter tracker counts those) and small weight
-    updates, logged by the real callback; returns the conv1 weights at each logged step."""
+    updates, logged by the real callback; returns the conv1 weights at each logged step (in half precision)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny tensors: one thread is ~10x faster on a busy 2-core machine
     try:
@@ -136,7 +136,8 @@ def train_with_callback(logdir: str, steps: int = 12, every: int = 2) -> dict[in
                     for parameter in model.parameters():
                         parameter.add_(0.05 * torch.randn(parameter.shape, generator=generator))
                 if step == 1 or step % every == 0:
-                    logged[step] = conv1.weight.detach().numpy().copy()
+                    # as the kernels snapshot stores them: float16 (snapshots.precision), read back as float32
+                    logged[step] = conv1.weight.detach().numpy().astype(np.float16).astype(np.float32)
                 viz.on_step_end(step)
         return logged
     finally:

@@ -34,6 +34,19 @@ def _dead_fraction(values: np.ndarray, steps: np.ndarray, threshold: float, sema
     return (np.isfinite(values) & (values <= threshold)).mean(axis=1) if values.size else np.zeros(len(steps))
 
 
+def _rates_json(values: np.ndarray) -> list:
+    """Rates as JSON: 5 decimals, except that a rate above 0 too small for them keeps 3 significant digits, so
+    only a rate of exactly 0 reads as 0 (dead) in the view."""
+    answer = floats(values)
+    with np.errstate(invalid="ignore"):
+        tiny = np.argwhere(
+            np.isfinite(values) & (values != 0) & (np.round(values.astype(np.float64), 5) == 0)
+        )
+    for row, column in tiny:
+        answer[row][column] = float(f"{float(values[row, column]):.3g}")
+    return answer
+
+
 def _samples(env: RouteContext, run: str, layer: str, steps: np.ndarray) -> dict:
     """Per window, how many training batches were counted, of how many, one in k (None: not recorded)."""
     series = env.optional(run, metadata.DEAD_FILTER_SAMPLE, layer)
@@ -56,7 +69,7 @@ def dead_rates(request: Any, query: Query, env: RouteContext) -> Any:
             "layer": layer,
             "threshold": threshold,
             "steps": steps.tolist(),
-            "rates": floats(values),
+            "rates": _rates_json(values),
             "dead_fraction": floats(_dead_fraction(values, steps, threshold, _semantics(info))),
             **_samples(env, run, layer, steps),
             **info.extras(),
