@@ -5,22 +5,39 @@
 //
 // A comparison: the layer select lists the layers of the first selected run that has any (the
 // reference); every other run shows the layer in the same role (steps.js roleLayer: the same name,
-// else the same position in its own list, so two architectures line up) unless its panel's own
-// layer select picked another. The slider moves over the union of the runs' steps ("sync by step")
+// else the same relative position in its own list in the model's order, from the run's layer_order
+// record, so the first conv of one architecture lines up with the first conv of another) unless its
+// panel's own layer select picked another. The slider moves over the union of the runs' steps ("sync by step")
 // or the reference run's steps ("fraction", "epoch": shell.sync); each panel shows its own last
-// logged step at or before the slider's step carried over to its run, and says when that differs.
+// logged step at or before the slider's step carried over to its run, and says when that differs
+// (that line is the panel's one statement of its step: the view's note then leaves the step out).
+//
+// The panels fill the row: as many to a row as fit at PANEL_MIN px (widgets.js panelColumns, kept
+// up to date by a ResizeObserver), and a panel at least WIDE_PANEL px wide shows its details beside
+// its figure (style.css, .panels[data-wide]).
 //
 // A view supplies what is its own (see `layerView`'s spec): its controls, how a panel is made,
 // what a panel loads when the runs or the layer change, and how a panel draws a step. Answers
 // that arrive after the selection moved on are dropped here, so no view repeats that logic.
 import { h, field, message, select, setChildren } from "./dom.js";
-import { runNames } from "./format.js";
-import { epochEnds, layerUnion, panelStep, panelStepNote, roleLayer, unionSteps } from "./steps.js";
+import { runNames, stepNote } from "./format.js";
+import {
+  epochEnds,
+  layerUnion,
+  modelOrder,
+  panelStep,
+  panelStepNote,
+  roleLayer,
+  unionSteps,
+} from "./steps.js";
 import {
   GROUP_ABOVE,
+  PANEL_GAP,
+  WIDE_PANEL,
   fillLayerSelect,
   filterLayers,
   frameScheduler,
+  panelColumns,
   panelSet,
   setLoading,
   stepSlider,
@@ -175,6 +192,18 @@ export function layerView(root, shell, spec) {
   });
   setChildren(root, controls, above, panelRow, parts.after || []);
 
+  /** As many panels to a row as fit, the rows balanced; `data-wide` when a panel has room for its details beside its figure. */
+  function layoutPanels() {
+    const width = panelRow.clientWidth;
+    if (!width) return; // not shown (another tab): laid out when it is
+    const columns = panelColumns(panels.length, width);
+    panelRow.style.setProperty("--columns", String(columns));
+    panelRow.dataset.columns = String(columns);
+    panelRow.dataset.wide = String((width - PANEL_GAP * (columns - 1)) / columns >= WIDE_PANEL);
+  }
+  const resizing = typeof ResizeObserver === "function" ? new ResizeObserver(() => layoutPanels()) : null;
+  if (resizing) resizing.observe(panelRow);
+
   function showControls(on) {
     controls.hidden = !on;
     for (const el of above) el.hidden = !on;
@@ -183,6 +212,7 @@ export function layerView(root, shell, spec) {
   function showEmpty(runs) {
     showControls(false);
     panels = runPanels.reset();
+    layoutPanels();
     if (spec.empty && spec.empty(runs)) return setChildren(panelRow);
     setChildren(
       panelRow,
@@ -231,7 +261,7 @@ export function layerView(root, shell, spec) {
   }
 
   async function updateLayers(runs, intent, live) {
-    const own = runs.map((run) => spec.layersOf(run)); // each run's layers, in model order
+    const own = runs.map((run) => modelOrder(run, spec.layersOf(run))); // each run's layers, in the model's order
     const refIndex = own.findIndex((list) => list.length > 0);
     if (refIndex < 0) return showEmpty(runs);
     layers = layerUnion([runs[refIndex]], spec.layersOf);
@@ -251,6 +281,7 @@ export function layerView(root, shell, spec) {
       return own[i].includes(picked) ? picked : roleLayer(own[refIndex], state.layer, own[i]);
     });
     panels = runPanels.sync(runs, perRun);
+    layoutPanels();
     for (const p of panels.filter((panel) => panel.dropped)) {
       p.dropped.textContent = droppedNotice(p.run, spec.name);
       p.dropped.hidden = !p.dropped.textContent;
@@ -299,6 +330,7 @@ export function layerView(root, shell, spec) {
     steps: () => slider.steps,
     destroy() {
       token++;
+      if (resizing) resizing.disconnect();
       slider.stop();
       scheduleDraw.cancel();
       if (spec.destroy) spec.destroy();
@@ -320,6 +352,20 @@ function asking(view, target, paint) {
     paint();
   } finally {
     view.state.step = slider;
+  }
+}
+
+/**
+ * In a comparison the panel's step line says its step (and why it is not the slider's): the view's note
+ * then drops its own "step N (last logged at or before M)", so the step is said once.
+ */
+function stepOnce(view, p, step, target) {
+  if (!p.stepLine || p.stepLine.hidden || !p.note) return;
+  const said = p.note.textContent;
+  for (const verb of ["logged", "measured"]) {
+    const prefix = stepNote(step, target, verb);
+    if (said === prefix) return void (p.note.textContent = "");
+    if (said.startsWith(`${prefix} · `)) return void (p.note.textContent = said.slice(prefix.length + 3));
   }
 }
 
@@ -348,6 +394,7 @@ async function drawPanel(spec, view, p, sync, ref) {
   if (cached !== undefined || !spec.fetch) {
     setLoading(p.figure, false);
     asking(view, at.target, () => spec.paint(p, cached, step, i));
+    stepOnce(view, p, step, at.target);
     return;
   }
   const live = view.live();
@@ -357,6 +404,7 @@ async function drawPanel(spec, view, p, sync, ref) {
     if (p.wanted !== step || !live() || !view.panels.includes(p)) return;
     setLoading(p.figure, false);
     asking(view, at.target, () => spec.paint(p, data, step, i));
+    stepOnce(view, p, step, at.target);
     if (spec.prefetch !== false) prefetch(spec, p, steps, i);
   } catch (error) {
     if (!live()) return;

@@ -117,9 +117,27 @@ export function panelStep(mode, sliderStep, ref, own) {
 }
 
 /**
+ * `layers` of `run` in the model's order: the order of the run's `layer_order` record (its listing's
+ * `kinds.layer_order.layers`, logged by the callback in the order of the model's modules), the layers it
+ * does not name after them in their given order. Without the record: `layers` as given.
+ */
+export function modelOrder(run, layers) {
+  const record = run && run.kinds && run.kinds.layer_order;
+  const order = record && Array.isArray(record.layers) ? record.layers : [];
+  if (!order.length) return [...layers];
+  const rank = new Map(order.map((name, i) => [name, i]));
+  const at = (name) => (rank.has(name) ? rank.get(name) : order.length);
+  return layers
+    .map((name, i) => ({ name, i }))
+    .sort((a, b) => at(a.name) - at(b.name) || a.i - b.i)
+    .map((entry) => entry.name);
+}
+
+/**
  * The layer of another run in the same role as `layer` of the reference run: the same name when the
  * other run has it, else the same relative position in the runs' own layer lists (first to first,
- * last to last), so two architectures line up. `refLayers` and `runLayers` are in model order.
+ * last to last), so two architectures line up. `refLayers` and `runLayers` are in model order
+ * (`modelOrder`; a run without that record: the natural order of the names).
  */
 export function roleLayer(refLayers, layer, runLayers) {
   if (!runLayers.length) return null;

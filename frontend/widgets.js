@@ -172,6 +172,21 @@ export function panelSet(row, make, { keep = () => {}, drop = () => {} } = {}) {
   };
 }
 
+export const PANEL_MIN = 440; // CSS px: the narrowest panel that draws a compared view's figures whole (the widest: 440)
+export const WIDE_PANEL = 880; // CSS px: from this width a panel shows its details beside its figure (not at 900 px: 868)
+export const PANEL_GAP = 12; // CSS px between panels (style.css .panels gap)
+
+/**
+ * How many panels of `count` go on one row `width` px wide: as many as fit at `min` px each (with `gap`
+ * between them), with the rows balanced (4 panels that do not fit 4 to a row go 2 + 2, not 3 + 1).
+ */
+export function panelColumns(count, width, { min = PANEL_MIN, gap = PANEL_GAP } = {}) {
+  if (!(count > 1)) return 1;
+  const fit = Math.max(1, Math.floor((width + gap) / (min + gap)));
+  const columns = Math.min(count, fit);
+  return Math.ceil(count / Math.ceil(count / columns));
+}
+
 /** Page `page` of `total` items `size` to a page: {page (clamped), pages, start, stop} (stop exclusive). */
 export function pageBounds(total, size, page) {
   const pages = Math.max(1, Math.ceil(Math.max(0, total) / Math.max(1, size)));

@@ -5,12 +5,14 @@ import { test } from "node:test";
 import {
   epochEnds,
   logsEpochs,
+  modelOrder,
   panelStep,
   panelStepNote,
   roleLayer,
   stepAtPosition,
   trainingPosition,
 } from "../../frontend/steps.js";
+import { PANEL_MIN, panelColumns } from "../../frontend/widgets.js";
 
 const short = { steps: [0, 50, 100, 150, 200] }; // a run of 200 steps
 const long = { steps: [0, 100, 250, 500, 750, 1000] }; // a run of 1000 steps
@@ -97,4 +99,38 @@ test("a layer in the same role: the same name, else the same place in the run's 
   assert.equal(roleLayer(["only"], "only", tiny), "conv1");
   assert.equal(roleLayer(vgg, "not there", tiny), "conv1");
   assert.equal(roleLayer(vgg, "features.0", []), null);
+});
+
+test("layers in the model's order: the run's layer_order record, the layers it does not name after them", () => {
+  const run = { kinds: { layer_order: { layers: ["stem", "body", "head.conv"] } } };
+  assert.deepEqual(modelOrder(run, ["body", "extra", "head.conv", "stem"]), [
+    "stem",
+    "body",
+    "head.conv",
+    "extra",
+  ]);
+  assert.deepEqual(modelOrder({ kinds: {} }, ["b", "a"]), ["b", "a"]); // no record: as given
+  // Two architectures: the reference's names sort against its order (stem runs first), the other's with it.
+  const other = { kinds: { layer_order: { layers: ["conv_a", "conv_b"] } } };
+  const refLayers = modelOrder(run, ["body", "stem"]);
+  assert.deepEqual(refLayers, ["stem", "body"]);
+  assert.equal(roleLayer(refLayers, "stem", modelOrder(other, ["conv_a", "conv_b"])), "conv_a"); // first to first
+  assert.equal(roleLayer(refLayers, "body", modelOrder(other, ["conv_a", "conv_b"])), "conv_b");
+  // By the names' order alone the reference's first conv would have matched the other's last.
+  assert.equal(roleLayer(["body", "stem"], "stem", ["conv_a", "conv_b"]), "conv_b");
+});
+
+test("panels to a row: as many as fit at PANEL_MIN px, rows balanced", () => {
+  const row = (viewport) => viewport - 32; // .view-root's padding
+  assert.equal(panelColumns(4, row(1920)), 4);
+  assert.equal(panelColumns(4, row(1280)), 2); // 2 + 2, not 3 + 1
+  assert.equal(panelColumns(4, row(900)), 1); // 868 px: one 440 px panel to a row
+  assert.equal(panelColumns(3, row(1280)), 2);
+  assert.equal(panelColumns(2, row(900)), 1);
+  assert.equal(panelColumns(2, row(1280)), 2);
+  assert.equal(panelColumns(1, row(1920)), 1);
+  assert.equal(panelColumns(0, 500), 1);
+  assert.equal(panelColumns(4, 300), 1);
+  assert.equal(panelColumns(4, 4 * PANEL_MIN + 3 * 12), 4); // exactly fits
+  assert.equal(panelColumns(4, 4 * PANEL_MIN + 3 * 12 - 1), 2);
 });
