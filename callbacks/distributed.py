@@ -31,15 +31,19 @@ def rank() -> int:
 
 def reduced_rates(
     tracker: DeadFilterTracker, layers, device: torch.device
-) -> tuple[list[torch.Tensor | None], int, int]:
+) -> tuple[list[torch.Tensor | None], int, int, list[int]]:
     """Activation rates summed over all ranks in one collective: a filter is dead only if dead on every rank.
 
-    Returns ``(rates, batches, forwards)``, the counted batches and training forwards summed
-    over the ranks too. Every rank calls this at the same steps (the schedule depends on the
+    Returns ``(rates, batches, forwards, group_batches)``, the counted batches (all, and per group of
+    layers sampled alike) and training forwards summed over the ranks too. Every rank calls this at the same steps (the schedule depends on the
     step only); a rank that saw no batch contributes zeros.
     """
     parts = [
-        torch.tensor([float(tracker.batches), float(tracker.forwards)], dtype=torch.float64, device=device)
+        torch.tensor(
+            [float(tracker.batches), float(tracker.forwards), *map(float, tracker.group_batches)],
+            dtype=torch.float64,
+            device=device,
+        )
     ]
     for (positive, positions), (_, conv) in zip(tracker.counts(), layers):
         counts = (
@@ -53,9 +57,10 @@ def reduced_rates(
         ]
     flat = torch.cat(parts)
     torch.distributed.all_reduce(flat)
-    rates, offset = [], 2
+    groups = len(tracker.group_batches)
+    rates, offset = [], 2 + groups
     for _, conv in layers:
         counts, positions = flat[offset : offset + conv.out_channels], flat[offset + conv.out_channels]
         rates.append(counts / positions if positions > 0 else None)
         offset += conv.out_channels + 1
-    return rates, int(flat[0]), int(flat[1])
+    return rates, int(flat[0]), int(flat[1]), [int(value) for value in flat[2 : 2 + groups]]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -66,6 +67,14 @@ class DeadFilterTracker:
     :func:`layers.activation_point` with semantics ``unmeasured``. ``semantics`` holds one per layer.
     Layers whose semantics is in ``leave_out`` (e.g. ``("gate", "head")``: no spatial maps) get no
     hooks; ``kept`` lists the indices of the layers counted.
+
+    ``reported`` (optional) names the semantics whose rate-0 filters are reported (e.g. ``("relu",
+    "smooth")``); the other layers (residual, none, ...: their rates are information only) form a
+    second group with a sample of its own, ``info_count_every`` (see :meth:`set_count_every`), so a
+    budget can go to the reported layers first. ``group_batches`` holds the batches counted per
+    group (reported, information), ``group_seconds`` the hooks' time per group, and
+    :meth:`layer_batches` / :meth:`layer_count_every` the same per layer; without ``reported`` every
+    layer is in the first group.
     """
 
     def __init__(
@@ -76,67 +85,106 @@ class DeadFilterTracker:
         timed: bool = False,
         images: torch.Tensor | None = None,
         leave_out: Sequence[str] = (),
+        reported: Sequence[str] | None = None,
     ):
         found = _points(model, layers, images)
         self.kept = [index for index, point in enumerate(found) if point.semantics not in leave_out]
         found = [found[index] for index in self.kept]
         self.points = [point.module for point in found]
         self.semantics = [point.semantics for point in found]
+        # per layer: 0 = reported, 1 = information only
+        self.groups = [int(reported is not None and point.semantics not in reported) for point in found]
         self._use_input = [point.use_input for point in found]
         self._threshold = [max(point.threshold, -1e4) for point in found]  # -inf: never inactive
         self.count_every = _count_every(count_every)  # checked before any hook is attached
+        self.info_count_every = self.count_every
         self._positive: list[torch.Tensor | None] = [None] * len(self.points)
         self._positions = [0] * len(self.points)
-        self.batches = 0
+        self.batches = 0  # training forwards on which any layer was counted
+        self.group_batches = [0, 0]
         self.forwards = 0
         self.seconds = 0.0
+        self.group_seconds = [0.0, 0.0]
         self._clock = time.perf_counter if timed else _no_clock
-        self._counting = True
+        self._counting = [True, True]  # per group, on the current forward
         self._model = model
         self._root = model.register_forward_pre_hook(self._start_forward)
-        self._sampler = None  # with count_every > 1: a second pre-hook attaches the counting hooks or not
-        self._point_hooks: list = []
-        self._attach_points()
+        self._sampler = None  # while sampling: a second pre-hook attaches the counting hooks or not
+        self._point_hooks: dict[int, Any] = {}
+        self._members = [[i for i, g in enumerate(self.groups) if g == group] for group in (0, 1)]
+        self._attached = [False, False]  # per group: its layers' counting hooks are on
+        self.groups_present = [bool(self._members[0]) or not self._members[1], bool(self._members[1])]
+        self._attach_points((True, True))
         self.set_count_every(self.count_every)
 
-    def set_count_every(self, count_every: int) -> None:
-        """Count one training forward in ``count_every`` from the next forward on."""
+    def set_count_every(self, count_every: int, info_count_every: int | None = None) -> None:
+        """Count one training forward in ``count_every`` at the reported layers and one in
+        ``info_count_every`` (default: the same) at the others, from the next forward on."""
         self.count_every = _count_every(count_every)
+        self.info_count_every = (
+            self.count_every
+            if info_count_every is None
+            else _count_every(info_count_every, "info_count_every")
+        )
         if self._root is None:
             return  # detached (or removed): attach() puts back the hooks this sample needs
-        if self.count_every > 1 and self._sampler is None:
+        sampling = self.count_every > 1 or self.info_count_every > 1
+        if sampling and self._sampler is None:
             self._sampler = self._model.register_forward_pre_hook(self._attach_when_counting)
-        elif self.count_every == 1 and self._sampler is not None:
+        elif not sampling and self._sampler is not None:
             self._sampler.remove()
             self._sampler = None
-            self._attach_points()
+            self._attach_points((True, True))
+
+    def layer_batches(self) -> list[int]:
+        """Per layer, the training batches it was counted on in this window."""
+        return [self.group_batches[group] for group in self.groups]
+
+    def layer_count_every(self) -> list[int]:
+        """Per layer, its current sample: one training forward in this many is counted."""
+        return [(self.count_every, self.info_count_every)[group] for group in self.groups]
 
     def _start_forward(self, module, _inputs):
         if module.training and torch.is_grad_enabled():
-            self._counting = self.forwards % self.count_every == 0
+            forward = self.forwards
+            counting = [
+                self.groups_present[0] and forward % self.count_every == 0,
+                self.groups_present[1] and forward % self.info_count_every == 0,
+            ]
+            self._counting = counting
             self.forwards += 1
-            self.batches += self._counting
+            self.batches += counting[0] or counting[1]
+            self.group_batches[0] += counting[0]
+            self.group_batches[1] += counting[1]
 
     def _attach_when_counting(self, module, _inputs):
-        if module.training and torch.is_grad_enabled() and self._counting:
-            self._attach_points()
+        if module.training and torch.is_grad_enabled():
+            self._attach_points(self._counting)
         else:
-            self._detach_points()
+            self._attach_points((False, False))
 
-    def _attach_points(self) -> None:
-        if not self._point_hooks:
-            self._point_hooks = [
-                point.register_forward_hook(self._make_hook(index)) for index, point in enumerate(self.points)
-            ]
+    def _attach_points(self, groups: Sequence[bool]) -> None:
+        """Hooks on the layers of the groups that count (``groups[g]``), none on the others."""
+        for group, counting in enumerate(groups):
+            if counting == self._attached[group]:
+                continue  # the usual case: nothing to do, whatever the number of layers
+            self._attached[group] = counting
+            for index in self._members[group]:
+                if counting:
+                    self._point_hooks[index] = self.points[index].register_forward_hook(
+                        self._make_hook(index)
+                    )
+                else:
+                    self._point_hooks.pop(index).remove()
 
     def _detach_points(self) -> None:
-        for handle in self._point_hooks:
-            handle.remove()
-        self._point_hooks = []
+        self._attach_points((False, False))
 
     def _make_hook(self, index: int):
+        group = self.groups[index]
+
         def hook(module, _inputs, output):
-            if not (self._counting and module.training and torch.is_grad_enabled()):
+            if not (self._counting[group] and module.training and torch.is_grad_enabled()):
                 return
             start = self._clock()
             value = _inputs[0] if self._use_input[index] else output
@@ -149,7 +197,9 @@ class DeadFilterTracker:
             previous = self._positive[index]
             self._positive[index] = count if previous is None else previous.add_(count)
             self._positions[index] += value.shape[0] * value.shape[2] * value.shape[3]
-            self.seconds += self._clock() - start
+            elapsed = self._clock() - start
+            self.seconds += elapsed
+            self.group_seconds[group] += elapsed
 
         return hook
 
@@ -169,8 +219,10 @@ class DeadFilterTracker:
         self._positive = [None] * len(self.points)
         self._positions = [0] * len(self.points)
         self.batches = 0
+        self.group_batches = [0, 0]
         self.forwards = 0
         self.seconds = 0.0
+        self.group_seconds = [0.0, 0.0]
 
     def detach(self) -> None:
         """Remove every hook, keeping the counts: the model runs as if untracked until :meth:`attach`
@@ -185,10 +237,9 @@ class DeadFilterTracker:
         """Put the hooks back after :meth:`detach` (no-op when attached)."""
         if self._root is None:
             self._root = self._model.register_forward_pre_hook(self._start_forward)
-            if self.count_every > 1:
-                self._sampler = self._model.register_forward_pre_hook(self._attach_when_counting)
-            else:
-                self._attach_points()
+            self.set_count_every(self.count_every, self.info_count_every)
+            if self._sampler is None:
+                self._attach_points((True, True))
 
     def remove(self) -> None:
         self.detach()
@@ -214,9 +265,9 @@ def _no_clock() -> float:
     return 0.0
 
 
-def _count_every(value) -> int:
+def _count_every(value, name: str = "count_every") -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"count_every: expected an int >= 1, got {value!r}")
+        raise ValueError(f"{name}: expected an int >= 1, got {value!r}")
     return value
 
 

@@ -57,6 +57,9 @@ class FilterRates:
     forwards: int = 0  # training forwards seen (summed over ranks)
     count_every: int = 1  # one training forward in this many was counted at the window's end
     semantics: Sequence[str] = ()  # per layer, what a rate of 0 means (analysis/activation_points.py)
+    # per layer, when layers were sampled apart (callbacks/windows.py): batches counted and one in k
+    layer_batches: Sequence[int] = ()
+    layer_count_every: Sequence[int] = ()
 
 
 @dataclasses.dataclass

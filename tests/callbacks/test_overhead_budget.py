@@ -1,5 +1,7 @@
 """Dead filters counted on a sample of the training batches, chosen for an overhead budget."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -100,3 +102,82 @@ def test_a_detached_tracker_neither_hooks_nor_sees_forwards_and_counts_on_once_a
         expected = (model[0](counted.flatten(0, 1)) > 0).double().mean(dim=(0, 2, 3)).float()
     torch.testing.assert_close(rates, expected, rtol=0, atol=0)
     assert torch.nonzero(rates == 0).flatten().tolist() == [1]
+
+
+class ReluThenLinearConv(torch.nn.Module):
+    """conv_a -> ReLU (dead filters defined: reported), conv_b -> global mean -> fc (no nonlinearity: 'none')."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv_a = torch.nn.Conv2d(3, 8, 3, padding=1)
+        self.conv_b = torch.nn.Conv2d(8, 6, 3, padding=1)
+        self.fc = torch.nn.Linear(6, 10)
+
+    def forward(self, x):
+        return self.fc(self.conv_b(torch.relu(self.conv_a(x))).mean(dim=(2, 3)))
+
+
+def test_layers_with_no_dead_filters_are_sampled_apart_and_each_layer_logs_and_shows_its_own_sample(
+    tmp_path, data, monkeypatch
+):
+    """The budget's split is pinned here (2 and 10: timings vary); test_sample_for_budget checks the rule."""
+    from support import plugin_client
+
+    from tb_cnnviz.callbacks import windows
+
+    monkeypatch.setattr(windows, "sample_for_budget", lambda reported, others, budget, every: (2, 10))
+    torch.manual_seed(0)
+    model = ReluThenLinearConv()
+    with torch.no_grad():
+        model.conv_a.bias[[1, 6]] = -1e4
+        model.conv_a.bias.requires_grad_(False)
+    images, labels = data
+    every = {"dead_filters": WINDOW, **{k: 10**6 for k in ("kernels", "activations", "gradcam")}}
+    with CNNVizCallback(model, log_dir=tmp_path, every_n_steps=every, strict=True) as viz:
+        assert viz._window.tracker.semantics == ["relu", "none"]
+        train(model, viz, images, labels, steps=2 * WINDOW)
+        assert viz._window.sample() == {"reported layers": 2, "other layers": 10}
+    rates_a, samples_a = logged_sample(tmp_path, "conv_a")
+    rates_b, samples_b = logged_sample(tmp_path, "conv_b")
+    # the second window: conv_a on forwards 0, 2, 4, ... (40 of 80), conv_b on 0, 10, ... (8 of 80)
+    assert samples_a[-1].tolist() == [WINDOW / 2, WINDOW, 2]
+    assert samples_b[-1].tolist() == [WINDOW / 10, WINDOW, 10]
+    assert np.nonzero(rates_a[-1] == 0)[0].tolist() == [1, 6]  # planted: exact
+    assert (rates_a[-1][[0, 2, 3, 4, 5, 7]] > 0).all()  # live: never called dead
+    assert np.isfinite(rates_b[-1]).all() and rates_b[-1].shape == (6,)
+    client, _ = plugin_client(str(tmp_path))
+    shown = {}
+    for layer in ("conv_a", "conv_b"):
+        response = client.get(f"/data/plugin/cnnviz/api/dead/rates?run=.&layer={layer}")
+        assert response.status_code == 200
+        shown[layer] = json.loads(response.get_data())
+    assert [shown["conv_a"][key][-1] for key in ("batches_counted", "batches_seen", "count_every")] == [
+        40,
+        80,
+        2,
+    ]
+    assert [shown["conv_b"][key][-1] for key in ("batches_counted", "batches_seen", "count_every")] == [
+        8,
+        80,
+        10,
+    ]
+    assert shown["conv_b"]["semantics"] == "none" and shown["conv_b"]["dead_fraction"] == [None, None]
+    assert shown["conv_a"]["dead_fraction"][-1] == 2 / 8
+
+
+@pytest.mark.parametrize(
+    ("reported", "others", "budget", "every", "expected"),
+    [
+        (0.002, 0.001, 0.003, 200, (1, 1)),  # the budget covers every layer on every batch
+        (0.0265, 0.0208, 0.003, 200, (13, 25)),  # ConvNeXt-Nano's measured costs: others at 8 a window,
+        # the reported layers within 0.3% - 0.0208 / 25 = 0.2168%: ceil(2.65 / 0.2168) = 13
+        (0.0188, 0.0203, 0.003, 200, (9, 25)),  # ResNet-50's: ceil(1.88 / (0.3 - 2.03 / 25)) = 9
+        (0.05, 0.2, 0.003, 200, (25, 25)),  # the others alone exceed the budget: both at the sparsest
+        (0.05, 0.0, 0.003, 200, (17, 17)),  # no other layers: the whole budget, as before
+        (0.05, 0.05, 0.003, 12, (1, 1)),  # a window too short to sample (fewer than 2 x 8 batches)
+    ],
+)
+def test_sample_for_budget(reported, others, budget, every, expected):
+    from tb_cnnviz.callbacks.windows import sample_for_budget
+
+    assert sample_for_budget(reported, others, budget, every) == expected
