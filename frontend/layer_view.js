@@ -65,15 +65,23 @@ export function basePanel(run, layer, className = "panel") {
 }
 
 /** "2 patterns snapshots skipped (last at step 180): the previous one was still running", for the
- * background snapshots of view `view` that the run dropped (api/runs/list's `dropped`); "" when none. */
+ * background snapshots of view `view` that the run dropped (api/runs/list's `dropped`), and "showing 12 of
+ * at least 40 kernels snapshots of conv1: ..." for its series TensorBoard sampled (`sampled`, a user's
+ * --samples_per_plugin cap); "" when none. */
 export function droppedNotice(run, view) {
-  return Object.entries((run && run.dropped) || {})
+  const dropped = Object.entries((run && run.dropped) || {})
     .filter(([, d]) => d && d.view === view && d.count > 0)
     .map(([name, d]) => {
       const what = `${d.count} ${name} snapshot${d.count === 1 ? "" : "s"} skipped`;
       return `${what} (last at step ${d.last_step}): the previous one was still running`;
-    })
-    .join("; ");
+    });
+  const sampled = ((run && run.sampled) || [])
+    .filter((s) => s && s.view === view && s.kept < s.logged)
+    .map((s) => {
+      const of = `${s.kind} snapshots${s.layer ? ` of ${s.layer}` : ""}`;
+      return `showing ${s.kept} of at least ${s.logged} ${of}: TensorBoard kept a sample (--samples_per_plugin cnnviz=0 keeps all)`;
+    });
+  return [...dropped, ...sampled].join("; ");
 }
 
 /**

@@ -28,3 +28,16 @@ test("droppedNotice is empty for a run without drops or from an older backend", 
   assert.equal(droppedNotice({ name: "r", dropped: {} }, "patterns"), "");
   assert.equal(droppedNotice({ name: "r" }, "patterns"), "");
 });
+
+test("droppedNotice says when TensorBoard sampled a series of the view (api/runs/list's sampled)", () => {
+  const capped = {
+    ...run,
+    sampled: [{ kind: "kernels", layer: "conv1", view: "filters", kept: 12, logged: 40 }],
+  };
+  assert.equal(
+    droppedNotice(capped, "filters"),
+    "showing 12 of at least 40 kernels snapshots of conv1: TensorBoard kept a sample (--samples_per_plugin cnnviz=0 keeps all)",
+  );
+  assert.equal(droppedNotice(capped, "activations"), "");
+  assert.equal(droppedNotice({ name: "r", sampled: [] }, "filters"), "");
+});
