@@ -87,6 +87,24 @@ export function toggle(options, selected, onChange, attrs = {}) {
   return el;
 }
 
+/**
+ * A segmented toggle bound to `state[key]`: `labels` maps each value (not a number-like string: object keys
+ * keep their order only then) to its button's text; a click stores the value in `state[key]`, then calls
+ * `then(value)` (e.g. the view's redraw).
+ */
+export function stateToggle(state, key, labels, then, attrs = {}) {
+  const options = Object.entries(labels).map(([value, label]) => ({ value, label }));
+  return toggle(
+    options,
+    state[key],
+    (value) => {
+      state[key] = value;
+      then(value);
+    },
+    attrs,
+  );
+}
+
 /** Spinner shown while something loads. */
 export function spinner(text = "Loading…") {
   return h(

@@ -3,7 +3,7 @@
 // (pixelated), tiles sort by channel, mean or max, a click enlarges one, and maps of 4×4 or
 // smaller are a bar chart of per-channel means instead of tiles (see tiles.js). Routes: api/activations/step (+ PNGs from
 // api/runs/image).
-import { eventPoint, field, h, setChildren, toggle } from "../../dom.js";
+import { eventPoint, field, h, setChildren, stateToggle } from "../../dom.js";
 import { colors } from "../../draw.js";
 import { formatNumber, labelText, stepNote } from "../../format.js";
 import { basePanel, layerView } from "../../layer_view.js";
@@ -273,18 +273,15 @@ export function create(root, shell) {
     onLayer: () => (st.selected = -1),
     setup(v) {
       view = v;
-      const sort = toggle(
-        [
-          { value: "channel", label: "channel" },
-          { value: "mean", label: "mean" },
-          { value: "max", label: "max" },
-        ],
-        st.sort,
-        (value) => {
-          st.sort = value;
-          view.redraw();
+      const sort = stateToggle(
+        st,
+        "sort",
+        { channel: "channel", mean: "mean", max: "max" },
+        () => view.redraw(),
+        {
+          class: "tile-sort",
+          "aria-label": "sort tiles by",
         },
-        { class: "tile-sort", "aria-label": "sort tiles by" },
       );
       return {
         controls: [view.layerField, view.slider.el, field("Sort tiles by", sort)],

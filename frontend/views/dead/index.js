@@ -4,7 +4,7 @@
 // filters to a page) and the list of filters dead at the chosen step (CHIPS shown, "+N more"). A filter is dead over a window when its output
 // was > 0 at no position (rate 0); the threshold widens that to "rate <= t".
 // Routes: api/dead/fractions, api/dead/rates.
-import { eventPoint, field, h, setChildren, toggle } from "../../dom.js";
+import { eventPoint, field, h, setChildren, stateToggle } from "../../dom.js";
 import { colors, heatmap, lineChart, rateLegend } from "../../draw.js";
 import { formatNumber, stepNote } from "../../format.js";
 import { basePanel, layerView } from "../../layer_view.js";
@@ -42,17 +42,15 @@ export function create(root, shell) {
       legend,
       h("span", { class: "legend-text", text: "dead · activation rate 0 → 1" }),
     );
-    const sort = toggle(
-      [
-        { value: "order", label: "layer order" },
-        { value: "latest", label: "latest dead fraction" },
-      ],
-      st.sort,
-      (value) => {
-        st.sort = value;
-        view.redraw();
+    const sort = stateToggle(
+      st,
+      "sort",
+      { order: "layer order", latest: "latest dead fraction" },
+      () => view.redraw(),
+      {
+        class: "layer-sort",
+        "aria-label": "sort layers by",
       },
-      { class: "layer-sort", "aria-label": "sort layers by" },
     );
     return {
       controls: [

@@ -3,7 +3,7 @@
 // that scrubs from memory (kernels arrive in blocks of steps and stay cached), the smoothness
 // curve with the current step marked, and a click-to-enlarge filter with its smoothness and
 // activation rate. Routes: api/filters/kernels, api/filters/smoothness (+ api/dead/rates).
-import { eventPoint, field, fillSelect, h, select, setChildren, toggle } from "../../dom.js";
+import { eventPoint, field, fillSelect, h, select, setChildren, stateToggle } from "../../dom.js";
 import { colors, drawFilter, drawKernelGrid, lineChart } from "../../draw.js";
 import { formatNumber, stepNote } from "../../format.js";
 import { hitKernelGrid, inputModes, weightStats } from "../../kernels.js";
@@ -21,17 +21,15 @@ export function create(root, shell) {
 
   function setup(v) {
     view = v;
-    const normalization = toggle(
-      [
-        { value: "global", label: "global" },
-        { value: "per_filter", label: "per filter" },
-      ],
-      st.normalization,
-      (value) => {
-        st.normalization = value;
-        view.redraw();
+    const normalization = stateToggle(
+      st,
+      "normalization",
+      { global: "global", per_filter: "per filter" },
+      () => view.redraw(),
+      {
+        class: "normalization",
+        "aria-label": "normalisation",
       },
-      { class: "normalization", "aria-label": "normalisation" },
     );
     inputSelect = select(
       [],

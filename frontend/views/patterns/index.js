@@ -6,7 +6,7 @@
 // Below the gallery, when a run has DeepDreams (`tb-cnnviz dream`): a DeepDream panel with the
 // original and the dreamed image side by side, the layers dreamed on and the activation gain.
 // Routes: api/patterns/step, api/patterns/filter, api/patterns/dream (+ PNGs from api/runs/image, sprites).
-import { eventPoint, field, h, message, setChildren, toggle } from "../../dom.js";
+import { eventPoint, field, h, message, setChildren, stateToggle } from "../../dom.js";
 import { stepNote } from "../../format.js";
 import { basePanel, layerView } from "../../layer_view.js";
 import { layersWith } from "../../steps.js";
@@ -24,15 +24,11 @@ export function create(root, shell) {
 
   function setup(v) {
     view = v;
-    const size = toggle(
-      Object.keys(SIZES).map((k) => ({ value: k, label: k })),
-      st.size,
-      (value) => {
-        st.size = value;
-        view.redraw();
-      },
-      { class: "tile-size", "aria-label": "tile size" },
-    );
+    const labels = Object.fromEntries(Object.keys(SIZES).map((size) => [size, size]));
+    const size = stateToggle(st, "size", labels, () => view.redraw(), {
+      class: "tile-size",
+      "aria-label": "tile size",
+    });
     return { controls: [view.layerField, view.slider.el, field("Tiles", size)], after: [dreamBox] };
   }
 
