@@ -105,7 +105,7 @@ class CNNVizPlugin(base_plugin.TBPlugin):
     ):
         self._provider = getattr(context, "data_provider", None)
         kwargs = {} if index_ttl is None else {"index_ttl": index_ttl}
-        kwargs.update(logdir=getattr(context, "logdir", None) or None, samples=samples_flag(context))
+        kwargs.update(logdir=logdir_of(context), samples=samples_flag(context))
         self._data = PluginData(self._provider, **kwargs) if self._provider is not None else None
         self._frontend_dir = frontend_dir
 
@@ -168,6 +168,24 @@ class CNNVizPlugin(base_plugin.TBPlugin):
             data=self._data,
         )
         return dispatch(request, parts[1], parts[2], env)
+
+
+def logdir_of(context: Any) -> str | dict | None:
+    """TensorBoard's ``--logdir``, or ``--logdir_spec`` as ``{path: group name or None}`` (where the runs'
+    side files are); None when neither is known."""
+    logdir = getattr(context, "logdir", None)
+    if logdir:
+        return logdir
+    spec = getattr(getattr(context, "flags", None), "logdir_spec", None)
+    if not spec:
+        return None
+    try:
+        from tensorboard.backend.event_processing import data_ingester
+
+        return dict(data_ingester._parse_event_files_spec(spec)) or None
+    except Exception:  # noqa: BLE001 - a private helper of TensorBoard's: without it, references say so
+        logger.warning("tb-cnnviz: could not read --logdir_spec %r", spec, exc_info=True)
+        return None
 
 
 def samples_flag(context: Any) -> int | None:

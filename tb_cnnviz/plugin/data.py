@@ -212,12 +212,13 @@ class PluginData:
         downsample: int = DEFAULT_DOWNSAMPLE,
         index_ttl: float = DEFAULT_INDEX_TTL,
         cache_bytes: int = DEFAULT_CACHE_BYTES,
-        logdir: str | None = None,
+        logdir: str | dict | None = None,
         samples: int | None = None,
         decoded_bytes: int = DEFAULT_DECODED_BYTES,
     ):
         self.provider = provider
-        # TensorBoard's --logdir: a run's side files are in <logdir>/<run> (None: unknown, e.g. --logdir_spec)
+        # TensorBoard's --logdir: a run's side files are in <logdir>/<run> (None: unknown; a {path: group name}
+        # dict for --logdir_spec)
         self.logdir = logdir or None
         # --samples_per_plugin cnnviz=N as TensorBoard got it (0: every step kept; None: unknown)
         self.samples = samples
@@ -326,16 +327,27 @@ class PluginData:
 
     # -------------------------------------------------------------- side files
     def run_directory(self, run: str | None) -> str:
-        """Where ``run``'s event files (and side files) are: ``<logdir>/<run>`` (``.`` is the logdir itself)."""
-        if run is None or self.logdir is None:
-            raise HTTPError(
-                503,
-                f"run {str(run)[:200]!r} keeps its images and tensors in a side file beside its event file, "
-                "but the plugin does not know TensorBoard's logdir (start TensorBoard with --logdir)",
-            )
-        if "://" in self.logdir:
-            return self.logdir.rstrip("/") + ("" if run == "." else "/" + run)
-        return os.path.normpath(os.path.join(self.logdir, run))
+        """Where ``run``'s event files (and side files) are: ``<logdir>/<run>`` (``.`` is the logdir itself);
+        with ``--logdir_spec name:path,...`` (``logdir`` a ``{path: name}`` dict) ``<path>/<rest>`` of
+        the group whose name starts the run's name, as TensorBoard's multiplexer names them."""
+        roots = self.logdir if isinstance(self.logdir, dict) else {self.logdir: None} if self.logdir else {}
+        for root, group in roots.items():
+            if group is None:
+                rest = run
+            elif run == group or (run or "").startswith(group + "/"):
+                rest = run[len(group) + 1 :] or "."
+            else:
+                continue
+            if run is None:
+                break
+            if "://" in root:
+                return root.rstrip("/") + ("" if rest == "." else "/" + rest)
+            return os.path.normpath(os.path.join(os.path.expanduser(root), rest))
+        raise HTTPError(
+            503,
+            f"run {str(run)[:200]!r} keeps its images and tensors in a side file beside its event file, "
+            "but the plugin does not know its directory (start TensorBoard with --logdir)",
+        )
 
     def _resolve(self, run: str | None, fields: dict) -> bytes:
         try:

@@ -252,6 +252,29 @@ def test_without_the_logdir_a_reference_is_a_503_that_says_so(two_runs):
     assert response.status_code == 503 and "--logdir" in response.get_json()["error"]
 
 
+def test_runs_of_a_logdir_spec_find_their_side_files(two_runs):
+    """``--logdir_spec group:path``: the multiplexer names the runs ``group/<sub folder>``."""
+    from tensorboard.backend import application
+    from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
+    from tensorboard.plugins import base_plugin
+    from werkzeug import test as werkzeug_test
+
+    from tb_cnnviz import plugin
+
+    multiplexer = plugin_event_multiplexer.EventMultiplexer(tensor_size_guidance={metadata.PLUGIN_NAME: 0})
+    multiplexer.AddRunsFromDirectory(two_runs, "grp")
+    multiplexer.AddRunsFromDirectory(os.path.join(two_runs, "side"))  # an unnamed group: runs named as in it
+    multiplexer.Reload()
+    provider = data_provider.MultiplexerDataProvider(multiplexer, "")
+    flags = argparse.Namespace(logdir_spec=f"grp:{two_runs},{os.path.join(two_runs, 'side')}")
+    context = base_plugin.TBContext(logdir="", flags=flags, multiplexer=multiplexer, data_provider=provider)
+    app = application.TensorBoardWSGI([plugin.CNNVizPlugin(context, index_ttl=0)], data_provider=provider)
+    client = werkzeug_test.Client(app)
+    for run in ("grp/side", "."):
+        response = client.get(wsgi_url("runs/image", run=run, kind=metadata.PROBE, step=0, index=2))
+        assert response.status_code == 200 and response.get_data() == _png(202), run
+
+
 def test_a_reference_names_only_a_side_file_and_a_remote_failure_says_remote():
     good = assets.make_reference(assets.PREFIX + "1.host.2.0", 4, 8, 123, dtype="<f4", shape=[2])
     assert assets.parse_reference(good) == {
