@@ -14,6 +14,8 @@ step, then every N steps) or in the background (every N steps). :meth:`on_epoch_
 the pictures of its final weights; those final background jobs wait for a place in the queue
 instead of being dropped. A background snapshot due while the previous ones still run is dropped:
 counted per kind on disk (summary kind ``dropped``, shown by the tab) and warned once per kind.
+The run's own records: ``epochs`` (the step of each :meth:`on_epoch_end`, so the tab can line runs up
+by epoch) and ``layer_order`` (the logged layers in the model's order, written at the first step).
 A failure inside a visualisation later is reported once as a warning and disables that kind only;
 training goes on (``strict=True`` re-raises instead, for tests).
 """
@@ -193,8 +195,9 @@ class CNNVizCallback:
             self._window.step_ended(snapshot_work=worked or first)
 
     def on_epoch_end(self, step: int) -> None:
-        """Call at the end of an epoch with the global step: logs every enabled kind not yet logged at
-        ``step`` (background ones are queued, waiting for a place rather than dropped)."""
+        """Call at the end of an epoch with the global step: records the epoch end (summary kind ``epochs``)
+        and logs every enabled kind not yet logged at ``step`` (background ones are queued, waiting for a
+        place rather than dropped)."""
         if self._closed:
             raise RuntimeError("on_epoch_end: the callback was closed")
         step = _step(step)

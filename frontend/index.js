@@ -297,7 +297,7 @@ class Shell {
     epochOption.disabled = !epochs;
     const why = epochs
       ? "Line the runs up by the same step, the same fraction of each run's training (step / its last step), or the same epoch"
-      : "By epoch needs every compared run to log its epochs; these runs log steps only, so that choice is off";
+      : "By epoch needs every compared run to log its epochs (viz.on_epoch_end(step) at the end of each epoch; Lightning's callback does it); a run here logs steps only, so that choice is off";
     this.syncSelect.title = why;
     epochOption.title = why;
     this.syncSelect.value = this.sync;

@@ -49,8 +49,17 @@ def _train(logdir: str, model: nn.Module, layers: list[str], every: int, per_epo
     labels = torch.randint(0, 10, (8 * steps,), generator=generator)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
     batch = consecutive_batches(images, labels, 8)
+    probe = (
+        images[:4],
+        labels[:4],
+    )  # activations, dead filters and Grad-CAM too (at the first step and each epoch end)
     with CNNVizCallback(
-        model, log_dir=logdir, kernel_layers=layers, every_n_steps={"kernels": every}, background=False
+        model,
+        log_dir=logdir,
+        probe=probe,
+        kernel_layers=layers,
+        every_n_steps={"kernels": every},
+        background=False,
     ) as viz:
         for start in range(1, steps + 1, per_epoch):
             fit_with_callback(model, viz, optimizer, range(start, start + per_epoch), batch)
@@ -70,11 +79,21 @@ def server(tmp_path_factory):
         yield base
 
 
-def _tab(browser, base: str, width: int, scheme: str, runs: list[str]) -> tuple[Page, object]:
-    """TensorBoard's page at ``width`` px showing the Filters view of ``runs`` (a link's state), dark through
+DRAWN = {  # what each view draws in a panel once its step is shown
+    "filters": "canvas.kernel-grid[data-step]",
+    "activations": "canvas.activation-grid[data-step]",
+    "dead": "canvas.heatmap",
+    "gradcam": ".cam-card",
+}
+
+
+def _tab(
+    browser, base: str, width: int, scheme: str, runs: list[str], view: str = "filters"
+) -> tuple[Page, object]:
+    """TensorBoard's page at ``width`` px showing ``view`` of ``runs`` (a link's state), dark through
     TensorBoard's own dark-mode class on its body; the CNN Viz frame drawn and idle."""
     state = urllib.parse.urlencode(
-        [("view", "filters"), ("run", runs[0]), *[("compare", run) for run in runs[1:]]]
+        [("view", view), ("run", runs[0]), *[("compare", run) for run in runs[1:]]]
     )
     page = Page(browser)
     page.page.set_viewport_size({"width": width, "height": 1000})
@@ -85,7 +104,8 @@ def _tab(browser, base: str, width: int, scheme: str, runs: list[str]) -> tuple[
         page.page.evaluate("() => document.body.classList.add('dark-mode')")
     frame.wait_for_function(f"() => document.documentElement.dataset.theme === '{scheme}'")
     frame.wait_for_function(
-        "n => document.querySelectorAll('.panel canvas.kernel-grid[data-step]').length === n", arg=len(runs)
+        "([s, n]) => [...document.querySelectorAll('.panel')].filter(p => p.querySelector(s)).length === n",
+        arg=[DRAWN[view], len(runs)],
     )
     idle(frame)
     frame.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
@@ -275,3 +295,25 @@ def test_a_run_whose_names_sort_against_its_order_shows_its_first_conv_for_the_f
         assert page.problems == []
     finally:
         page.close()
+
+
+@pytest.mark.parametrize("view", ["activations", "dead", "gradcam"])
+def test_other_views_fill_the_row_without_cutting_a_figure(server, browser, shots, view):
+    """The same grid in the views with wider figures: 4 runs at 1920 px on one row, one run across the row at
+    1280 px; nothing wider than its panel or the page."""
+    for width, runs, per_row in ((1920, [A, B, STEM, SPARSE], 4), (1280, [A], 1)):
+        page, frame = _tab(browser, server, width, "light", runs, view)
+        try:
+            got = frame.evaluate(BOXES_JS)
+            row, rows = got["row"], _rows(got["panels"])
+            assert got["page"]["scroll"] <= got["page"]["inner"], (view, width, got["page"])
+            assert [len(r) for r in rows] == [per_row], (view, width, [len(r) for r in rows])
+            assert _near(rows[0][0]["box"]["left"], row["left"]) and _near(
+                rows[0][-1]["box"]["right"], row["right"]
+            )
+            assert [p["run"] for p in got["panels"] if p["cut"]] == [], (view, width)
+            if width == 1920:
+                screenshot(page.page, shots / f"layout-four-runs-{view}.png", full_page=False)
+            assert page.problems == []
+        finally:
+            page.close()
