@@ -116,6 +116,23 @@ def consecutive_batches(
     return lambda step: (images[size * (step - 1) : size * step], labels[size * (step - 1) : size * step])
 
 
+def every_step_patterns(model: nn.Module, log_dir, monkeypatch, job: Callable, **extra: Any) -> Any:
+    """A strict CNNVizCallback (``extra``: more constructor arguments) logging a pattern gallery of
+    ``features.conv2`` every step, whose ``snapshots.patterns`` is ``job`` (through ``monkeypatch``)."""
+    from tb_cnnviz import snapshots
+    from tb_cnnviz.callbacks import CNNVizCallback
+
+    monkeypatch.setattr(snapshots, "patterns", job)
+    return CNNVizCallback(
+        model,
+        log_dir=log_dir,
+        pattern_layers=["features.conv2"],
+        every_n_steps={"patterns": 1},
+        strict=True,
+        **extra,
+    )
+
+
 def read_logdir(logdir: str, plugin: str = "cnnviz") -> dict:
     """Everything one plugin wrote under ``logdir``, read the way the plugin reads it (data provider).
 

@@ -5,21 +5,11 @@ import numpy as np
 import pytest
 import torch
 from callback_training import decode, train
-from support import read_logdir
+from support import every_step_patterns, read_logdir
 
 from tb_cnnviz import kinds
 from tb_cnnviz.analysis.projection import disparity, knn_accuracy
 from tb_cnnviz.callbacks import CNNVizCallback
-
-
-def every_step_patterns(model, log_dir, monkeypatch, job) -> CNNVizCallback:
-    """A strict callback with a pattern gallery every step, whose ``snapshots.patterns`` is ``job``."""
-    import tb_cnnviz.snapshots as snapshots
-
-    monkeypatch.setattr(snapshots, "patterns", job)
-    return CNNVizCallback(
-        model, log_dir=log_dir, pattern_layers=["features.conv2"], every_n_steps={"patterns": 1}, strict=True
-    )
 
 
 def test_pattern_galleries_run_in_the_background_on_a_copy(tmp_path, model, data):
