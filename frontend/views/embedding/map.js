@@ -1,16 +1,22 @@
-// Embedding view, DOM and canvas: the scatter of thousands of points (one path per class),
-// misclassified points ringed, hover with the image's thumbnail, wheel zoom, drag pan,
+// Embedding view, DOM and canvas: the scatter of up to 50,000 points, misclassified points ringed,
+// hover with the image's thumbnail (its atlas loaded when first needed), wheel zoom, drag pan,
 // double-click reset, the animation from one logged map to the next, and the class legend.
+// Points are written into an offscreen layer (stamps.js) that covers the view and a margin around
+// it; while a drag or a wheel gesture goes on, each frame only redraws that layer moved and scaled
+// (one drawImage), and the points are stamped again at the new zoom when the gesture ends.
 // Never fetches: the view hands the map's data and the sprites in.
 import { categorical } from "../../colors.js";
 import { eventPoint, h, setChildren } from "../../dom.js";
 import { colors, sizeCanvas } from "../../draw.js";
 import { className } from "../../format.js";
 import { cell, drawThumb } from "../../sprites.js";
+import { fillPixels, rgbOf, stamp, stampMasks } from "./stamps.js";
 
 const ANIMATION_MS = 450;
 const CELL = 12; // px of the hover grid
 const HOVER_PX = 8;
+const MARGIN = 0.25; // of the view's width and height, on each side of the points layer
+const SETTLE_MS = 150; // a wheel gesture has ended when no wheel event came for this long
 
 /** Cubic ease-in-out, t in [0, 1]. */
 export const ease = (t) => (t < 0.5 ? 4 * t * t * t : 1 - Math.pow(-2 * t + 2, 3) / 2);
@@ -87,11 +93,52 @@ export function scatterMaps(st, env) {
 /** Colour class of point i (label or prediction). */
 const keyOf = (m, data, i) => (m.st.colourBy === "label" && data.labels ? data.labels[i] : data.predicted[i]);
 
-function project(m, p, T, n, r) {
-  const groups = new Map();
+/** Radius in CSS px of a map's points: smaller when there are more. */
+export const pointRadius = (n) => (n > 3000 ? 2 : n > 800 ? 3 : 4);
+
+const masks = new Map();
+function masksOf(radius, width = 0) {
+  const key = `${radius}:${width}`;
+  if (!masks.has(key)) masks.set(key, stampMasks(radius, width));
+  return masks.get(key);
+}
+
+/** The panel's offscreen points layer, sized for the view (width × height CSS px) and its margin. */
+function layerOf(p, width, height, dpr) {
+  const ox = Math.round(width * MARGIN);
+  const oy = Math.round(height * MARGIN);
+  const w = Math.max(1, Math.round((width + 2 * ox) * dpr));
+  const hgt = Math.max(1, Math.round((height + 2 * oy) * dpr));
+  let L = p.layer;
+  if (!L || L.w !== w || L.h !== hgt) {
+    const canvas = document.createElement("canvas");
+    canvas.width = w;
+    canvas.height = hgt;
+    const ctx = canvas.getContext("2d", { willReadFrequently: true });
+    L = { canvas, ctx, image: ctx.createImageData(w, hgt), w, h: hgt };
+    p.layer = L;
+  }
+  Object.assign(L, { ox, oy, dpr, width, height });
+  return L;
+}
+
+/**
+ * Stamp every shown point of the panel into its layer at the current zoom (and ring the
+ * misclassified ones); screen positions (CSS px of the view) and visibility for hover come back.
+ */
+function renderLayer(m, p, T, n, r, c) {
+  const dpr = window.devicePixelRatio || 1;
+  const L = layerOf(p, T.width, T.height, dpr);
+  const pixels = L.image.data;
+  const bg = rgbOf(c.bg, L.ctx);
+  fillPixels(pixels, bg);
+  const disc = masksOf(r * dpr);
   const sx = new Float32Array(n);
   const sy = new Float32Array(n);
   const visible = new Uint8Array(n);
+  const shown = new Uint8Array(n);
+  const rgb = new Map();
+  const { labels, predicted } = p.data;
   for (let i = 0; i < n; i++) {
     const x = p.pos[2 * i];
     const y = p.pos[2 * i + 1];
@@ -99,77 +146,111 @@ function project(m, p, T, n, r) {
     if (!Number.isFinite(x) || !Number.isFinite(y) || m.st.hidden.has(key)) continue;
     sx[i] = T.x(x);
     sy[i] = T.y(y);
+    if (!rgb.has(key)) rgb.set(key, rgbOf(categorical(key), L.ctx));
+    shown[i] = stamp(pixels, L.w, L.h, disc, (sx[i] + L.ox) * dpr, (sy[i] + L.oy) * dpr, rgb.get(key), 0.85);
     if (sx[i] < -r || sy[i] < -r || sx[i] > T.width + r || sy[i] > T.height + r) continue;
     visible[i] = 1;
-    if (!groups.has(key)) groups.set(key, []);
-    groups.get(key).push(i);
   }
-  return { groups, screen: { sx, sy, visible, r } };
+  let wrong = 0;
+  if (m.st.mark && labels) {
+    // not a class colour: readable over every fill, light or dark theme
+    const ringStamp = masksOf((r + 1.5) * dpr, 1.3 * dpr);
+    const fg = rgbOf(c.fg, L.ctx);
+    for (let i = 0; i < n; i++) {
+      if (!shown[i] || labels[i] === null || predicted[i] === null || labels[i] === predicted[i]) continue;
+      stamp(pixels, L.w, L.h, ringStamp, (sx[i] + L.ox) * dpr, (sy[i] + L.oy) * dpr, fg, 1);
+      if (visible[i]) wrong++;
+    }
+  }
+  L.ctx.putImageData(L.image, 0, 0);
+  L.zoom = { ...p.zoom };
+  return { screen: { sx, sy, visible, r }, wrong };
 }
 
-function ring(ctx, screen, i, radius, colour, width) {
+function ring(ctx, x, y, radius, colour, width) {
   ctx.strokeStyle = colour;
   ctx.lineWidth = width;
   ctx.beginPath();
-  ctx.arc(screen.sx[i], screen.sy[i], radius, 0, 2 * Math.PI);
+  ctx.arc(x, y, radius, 0, 2 * Math.PI);
   ctx.stroke();
 }
 
-function ringWrong(ctx, data, screen, n) {
-  let wrong = 0;
-  ctx.beginPath();
-  for (let i = 0; i < n; i++) {
-    const { labels, predicted } = data;
-    if (!screen.visible[i] || labels[i] === null || predicted[i] === null || labels[i] === predicted[i])
-      continue;
-    wrong++;
-    ctx.moveTo(screen.sx[i] + screen.r + 1.5, screen.sy[i]);
-    ctx.arc(screen.sx[i], screen.sy[i], screen.r + 1.5, 0, 2 * Math.PI);
-  }
-  ctx.stroke();
-  return wrong;
+/** Where point i is drawn now (CSS px of the view), or null when it is not shown. */
+function placeOf(m, p, T, i) {
+  if (i === null || i === undefined || i < 0 || i >= p.data.count) return null;
+  const x = p.pos[2 * i];
+  const y = p.pos[2 * i + 1];
+  if (!Number.isFinite(x) || !Number.isFinite(y) || m.st.hidden.has(keyOf(m, p.data, i) ?? -1)) return null;
+  const at = [T.x(x), T.y(y)];
+  return at[0] < -20 || at[1] < -20 || at[0] > T.width + 20 || at[1] > T.height + 20 ? null : at;
 }
 
+/**
+ * The view's picture from the points layer: the layer moved and scaled from the zoom it was
+ * rendered at to the current one (identity after a full draw), then the pinned, highlighted and
+ * hovered rings. One drawImage, whatever the number of points: a frame of a pan or zoom gesture.
+ */
+function compose(m, p) {
+  const L = p.layer;
+  if (!L || !p.data || !p.pos) return;
+  const { width, height } = m.env.size();
+  const c = colors();
+  const dpr = window.devicePixelRatio || 1;
+  const canvas = p.canvas;
+  const ctx =
+    canvas.width === Math.round(width * dpr) && canvas.height === Math.round(height * dpr) && p.ctx
+      ? p.ctx
+      : (p.ctx = sizeCanvas(canvas, width, height));
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  ctx.fillStyle = c.bg;
+  ctx.fillRect(0, 0, width, height);
+  const f = p.zoom.k / L.zoom.k;
+  ctx.imageSmoothingEnabled = f !== 1;
+  ctx.drawImage(
+    L.canvas,
+    (-L.ox - L.zoom.tx) * f + p.zoom.tx,
+    (-L.oy - L.zoom.ty) * f + p.zoom.ty,
+    (L.w / L.dpr) * f,
+    (L.h / L.dpr) * f,
+  );
+  const T = mapTransform(p.bounds, p.zoom, width, height);
+  const r = pointRadius(p.data.count);
+  const highlight = m.st.highlight ?? m.st.pinned;
+  const lit = placeOf(m, p, T, highlight);
+  if (lit) ring(ctx, lit[0], lit[1], r + 6, c.select, 2.5);
+  const hovered = placeOf(m, p, T, p.hover);
+  if (hovered) ring(ctx, hovered[0], hovered[1], r + 3, c.fg, 1.5);
+  p.frames = (p.frames || 0) + 1;
+  canvas.dataset.pinned = m.st.pinned === null ? "" : String(m.st.pinned);
+}
+
+/** Stamp the points at the current zoom and show them (`moving`: an animation frame, no hover grid). */
 function draw(m, p, moving = false) {
   const data = p.data;
   if (!data || !p.pos) return;
+  clearTimeout(p.settle);
+  p.settle = null;
   const { width, height } = m.env.size();
   const T = mapTransform(p.bounds, p.zoom, width, height);
-  const ctx = sizeCanvas(p.canvas, width, height);
-  const c = colors();
-  ctx.fillStyle = c.bg;
-  ctx.fillRect(0, 0, width, height);
   const n = data.count;
-  const r = n > 3000 ? 2 : n > 800 ? 3 : 4;
-  const { groups, screen } = project(m, p, T, n, r);
-  ctx.globalAlpha = 0.85;
-  for (const [key, members] of groups) {
-    ctx.fillStyle = categorical(key);
-    ctx.beginPath();
-    for (const i of members) {
-      ctx.moveTo(screen.sx[i] + r, screen.sy[i]);
-      ctx.arc(screen.sx[i], screen.sy[i], r, 0, 2 * Math.PI);
-    }
-    ctx.fill();
-  }
-  ctx.globalAlpha = 1;
-  let wrong = 0;
-  if (m.st.mark && data.labels) {
-    ctx.strokeStyle = c.fg; // not a class colour: readable over every fill, light or dark theme
-    ctx.lineWidth = 1.3;
-    wrong = ringWrong(ctx, data, screen, n);
-  }
-  const highlight = m.st.highlight ?? m.st.pinned;
-  if (highlight !== null && highlight >= 0 && highlight < n && screen.visible[highlight])
-    ring(ctx, screen, highlight, r + 6, c.select, 2.5);
-  if (p.hover !== undefined && p.hover !== null && screen.visible[p.hover])
-    ring(ctx, screen, p.hover, r + 3, c.fg, 1.5);
+  const { screen, wrong } = renderLayer(m, p, T, n, pointRadius(n), colors());
   p.screen = screen;
   p.grid = moving ? null : hoverGrid(screen, n);
+  p.renders = (p.renders || 0) + 1;
+  compose(m, p);
   p.canvas.dataset.step = String(data.step);
-  p.canvas.dataset.pinned = m.st.pinned === null ? "" : String(m.st.pinned);
   p.canvas.dataset.visible = String(screen.visible.reduce((a, b) => a + b, 0));
   p.canvas.dataset.marked = String(wrong);
+}
+
+/** A frame of a pan or zoom gesture: the layer moved (no stamping); the points are stamped again once it settles. */
+function move(m, p, settleMs = null) {
+  if (!p.layer) return draw(m, p);
+  p.screen = null; // the hover positions are the layer's, not the gesture's
+  p.grid = null;
+  compose(m, p);
+  clearTimeout(p.settle);
+  p.settle = settleMs === null ? null : setTimeout(() => draw(m, p), settleMs);
 }
 
 /** New data for a panel: animate from what is on screen to the new map. */
@@ -236,7 +317,7 @@ function wire(m, p) {
     p.zoom.ty = drag.ty + (y - drag.y);
     drag.moved = drag.moved || Math.abs(x - drag.x) + Math.abs(y - drag.y) > 3;
     p.tip.hidden = true;
-    draw(m, p, true);
+    move(m, p);
   });
   canvas.addEventListener("pointerleave", () => {
     if (!drag) hover(m, p, null);
@@ -263,6 +344,8 @@ function wire(m, p) {
   canvas.addEventListener("dblclick", () => resetZoom(m, p));
   // for the end-to-end test and debugging: CSS px position of point i
   canvas.pointAt = (i) => (p.screen && p.screen.visible[i] ? [p.screen.sx[i], p.screen.sy[i]] : null);
+  // for the frame-rate test: full renders (points stamped) and frames shown (layer drawn) so far
+  canvas.drawCounts = () => ({ renders: p.renders || 0, frames: p.frames || 0 });
 }
 
 function zoomAt(m, p, event, [x, y]) {
@@ -272,7 +355,7 @@ function zoomAt(m, p, event, [x, y]) {
   const f = k / p.zoom.k;
   p.zoom = { k, tx: x - (x - p.zoom.tx) * f, ty: y - (y - p.zoom.ty) * f };
   p.tip.hidden = true;
-  draw(m, p);
+  move(m, p, SETTLE_MS);
   p.canvas.dataset.zoom = k.toFixed(3);
 }
 
@@ -282,7 +365,7 @@ function hover(m, p, i, x, y) {
     return;
   }
   p.hover = i;
-  draw(m, p);
+  compose(m, p);
   if (i === null || i === undefined) {
     p.tip.hidden = true;
     p.canvas.dataset.hover = "";
@@ -388,13 +471,13 @@ function showAll(m) {
 /** Ring image `id` on every map while it is hovered elsewhere (null: none). */
 function highlight(m, id) {
   m.st.highlight = id;
-  for (const q of m.env.panels()) draw(m, q);
+  for (const q of m.env.panels()) compose(m, q);
 }
 
 /** Pin image `id` on every map (null: unpin). */
 function pin(m, id) {
   m.st.pinned = id;
-  for (const q of m.env.panels()) draw(m, q);
+  for (const q of m.env.panels()) compose(m, q);
 }
 
 /** How many points fall in each class, classes in ascending order (-1 for none). */
