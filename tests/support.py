@@ -81,6 +81,23 @@ def train_small_vgg(
     return model.eval()
 
 
+class TwoConvNet(nn.Module):
+    """A CNN unlike SmallVGG: conv 3 -> 4 named ``first``, ReLU, conv 4 -> 6 named ``second``, ReLU, global mean,
+    linear head 6 -> ``classes``; made and registered in that order (whatever the names' natural order), so a
+    seed gives the same weights for any names."""
+
+    def __init__(self, first: str = "block1", second: str = "block2", classes: int = 10) -> None:
+        super().__init__()
+        self._convs = (first, second)
+        self.add_module(first, nn.Conv2d(3, 4, 3, padding=1))
+        self.add_module(second, nn.Conv2d(4, 6, 3, padding=1))
+        self.head = nn.Linear(6, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        first, second = (self.get_submodule(name) for name in self._convs)
+        return self.head(torch.relu(second(torch.relu(first(x)))).mean(dim=(2, 3)))
+
+
 def fit_with_callback(
     model: nn.Module,
     viz: Any,
