@@ -177,15 +177,14 @@ export async function loggedSteps(run, kind, layer) {
   return (await seriesJSON("api/runs/steps", { run: run.name, kind, layer })).steps;
 }
 
-/** Sprite layout and decoded atlases of a run (an entry of api/runs/list); null when it logged none. */
+/** Sprite layout and atlas URLs of a run (an entry of api/runs/list); null when it logged none. */
 export function sprites(run) {
   return stable.get(
     `sprites:${run.name}`,
     async () => {
       if (!run.kinds || !run.kinds.sprites) return null;
-      const info = await getJSON("api/embedding/sprites", { run: run.name });
-      const atlases = await Promise.all(info.atlases.map((url) => bitmap(url)));
-      return { ...info, atlases };
+      // The atlases' URLs only: sprites.js loads an atlas when one of its thumbnails is first shown.
+      return getJSON("api/embedding/sprites", { run: run.name });
     },
     () => 1024,
   );

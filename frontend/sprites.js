@@ -1,9 +1,12 @@
-// Thumbnails of the embedding probe set, cut from the logged sprite atlases (loaded by api.js's
-// sprites()): image `id` is cell `id` of the atlases taken in order, `columns` cells a row,
-// `thumb` = [h, w] px. Used by the Embedding view (hover) and Top images.
+// Thumbnails of the embedding probe set, cut from the logged sprite atlases: image `id` is cell `id`
+// of the atlases taken in order, `columns` cells a row, `thumb` = [h, w] px. api.js's sprites()
+// gives the atlases' URLs only; an atlas is loaded when a thumbnail in it is first needed
+// (loadCells, or drawThumb on its own), so a map of 50,000 images loads none until one is shown.
+// Used by the Embedding view (hover) and Top images.
+import { bitmap, peekBitmap } from "./api.js";
 import { colors } from "./draw.js";
 
-/** Where image `id` sits: {atlas, sx, sy, w, h}, or null when out of range. */
+/** Where image `id` sits: {atlas (its bitmap, null until loaded), url, sx, sy, w, h}, or null when out of range. */
 export function cell(sheet, id) {
   if (!sheet || id === null || id === undefined || id < 0) return null;
   let start = 0;
@@ -11,8 +14,10 @@ export function cell(sheet, id) {
     if (id < start + sheet.counts[a]) {
       const j = id - start;
       const [h, w] = sheet.thumb;
+      const url = sheet.atlases[a];
       return {
-        atlas: sheet.atlases[a],
+        atlas: peekBitmap(url) ?? null,
+        url,
         sx: (j % sheet.columns) * w,
         sy: Math.floor(j / sheet.columns) * h,
         w,
@@ -22,6 +27,16 @@ export function cell(sheet, id) {
     start += sheet.counts[a];
   }
   return null;
+}
+
+/** Load the atlases that hold images `ids` (each once; a failed one is skipped); resolves when done. */
+export async function loadCells(sheet, ids) {
+  const urls = new Set();
+  for (const id of ids) {
+    const at = cell(sheet, id);
+    if (at && !at.atlas) urls.add(at.url);
+  }
+  await Promise.all([...urls].map((url) => bitmap(url).catch(() => null)));
 }
 
 /**
@@ -37,11 +52,30 @@ export function drawThumb(canvas, sheet, id, { size = 64, box = null, imageSize 
   const ctx = canvas.getContext("2d");
   const c = colors();
   const at = cell(sheet, id);
-  if (!at) {
+  canvas.dataset.thumb = String(id);
+  if (!at || !at.atlas) {
     ctx.fillStyle = c.grid;
     ctx.fillRect(0, 0, canvas.width, canvas.height);
+    if (at) {
+      // its atlas is not loaded yet: drawn when it is
+      canvas.dataset.loading = "true";
+      bitmap(at.url)
+        .then(
+          (atlas) =>
+            canvas.dataset.thumb === String(id) && paintThumb(canvas, { ...at, atlas }, box, imageSize),
+        )
+        .catch(() => delete canvas.dataset.loading);
+    }
     return false;
   }
+  paintThumb(canvas, at, box, imageSize);
+  return true;
+}
+
+function paintThumb(canvas, at, box, imageSize) {
+  const dpr = window.devicePixelRatio || 1;
+  delete canvas.dataset.loading;
+  const ctx = canvas.getContext("2d");
   ctx.imageSmoothingEnabled = false;
   ctx.drawImage(at.atlas, at.sx, at.sy, at.w, at.h, 0, 0, canvas.width, canvas.height);
   if (box && imageSize) {

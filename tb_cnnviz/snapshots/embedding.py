@@ -91,15 +91,23 @@ def _top_examples(model: nn.Module, layers: Layers, images: torch.Tensor, k: int
     return summaries
 
 
-def sprites(inputs: Inputs, thumb: int = 32, max_side: int = 8192) -> list:
-    """Thumbnails of ``images`` packed row-major into atlases of at most ``max_side`` px a side (one summary)."""
+ATLAS_THUMBS = 1024
+"""Thumbnails per sprite atlas: the Embedding view loads an atlas when one of its thumbnails is first shown
+(hover), so 50,000 images are 49 atlases of about 1-3 MB (32 px natural images) loaded one at a time, not
+one 8192 x 6272 px picture of 200 MB decoded loaded at once. Runs written before keep their larger atlases;
+the readers take any ``counts``."""
+
+
+def sprites(inputs: Inputs, thumb: int = 32, max_side: int = 8192, per_atlas: int = ATLAS_THUMBS) -> list:
+    """Thumbnails of ``images`` packed row-major into atlases of at most ``max_side`` px a side and
+    ``per_atlas`` thumbnails (one summary)."""
     shown = display_images(inputs.images)
     image_size = [int(shown.shape[-2]), int(shown.shape[-1])]
     if max(shown.shape[-2:]) > thumb:
         shown = F.interpolate(shown, size=(thumb, thumb), mode="area")
     height, width = shown.shape[-2:]
     columns = max(1, max_side // width)
-    per_atlas = columns * max(1, max_side // height)
+    per_atlas = max(1, min(int(per_atlas), columns * max(1, max_side // height)))
     pngs, counts = [], []
     for start in range(0, len(shown), per_atlas):
         chunk = shown[start : start + per_atlas]

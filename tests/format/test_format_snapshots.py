@@ -22,6 +22,7 @@ from torch import nn
 
 from tb_cnnviz import kinds, snapshots, summary
 from tb_cnnviz.snapshots import EmbeddingState, FilterRates, Inputs
+from tb_cnnviz.snapshots.embedding import ATLAS_THUMBS
 
 
 def _read(summaries: list) -> dict:
@@ -377,6 +378,19 @@ def test_sprites_shrink_large_images_to_thumbnails():
     assert (content["thumb"], content["image_size"], content["counts"]) == ([4, 4], [8, 8], [2])
     assert atlas.shape == (4, 8, 3)
     assert atlas[:, :4].max() == 0 and atlas[:, 4:].min() == 255
+
+
+def test_sprites_split_into_atlases_of_at_most_per_atlas_thumbnails():
+    """The Embedding view loads an atlas when one of its thumbnails is shown: 1,024 a side by default."""
+    images = (torch.arange(7, dtype=torch.float32) * 30 / 255).view(7, 1, 1, 1).expand(7, 1, 4, 4)
+    content, atlases = _read(snapshots.sprites(Inputs(images=images), thumb=4, per_atlas=3))["cnnviz/sprites"]
+    assert (content["columns"], content["counts"]) == (2048, [3, 3, 1])
+    assert [a.shape for a in atlases] == [(4, 12), (4, 12), (4, 4)]
+    np.testing.assert_array_equal(atlases[1][0, ::4], [90, 120, 150])  # images 3, 4 and 5
+    tiny = torch.rand(2500, 1, 1, 1, generator=torch.Generator().manual_seed(0))
+    content, atlases = _read(snapshots.sprites(Inputs(images=tiny)))["cnnviz/sprites"]
+    assert content["counts"] == [1024, 1024, 452]
+    assert ATLAS_THUMBS == 1024 and [a.shape for a in atlases] == [(1, 1024), (1, 1024), (1, 452)]
 
 
 # ----------------------------------------------------------------------------- dream

@@ -9,7 +9,7 @@ import { eventPoint, field, h, setChildren } from "../../dom.js";
 import { colors, sizeCanvas } from "../../draw.js";
 import { className, formatNumber, stepNote } from "../../format.js";
 import { basePanel, droppedNotice, layerView } from "../../layer_view.js";
-import { cell, drawThumb } from "../../sprites.js";
+import { cell, drawThumb, loadCells } from "../../sprites.js";
 import { layersWith } from "../../steps.js";
 import { spriteSheet, topData, topReady, topSteps } from "./data.js";
 
@@ -70,6 +70,8 @@ export async function drawPatternTop(box, shell, run, layer, channel, top, sheet
     return;
   }
   const sheet = await sheetPromise;
+  const ids = top.examples.map((ex) => ex.id);
+  if (sheet) await loadCells(sheet, ids); // only the atlases of the images shown (sprites.js)
   setChildren(
     box,
     head,
@@ -182,6 +184,9 @@ export function create(root, shell) {
     const detail = overview.filters
       ? await topData(p.run.name, p.layer, step, shownFilter(overview.filters))
       : null;
+    // the thumbnails' atlases of the images shown, loaded before painting (sprites.js)
+    const ids = detail ? [...overview.best, ...detail.examples].filter(Boolean).map((ex) => ex.id) : [];
+    if (p.sheet) await loadCells(p.sheet, ids);
     return { overview, detail };
   }
 
@@ -306,7 +311,8 @@ function paintMosaic(p, overview, filter) {
     const x = (f % L.cols) * L.cell;
     const y = Math.floor(f / L.cols) * L.cell;
     const at = ex && cell(p.sheet, ex.id);
-    if (at) ctx.drawImage(at.atlas, at.sx, at.sy, at.w, at.h, x + 1, y + 1, L.cell - 2, L.cell - 2);
+    if (at && at.atlas)
+      ctx.drawImage(at.atlas, at.sx, at.sy, at.w, at.h, x + 1, y + 1, L.cell - 2, L.cell - 2);
     else {
       ctx.fillStyle = c.grid;
       ctx.fillRect(x + 1, y + 1, L.cell - 2, L.cell - 2);
