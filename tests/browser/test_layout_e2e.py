@@ -3,7 +3,8 @@ with TensorBoard's dark-mode class on its body): compared panels fill the row (4
 1280, one to a row at 900 with nothing wider than the page), one run's panel takes the whole row with the
 filter's details and smoothness chart beside its kernel grid at 1280 and 1920 (below it at 900); a compared
 panel says its step once. Sync by epoch: two runs with different steps per epoch line up at the same epoch;
-and a run whose layer names sort against its model's order shows its first conv for the other's first conv."""
+and a run whose layer names sort against its model's order shows its first conv for the other's first conv.
+The Activations, Dead filters, Grad-CAM and Patterns views keep to the same grid without cutting a figure."""
 
 from __future__ import annotations
 
@@ -49,14 +50,16 @@ def _train(logdir: str, model: nn.Module, layers: list[str], every: int, per_epo
     labels = torch.randint(0, 10, (8 * steps,), generator=generator)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
     batch = consecutive_batches(images, labels, 8)
-    probe = (
-        images[:4],
-        labels[:4],
-    )  # activations, dead filters and Grad-CAM too (at the first step and each epoch end)
+    # activations, dead filters, Grad-CAM and a small pattern gallery too (at the first step and each epoch end)
+    probe = (images[:4], labels[:4])
     with CNNVizCallback(
         model,
         log_dir=logdir,
         probe=probe,
+        pattern_layers=layers[-1:],
+        pattern_channels=4,
+        pattern_steps=2,
+        pattern_size=16,
         kernel_layers=layers,
         every_n_steps={"kernels": every},
         background=False,
@@ -84,6 +87,7 @@ DRAWN = {  # what each view draws in a panel once its step is shown
     "activations": "canvas.activation-grid[data-step]",
     "dead": "canvas.heatmap",
     "gradcam": ".cam-card",
+    "patterns": "canvas.pattern-grid[data-step]",
 }
 
 
@@ -297,7 +301,7 @@ def test_a_run_whose_names_sort_against_its_order_shows_its_first_conv_for_the_f
         page.close()
 
 
-@pytest.mark.parametrize("view", ["activations", "dead", "gradcam"])
+@pytest.mark.parametrize("view", ["activations", "dead", "gradcam", "patterns"])
 def test_other_views_fill_the_row_without_cutting_a_figure(server, browser, shots, view):
     """The same grid in the views with wider figures: 4 runs at 1920 px on one row, one run across the row at
     1280 px; nothing wider than its panel or the page."""
