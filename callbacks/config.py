@@ -43,7 +43,9 @@ from tb_cnnviz.snapshots.separability import default_layers as separability_defa
 
 DEFAULT_ACTIVATION_LAYERS = 3
 MAX_PROBE_IMAGES = 64
-MAX_EMBEDDING_IMAGES = 10000
+MAX_EMBEDDING_IMAGES = 50_000
+"""The Embedding view's supported maximum (5x TensorBoard Projector's 10,000): its t-SNE, map and lazily
+loaded thumbnails are measured at this size (benchmarks/embedding.py, tests/browser/test_embedding_scale_e2e.py)."""
 EMBEDDING_METHODS = ("tsne", "pca", "umap")
 WRITER_QUEUE = 1000  # events our own SummaryWriter queues before the training thread waits for the disk
 TURNS_ON = "turns_on"  # Options field metadata: the snapshot this argument turns on (default: its layers)
@@ -511,7 +513,13 @@ def _probe(
             f"{argument}: the model's first conv layer takes {in_channels} channels, the images have {probe.shape[1]} (shape {tuple(probe.shape)})"
         )
     if not 1 <= probe.shape[0] <= max_images:
-        typical = " (8-16 is typical)" if argument == "probe" else ""
+        typical = (
+            " (8-16 is typical)"
+            if argument == "probe"
+            else " (the Embedding view's supported maximum; pass a subset)"
+            if max_images == MAX_EMBEDDING_IMAGES
+            else ""
+        )
         raise ValueError(f"{argument}: expected 1 to {max_images} images{typical}, got {probe.shape[0]}")
     if not torch.isfinite(probe).all():
         raise ValueError(f"{argument}: the images contain NaN or Inf values")

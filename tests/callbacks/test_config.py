@@ -215,6 +215,12 @@ def test_unknown_or_extra_arguments_are_type_errors_naming_the_valid_ones(tmp_pa
         ),
         ({"probe": PROBE * float("nan")}, ValueError, r"probe: the images contain NaN or Inf"),
         ({"embedding_probe": torch.rand(2, 2, 8, 8)}, ValueError, r"embedding_probe: the model's first conv"),
+        (
+            {"embedding_probe": torch.rand(50_001, 3, 1, 1)},
+            ValueError,
+            r"embedding_probe: expected 1 to 50000 images \(the Embedding view's supported maximum; pass a subset\), "
+            r"got 50001",
+        ),
         ({"every_n_steps": {"kernel": 1}}, ValueError, r"every_n_steps: unknown kind\(s\) \['kernel'\]"),
         ({"logits": 3}, TypeError, r"logits: expected a callable on the model output, got int"),
         ({"probe": torch.rand(2, 3, 2, 2)}, ValueError, r"probe: the model cannot run on the probe images"),
