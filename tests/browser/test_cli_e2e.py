@@ -20,7 +20,7 @@ import re
 import numpy as np
 import pytest
 import torch
-from browser_helpers import Page, idle, open_plugin, screenshot
+from browser_helpers import Page, idle, plugin_page, screenshot
 from PIL import Image
 from support import api_url, get_json, serving, train_small_vgg
 
@@ -141,13 +141,10 @@ def _view(frame, view: str) -> None:
 
 @contextlib.contextmanager
 def _plugin_view(browser, server: str, run: str, view: str):
-    """The plugin page open on ``run`` with the ``view`` tab selected; closed on leaving, even on failure."""
-    page, frame = open_plugin(browser, server, run)
-    try:
+    """``plugin_page`` open on ``run`` with the ``view`` tab selected."""
+    with plugin_page(browser, server, run) as (page, frame):
         _view(frame, view)
         yield page, frame
-    finally:
-        page.close()
 
 
 def _pixels(frame, selector: str) -> dict:
@@ -235,7 +232,6 @@ def test_filters_run_in_the_filters_view(made, server, browser, shots):
         grid = _pixels(frame, "canvas.kernel-grid")
         assert grid["alphaMax"] == 255 and grid["std"] > 20, grid  # kernels drawn, not a blank canvas
         screenshot(page.page, shots / "cli-filters.png")
-        assert page.problems == []
 
 
 def test_patterns_run_in_the_patterns_view(made, server, browser, shots):
@@ -263,7 +259,6 @@ def test_patterns_run_in_the_patterns_view(made, server, browser, shots):
             ".pattern-detail[data-filter='0']"
         )  # the run has no kernels: the pattern alone
         assert re.fullmatch(r"-?\d+\.\d{3} at step 0", frame.inner_text(".reached-value"))
-        assert page.problems == []
 
 
 def test_explain_run_in_the_gradcam_view(made, server, browser, shots):
@@ -289,7 +284,6 @@ def test_explain_run_in_the_gradcam_view(made, server, browser, shots):
         row = frame.inner_text(".attribution-row")
         assert all(method in row for method in ("saliency", "guided", "occlusion"))
         screenshot(page.page, shots / "cli-explain.png")
-        assert page.problems == []
 
 
 def test_dream_run_shows_the_deepdream_panel(made, server, browser, shots):
@@ -330,7 +324,6 @@ def test_dream_run_shows_the_deepdream_panel(made, server, browser, shots):
             and frame.get_attribute(".dream-panel", "data-run") == run
         )
         assert frame.locator(".dream-card canvas.dream-image[data-drawn=true]").count() == 2
-        assert page.problems == []
 
 
 def test_embed_run_in_the_embedding_view(made, server, browser, shots):
@@ -353,4 +346,3 @@ def test_embed_run_in_the_embedding_view(made, server, browser, shots):
         frame.click(".controls .open-top")  # each filter's top images: their own tab
         frame.wait_for_selector(".top-panel[data-filter='0'] .top-example canvas")
         assert frame.locator(".top-panel .top-example").count() == 4  # --top-k 4
-        assert page.problems == []

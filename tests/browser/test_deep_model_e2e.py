@@ -17,7 +17,7 @@ import re
 
 import pytest
 import torch
-from browser_helpers import idle, open_plugin, screenshot, signature, wait_drawn
+from browser_helpers import idle, plugin_page, screenshot, signature, wait_drawn
 from support import fit_with_callback, serving
 from torch import nn
 
@@ -86,10 +86,9 @@ def page_height(frame) -> int:
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_dead_view_on_resnet50(server, logdir, browser, shots, scheme):
     convs = logdir[1]
-    page, frame = open_plugin(browser, server, RUN, scheme=scheme)
-    if scheme == "dark":
-        page.page.set_viewport_size({"width": 900, "height": 900})  # the narrow layout, in the dark theme
-    try:
+    with plugin_page(browser, server, RUN, scheme=scheme) as (page, frame):
+        if scheme == "dark":
+            page.page.set_viewport_size({"width": 900, "height": 900})  # the narrow layout, in the dark theme
         frame.click("button[data-view=dead]")
         frame.wait_for_selector("canvas.layer-map[data-rows]")
         idle(frame)
@@ -152,14 +151,10 @@ def test_dead_view_on_resnet50(server, logdir, browser, shots, scheme):
         assert f"Filter #{filter_index}" in frame.inner_text(".selected-filter")
         if scheme == "light":
             screenshot(page.page, shots / "deep_dead.png")
-        assert not page.problems, page.problems
-    finally:
-        page.close()
 
 
 def test_activation_tiles_on_resnet50(server, browser, shots):
-    page, frame = open_plugin(browser, server, RUN)
-    try:
+    with plugin_page(browser, server, RUN) as (page, frame):
         frame.click("button[data-view=activations]")
         frame.select_option("select.layer", "layer1")
         wait_drawn(frame, "canvas.activation-grid[data-mode=tiles]")
@@ -186,9 +181,6 @@ def test_activation_tiles_on_resnet50(server, browser, shots):
         frame.hover("canvas.activation-grid", position={"x": 3, "y": 130})
         assert re.match(r"channel \d+ of 2048 .*map 2×2 · mean ", frame.inner_text(".hover-readout"))
         screenshot(page.page, shots / "deep_activations.png")
-        assert not page.problems, page.problems
-    finally:
-        page.close()
 
 
 STEP_JS = """async (index) => {
@@ -205,13 +197,14 @@ STEP_JS = """async (index) => {
 
 
 def test_big_kernels_scrub_quickly(server, browser):
-    page, frame = open_plugin(browser, server, RUN)
     sizes: list[int] = []
-    page.page.on(
-        "response",
-        lambda r: sizes.append(len(r.body())) if "api/filters/kernels" in r.url and BIG in r.url else None,
-    )
-    try:
+    with plugin_page(browser, server, RUN) as (page, frame):
+        page.page.on(
+            "response",
+            lambda r: (
+                sizes.append(len(r.body())) if "api/filters/kernels" in r.url and BIG in r.url else None
+            ),
+        )
         frame.click("button[data-view=filters]")
         frame.select_option("select.layer", BIG)
         wait_drawn(frame, "canvas.kernel-grid", STEPS)
@@ -224,6 +217,3 @@ def test_big_kernels_scrub_quickly(server, browser):
         assert sizes and max(sizes) < 3.3e6, sizes  # int8: 2.36 M weights as base64 (12.6 MB as float32)
         frame.click("canvas.kernel-grid", position={"x": 6, "y": 6})
         assert "within" in frame.inner_text(".quantised")
-        assert not page.problems, page.problems
-    finally:
-        page.close()

@@ -10,7 +10,7 @@ import os
 import re
 
 import pytest
-from browser_helpers import idle, open_plugin, screenshot, slider_step
+from browser_helpers import idle, plugin_page, screenshot, slider_step
 from support import log_broken_run, serving
 
 pytestmark = [pytest.mark.browser]
@@ -36,8 +36,7 @@ def _drawn_pixels(frame, selector: str) -> int:
 
 
 def test_the_first_tab_maps_dead_fractions_and_its_finding_opens_the_dead_filters_view(server, browser):
-    page, frame = open_plugin(browser, server, BROKEN)
-    try:
+    with plugin_page(browser, server, BROKEN) as (_, frame):
         tabs = frame.eval_on_selector_all(".tabs button", "bs => bs.map(b => b.dataset.view)")
         assert tabs[0] == "overview" and len(tabs) > 5
         frame.wait_for_selector("button[data-view=overview][aria-selected=true]")
@@ -67,14 +66,10 @@ def test_the_first_tab_maps_dead_fractions_and_its_finding_opens_the_dead_filter
         )
         idle(frame)
         assert slider_step(frame) == 8
-        assert page.problems == []
-    finally:
-        page.close()
 
 
 def test_two_runs_compared_at_900_px_in_dark_mode(server, browser, shots):
-    page, frame = open_plugin(browser, server, BROKEN, scheme="dark")
-    try:
+    with plugin_page(browser, server, BROKEN, scheme="dark") as (page, frame):
         page.page.set_viewport_size({"width": 900, "height": 900})
         frame.select_option("select.run-b", HEALTHY)
         frame.wait_for_function(
@@ -92,6 +87,3 @@ def test_two_runs_compared_at_900_px_in_dark_mode(server, browser, shots):
         assert len(rights) == 2 and max(rights) <= 900, rights
         assert frame.evaluate("() => document.documentElement.dataset.theme") == "dark"
         screenshot(page.page, shots / "overview-compare-dark.png")
-        assert page.problems == []
-    finally:
-        page.close()
