@@ -23,12 +23,21 @@ export function deadAt(row, threshold) {
   return dead;
 }
 
-/** What the window ending at a column was counted on ("dead" = dead on every counted batch); null if not recorded. */
+/** What the window ending at a column was counted on ("dead" = dead on every counted batch); null if not recorded.
+ * A layer with no dead filters defined (residual, none…) is sampled apart, on the fewest batches: said so. */
 export function sampleNote(rates, column) {
   const counted = rates.batches_counted ? rates.batches_counted[column] : null;
   const seen = rates.batches_seen ? rates.batches_seen[column] : null;
   if (counted === null || counted === undefined || seen === null || seen === undefined) return null;
   const every = rates.count_every ? rates.count_every[column] : null;
+  const semantics = rates.semantics || "relu";
+  if (semantics !== "relu" && semantics !== "smooth") {
+    const why =
+      every && every > 1
+        ? ` (one in ${every}: its rates are information only, so the overhead budget goes to the layers that report dead filters)`
+        : "";
+    return `Counted on ${counted} of ${seen} training batches of this window${why}.`;
+  }
   const share =
     every && every > 1 ? ` (one in ${every}, to keep the counting within its overhead budget)` : "";
   return `Counted on ${counted} of ${seen} training batches of this window${share}: dead means dead on every counted batch.`;
