@@ -51,6 +51,7 @@ import dataclasses
 import http.client
 import json
 import os
+import pickle
 import random
 import shutil
 import signal
@@ -70,6 +71,7 @@ import numpy as np  # noqa: E402
 from plugin_latency import Client, api  # noqa: E402
 
 MANIFEST = "scale_manifest.json"
+BUILDER = 1  # the version of what this file builds: change it with the builder (reused logdirs are rebuilt)
 MB = 1e6
 GB = 1e9
 
@@ -93,7 +95,14 @@ ROUTES = (
     "activations/step",
     "runs/image",
 )
-SLIDER_KINDS = ("kernels", "activations", "gradcam", "dead_filters")  # a slider's steps per view
+# the summary kinds whose steps a view's slider moves over (the first one logged): runs written before and
+# after the callback stopped writing Grad-CAM overlays (the view draws them from gradcam_maps)
+SLIDERS = {
+    "kernels": ("kernels",),
+    "activations": ("activations",),
+    "gradcam": ("gradcam", "gradcam_maps"),
+    "dead_filters": ("dead_filters",),
+}
 
 
 # ----------------------------------------------------------------------------------------------- building
@@ -276,16 +285,16 @@ def write_run(path: Path, model, probe, pool: Pool, steps: int, index: int) -> t
 
 
 def code_fingerprint() -> str:
-    """A digest of the writing code (tb_cnnviz without its plugin, the callbacks and this builder): a
-    reused logdir must have been written by the code being measured."""
+    """A digest of the writing code (tb_cnnviz without its plugin, the callbacks, ``BUILDER``): a reused
+    logdir must have been written by the code being measured."""
     import hashlib
 
     digest = hashlib.blake2b(digest_size=8)
+    digest.update(f"builder {BUILDER}".encode())
     root = HERE.parent
     files = sorted(
         [p for p in (root / "tb_cnnviz").rglob("*.py") if "plugin" not in p.relative_to(root).parts]
         + list((root / "callbacks").rglob("*.py"))
-        + [Path(__file__).resolve()]
     )
     for path in files:
         digest.update(str(path.relative_to(root)).encode())
@@ -358,7 +367,7 @@ def build_logdir(
     if len(manifest["runs"]) >= runs:
         return manifest
     started = time.perf_counter()
-    pool = build_pool(model_name, variants, log)
+    pool = cached_pool(root / f"{folder.name}.pool.pickle", fingerprint, model_name, variants, log)
     model = make_model(model_name)
     probe = probe_images(MODELS[model_name]["size"])
     manifest["describe"] = pool.describe
@@ -390,6 +399,19 @@ def build_logdir(
     manifest["build_s"] += time.perf_counter() - started
     manifest_path.write_text(json.dumps(manifest))
     return manifest
+
+
+def cached_pool(path: Path, fingerprint: str, model_name: str, variants: int, log) -> Pool:
+    """``build_pool``, kept next to the logdir (not in it) for more runs later with the same code."""
+    if path.exists():
+        with contextlib.suppress(Exception), path.open("rb") as handle:
+            saved = pickle.load(handle)
+            if saved["code"] == fingerprint and saved["variants"] == variants:
+                return saved["pool"]
+    pool = build_pool(model_name, variants, log)
+    with path.open("wb") as handle:
+        pickle.dump({"code": fingerprint, "variants": variants, "pool": pool}, handle)
+    return pool
 
 
 def estimate_run_bytes(pool: Pool, steps: int) -> float:
@@ -592,24 +614,27 @@ def wait_loaded(server: Tensorboard, client: Client, manifest: dict, runs: list[
 
 @dataclasses.dataclass
 class Plan:
-    """What the clients ask about: each slider kind's layers and the steps logged there."""
+    """What the clients ask about: per slider (``SLIDERS``) its kind, its layers and the steps logged there."""
 
     runs: list[str]
-    layers: dict  # slider kind -> [layer, ...]
-    steps: dict  # (kind, layer) -> logged steps
-    probe: int
+    kinds: dict  # slider -> the summary kind whose steps it lists
+    layers: dict  # slider -> [layer, ...] (empty: not logged)
+    steps: dict  # (slider, layer) -> logged steps
 
 
 def plan_of(manifest: dict, runs: list[str]) -> Plan:
-    layers: dict[str, list[str]] = {kind: [] for kind in SLIDER_KINDS}
-    steps = {}
-    probe = 1
-    for key, logged in manifest["series"].items():
+    logged: dict[str, dict[str, list[int]]] = {}
+    for key, steps in manifest["series"].items():
         kind, layer = key.split("|", 1)
-        if kind in layers and layer:
-            layers[kind].append(layer)
-            steps[(kind, layer)] = logged
-    return Plan(runs, layers, steps, probe)
+        if layer:
+            logged.setdefault(kind, {})[layer] = steps
+    kinds, layers, steps = {}, {}, {}
+    for slider, candidates in SLIDERS.items():
+        kind = next((kind for kind in candidates if kind in logged), candidates[0])
+        kinds[slider], layers[slider] = kind, list(logged.get(kind, {}))
+        for layer in layers[slider]:
+            steps[(slider, layer)] = logged[kind][layer]
+    return Plan(runs, kinds, layers, steps)
 
 
 def request_for(route: str, plan: Plan, rng: random.Random) -> str | None:
@@ -619,12 +644,13 @@ def request_for(route: str, plan: Plan, rng: random.Random) -> str | None:
         return api("runs/list")
     if route == "dead/fractions":
         return api("dead/fractions", run=run) if plan.layers["dead_filters"] else None
-    kind = {"filters/kernels": "kernels", "gradcam/step": "gradcam"}.get(route, "activations")
-    if not plan.layers[kind]:
+    slider = {"filters/kernels": "kernels", "gradcam/step": "gradcam"}.get(route, "activations")
+    if not plan.layers[slider]:
         return None
-    layer = rng.choice(plan.layers[kind])
-    step = rng.choice(plan.steps[(kind, layer)])
+    layer = rng.choice(plan.layers[slider])
+    step = rng.choice(plan.steps[(slider, layer)])
     if route == "runs/image":
+        kind = plan.kinds[slider]
         return api("runs/image", run=run, kind=kind, layer=layer, step=step, index=rng.randrange(8))
     if route == "filters/kernels":
         return api(route, run=run, layer=layer, step=step, count=1, encoding="auto")
@@ -684,15 +710,15 @@ def reachable(server: Tensorboard, plan: Plan, check_runs: int) -> dict:
         {plan.runs[round(i * (len(plan.runs) - 1) / max(check_runs - 1, 1))] for i in range(check_runs)}
     )
     result = {}
-    for kind in SLIDER_KINDS:
-        layers = plan.layers[kind]
+    for slider, kind in plan.kinds.items():
+        layers = plan.layers[slider]
         if not layers:
             continue
-        logged = len(plan.steps[(kind, layers[0])])
+        logged = len(plan.steps[(slider, layers[0])])
         fewest, extra, failures, series = logged, 0, [], 0
         for run in picks:
             for layer in layers:
-                steps = plan.steps[(kind, layer)]
+                steps = plan.steps[(slider, layer)]
                 if kind == "dead_filters":
                     path = api("dead/rates", run=run, layer=layer)
                 else:
@@ -708,14 +734,14 @@ def reachable(server: Tensorboard, plan: Plan, check_runs: int) -> dict:
                 fewest = min(fewest, len(set(listed) & set(steps)))
                 extra += len(set(listed) - set(steps))
             layer = layers[0]
-            steps = plan.steps[(kind, layer)]
+            steps = plan.steps[(slider, layer)]
             for step in (steps[0], steps[len(steps) // 2], steps[-1]):
                 if kind == "kernels":
                     path = api("filters/kernels", run=run, layer=layer, step=step, count=1, encoding="auto")
-                elif kind == "gradcam":
-                    path = api("runs/image", run=run, kind="gradcam", layer=layer, step=step, index=0)
-                elif kind == "activations":
-                    path = api("runs/image", run=run, kind="activations", layer=layer, step=step, index=0)
+                elif kind == "gradcam_maps":
+                    path = api("gradcam/maps", run=run, layer=layer, step=step)
+                elif kind in ("gradcam", "activations"):
+                    path = api("runs/image", run=run, kind=kind, layer=layer, step=step, index=0)
                 else:
                     continue
                 try:
@@ -724,7 +750,8 @@ def reachable(server: Tensorboard, plan: Plan, check_runs: int) -> dict:
                     status = None
                 if status != 200:
                     failures.append(f"{run} {layer} step {step}: HTTP {status}")
-        result[kind] = {
+        result[slider] = {
+            "kind": kind,
             "logged": logged,
             "reachable": fewest,
             "extra": extra,
