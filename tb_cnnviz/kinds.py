@@ -160,7 +160,8 @@ SUMMARY_KINDS: dict[str, SummaryKind] = {
             "gradcam",
             BLOB,
             True,
-            "one overlay PNG per probe image (heat map over the image)",
+            "one overlay PNG per probe image (heat map over the image); runs before issue #18 only: the view "
+            "now draws the overlay from gradcam_maps",
             {"colormap": "text"},
             side_file=True,
         ),
@@ -177,6 +178,13 @@ SUMMARY_KINDS: dict[str, SummaryKind] = {
             True,
             "float32 [N, 4]: target, predicted class, its probability, the target's probability (-1: none)",
             {"columns": "texts"},
+        ),
+        SummaryKind(
+            "gradcam_predicted_maps",
+            TENSOR,
+            True,
+            "float32 [N, h, w]: raw CAMs of each image's predicted class, as gradcam_maps (the same map where the "
+            "prediction is the target); written when the maps explain the labels",
         ),
         SummaryKind(
             "attribution",
@@ -339,7 +347,7 @@ SNAPSHOTS: dict[str, Snapshot] = {
         ),
         Snapshot(
             "gradcam",
-            ("gradcam", "gradcam_maps", "gradcam_info", "probe"),
+            ("gradcam_maps", "gradcam_info", "gradcam_predicted_maps", "probe"),
             200,
             TRAINING,
             "probe",
@@ -486,7 +494,8 @@ VIEWS: dict[str, View] = {
 }
 
 # Summary kinds shown by a view although no snapshot of the callback writes them
-EXTRA_SHOWN = {"dream": "patterns"}  # written by `tb-cnnviz dream`
+# (`dream`: written by `tb-cnnviz dream`; `gradcam`: the overlay PNGs of runs written before issue #18)
+EXTRA_SHOWN = {"dream": "patterns", "gradcam": "gradcam"}
 # Summary kinds the callback writes about the run itself, not a snapshot (``api/runs/list`` reads them;
 # ``dropped``: each view of a background snapshot says how many of its snapshots were skipped; ``epochs``: the
 # steps that ended an epoch; ``layer_order``: the logged layers in the model's order)

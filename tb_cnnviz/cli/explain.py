@@ -54,7 +54,10 @@ def explain(args: argparse.Namespace) -> int:
     names = [os.path.basename(str(path)) for path in args.images]  # the tab labels each image by its file
     summaries = snapshots.probe(dataclasses.replace(inputs, settings={"names": names}))
     if "gradcam" in methods:
-        summaries += snapshots.gradcam(dataclasses.replace(inputs, layers=cam_layers))
+        # with the overlay PNGs: the --out files (the callback logs only the maps, the view draws the overlays)
+        summaries += snapshots.gradcam(
+            dataclasses.replace(inputs, layers=cam_layers, settings={"overlays": True})
+        )
     if args.faithfulness:  # deletion and insertion of the Grad-CAM maps against a random map
         summaries += snapshots.faithfulness(dataclasses.replace(inputs, layers=cam_layers))
     attributions = list(dict.fromkeys(arguments.METHODS[m] for m in methods if m != "gradcam"))

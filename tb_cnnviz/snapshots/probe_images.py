@@ -17,6 +17,8 @@ from tb_cnnviz.snapshots.images import display_images, per_image_unit, to_uint8
 from tb_cnnviz.snapshots.inputs import Inputs
 
 MAX_CAM_SIDE = 64
+# the raw CAMs of each probe image's predicted class, written when the maps explain the labels (issue #16)
+GRADCAM_PREDICTED_MAPS = "gradcam_predicted_maps"
 # grey levels of an activation tile: a value v in [0, 1] is stored as round(round(v * 127) * 255 / 127), so 0
 # and the channel's peak stay exactly 0 and 255 and every pixel / 255 is within 0.5 / 127 of v. Measured on
 # ResNet-50 at 224 px (random init, docs/robustness.md): with zlib's run-length strategy 473 KB per
@@ -85,26 +87,35 @@ def probe(inputs: Inputs) -> list:
 
 
 def gradcam(inputs: Inputs) -> list:
-    """Grad-CAM of the probe images for their labels (else the predicted class): overlays, raw maps at the
-    layer's resolution (at most ``MAX_CAM_SIDE``), classes. A dense output ``[N, classes, H, W]`` is
-    explained by the mean score of the class over the pixels where it is predicted (``analysis.cam``)."""
+    """Grad-CAM of the probe images for their labels (else the predicted class): raw maps at the layer's
+    resolution (at most ``MAX_CAM_SIDE``) and classes. A dense output ``[N, classes, H, W]`` is explained by
+    the mean score of the class over the pixels where it is predicted (``analysis.cam``).
+
+    With labels, the maps of each image's predicted class too (``gradcam_predicted_maps``: the view's "explain
+    the predicted class"), computed only for the images predicted otherwise.
+
+    Settings: ``overlays`` (default False): also write the overlay PNGs (``gradcam``), as the command line
+    does for its ``--out`` files. The callback writes none (about 30 KB per probe image at 224 px): the view
+    draws each overlay from the raw map and the probe image as the PNG was made: upsampled bilinearly to the
+    image's size (half-pixel centres, as ``grad_cam``), stretched per image from its minimum to its peak,
+    coloured jet and blended at 0.5 over the image."""
     from tb_cnnviz.analysis.cam import grad_cam
 
     model, images, target = inputs.scores_model(), inputs.images, inputs.target()
-    shown = display_images(images)
+    overlays = bool(inputs.settings.get("overlays", False))
+    shown = display_images(images) if overlays else None
     summaries = []
     for name, layer in inputs.layers:
         result = grad_cam(model, layer, images, target, normalize="none", return_details=True)
-        display = per_image_unit(result.cam)
-        overlays = [
-            summary.encode_png(summary.heatmap_overlay(to_uint8(image), heat.cpu().numpy()))
-            for image, heat in zip(shown, display)
-        ]
+        if overlays:
+            pngs = [
+                summary.encode_png(summary.heatmap_overlay(to_uint8(image), heat.cpu().numpy()))
+                for image, heat in zip(shown, per_image_unit(result.cam))
+            ]
+            summaries.append(summary.blob_summary(metadata.GRADCAM, name, pngs, colormap="jet"))
         # stored at the layer's resolution (a 7 x 7 CAM is 49 floats, not the input's 50,176): the views
-        # upsample it when drawing, as grad_cam does for the overlays
-        raw = result.native
-        if max(raw.shape[-2:]) > MAX_CAM_SIDE:  # an early layer's map: keep event files small
-            raw = F.adaptive_avg_pool2d(raw[:, None], MAX_CAM_SIDE)[:, 0]
+        # upsample it when drawing
+        raw = _stored_map(result.native)
         info = torch.stack(
             [
                 _or_minus_one(result.target, raw),
@@ -115,7 +126,6 @@ def gradcam(inputs: Inputs) -> list:
             dim=1,
         )
         summaries += [
-            summary.blob_summary(metadata.GRADCAM, name, overlays, colormap="jet"),
             summary.tensor_summary(metadata.GRADCAM_MAPS, name, raw.float().cpu().numpy()),
             summary.tensor_summary(
                 metadata.GRADCAM_INFO,
@@ -124,7 +134,41 @@ def gradcam(inputs: Inputs) -> list:
                 columns=["target", "predicted", "probability", "target_probability"],
             ),
         ]
+        predicted = None if target is None else _predicted_class_maps(model, layer, images, result, raw)
+        if predicted is not None:
+            summaries.append(
+                summary.tensor_summary(GRADCAM_PREDICTED_MAPS, name, predicted.float().cpu().numpy())
+            )
     return summaries
+
+
+def _stored_map(native: torch.Tensor) -> torch.Tensor:
+    """A CAM ``[N, h, w]`` as stored: the layer's resolution, area-pooled to ``MAX_CAM_SIDE`` when larger."""
+    if max(native.shape[-2:]) > MAX_CAM_SIDE:  # an early layer's map: keep event files small
+        return F.adaptive_avg_pool2d(native[:, None], MAX_CAM_SIDE)[:, 0]
+    return native
+
+
+def _predicted_class_maps(
+    model, layer, images: torch.Tensor, result, stored: torch.Tensor
+) -> torch.Tensor | None:
+    """``[N, h, w]``: each image's CAM of its predicted class, stored as ``stored`` is: the explained (target)
+    class's map where the two agree, a second Grad-CAM of the images predicted otherwise (one forward and
+    backward of those images only). None when the maps explain the predicted class already (no labels) or
+    the model's output has no predicted class."""
+    from tb_cnnviz.analysis.cam import grad_cam
+
+    if result.target is None or result.predicted is None:
+        return None
+    predicted = result.predicted.to(result.target.device)
+    differ = predicted != result.target
+    maps = stored.clone()
+    if bool(differ.any()):
+        other = grad_cam(
+            model, layer, images[differ], predicted[differ], normalize="none", return_details=True
+        )
+        maps[differ] = _stored_map(other.native).to(maps.dtype)
+    return maps
 
 
 def attributions(inputs: Inputs) -> list:

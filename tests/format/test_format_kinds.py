@@ -75,6 +75,7 @@ def test_today_s_rows():
         "dead_filter_sample",
         "gradcam_maps",
         "gradcam_info",
+        "gradcam_predicted_maps",
         "pattern_values",
         "pattern_channels",
         "pattern_reference",
@@ -257,7 +258,7 @@ def test_table_is_json_and_mirrors_the_rows():
     assert table["summary_kinds"]["probe"] == {"storage": "blob", "per_layer": False, "view": None}
     assert table["summary_kinds"]["kernels"] == {"storage": "tensor", "per_layer": True, "view": "filters"}
     assert table["snapshots"]["gradcam"] == {
-        "writes": ["gradcam", "gradcam_maps", "gradcam_info", "probe"],
+        "writes": ["gradcam_maps", "gradcam_info", "gradcam_predicted_maps", "probe"],
         "every_n_steps": 200,
         "thread": "training",
         "needs": "probe",
@@ -274,6 +275,7 @@ def test_table_is_json_and_mirrors_the_rows():
         "gradcam",
         "gradcam_info",
         "gradcam_maps",
+        "gradcam_predicted_maps",
     ]
     assert by_name["patterns"]["summary_kinds"] == [
         "dream",

@@ -196,7 +196,12 @@ def test_gradcam_raw_maps_and_classes_for_the_labels():
     images = IMAGE.expand(2, 1, 2, 2)
     inputs = Inputs(model=model, layers=[("conv", model.conv)], images=images, labels=torch.tensor([0, 1]))
     result = _read(snapshots.gradcam(inputs))
-    assert list(result) == ["cnnviz/gradcam/conv", "cnnviz/gradcam_maps/conv", "cnnviz/gradcam_info/conv"]
+    # no overlay PNGs (#18): the view draws them from the raw maps
+    assert list(result) == [
+        "cnnviz/gradcam_maps/conv",
+        "cnnviz/gradcam_info/conv",
+        "cnnviz/gradcam_predicted_maps/conv",
+    ]
     maps = result["cnnviz/gradcam_maps/conv"][1]
     np.testing.assert_allclose(maps[0], [[0.25, 0.0], [0.5, 0.0]], atol=1e-6)  # ReLU(x) / 4
     np.testing.assert_allclose(maps[1], [[0.0, 0.5], [0.0, 0.0]], atol=1e-6)  # ReLU(-2 x) / 4
@@ -204,6 +209,23 @@ def test_gradcam_raw_maps_and_classes_for_the_labels():
     assert content["columns"] == ["target", "predicted", "probability", "target_probability"]
     p = 1 / (1 + math.exp(-1.5))  # scores (0.5, -1): class 0 wins
     np.testing.assert_allclose(info, [[0, 0, p, p], [1, 0, p, 1 - p]], atol=1e-6)
+    # the predicted class (0 for both) explained too: image 0's label map, and for image 1 the class-0 map
+    predicted = result["cnnviz/gradcam_predicted_maps/conv"][1]
+    np.testing.assert_allclose(predicted, [[[0.25, 0.0], [0.5, 0.0]]] * 2, atol=1e-6)
+
+
+def test_gradcam_overlays_when_asked_are_the_image_under_its_stretched_map():
+    model = CamNet()
+    images = IMAGE.expand(2, 1, 2, 2)
+    inputs = Inputs(
+        model=model,
+        layers=[("conv", model.conv)],
+        images=images,
+        labels=torch.tensor([0, 1]),
+        settings={"overlays": True},  # the command line's --out files
+    )
+    result = _read(snapshots.gradcam(inputs))
+    assert list(result)[:3] == ["cnnviz/gradcam/conv", "cnnviz/gradcam_maps/conv", "cnnviz/gradcam_info/conv"]
     content, overlays = result["cnnviz/gradcam/conv"]
     assert content["colormap"] == "jet" and len(overlays) == 2 and overlays[0].shape == (2, 2, 3)
     # each overlay is the display image (min-max stretched) under its map scaled to [0, 1]

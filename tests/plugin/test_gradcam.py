@@ -20,7 +20,9 @@ def test_gradcam_step_matches_the_logged_info_and_maps(views_client, views_logge
         answer = get_json(
             views_client, api_url("gradcam/step", run=CALLBACK_RUN, layer="features", step=step)
         )
-        assert answer["step"] == step and answer["count"] == 4 and answer["colormap"] == "jet"
+        assert answer["step"] == step and answer["count"] == 4
+        # the callback logs no overlay PNGs (#18): the view draws each from the raw map
+        assert answer["overlays_logged"] is False and [i["overlay"] for i in answer["images"]] == [None] * 4
         assert answer["class_names"] == list(ShapesDataset.classes)
         assert answer["cam_shape"] == list(maps["values"][position].shape)
         for i, image in enumerate(answer["images"]):
@@ -34,10 +36,11 @@ def test_gradcam_step_matches_the_logged_info_and_maps(views_client, views_logge
             assert image["cam_scale"] == pytest.approx(scale[i], abs=1e-5)
         assert [a["method"] for a in answer["attributions"]] == ["saliency"]
         assert answer["attributions"][0]["step"] == step and len(answer["attributions"][0]["images"]) == 4
-    overlay = png_of(views_client, answer["images"][3]["overlay"])
-    assert overlay.shape == (32, 32, 3)
-    probe = png_of(views_client, answer["probe"]["images"][3])
-    assert probe.shape == (32, 32, 3) and not np.array_equal(probe, overlay)  # the heat-map is blended in
+    assert png_of(views_client, answer["probe"]["images"][3]).shape == (32, 32, 3)
+    # a run written before #18 (overlay PNGs): the overlays are served as before
+    old = get_json(views_client, api_url("gradcam/step", run=EXACT_RUN, layer="conv", step=10))
+    assert old["overlays_logged"] is True and old["colormap"] == "jet"
+    assert png_of(views_client, old["images"][0]["overlay"]).shape == (8, 8, 3)
 
 
 def test_gradcam_step_exact_values_with_undefined_entries(views_client):
@@ -116,7 +119,17 @@ def test_gradcam_image_follows_one_probe_image_over_training(views_client, views
         views_client, api_url("gradcam/image", run=CALLBACK_RUN, layer="features", index=2, limit=2)
     )
     assert [s["step"] for s in thinned["strip"]] == [1, 6]  # evenly spread, first and last kept
-    assert png_of(views_client, thinned["strip"][1]["overlay"]).shape == (32, 32, 3)
+    # no overlay PNGs logged: each thumbnail carries the image's raw map at its step
+    maps = views_logged["cnnviz/gradcam_maps/features"]
+    last = thinned["strip"][1]
+    assert last["overlay"] is None and last["map"]["shape"] == list(maps["values"][3].shape[1:])
+    np.testing.assert_array_equal(
+        base64_floats(last["map"]).reshape(last["map"]["shape"]), maps["values"][3][2]
+    )
+    old = get_json(views_client, api_url("gradcam/image", run=EXACT_RUN, layer="conv", index=0, limit=2))
+    assert (
+        png_of(views_client, old["strip"][1]["overlay"]).shape == (8, 8, 3) and "map" not in old["strip"][1]
+    )
     exact = get_json(views_client, api_url("gradcam/image", run=EXACT_RUN, layer="conv", index=2))
     assert exact["predicted"] == [0, None, 2] and exact["target_probability"] == [0.1, None, 0.99]
     assert exact["cam_max"] == [pytest.approx(0.47), pytest.approx(7.0), pytest.approx(47 * 0.21)]

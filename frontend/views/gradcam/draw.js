@@ -1,12 +1,51 @@
 // Grad-CAM view, DOM and canvas: the probe cards, one image's strip over training with its chart,
 // and its attribution maps. Never fetches: pictures arrive as bitmaps or promises of bitmaps.
+import { decodeFloat32 } from "../../api.js";
 import { h, setChildren } from "../../dom.js";
 import { colors, drawCam, lineChart, paintBitmap } from "../../draw.js";
 import { jet } from "../../colors.js";
 import { className, formatNumber, percent } from "../../format.js";
-import { camNumber, explainsText, isOutlierStep } from "./explain.js";
+import { camNumber, explainsText, isOutlierStep, stretchedMap, upsampleBilinear } from "./explain.js";
 
 const CARD = 112; // CSS px of one probe card
+const OVERLAY_ALPHA = 0.5; // the heat map's weight over the image (summary.heatmap_overlay's alpha)
+
+/**
+ * The overlay drawn from a raw map exactly as the PNGs of older runs were made (grad_cam's upsampling, then
+ * summary.heatmap_overlay): the map upsampled bilinearly to the probe image's size, stretched from its
+ * minimum to its peak, coloured jet and blended at OVERLAY_ALPHA over the image; then drawn to `side` device
+ * px like a logged PNG. Without a probe image the heat map alone, opaque, at `side` px. `values`: [N, mh, mw]
+ * flat, image `i`.
+ */
+export function paintOverlayFromMap(canvas, probe, values, i, mh, mw, side) {
+  const width = probe ? probe.width : Math.max(1, Math.round(side));
+  const height = probe ? probe.height : width;
+  const work = document.createElement("canvas");
+  work.width = width;
+  work.height = height;
+  const wctx = work.getContext("2d");
+  let base = null;
+  if (probe) {
+    wctx.drawImage(probe, 0, 0);
+    base = wctx.getImageData(0, 0, width, height).data;
+  }
+  const heat = stretchedMap(
+    upsampleBilinear(values.subarray(i * mh * mw, (i + 1) * mh * mw), mh, mw, height, width),
+    0,
+    width * height,
+  );
+  const img = wctx.createImageData(width, height);
+  const a = base ? OVERLAY_ALPHA : 1;
+  for (let k = 0; k < width * height; k++) {
+    const colour = jet(heat[k]);
+    for (let c = 0; c < 3; c++)
+      img.data[k * 4 + c] = Math.round((base ? (1 - a) * base[k * 4 + c] : 0) + a * colour[c]);
+    img.data[k * 4 + 3] = 255;
+  }
+  wctx.putImageData(img, 0, 0);
+  paintBitmap(canvas, work, side, side);
+  canvas.dataset.drawn = "true";
+}
 
 /** Label, the class the map explains and the prediction under a card (marked when they differ). */
 function caption(names, item, explains) {
@@ -41,8 +80,8 @@ function caption(names, item, explains) {
   return lines;
 }
 
-/** One probe card: the probe image under its heat-map (logged overlay, or raw CAM from `maps`). */
-export function camCard(item, { data, overlays, probes, maps }, selected, onClick) {
+/** One probe card: the probe image under its heat-map (logged overlay or one drawn from the map, or raw CAM). */
+export function camCard(item, { data, overlays, probes, maps, raw, explain }, selected, onClick) {
   const i = item.index;
   const base = h("canvas", { class: "cam-base" });
   const top = h("canvas", { class: "cam-overlay" });
@@ -50,13 +89,16 @@ export function camCard(item, { data, overlays, probes, maps }, selected, onClic
   const side = CARD * (window.devicePixelRatio || 1);
   if (probe) paintBitmap(base, probe, side, side);
   else base.hidden = true;
-  if (maps && maps.shape && i < maps.shape[0]) {
+  const mapped = maps && maps.shape && i < maps.shape[0];
+  if (raw && mapped) {
     // the raw CAM at its logged resolution (the layer's, e.g. 7×7; older runs: the input's), smoothed up to the card
     top.width = top.height = Math.round(side);
     const [, mh, mw] = maps.shape;
     drawCam(top, maps.values, i * mh * mw, mh, mw, maps.scale[i] || 0);
-  } else {
+  } else if (overlays[i]) {
     paintBitmap(top, overlays[i], side, side);
+  } else if (mapped) {
+    paintOverlayFromMap(top, probe, maps.values, i, maps.shape[1], maps.shape[2], side);
   }
   top.classList.toggle("alone", !probe);
   return h(
@@ -71,7 +113,11 @@ export function camCard(item, { data, overlays, probes, maps }, selected, onClic
       on: { click: onClick },
     },
     h("div", { class: "cam-stack" }, base, top),
-    h("span", { class: "cam-caption" }, caption(data.class_names, item, data.explains)),
+    h(
+      "span",
+      { class: "cam-caption" },
+      caption(data.class_names, item, explain === "predicted" ? "predicted" : data.explains),
+    ),
   );
 }
 
@@ -97,13 +143,15 @@ export function buildStrip(p, watch, picture, onPick) {
     const wrong = watch.label !== null && watch.predicted[at] !== null && watch.predicted[at] !== watch.label;
     const outlier = isOutlierStep(watch.cam_outliers, entry.step);
     const ctx = thumb.getContext("2d");
-    picture(entry.overlay)
-      .then((b) => {
-        ctx.imageSmoothingEnabled = false;
-        ctx.drawImage(b, 0, 0, 56, 56);
-        thumb.dataset.drawn = "true";
-      })
-      .catch(() => {});
+    if (entry.overlay)
+      picture(entry.overlay)
+        .then((b) => {
+          ctx.imageSmoothingEnabled = false;
+          ctx.drawImage(b, 0, 0, 56, 56);
+          thumb.dataset.drawn = "true";
+        })
+        .catch(() => {});
+    else if (entry.map) paintStripMap(thumb, entry.map, watch.probe_image, picture);
     return h(
       "button",
       {
@@ -118,6 +166,17 @@ export function buildStrip(p, watch, picture, onPick) {
     );
   });
   setChildren(p.strip, items);
+}
+
+/** A strip thumbnail drawn from the image's raw map at that step, over the probe image when it was logged. */
+function paintStripMap(thumb, map, probeUrl, picture) {
+  const [mh, mw] = map.shape;
+  const values = decodeFloat32(map.data);
+  const paint = (probe) => paintOverlayFromMap(thumb, probe, values, 0, mh, mw, 56);
+  if (!probeUrl) return paint(null);
+  picture(probeUrl)
+    .then(paint)
+    .catch(() => paint(null));
 }
 
 /** Mark the strip's item at the last step <= `step`. */
@@ -158,7 +217,8 @@ export function drawWatchChart(p, watch, step, width) {
 }
 
 /** The image, its Grad-CAM and its attribution maps side by side (unchanged ones are not redrawn). */
-export function drawAttributions(p, data, index, picture) {
+export function drawAttributions(p, loaded, index, picture) {
+  const { data } = loaded;
   const maps = (data.attributions || []).filter((a) => index < a.images.length);
   const key = `${index}|${data.step}|${maps.map((a) => a.images[index]).join("|")}`;
   if (p.attributionKey === key) return; // already shown: no flicker while the slider moves
@@ -167,12 +227,18 @@ export function drawAttributions(p, data, index, picture) {
   const probeUrl = data.probe && data.probe.images[Math.min(index, data.probe.images.length - 1)];
   const entries = [
     ...(probeUrl ? [{ label: "image", url: probeUrl }] : []),
-    { label: `Grad-CAM (step ${data.step})`, url: data.images[index].overlay },
+    { label: `Grad-CAM (step ${data.step})`, url: data.images[index].overlay, cam: true },
     ...maps.map((a) => ({ label: `${a.method.replace(/_/g, " ")} (step ${a.step})`, url: a.images[index] })),
   ];
+  const camMaps = loaded.maps;
   const figures = entries.map((entry) => {
     const canvas = h("canvas", { class: "attribution-map" });
-    paintLater(canvas, picture(entry.url), 96);
+    if (entry.url) paintLater(canvas, picture(entry.url), 96);
+    else if (entry.cam && camMaps && camMaps.shape && index < camMaps.shape[0]) {
+      const probe = loaded.probes[Math.min(index, loaded.probes.length - 1)] || null;
+      const [, mh, mw] = camMaps.shape;
+      paintOverlayFromMap(canvas, probe, camMaps.values, index, mh, mw, 96 * (window.devicePixelRatio || 1));
+    }
     return h("figure", { class: "attribution" }, canvas, h("figcaption", { text: entry.label }));
   });
   setChildren(

@@ -45,15 +45,47 @@ export function explainsText(item, names, explains) {
   };
 }
 
-/** The view's line on which class the maps explain, and whether the predicted class's maps exist. */
-export function explainsNote(data) {
+/**
+ * The view's line on which class the maps explain; `explain` is the view's choice ("target": the logged
+ * explained class, "predicted": each image's predicted class, drawn from its own logged maps).
+ */
+export function explainsNote(data, explain = "target") {
   if (data.explains === "predicted")
     return "Maps explain the predicted class (no labels logged with the probe images).";
   const differ = data.images.filter(
     (x) => x.target !== null && x.predicted !== null && x.target >= 0 && x.target !== x.predicted,
   ).length;
   const which = differ ? ` (${differ} image${differ === 1 ? "" : "s"} predicted otherwise at this step)` : "";
+  if (explain === "predicted")
+    return `Maps explain each image's predicted class${which}; "Explain: label" shows the label's.`;
+  if (data.predicted_maps_logged)
+    return `Maps explain the label${which}; "Explain: predicted class" shows the predicted class's maps.`;
   return `Maps explain the label; the predicted class's map is not logged${which}.`;
+}
+
+/**
+ * A card's item as the predicted class's map explains it: the predicted class as the target, the map's
+ * peak and whether this step's peak is an outlier above its shared scale from `maps` (api/gradcam/maps with
+ * explain=predicted: values [N, h, w], scale, outlier_steps).
+ */
+export function predictedItem(item, maps, step) {
+  const i = item.index;
+  let peak = null;
+  if (maps && maps.shape && i < maps.shape[0]) {
+    const n = maps.shape[1] * maps.shape[2];
+    for (let k = i * n; k < (i + 1) * n; k++)
+      if (Number.isFinite(maps.values[k]) && (peak === null || maps.values[k] > peak)) peak = maps.values[k];
+  }
+  return {
+    ...item,
+    target: item.predicted,
+    target_probability: item.probability,
+    cam_max: peak,
+    cam_scale: maps && maps.scale ? maps.scale[i] : null,
+    cam_clipped: (maps && maps.outlier_steps ? maps.outlier_steps : []).some(
+      (o) => o.step === step && o.images.includes(i),
+    ),
+  };
 }
 
 /** "layer4: 2×2 map, upsampled to 64×64 for display", from the logged maps' shape and the overlay's size. */
@@ -77,4 +109,61 @@ export function outlierText(outliers) {
 /** Whether `step` is one of the outlier steps (a map clipped at the top of the shared scale). */
 export function isOutlierStep(outliers, step) {
   return (outliers || []).some((o) => o.step === step);
+}
+
+/**
+ * Image `i`'s map (`count` values from `offset` of `values`) stretched to [0, 1] from its own minimum to its
+ * peak, as the overlay PNGs of older runs were (snapshots.images.per_image_unit): a constant map is all 0,
+ * a non-finite value counts as 0.
+ */
+export function stretchedMap(values, offset, count) {
+  const out = new Float32Array(count);
+  let low = Infinity;
+  let high = -Infinity;
+  for (let i = 0; i < count; i++) {
+    const v = values[offset + i];
+    out[i] = Number.isFinite(v) ? v : 0;
+    if (out[i] < low) low = out[i];
+    if (out[i] > high) high = out[i];
+  }
+  const span = high - low;
+  for (let i = 0; i < count; i++) out[i] = span > 0 ? (out[i] - low) / span : 0;
+  return out;
+}
+
+/**
+ * A `h`×`w` map resampled to `outH`×`outW` bilinearly with half-pixel centres (torch's
+ * `interpolate(mode="bilinear", align_corners=False)`, as grad_cam upsamples its maps).
+ */
+export function upsampleBilinear(map, h, w, outH, outW) {
+  const out = new Float32Array(outH * outW);
+  const axis = (size, outSize) => {
+    const index0 = new Int32Array(outSize);
+    const index1 = new Int32Array(outSize);
+    const weight = new Float32Array(outSize);
+    for (let o = 0; o < outSize; o++) {
+      const x = Math.max(0, ((o + 0.5) * size) / outSize - 0.5);
+      const i = Math.min(Math.floor(x), size - 1);
+      index0[o] = i;
+      index1[o] = Math.min(i + 1, size - 1);
+      weight[o] = x - i;
+    }
+    return { index0, index1, weight };
+  };
+  const ys = axis(h, outH);
+  const xs = axis(w, outW);
+  for (let y = 0; y < outH; y++) {
+    const r0 = ys.index0[y] * w;
+    const r1 = ys.index1[y] * w;
+    const fy = ys.weight[y];
+    for (let x = 0; x < outW; x++) {
+      const c0 = xs.index0[x];
+      const c1 = xs.index1[x];
+      const fx = xs.weight[x];
+      const top = map[r0 + c0] * (1 - fx) + map[r0 + c1] * fx;
+      const bottom = map[r1 + c0] * (1 - fx) + map[r1 + c1] * fx;
+      out[y * outW + x] = top * (1 - fy) + bottom * fy;
+    }
+  }
+  return out;
 }

@@ -11,15 +11,22 @@
 import { field, h, setChildren, toggle } from "../../dom.js";
 import { className, percent, stepNote } from "../../format.js";
 import { basePanel, layerView } from "../../layer_view.js";
-import { layersWith } from "../../steps.js";
-import { camReady, camStep, camSteps, watchSeries } from "./data.js";
+import { camLayers, camReady, camStep, camSteps, watchSeries } from "./data.js";
 import { buildStrip, camCard, drawAttributions, drawColourBar, drawWatchChart, markStrip } from "./draw.js";
-import { camNumber, colourBarTicks, explainsNote, explainsText, nativeNote, outlierText } from "./explain.js";
+import {
+  camNumber,
+  colourBarTicks,
+  explainsNote,
+  explainsText,
+  nativeNote,
+  outlierText,
+  predictedItem,
+} from "./explain.js";
 import { picture } from "../top_images/data.js";
 import { drawFaithfulness } from "./faithfulness.js";
 
 export function create(root, shell) {
-  const st = { image: 0, opacity: 0.6, colouring: "overlay", only: "all" };
+  const st = { image: 0, opacity: 0.6, colouring: "overlay", only: "all", explain: "target" };
   let view;
 
   function applyOpacity() {
@@ -68,7 +75,12 @@ export function create(root, shell) {
     p.note.textContent = parts.join(" · ");
     p.el.dataset.step = String(step);
     if (st.image >= data.images.length) st.image = 0;
-    const shown = data.images.filter((x) => st.only === "all" || x.misclassified === true);
+    // the cards as the chosen class explains them (the predicted class's maps: its peak, scale and outliers)
+    loaded.items =
+      loaded.explain === "predicted"
+        ? data.images.map((x) => predictedItem(x, maps, data.step))
+        : data.images;
+    const shown = loaded.items.filter((x) => st.only === "all" || x.misclassified === true);
     const cards = shown.map((item) => camCard(item, loaded, st.image, () => choose(item.index)));
     if (!cards.length)
       cards.push(
@@ -82,24 +94,32 @@ export function create(root, shell) {
       );
     setChildren(p.grid, cards);
     p.grid.dataset.step = String(step);
-    p.grid.dataset.colouring = maps ? "raw" : "overlay";
+    p.grid.dataset.colouring = loaded.raw ? "raw" : "overlay";
+    p.grid.dataset.overlays = data.overlays_logged === false ? "drawn" : "logged";
+    p.grid.dataset.explains = loaded.explain;
+    const choice = root.querySelector(".explain-field"); // offered when any panel's run logged both classes' maps
+    if (choice && data.explains === "label" && data.predicted_maps_logged) choice.hidden = false;
     explainPanel(p, loaded);
-    drawWatch(p, data);
+    drawWatch(p, loaded);
   }
 
   /** Which class the maps explain, their native resolution, the outlier steps and the colour bar. */
-  function explainPanel(p, { data, overlays, maps }) {
+  function explainPanel(p, loaded) {
+    const { data, overlays, probes, maps, raw } = loaded;
     const outliers = outlierText(data.outlier_steps);
     setChildren(
       p.explain,
-      h("div", { class: "cam-explains-note", text: explainsNote(data) }),
-      h("div", { class: "cam-native", text: nativeNote(data.layer, data.cam_shape, overlays[0]) }),
+      h("div", { class: "cam-explains-note", text: explainsNote(data, loaded.explain) }),
+      h("div", {
+        class: "cam-native",
+        text: nativeNote(data.layer, data.cam_shape, overlays[0] || probes[0]),
+      }),
       outliers ? h("div", { class: "cam-outliers", text: outliers }) : null,
     );
     const index = Math.min(st.image, data.images.length - 1);
-    const item = data.images[index];
+    const item = loaded.items[index];
     let ticks = [];
-    if (maps && item) {
+    if (raw && maps && item) {
       const top = maps.scale[index];
       ticks = colourBarTicks(top);
       p.barTitle.textContent = `Raw CAM of probe #${index}, one scale over all logged steps: 0 – ${camNumber(top)} (colour = value ÷ ${camNumber(top)}, clipped above)`;
@@ -109,7 +129,7 @@ export function create(root, shell) {
         { t: 0, text: known ? "min" : "low" },
         { t: 1, text: known ? `peak ${camNumber(item.cam_max)}` : "high" },
       ];
-      p.barTitle.textContent = `Logged overlay: each map stretched from its own minimum to its peak${known ? ` (probe #${index} at step ${data.step}: peak ${camNumber(item.cam_max)})` : " (raw maps not logged: the values are unknown)"}`;
+      p.barTitle.textContent = `${data.overlays_logged === false ? "Overlay" : "Logged overlay"}: each map stretched from its own minimum to its peak${known ? ` (probe #${index} at step ${data.step}: peak ${camNumber(item.cam_max)})` : " (raw maps not logged: the values are unknown)"}`;
     }
     p.key.hidden = !item;
     drawColourBar(p.bar, ticks, view.compared ? 260 : 320);
@@ -121,16 +141,17 @@ export function create(root, shell) {
     view.redraw();
   }
 
-  async function drawWatch(p, data) {
+  async function drawWatch(p, loaded) {
+    const { data } = loaded;
     const index = Math.min(st.image, data.images.length - 1);
     p.watch.hidden = index < 0;
     if (index < 0) return;
-    const key = `${index}|${p.steps.length}|${p.steps[p.steps.length - 1]}`;
+    const key = `${index}|${p.steps.length}|${p.steps[p.steps.length - 1]}|${loaded.explain}`;
     const live = view.live();
     if (p.watchKey !== key) {
       let watch;
       try {
-        watch = await watchSeries(p.run.name, p.layer, index, view.compared ? 12 : 24);
+        watch = await watchSeries(p.run.name, p.layer, index, view.compared ? 12 : 24, loaded.explain);
       } catch (error) {
         const text = `Could not load this image's history: ${error.message}`;
         if (live()) setChildren(p.strip, h("p", { class: "hint", text }));
@@ -142,13 +163,17 @@ export function create(root, shell) {
       buildStrip(p, watch, picture, (step) => view.slider.select(step));
     }
     markStrip(p, data.step);
-    const item = data.images[index];
-    const said = explainsText(item, data.class_names, data.explains);
+    const item = loaded.items[index];
+    const said = explainsText(
+      item,
+      data.class_names,
+      loaded.explain === "predicted" ? "predicted" : data.explains,
+    );
     const label = className(data.class_names, item.label);
     p.detail.textContent = `Probe #${index}${label ? ` (${label})` : ""} at step ${data.step}: ${said.explains} · ${said.predicted || "prediction not logged"}${said.differ ? " — they differ: the map shows the evidence for the explained class, not for the prediction" : ""}`;
     p.detail.classList.toggle("differ", said.differ);
     drawWatchChart(p, p.watchData, data.step, view.compared ? 380 : 560);
-    drawAttributions(p, data, index, picture);
+    drawAttributions(p, loaded, index, picture);
     drawFaithfulness(p, data.step, index, { live, width: view.compared ? 380 : 560 });
   }
 
@@ -156,7 +181,7 @@ export function create(root, shell) {
   return layerView(root, shell, {
     name: "gradcam",
     nothing: "Grad-CAM",
-    layersOf: (run) => layersWith(run, "gradcam"),
+    layersOf: camLayers,
     take(intent) {
       if (Number.isInteger(intent.image)) st.image = intent.image; // a link's probe image
       return intent.layer;
@@ -167,8 +192,8 @@ export function create(root, shell) {
     keep: (p) => (p.watchKey = ""), // new steps may have arrived: refresh the strip
     load: async (p, layer) => ({ steps: await camSteps(p.run, layer) }),
     none,
-    ready: (p, step) => camReady(p.run.name, p.layer, step, raw()),
-    fetch: (p, step) => camStep(p.run.name, p.layer, step, raw()),
+    ready: (p, step) => camReady(p.run.name, p.layer, step, raw(), st.explain),
+    fetch: (p, step) => camStep(p.run.name, p.layer, step, raw(), st.explain),
     paint,
   });
 }
@@ -202,14 +227,14 @@ function camControls(st, view, applyOpacity) {
     );
   const colouring = choice(
     [
-      { value: "overlay", label: "logged overlay" },
+      { value: "overlay", label: "overlay" },
       { value: "raw", label: "raw CAM, shared scale" },
     ],
     "colouring",
     { class: "colouring", "aria-label": "heat-map colouring" },
   );
   colouring.title =
-    "Logged overlay: each map stretched to its own range (shows where). Raw CAM: one colour scale per image over all steps (shows how strongly, comparable over training).";
+    "Overlay: each map stretched to its own range (shows where). Raw CAM: one colour scale per image over all steps (shows how strongly, comparable over training).";
   const only = choice(
     [
       { value: "all", label: "all" },
@@ -222,5 +247,32 @@ function camControls(st, view, applyOpacity) {
     field("Heat-map opacity", h("span", { class: "opacity-box" }, opacity, readout)),
     field("Colouring", colouring),
     field("Show", only),
+    explainField(st, view),
   ];
+}
+
+/**
+ * "Explain: label | predicted class": which class's maps the cards show. Offered when a panel's maps explain
+ * the labels and the predicted class's maps are logged (`paint` shows it then); hidden otherwise.
+ */
+function explainField(st, view) {
+  const choice = toggle(
+    [
+      { value: "target", label: "label" },
+      { value: "predicted", label: "predicted class" },
+    ],
+    st.explain,
+    (value) => {
+      st.explain = value;
+      for (const p of view.panels) p.watchKey = "";
+      view.redraw();
+    },
+    { class: "explain-choice", "aria-label": "which class the maps explain" },
+  );
+  choice.title =
+    "Label: the maps logged for each image's label. Predicted class: the maps of the class the network predicted (logged with them; the same map where the two agree).";
+  const wrapper = field("Explain", choice);
+  wrapper.classList.add("explain-field");
+  wrapper.hidden = true;
+  return wrapper;
 }

@@ -7,6 +7,11 @@ peaks excepted (``_robust_scale``: one exploding step must not blank every other
 scale of the raw-CAM mode; the outlier steps are answered so the view can say they are clipped. A map is stored at the Grad-CAM layer's resolution (7 x 7 for
 ResNet-50's ``layer4`` at 224 px; older runs stored it upsampled to the input): the routes serve
 each step's own shape and the view upsamples it when drawing.
+
+Since issue #18 the callback logs no overlay PNGs (``gradcam``: 30 KB per probe image at 224 px, half of a
+ResNet-50 run's bytes): the view draws each overlay from the raw map, stretched per image as the PNG was.
+The routes anchor on ``gradcam`` when a run has it (older runs: ``overlay`` URLs as before) and on
+``gradcam_maps`` otherwise (``overlay`` is None; the strip carries each thumbnail's map).
 """
 
 from __future__ import annotations
@@ -159,12 +164,65 @@ def _attributions(env: RouteContext, run: str, step: int) -> list:
     return attributions
 
 
+def _anchor(query: Query, env: RouteContext) -> tuple[str, str, Any, Series, bool]:
+    """``(run, layer, info, series, overlays)``: the layer's ``gradcam`` overlays when logged (older runs),
+    else its ``gradcam_maps``; a 404 naming the layers with either otherwise."""
+    run = env.run(query)
+    layer = query.text("layer")
+    overlays = env.index().get(run, metadata.GRADCAM, layer) is not None
+    if not overlays and env.index().get(run, metadata.GRADCAM_MAPS, layer) is None:
+        layers = sorted(
+            set(env.index().layers(run, metadata.GRADCAM))
+            | set(env.index().layers(run, metadata.GRADCAM_MAPS))
+        )
+        raise HTTPError(
+            404,
+            f"layer: run {run[:200]!r} has no Grad-CAM for layer {layer[:200]!r}; layers with Grad-CAM: "
+            f"{layers[:20]}",
+        )
+    info = env.info(run, metadata.GRADCAM if overlays else metadata.GRADCAM_MAPS, layer)
+    return run, layer, info, env.series(info), overlays
+
+
+EXPLAINS = ("target", "predicted")
+PREDICTED_MAPS = "gradcam_predicted_maps"  # tb_cnnviz.snapshots.probe_images.GRADCAM_PREDICTED_MAPS
+
+
+def _maps_kind(query: Query) -> str:
+    """The series of raw maps the query's ``explain`` asks for: the explained class's (``target``, default)
+    or each image's predicted class's (``predicted``, logged when the maps explain the labels)."""
+    explain = query.text("explain", required=False, default="target")
+    if explain not in EXPLAINS:
+        raise HTTPError(400, f"explain: {explain[:40]!r} is not valid; expected one of {list(EXPLAINS)}")
+    return PREDICTED_MAPS if explain == "predicted" else metadata.GRADCAM_MAPS
+
+
+def _maps_series(env: RouteContext, run: str, layer: str, kind: str) -> Series | None:
+    """The raw maps of ``kind``; for the predicted class a 404 saying when they are logged if they are not."""
+    series = env.optional(run, kind, layer)
+    if series is None and kind == PREDICTED_MAPS:
+        raise HTTPError(
+            404,
+            f"explain: run {run[:200]!r} logged no predicted-class maps for layer {layer[:200]!r}; the callback "
+            "logs them with the label's maps when the probe images have labels (runs from before issue #16 have none)",
+        )
+    return series
+
+
+def _count(value: Any) -> int:
+    """Probe images at a logged step: overlay keys, or the first axis of a ``[N, h, w]`` map."""
+    if isinstance(value, np.ndarray):
+        return int(value.shape[0]) if value.ndim == 3 else 0
+    return len(value)
+
+
 def gradcam_step(request: Any, query: Query, env: RouteContext) -> dict:
-    """The Grad-CAM overlays (one PNG per probe image) of a layer at a logged step, with each image's
-    label, prediction and probabilities, its CAM maximum, the probe images and any attribution maps."""
-    run, layer, info, series = env.layer_series(query, metadata.GRADCAM)
+    """The Grad-CAM cards of a layer at a logged step: each image's overlay PNG (older runs; None: the view
+    draws it from the raw map), label, prediction and probabilities, its CAM maximum, the probe images and
+    any attribution maps."""
+    run, layer, info, series, overlays = _anchor(query, env)
     step = query.integer("step")
-    count = len(series.values[position(series, step, f"gradcam of {layer!r} in {run!r}")])
+    count = _count(series.values[position(series, step, f"Grad-CAM of {layer!r} in {run!r}")])
     logged_info = env.logged_at(run, metadata.GRADCAM_INFO, layer, step)
     rows = _info_rows(logged_info.value if logged_info else None, count)
     probe = env.probe(run, step)
@@ -187,7 +245,7 @@ def gradcam_step(request: Any, query: Query, env: RouteContext) -> dict:
         images.append(
             {
                 "index": i,
-                "overlay": image_url(run, metadata.GRADCAM, layer, step, i),
+                "overlay": image_url(run, metadata.GRADCAM, layer, step, i) if overlays else None,
                 "label": label,
                 **(rows[i] or NO_INFO),
                 "misclassified": _misclassified(label, rows[i]),
@@ -203,12 +261,13 @@ def gradcam_step(request: Any, query: Query, env: RouteContext) -> dict:
         "count": count,
         "images": images,
         "cam_shape": cam["shape"],
+        "overlays_logged": overlays,
         "cam_scale_rule": SCALE_RULE,
         "outlier_steps": outlier_steps,
-        # the callback explains the label when the probe images have labels, else the predicted class, and
-        # logs only that class's maps (snapshots.probe_images.gradcam)
+        # the callback explains the label when the probe images have labels, else the predicted class; with
+        # labels it logs the predicted class's maps too (snapshots.probe_images.gradcam; not before #16)
         "explains": "label" if labels else "predicted",
-        "predicted_maps_logged": not labels,
+        "predicted_maps_logged": not labels or env.index().get(run, PREDICTED_MAPS, layer) is not None,
         "class_names": (probe or {}).get("class_names"),
         "probe": probe,
         "attributions": _attributions(env, run, step),
@@ -218,10 +277,17 @@ def gradcam_step(request: Any, query: Query, env: RouteContext) -> dict:
 
 def gradcam_maps(request: Any, query: Query, env: RouteContext) -> Any:
     """Raw (unnormalised) CAMs ``[N, h, w]`` of a layer at a logged step as base64 float32, and each image's
-    maximum over all logged steps, so the browser can colour every step on one scale."""
-    run, layer, info, series = env.layer_series(query, metadata.GRADCAM_MAPS)
+    maximum over all logged steps, so the browser can colour every step on one scale; ``explain=predicted``:
+    the maps of each image's predicted class (``gradcam_predicted_maps``) instead of the explained class's."""
+    kind = _maps_kind(query)
+    run = env.run(query)
+    layer = query.text("layer")
+    if kind == PREDICTED_MAPS:
+        _maps_series(env, run, layer, kind)
+    info = env.info(run, kind, layer)
+    series = env.series(info)
     step = query.integer("step")
-    value = series.values[position(series, step, f"gradcam_maps of {layer!r} in {run!r}")]
+    value = series.values[position(series, step, f"{kind} of {layer!r} in {run!r}")]
     if value.ndim != 3:
         raise HTTPError(
             404,
@@ -235,6 +301,7 @@ def gradcam_maps(request: Any, query: Query, env: RouteContext) -> Any:
             "layer": layer,
             "step": step,
             "shape": list(value.shape),
+            "explain": "predicted" if kind == PREDICTED_MAPS else "target",
             "dtype": "float32",
             "data": base64.b64encode(np.ascontiguousarray(value, dtype="<f4").tobytes()).decode("ascii"),
             "scale": scale,
@@ -255,17 +322,19 @@ def _thin(count: int, limit: int) -> list[int]:
 
 def gradcam_image(request: Any, query: Query, env: RouteContext) -> dict:
     """One probe image over training: its prediction, probabilities and CAM maximum at every logged step,
-    and its overlay at up to ``limit`` steps spread over the run (the "watch one image" strip)."""
-    run, layer, info, series = env.layer_series(query, metadata.GRADCAM)
+    and its overlay at up to ``limit`` steps spread over the run (the "watch one image" strip: an overlay URL,
+    or when no overlays were logged the image's raw map ``[h, w]`` at that step, which the view colours)."""
+    run, layer, info, series, overlays = _anchor(query, env)
     if not len(series.steps):
-        raise HTTPError(404, f"layer: gradcam of {layer!r} in {run!r} has no logged steps yet")
+        raise HTTPError(404, f"layer: Grad-CAM of {layer!r} in {run!r} has no logged steps yet")
     index = checked_index(
         query,
         "index",
-        len(series.values[-1]),
-        f"the last logged step ({int(series.steps[-1])}) of gradcam {layer!r}",
+        _count(series.values[-1]),
+        f"the last logged step ({int(series.steps[-1])}) of Grad-CAM {layer!r}",
     )
     limit = query.integer("limit", default=DEFAULT_STRIP, minimum=1, maximum=MAX_STRIP)
+    kind = _maps_kind(query)
     steps = [int(s) for s in series.steps]
     info_series = env.optional(run, metadata.GRADCAM_INFO, layer)
     rows = []
@@ -274,7 +343,7 @@ def gradcam_image(request: Any, query: Query, env: RouteContext) -> dict:
         rows.append(_info_rows(info_series.values[at] if at is not None else None, index + 1)[index])
     cam_max: list = [None] * len(steps)
     cam_scale, cam_outliers = None, []
-    maps = env.optional(run, metadata.GRADCAM_MAPS, layer)
+    maps = _maps_series(env, run, layer, kind)
     if maps is not None:
         map_steps, table = _cam_maxima(maps)
         column = table[:, index] if index < table.shape[1] else np.full(len(map_steps), np.nan)
@@ -306,11 +375,45 @@ def gradcam_image(request: Any, query: Query, env: RouteContext) -> dict:
         "cam_max": cam_max,
         "cam_scale": cam_scale,
         "cam_outliers": cam_outliers,
-        "strip": [
-            {"step": steps[i], "overlay": image_url(run, metadata.GRADCAM, layer, steps[i], index)}
-            for i in _thin(len(steps), limit)
-            if index < len(series.values[i])
-        ],
+        "explain": "predicted" if kind == PREDICTED_MAPS else "target",
+        "strip": _strip(run, layer, index, steps, limit, series, maps, overlays and kind != PREDICTED_MAPS),
+    }
+
+
+def _strip(
+    run: str,
+    layer: str,
+    index: int,
+    steps: list,
+    limit: int,
+    series: Series,
+    maps: Series | None,
+    overlays: bool,
+) -> list:
+    """Up to ``limit`` thumbnails of image ``index`` spread over the logged steps: overlay URLs (``overlays``),
+    else the image's raw map from ``maps`` at each step that has one."""
+    entries = []
+    for i in _thin(len(steps), limit):
+        if overlays:
+            if index < _count(series.values[i]):
+                entries.append(_strip_entry(run, layer, steps[i], index, series.values[i], True))
+            continue
+        at = maps.position(steps[i]) if maps is not None else None
+        if at is not None and index < _count(maps.values[at]):
+            entries.append(_strip_entry(run, layer, steps[i], index, maps.values[at], False))
+    return entries
+
+
+def _strip_entry(run: str, layer: str, step: int, index: int, value: Any, overlays: bool) -> dict:
+    """One thumbnail of the strip: the overlay PNG's URL, or image ``index``'s raw map at ``step``."""
+    if overlays:
+        return {"step": step, "overlay": image_url(run, metadata.GRADCAM, layer, step, index)}
+    # base64 float32, as api/gradcam/maps: a map of tiny values (1e-7) must not round to a flat one
+    data = base64.b64encode(np.ascontiguousarray(value[index], dtype="<f4").tobytes()).decode("ascii")
+    return {
+        "step": step,
+        "overlay": None,
+        "map": {"shape": list(value.shape[1:]), "dtype": "float32", "data": data},
     }
 
 
