@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from tb_cnnviz import metadata, snapshots, summary
-from tb_cnnviz.analysis.layers import model_device
+from tb_cnnviz.analysis.layers import call_order, model_device
 from tb_cnnviz.callbacks import compilation, distributed, scalars
 from tb_cnnviz.callbacks.background import BackgroundWorker, detached_copy, same_layers
 from tb_cnnviz.callbacks.config import Options, build, writer_for
@@ -216,20 +216,38 @@ class CNNVizCallback:
 
     def _log_layer_order(self, step: int) -> None:
         """Log the layers of every enabled snapshot in the model's order (summary kind ``layer_order``), so
-        the tab can match the layers of two architectures by their place in the model, not by name."""
+        the tab can match the layers of two architectures by their place in the model, not by name: the
+        order one forward pass of a probe image runs them (registration order for those it does not run,
+        and for all of them without a probe image)."""
         if self.rank != 0:
             return
-        rank = {module: i for i, (_, module) in enumerate(self.base.named_modules())}
-        found = {
-            name: rank.get(module, len(rank))
-            for snapshot, pairs in self.config.layers.items()
+        pairs = {
+            name: module
+            for snapshot, layers in self.config.layers.items()
             if self.enabled.get(snapshot)
-            for name, module in pairs
+            for name, module in layers
         }
-        if found:
-            names = sorted(found, key=lambda name: (found[name], name))
-            order = np.array([found[name] for name in names], dtype=np.float32)
-            self._record("layer_order", order, step, layers=names)
+        if not pairs:
+            return
+        registered = {module: i for i, (_, module) in enumerate(self.base.named_modules())}
+        images = next((x for x, _ in self.config.inputs.values() if x is not None), None)
+        called: dict = {}
+        if images is not None:
+            try:
+                with compilation.own_forwards(self.base, self.config.compiled):
+                    x = images[:1].to(model_device(self.base))
+                    called = call_order(self.base, x, pairs.values())
+            except Exception:  # the tab falls back to registration order; training goes on
+                if self.strict:
+                    raise
+        ranks = {
+            name: (called.get(module, -1), registered.get(module, len(registered)))
+            for name, module in pairs.items()
+        }
+        names = sorted(ranks, key=lambda name: (ranks[name][0] < 0, ranks[name][0], ranks[name][1], name))
+        values = np.array([ranks[name] for name in names], dtype=np.float32).reshape(len(names), 2)
+        how = "execution" if called else "registration"
+        self._record("layer_order", values, step, layers=names, order=how)
 
     def _record(self, kind: str, values: np.ndarray, step: int, **content: Any) -> None:
         """Write one of the run's own records (``kinds.RUN_RECORDS``); a failure warns, never stops training."""

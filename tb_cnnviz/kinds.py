@@ -286,10 +286,12 @@ SUMMARY_KINDS: dict[str, SummaryKind] = {
             "layer_order",
             TENSOR,
             False,
-            "float32 [L]: each layer named in content `layers` (every layer the run logs, in the model's order) "
-            "at its rank in the model's named_modules(); written once, at the first step (the tab matches "
-            "layers of two architectures by their place in this order)",
-            {"layers": "texts"},
+            "float32 [L, 2]: per layer named in content `layers` (every layer the run logs, in the model's order: "
+            "`order` 'execution', the order one forward pass of a probe image finishes them, those it does not "
+            "run after them; 'registration' without a probe image) its rank in that pass (-1: not run) and in "
+            "named_modules(); written once, at the first step (the tab matches the layers of two architectures by "
+            "their place in this order)",
+            {"layers": "texts", "order": "text"},
         ),
         SummaryKind(
             "dream",

@@ -159,6 +159,21 @@ def leaf_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     ]
 
 
+def call_order(model: nn.Module, images: torch.Tensor, modules: Iterable[nn.Module]) -> dict[nn.Module, int]:
+    """``{module: rank}``: the order in which one forward pass of ``images`` finishes each of ``modules`` the
+    first time (its output's place in the data flow; a stage finishes after the convs inside it). Modules the
+    pass does not run are left out. Eval mode, no gradient; modes, RNG and hooks restored."""
+    order: dict[nn.Module, int] = {}
+
+    def hook(module, _inputs, _output):
+        order.setdefault(module, len(order))
+
+    with hooks() as handles, safe_snapshot(model), torch.no_grad():
+        handles += [module.register_forward_hook(hook) for module in dict.fromkeys(modules)]
+        model(images)
+    return order
+
+
 def layer_before_last_linear(model: nn.Module) -> str:
     """Name of the leaf module registered just before the last one owning a 2-D ``weight``.
 

@@ -110,14 +110,59 @@ def test_layer_order_lists_the_logged_layers_in_the_model_s_order(tmp_path):
     _epochs_loop(str(tmp_path / "run"), steps_per_epoch=2, epochs=1)
     series = read_logdir(str(tmp_path))["run"]["cnnviz/layer_order"]
     assert series["steps"] == [1]  # once, at the first step
-    # kernel_layers were given as ["body", "stem"]; every conv has dead-filter statistics: stem runs first.
-    assert series["content"]["layers"] == ["stem", "body"]
-    ranks = dict(StemFirst().named_modules())
-    order = [list(ranks).index(name) for name in ("stem", "body")]
-    np.testing.assert_array_equal(series["values"][0], np.array(order, dtype=np.float32))
+    # kernel_layers were given as ["body", "stem"]; every conv has dead-filter statistics. No probe image to
+    # run: the order of named_modules() (stem registered first), not run (-1).
+    assert series["content"]["layers"] == ["stem", "body"] and series["content"]["order"] == "registration"
+    registered = list(dict(StemFirst().named_modules()))
+    expected = [[-1, registered.index("stem")], [-1, registered.index("body")]]
+    np.testing.assert_array_equal(series["values"][0], np.array(expected, dtype=np.float32))
     client, _ = plugin_client(str(tmp_path))
     run = json.loads(client.get(f"{P}/api/runs/list").get_data())["runs"][0]
     assert run["kinds"]["layer_order"]["layers"] == ["stem", "body"]
+
+
+class RegisteredBackwards(nn.Module):
+    """``late`` is registered before ``early`` but runs after it; ``unused`` is never run; a stage (``block``)
+    finishes after the conv inside it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.unused = nn.Conv2d(3, 3, 1)  # registered first (the callback reads the input channels here)
+        self.late = nn.Conv2d(4, 6, 3, padding=1)
+        self.block = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU())
+        self.head = nn.Linear(6, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.relu(self.late(self.block(x))).mean(dim=(2, 3)))
+
+
+def test_layer_order_follows_a_forward_pass_of_the_probe_when_there_is_one(tmp_path):
+    torch.manual_seed(0)
+    model = RegisteredBackwards()
+    images, labels = torch.randn(8, 3, 8, 8), torch.randint(0, 3, (8,))
+    training = [m.training for m in model.modules()]
+    with CNNVizCallback(
+        model,
+        log_dir=str(tmp_path / "run"),
+        probe=(images[:2], labels[:2]),
+        activation_layers=["block", "late"],
+        gradcam_layers=["late"],
+        every_n_steps=5,
+        strict=True,
+    ) as viz:
+        state = torch.get_rng_state()
+        viz.on_step_end(1)
+        assert torch.equal(torch.get_rng_state(), state)  # the pass consumed no global randomness
+        assert [m.training for m in model.modules()] == training  # and left every mode as it was
+    series = read_logdir(str(tmp_path))["run"]["cnnviz/layer_order"]
+    content = series["content"]
+    assert content["order"] == "execution"
+    # Run order: block.0 (the conv), block (the stage it ends), late; unused is not run: last.
+    assert content["layers"] == ["block.0", "block", "late", "unused"]
+    registered = list(dict(model.named_modules()))
+    ranks = series["values"][0]
+    assert ranks[:, 0].tolist() == [0, 1, 2, -1]
+    assert ranks[:, 1].tolist() == [registered.index(name) for name in content["layers"]]
 
 
 def test_lightning_logs_each_epoch_end_at_its_global_step(tmp_path):
