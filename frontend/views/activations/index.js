@@ -23,6 +23,7 @@ import {
 import { picture } from "../top_images/data.js";
 
 const HINT = "Hover over a tile for its channel and values; click to enlarge it.";
+const TILE_SORTS = { channel: "channel", mean: "mean", max: "max" }; // tile orders (see tileOrder)
 const pixelCache = new WeakMap();
 
 /** RGBA pixels of a decoded grid (read once per bitmap). */
@@ -273,16 +274,10 @@ export function create(root, shell) {
     onLayer: () => (st.selected = -1),
     setup(v) {
       view = v;
-      const sort = stateToggle(
-        st,
-        "sort",
-        { channel: "channel", mean: "mean", max: "max" },
-        () => view.redraw(),
-        {
-          class: "tile-sort",
-          "aria-label": "sort tiles by",
-        },
-      );
+      const sort = stateToggle(st, "sort", TILE_SORTS, () => view.redraw(), {
+        class: "tile-sort",
+        "aria-label": "sort tiles by",
+      });
       return {
         controls: [view.layerField, view.slider.el, field("Sort tiles by", sort)],
         before: [stripBox],

@@ -42,16 +42,10 @@ export function create(root, shell) {
       legend,
       h("span", { class: "legend-text", text: "dead · activation rate 0 → 1" }),
     );
-    const sort = stateToggle(
-      st,
-      "sort",
-      { order: "layer order", latest: "latest dead fraction" },
-      () => view.redraw(),
-      {
-        class: "layer-sort",
-        "aria-label": "sort layers by",
-      },
-    );
+    const sort = stateToggle(st, "sort", LAYER_SORTS, () => view.redraw(), {
+      class: "layer-sort",
+      "aria-label": "sort layers by",
+    });
     return {
       controls: [
         view.layerField,
@@ -219,6 +213,7 @@ export function create(root, shell) {
 
 const FILTER_PAGE = 128; // filters (rows) of the heat-map to a page: a 2048-filter layer stays under 360 px tall
 const CHIPS = 48; // dead filters listed by number before "+N more"
+const LAYER_SORTS = { order: "layer order", latest: "latest dead fraction" }; // the layer map's row orders
 
 /** The filters dead at `step` (rate <= threshold), the batches they were counted on, and the selected filter's rate. */
 function drawList(p, row, step, { threshold, selected, expanded }, sample, on) {

@@ -21,16 +21,10 @@ export function create(root, shell) {
 
   function setup(v) {
     view = v;
-    const normalization = stateToggle(
-      st,
-      "normalization",
-      { global: "global", per_filter: "per filter" },
-      () => view.redraw(),
-      {
-        class: "normalization",
-        "aria-label": "normalisation",
-      },
-    );
+    const normalization = stateToggle(st, "normalization", NORMALIZATIONS, () => view.redraw(), {
+      class: "normalization",
+      "aria-label": "normalisation",
+    });
     inputSelect = select(
       [],
       null,
@@ -133,6 +127,7 @@ export function create(root, shell) {
   });
 }
 
+const NORMALIZATIONS = { global: "global", per_filter: "per filter" }; // the grid's colour scale: shared or per filter
 const QUANTISED = " (a big layer: weights sent as int8 with one scale per filter, each within scale / 2)";
 
 /** The selected filter enlarged, with its smoothness, activation rate, weights and links. */
