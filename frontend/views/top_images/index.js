@@ -234,7 +234,6 @@ export function create(root, shell) {
   return layerView(root, shell, {
     name: "top_images",
     nothing: "top images",
-    layerLabel: "Layer",
     layerAria: "top images layer",
     layersOf: (run) => layersWith(run, "top_examples"),
     setup,
