@@ -21,7 +21,7 @@ embedding: t-SNE of 1,000 held-out images with the top-9 examples of conv1, conv
 
 ``--model NAME --size PX`` measures a torchvision classification model instead (random init, 10
 classes, no pretraining), on the shapes images upsampled (bilinear) to ``PX``; the default
-layers are the callback's for that model. With it, the bytes of each kind over 10,000 steps at
+layers are the callback's for that model. With it, the bytes of each kind over ``--run-steps`` (10,000) steps at
 the default schedule (``kinds.SNAPSHOTS``) are printed too, e.g.
 
     .venv/bin/python benchmarks/event_growth.py --model resnet50 --size 224 \
@@ -42,6 +42,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
+from tb_cnnviz.assets import PREFIX as SIDE_FILE_PREFIX  # noqa: E402
 from tb_cnnviz.callbacks import CNNVizCallback  # noqa: E402
 from tb_cnnviz.datasets import ShapesDataset  # noqa: E402
 from tb_cnnviz.kinds import SNAPSHOTS, TRAINING, default_every_n_steps  # noqa: E402
@@ -64,10 +65,15 @@ TOP_LAYERS = ["features.conv1", "features.conv3", "features.conv5"]
 
 
 def event_bytes(log_dir: str) -> int:
-    """Total size of the event files under ``log_dir``."""
+    """Total size of the event files under ``log_dir`` and of their side files (``tb_cnnviz.assets``: the large
+    payloads, next to the event file): the bytes a run takes on disk."""
     total = 0
     for root, _, files in os.walk(log_dir):
-        total += sum(os.path.getsize(os.path.join(root, name)) for name in files if "tfevents" in name)
+        total += sum(
+            os.path.getsize(os.path.join(root, name))
+            for name in files
+            if "tfevents" in name or name.startswith(SIDE_FILE_PREFIX)
+        )
     return total
 
 
@@ -236,6 +242,7 @@ def main() -> None:
         ("--embedding-images", 1000, None),
         ("--pattern-channels", 64, None),
         ("--pattern-steps", 16, None),
+        ("--run-steps", 10_000, "the run length of the estimate at the default schedule (default 10,000)"),
     )
     for flag, default, help_text in int_options:
         parser.add_argument(flag, type=int, default=default, help=help_text)
@@ -301,9 +308,9 @@ def main() -> None:
     )
     every = default_every_n_steps()
     total = 0.0
-    print("\nover 10,000 steps at the default schedule (first snapshot + later ones):")
+    print(f"\nover {args.run_steps:,} steps at the default schedule (first snapshot + later ones):")
     for kind, _, result, _ in rows:
-        count = 10_000 // every[kind]
+        count = args.run_steps // every[kind]
         size = result["first"] + (count - 1) * result["per_snapshot"]
         total += size
         print(f"{kind:<13} every {every[kind]:>5} steps: {count:>4} snapshots, {size / 1e6:>9.2f} MB")

@@ -10,9 +10,12 @@ exploding step is named and marked on the strip, and in the raw colouring the ot
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from browser_helpers import idle, open_plugin, screenshot
 from support import (
+    CAM_CLASSES,
+    CAM_INFO,
     CAM_STEPS,
     EXPLODING_STEP,
     api_url,
@@ -23,7 +26,15 @@ from support import (
     write_run,
 )
 
+from tb_cnnviz import metadata, summary
+
 RUN = "exploding"
+# A run as the callback writes it since #18 and #16: raw maps and no overlay PNG (the view draws the overlays),
+# and the maps of each image's predicted class: image 1 (a star) is predicted a square, its square map peaks
+# in the other corner; image 0 is predicted right, its two maps are one
+DRAWN = "drawn"
+DRAWN_STEPS = [0, 10, 20]
+PREDICTED_CLASS_RUN = "predicted"
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -42,8 +53,47 @@ def server(tmp_path_factory):
         [0, 2],
     )
     write_run(root, RUN, by_step)
+    write_run(root, DRAWN, _drawn_run())
     with tensorboard(root) as base:
         yield base
+
+
+def _maps(step: int) -> tuple[np.ndarray, np.ndarray]:
+    """The label's maps and the predicted class's of the drawn run: 4 x 4, one hot corner each."""
+    k = DRAWN_STEPS.index(step) + 1
+    label = np.zeros((2, 4, 4), np.float32)
+    label[0, 0, 0] = label[1, 0, 3] = k  # image 0 top left, image 1 (star) top right
+    label[:, 3, :] = 0.1 * k
+    predicted = label.copy()
+    predicted[1] = 0.1 * k
+    predicted[1, 3, 0] = 2 * k  # the square's evidence: bottom left
+    return label, predicted
+
+
+def _drawn_run() -> dict:
+    by_step = {}
+    for step in DRAWN_STEPS:
+        label, predicted = _maps(step)
+        by_step[step] = [
+            summary.tensor_summary(metadata.GRADCAM_MAPS, "layer4", label),
+            summary.tensor_summary(
+                metadata.GRADCAM_INFO,
+                "layer4",
+                CAM_INFO,
+                columns=["target", "predicted", "probability", "target_probability"],
+            ),
+            summary.tensor_summary("gradcam_predicted_maps", "layer4", predicted),
+        ]
+    by_step[0].append(
+        summary.blob_summary(
+            metadata.PROBE,
+            None,
+            [flat_png(60, 64), flat_png(200, 64)],
+            labels=[0, 2],
+            class_names=CAM_CLASSES,
+        )
+    )
+    return by_step
 
 
 def _at_step(frame, step: int, colouring: str) -> None:
@@ -119,6 +169,89 @@ def test_cards_colour_bar_resolution_and_outlier_step(server, browser, shots):
         assert clipped == "peak 3.8e9 > scale 8"
         assert frame.locator(".cam-card[data-index='1'] .cam-clipped").count() == 0
         screenshot(page.page, shots / "gradcam_explains.png")
+        assert page.problems == []
+    finally:
+        page.close()
+
+
+# the colour of a card's heat-map canvas at a fraction (x, y) of its size, and whether it was drawn
+PIXEL_JS = """([c, x, y]) => [...c.getContext('2d').getImageData(Math.floor(c.width * x), Math.floor(c.height * y), 1, 1).data]"""
+
+
+def _pixel(frame, index: int, x: float, y: float) -> list:
+    return frame.eval_on_selector(
+        f".cam-card[data-index='{index}'] canvas.cam-overlay",
+        "(c, a) => (" + PIXEL_JS + ")([c, ...a])",
+        [x, y],
+    )
+
+
+def _drawn_at(frame, step: int, explains: str) -> None:
+    frame.wait_for_function(
+        "([s, e]) => { const g = document.querySelector('.cam-grid'); return g && g.dataset.step === s && "
+        "g.dataset.explains === e && g.dataset.overlays === 'drawn'; }",
+        arg=[str(step), explains],
+        timeout=30_000,
+    )
+    idle(frame)
+
+
+def test_overlays_drawn_from_maps_and_the_predicted_class_explained(server, browser, shots):
+    """No overlay PNG logged: every card's overlay is drawn from its map (red at the map's peak, blue where it is
+    0); "Explain: predicted class" redraws image 1 from its square map (peak bottom left) and says so, image 0
+    (predicted right) stays the same; the strip is drawn from the chosen class's maps too; a run without the
+    predicted class's maps offers no switch."""
+    page, frame = open_plugin(browser, server, DRAWN)
+    try:
+        frame.click("button[data-view=gradcam]")
+        last = DRAWN_STEPS[-1]
+        _drawn_at(frame, last, "target")
+        assert frame.locator(".explain-field").is_visible()
+        assert "Explain: predicted class" in frame.inner_text(".cam-explain")
+        # drawn over the probe image: the hot corner red, the cold middle blue (jet at 0.5 over grey 60 / 200)
+        for index, hot in ((0, (0.05, 0.05)), (1, (0.95, 0.05))):
+            assert (
+                frame.get_attribute(f".cam-card[data-index='{index}'] canvas.cam-overlay", "data-drawn")
+                == "true"
+            )
+            red = _pixel(frame, index, *hot)
+            blue = _pixel(frame, index, 0.5, 0.4)
+            assert red[0] > red[2] + 30 and blue[2] > blue[0] + 30, (index, red, blue)
+        first = frame.inner_text(".cam-card[data-index='1'] .cam-caption")
+        assert "explains star (label)" in first
+        before = [_pixel(frame, i, 0.05, 0.95) for i in (0, 1)]
+        # explain the predicted class: image 1 is the square's map now, hot bottom left
+        frame.click(".explain-choice button[data-value=predicted]")
+        _drawn_at(frame, last, "predicted")
+        caption = frame.inner_text(".cam-card[data-index='1'] .cam-caption")
+        assert "explains square (predicted)" in caption and "explains star" not in caption
+        assert frame.locator(".cam-card[data-index='1'] .cam-explains.differ").count() == 0
+        assert "Maps explain each image's predicted class (1 image predicted otherwise" in frame.inner_text(
+            ".cam-explain"
+        )
+        after = [_pixel(frame, i, 0.05, 0.95) for i in (0, 1)]
+        assert after[0] == before[0], "image 0 is predicted right: the same map"
+        assert after[1][0] > after[1][2] + 30 and before[1][2] > before[1][0] + 30, (before[1], after[1])
+        # the strip of image 1 over training is drawn from its predicted class's maps
+        frame.click(".cam-card[data-index='1']")
+        frame.wait_for_function(
+            "n => document.querySelectorAll('.watch-thumb[data-drawn=true]').length === n", arg=3
+        )
+        detail = frame.inner_text(".cam-detail")
+        assert "explains square (predicted)" in detail and "they differ" not in detail
+        screenshot(page.page, shots / "gradcam_predicted.png")
+        # back to the label's maps
+        frame.click(".explain-choice button[data-value=target]")
+        _drawn_at(frame, last, "target")
+        assert _pixel(frame, 1, 0.05, 0.95) == before[1]
+        # a run without the predicted class's maps (the exploding run, written before #16): no switch
+        frame.select_option("select.run-a", RUN)
+        frame.wait_for_function(
+            "() => document.querySelector('.cam-grid') && document.querySelector('.cam-grid').dataset.overlays === 'logged'"
+        )
+        idle(frame)
+        assert "the predicted class's map is not logged" in frame.inner_text(".cam-explain")
+        assert frame.locator(".explain-field").is_hidden()
         assert page.problems == []
     finally:
         page.close()

@@ -97,8 +97,10 @@ export function create(root, shell) {
     p.grid.dataset.colouring = loaded.raw ? "raw" : "overlay";
     p.grid.dataset.overlays = data.overlays_logged === false ? "drawn" : "logged";
     p.grid.dataset.explains = loaded.explain;
-    const choice = root.querySelector(".explain-field"); // offered when any panel's run logged both classes' maps
-    if (choice && data.explains === "label" && data.predicted_maps_logged) choice.hidden = false;
+    // "Explain" is offered when a panel's maps explain the labels and its run logged the predicted class's too
+    p.offersPredicted = data.explains === "label" && Boolean(data.predicted_maps_logged);
+    const choice = root.querySelector(".explain-field");
+    if (choice) choice.hidden = !view.panels.some((q) => q.offersPredicted);
     explainPanel(p, loaded);
     drawWatch(p, loaded);
   }
