@@ -185,6 +185,7 @@ SUMMARY_KINDS: dict[str, SummaryKind] = {
             True,
             "float32 [N, h, w]: raw CAMs of each image's predicted class, as gradcam_maps (the same map where the "
             "prediction is the target); written when the maps explain the labels",
+            side_file=True,
         ),
         SummaryKind(
             "attribution",
