@@ -23,17 +23,27 @@ on 127.0.0.1 and a free port, and measures:
 - bytes on disk: event files and any other file (side files) under the logdir;
 - load time: from the process start until ``api/runs/list`` lists every run with the last logged
   step of every series written (``max_step``), polled every 0.5 s;
-- peak RSS of TensorBoard's process tree (TensorBoard + its data server), sampled every 0.5 s
-  (psutil when installed, else /proc); past ``--max-rss-gb`` TensorBoard is stopped and the row says so;
+- RSS of TensorBoard's process tree (TensorBoard + its data server) when loaded, and its peak over the
+  whole row (the requests included), sampled every 0.5 s (psutil when installed, else /proc); past
+  ``--max-rss-gb`` TensorBoard is stopped and the row says so;
 - p50/p95/max latency of the main routes under ``--clients`` concurrent keep-alive clients for
   ``--duration`` s (random run, layer and logged step; no warm-up, so series read for the first
   time are in the figures): ``runs/list``, ``filters/kernels``, ``dead/fractions``,
   ``gradcam/step``, ``activations/step`` and ``runs/image`` (an activations PNG);
 - steps reachable vs logged per kind, from the routes the sliders use (``runs/steps`` for kernels,
-  activations and Grad-CAM, ``dead/rates`` for dead filters) on ``--check-runs`` runs, and whether
-  the images of the first, a middle and the last logged step load.
+  activations and Grad-CAM (``gradcam_maps`` when no overlay PNGs are logged), ``dead/rates`` for
+  dead filters) on ``--check-runs`` runs, and whether the data of the first, a middle and the last
+  logged step loads.
 
-    .venv/bin/python benchmarks/scale.py --quick                      # smoke size, about a minute
+Sizes (``MODELS``): ``resnet50``, torchvision ResNet-50 at 224 px with the callback's default layers
+(kernels of conv1, activations of relu/layer2/layer4, dead filters of the 53 convs, Grad-CAM of layer4,
+8 probe images), 1 and 20 runs x 100,000 steps; ``example``, the example's SmallVGG (width 32, 32 px),
+500 runs x 2,000 steps (the issue gives no length for those). The smaller logdirs are hard-linked
+subsets of the largest. ``--quick``: 1 ResNet-50 run x 2,000 steps and 20 example runs x 1,000 steps,
+one weight state, 4 s of requests. ``--storage events`` builds with ``TB_CNNVIZ_SIDE_FILE=0`` (every
+payload in the event file, the format before the side file) for before/after figures.
+
+    .venv/bin/python benchmarks/scale.py --quick                      # smoke size, about a minute idle
     .venv/bin/python benchmarks/scale.py --model resnet50             # 1 and 20 runs x 100,000 steps
     .venv/bin/python benchmarks/scale.py --model example              # 500 runs of the example's SmallVGG
     .venv/bin/python benchmarks/scale.py --model resnet50 --runs 1 --steps 20000 --loaders rust
@@ -774,7 +784,13 @@ def measure(logdir: Path, manifest: dict, runs: list[str], loader: str, args, lo
             if loaded["load_s"] is not None
             else f"  {loader}: {loaded['why']} ({loaded['complete_runs']}/{len(runs)} runs complete)"
         )
-        row = {"loader": loader, **loaded, "routes": {}, "steps": {}}
+        row = {
+            "loader": loader,
+            **loaded,
+            "rss_loaded": tree_rss(server.process.pid),
+            "routes": {},
+            "steps": {},
+        }
         if server.alive():
             plan = plan_of(manifest, runs)
             row["routes"] = latency(server, plan, args.clients, args.duration, args.seed)
@@ -835,7 +851,7 @@ def steps_text(steps: dict) -> str:
 
 def markdown(rows: list[dict], notes: list[str]) -> str:
     lines = [
-        "| logdir | loader | on disk: events + side files | per run | load | peak RSS | steps reachable / logged"
+        "| logdir | loader | on disk: events + side files | per run | load | RSS loaded / peak | steps reachable / logged"
         " | goals (#18) |",
         "|---|---|---|---|---|---|---|---|",
     ]
@@ -846,7 +862,8 @@ def markdown(rows: list[dict], notes: list[str]) -> str:
         load = seconds(row["load_s"]) if row["load_s"] is not None else f"**{row['why']}**"
         lines.append(
             f"| {row['label']} | {row['loader']} | {megabytes(row['event_bytes'])} + {megabytes(row['side_bytes'])}"
-            f" | {row['mb_per_run']:,.1f} MB | {load} | {row['peak_rss'] / GB:.2f} GB | {steps_text(row['steps'])}"
+            f" | {row['mb_per_run']:,.1f} MB | {load} | {row['rss_loaded'] / GB:.2f} / {row['peak_rss'] / GB:.2f} GB"
+            f" | {steps_text(row['steps'])}"
             f" | {goals(row)} |"
         )
     lines += ["", "p50 / p95 (max) in ms under the clients, per route:", ""]
@@ -941,7 +958,7 @@ def main(argv=None) -> int:
         "--quick", action="store_true", help="smoke size (about a minute): few runs and steps"
     )
     parser.add_argument(
-        "--variants", type=int, help="weight states whose snapshots are cycled (default 8, quick 2)"
+        "--variants", type=int, help="weight states whose snapshots are cycled (default 8, quick 1)"
     )
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument(
@@ -968,7 +985,7 @@ def main(argv=None) -> int:
             parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     if args.runs and min(args.runs) < 1 or args.steps is not None and args.steps < 1:
         parser.error("--runs and --steps must be >= 1")
-    args.variants = args.variants or (2 if args.quick else 8)
+    args.variants = args.variants or (1 if args.quick else 8)
     args.duration = args.duration or (4.0 if args.quick else 20.0)
     args.load_timeout = args.load_timeout or (120.0 if args.quick else 900.0)
 
