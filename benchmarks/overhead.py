@@ -314,38 +314,51 @@ def per_step_cost(
     viz.close()
     result = {"sample": sample, "pairs": len(pairs), "cpu_clock": clocks.cpu_name}
     for axis in ("cpu", "wall"):
-        a_steps = [a[axis] for _, _, a in pairs]
-        step = trimmed(a_steps)[0]
-        strata: dict[tuple[int, ...], list[float]] = {}
-        for stratum, b, a in pairs:
-            strata.setdefault(stratum, []).append((b[axis] - a[axis]) / step)
-        fallback = trimmed(max(strata.values(), key=len))[2]
-        means = {stratum: trimmed(values, fallback)[:2] for stratum, values in strata.items()}
-        estimate, variance, unobserved = 0.0, 0.0, []
-        for stratum, weight in weights.items():
-            mean, se = means.get(stratum) or additive(stratum, means) or (math.nan, math.nan)
-            if math.isnan(mean):
-                unobserved.append(stratum)
-                continue
-            estimate += weight * mean
-            variance += (weight * se) ** 2
-        if unobserved:  # a group never counted during the pairs: no estimate (more --min-groups)
-            estimate = variance = math.nan
-        aa_mean, aa_se, aa_sd = trimmed([(second[axis] - first[axis]) / step for first, second in aa])
-        result[axis] = {
-            "step_s": step,
-            "per_step": estimate,
-            "floor": Z95 * math.sqrt(variance),
-            "aa_mean": aa_mean,
-            "aa_floor": Z95 * aa_se,
-            "aa_spread": aa_sd,
-            "strata": {
-                stratum: (len(strata.get(stratum, ())), weights.get(stratum, 0.0))
-                for stratum in sorted(set(strata) | set(weights))
-            },
-            "unobserved": unobserved,
-        }
+        result[axis] = estimate(
+            [(stratum, b[axis], a[axis]) for stratum, b, a in pairs],
+            [(first[axis], second[axis]) for first, second in aa],
+            weights,
+        )
     return result
+
+
+def estimate(
+    pairs: Sequence[tuple[tuple[int, ...], float, float]],
+    aa: Sequence[tuple[float, float]],
+    weights: dict[tuple[int, ...], float],
+) -> dict:
+    """The per-step cost from ``(stratum, B seconds, A seconds)`` pairs and ``(A, next A)`` seconds, with the
+    strata's long-run ``weights`` (the module docstring, points 3-5); relative to the trimmed mean A step."""
+    step = trimmed([a for _, _, a in pairs])[0]
+    strata: dict[tuple[int, ...], list[float]] = {}
+    for stratum, b, a in pairs:
+        strata.setdefault(stratum, []).append((b - a) / step)
+    fallback = trimmed(max(strata.values(), key=len))[2]
+    means = {stratum: trimmed(values, fallback)[:2] for stratum, values in strata.items()}
+    per_step, variance, unobserved = 0.0, 0.0, []
+    for stratum, weight in weights.items():
+        mean, se = means.get(stratum) or additive(stratum, means) or (math.nan, math.nan)
+        if math.isnan(mean):
+            unobserved.append(stratum)
+            continue
+        per_step += weight * mean
+        variance += (weight * se) ** 2
+    if unobserved:  # a group never counted during the pairs: no estimate (more --min-groups)
+        per_step = variance = math.nan
+    aa_mean, aa_se, aa_sd = trimmed([(second - first) / step for first, second in aa])
+    return {
+        "step_s": step,
+        "per_step": per_step,
+        "floor": Z95 * math.sqrt(variance),
+        "aa_mean": aa_mean,
+        "aa_floor": Z95 * aa_se,
+        "aa_spread": aa_sd,
+        "strata": {
+            stratum: (len(strata.get(stratum, ())), weights.get(stratum, 0.0))
+            for stratum in sorted(set(strata) | set(weights))
+        },
+        "unobserved": unobserved,
+    }
 
 
 def spin(seconds: float, clock: Callable[[], float]) -> None:
