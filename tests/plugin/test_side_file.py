@@ -145,6 +145,27 @@ def test_both_python_readers_give_identical_values_with_and_without_the_side_fil
     _assert_same(_everything(data_provider.MultiplexerDataProvider(multiplexer, two_runs), two_runs))
 
 
+def test_decoded_values_are_kept_within_their_byte_budget(two_runs):
+    """A tensor series of references is read value by value; the decoded arrays stay within ``decoded_bytes``."""
+    from tensorboard import context as tb_context
+    from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
+
+    multiplexer = plugin_event_multiplexer.EventMultiplexer(tensor_size_guidance={metadata.PLUGIN_NAME: 0})
+    multiplexer.AddRunsFromDirectory(two_runs)
+    multiplexer.Reload()
+    provider = data_provider.MultiplexerDataProvider(multiplexer, two_runs)
+    one = 6 * 3 * 3 * 3 * 4  # bytes of one kernels value
+    plugin_data = data_lib.PluginData(provider, logdir=two_runs, index_ttl=0, decoded_bytes=3 * one + 10)
+    ctx = tb_context.RequestContext()
+    series = plugin_data.series(ctx, "", plugin_data.index(ctx, "").get("side", metadata.KERNELS, LAYER))
+    assert isinstance(series.values, data_lib.LazyValues) and series.nbytes < 4 * one
+    values = list(series.values)  # iterating reads every value
+    assert len(values) == len(STEPS) and plugin_data._decoded_size == 3 * one  # the last three kept
+    assert series.values[-1] is values[-1] and series.values[0] is not values[0]  # a hit, then a read again
+    assert np.array_equal(series.values[0], values[0], equal_nan=True)
+    assert [v.shape for v in series.values[1:3]] == [(6, 3, 3, 3)] * 2
+
+
 def _route_answers(get) -> None:
     """The routes of both runs answer the same (``get(route, **params) -> (status, body)``)."""
     for kind in (metadata.KERNEL_GRID, metadata.ACTIVATIONS, metadata.GRADCAM):
