@@ -4,7 +4,8 @@ with TensorBoard's dark-mode class on its body): compared panels fill the row (4
 filter's details and smoothness chart beside its kernel grid at 1280 and 1920 (below it at 900); a compared
 panel says its step once. Sync by epoch: two runs with different steps per epoch line up at the same epoch;
 and a run whose layer names sort against its model's order shows its first conv for the other's first conv.
-The Activations, Dead filters, Grad-CAM and Patterns views keep to the same grid without cutting a figure."""
+The Activations, Dead filters, Grad-CAM and Patterns views keep to the same grid without cutting a figure (the
+Dead filters list beside its charts)."""
 
 from __future__ import annotations
 
@@ -128,6 +129,7 @@ BOXES_JS = """() => {
             background: getComputedStyle(p).backgroundColor,
             figure: box(p.querySelector('.figure')), grid: box(p.querySelector('canvas.kernel-grid')),
             detail: box(p.querySelector('.detail')), chart: box(p.querySelector('.chart-box')),
+            list: box(p.querySelector('.dead-list')),
             shown: p.dataset.shownStep,
             said: (p.querySelector('.panel-step').hidden ? '' : p.querySelector('.panel-step').textContent)
                 + ' | ' + p.querySelector('.panel-note').textContent,
@@ -316,6 +318,14 @@ def test_other_views_fill_the_row_without_cutting_a_figure(server, browser, shot
                 rows[0][-1]["box"]["right"], row["right"]
             )
             assert [p["run"] for p in got["panels"] if p["cut"]] == [], (view, width)
+            if (
+                view == "dead" and width == 1280
+            ):  # one run: its dead-filter list beside the charts, at their top
+                (p,) = got["panels"]
+                assert (
+                    p["list"]["left"] >= p["figure"]["right"] + 12
+                    and p["list"]["top"] < p["figure"]["bottom"]
+                ), p
             if width == 1920:
                 screenshot(page.page, shots / f"layout-four-runs-{view}.png", full_page=False)
             assert page.problems == []
