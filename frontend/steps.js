@@ -74,7 +74,8 @@ export function logsEpochs(runs) {
 /**
  * Where `step` lies in the training of a run whose logged steps are `steps`, under sync `mode`:
  * the step itself ("step"); step / the run's last step ("fraction", 1 for a run whose last step is 0);
- * epochs done, fractional within an epoch, from the run's `epochEnds` ("epoch").
+ * epochs done, fractional within an epoch, from the run's `epochEnds` ("epoch"; after its last epoch end,
+ * an epoch under way counts as long as the last one).
  */
 export function trainingPosition(mode, step, steps, ends = []) {
   if (mode === "fraction") {
@@ -85,7 +86,10 @@ export function trainingPosition(mode, step, steps, ends = []) {
     const bounds = [0, ...ends];
     for (let e = 1; e < bounds.length; e++)
       if (step <= bounds[e]) return e - 1 + (step - bounds[e - 1]) / Math.max(1, bounds[e] - bounds[e - 1]);
-    return ends.length; // past the last epoch end: the run's last epoch
+    // past the last epoch end (an epoch under way): as long as the last one
+    const n = ends.length;
+    if (!n) return step;
+    return n + (step - bounds[n]) / Math.max(1, bounds[n] - bounds[n - 1]);
   }
   return step;
 }

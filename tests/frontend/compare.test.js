@@ -58,7 +58,8 @@ test("sync by epoch: epochs done, fractional within an epoch, from each run's ep
   assert.equal(panelStep("epoch", 30, a, b).step, 150);
   assert.equal(panelStep("epoch", 20, a, b).step, 100); // the end of epoch 1 to the end of epoch 1
   assert.equal(panelStep("epoch", 40, a, b).step, 200);
-  assert.equal(trainingPosition("epoch", 999, a.steps, a.ends), 2); // past the last end: the last epoch
+  assert.equal(trainingPosition("epoch", 50, a.steps, a.ends), 2.5); // past the last end: an epoch under way
+  assert.equal(panelStep("epoch", 50, a, b).step, 250); // half of B's third epoch (its epochs are 100 steps)
   assert.equal(stepAtPosition("epoch", 5, b.steps, b.ends), 500); // beyond its epochs: extrapolated, then clamped by atOrBefore
   assert.equal(panelStep("epoch", 40, a, { steps: [0, 10], ends: [10] }).step, 10);
 });
