@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,6 +28,7 @@ SIDE_FILE_ENV = "TB_CNNVIZ_SIDE_FILE"
 # A payload this small stays in the event: its reference (about 100 bytes) would save nothing
 MIN_SIDE_FILE_BYTES = 256
 _SIDE_FILE_KINDS = frozenset(name for name, kind in kinds.SUMMARY_KINDS.items() if kind.side_file)
+_FAILED: set[str] = set()  # event files whose side file could not be written: payloads stay in the events
 
 
 def tensor_summary(kind: str, layer: str | None, array: np.ndarray, **extra: Any) -> summary_pb2.Summary:
@@ -79,15 +81,25 @@ def write(
     With ``side_file`` (default: on unless the environment sets ``TB_CNNVIZ_SIDE_FILE=0``), the
     payloads of the kinds marked ``side_file`` go to the side file next to the event file first
     (written and flushed), and the event holds their references. A writer whose event file is not
-    a local file (a remote logdir, a stand-in writer) keeps every payload in the event.
+    a local file (a remote logdir, a stand-in writer) keeps every payload in the event, and so does
+    one whose side file cannot be written (warned once per event file; nothing is lost).
     """
     file_writer = writer._get_file_writer()
     if side_file is None:
         side_file = os.environ.get(SIDE_FILE_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
     event_file = _local_event_file(file_writer) if side_file else None
     for summary in summaries:
-        if event_file is not None:
-            summary = _with_references(summary, event_file)
+        if event_file is not None and event_file not in _FAILED:
+            try:
+                summary = _with_references(summary, event_file)
+            except OSError as error:  # disk full, no permission...: this event file keeps its payloads
+                _FAILED.add(event_file)
+                warnings.warn(
+                    f"tb-cnnviz: cannot write the side file {assets.side_file_name(event_file)!r} beside "
+                    f"{event_file!r} ({type(error).__name__}: {error}); payloads stay in the event file",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
         file_writer.add_summary(summary, int(step))
 
 

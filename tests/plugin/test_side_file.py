@@ -252,45 +252,33 @@ def test_a_missing_or_damaged_side_file_is_a_404_or_503_naming_it(tmp_path):
     assert response.status_code == 200
 
 
+def test_a_side_file_that_cannot_be_written_leaves_the_payloads_in_the_events(tmp_path):
+    writer = SummaryWriter(str(tmp_path / "run"))
+    (event_file,) = [name for name in os.listdir(tmp_path / "run") if "tfevents" in name]
+    os.mkdir(tmp_path / "run" / assets.side_file_name(event_file))  # a folder where the file would go
+    with pytest.warns(RuntimeWarning, match="cannot write the side file .* payloads stay in the event file"):
+        summary.write(writer, _summaries(0), 0)
+    summary.write(writer, _summaries(10), 10)  # warned once
+    writer.close()
+    client, _ = plugin_client(str(tmp_path))
+    for step in (0, 10):
+        response = client.get(
+            wsgi_url("runs/image", run="run", kind=metadata.GRADCAM, layer=LAYER, step=step, index=1)
+        )
+        assert response.status_code == 200 and response.get_data() == _png(301 + step)
+
+
 def test_without_the_logdir_a_reference_is_a_503_that_says_so(two_runs):
-    from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
-    from tensorboard.plugins import base_plugin
-    from werkzeug import test as werkzeug_test
-
-    from tb_cnnviz import plugin
-
-    multiplexer = plugin_event_multiplexer.EventMultiplexer(tensor_size_guidance={metadata.PLUGIN_NAME: 0})
-    multiplexer.AddRunsFromDirectory(two_runs)
-    multiplexer.Reload()
-    provider = data_provider.MultiplexerDataProvider(multiplexer, two_runs)
-    context = base_plugin.TBContext(logdir="", multiplexer=multiplexer, data_provider=provider)
-    from tensorboard.backend import application
-
-    app = application.TensorBoardWSGI([plugin.CNNVizPlugin(context, index_ttl=0)], data_provider=provider)
-    response = werkzeug_test.Client(app).get(
-        wsgi_url("runs/image", run="side", kind=metadata.PROBE, step=0, index=0)
-    )
+    client = _client({two_runs: None}, logdir="")
+    response = client.get(wsgi_url("runs/image", run="side", kind=metadata.PROBE, step=0, index=0))
     assert response.status_code == 503 and "--logdir" in response.get_json()["error"]
 
 
 def test_runs_of_a_logdir_spec_find_their_side_files(two_runs):
     """``--logdir_spec group:path``: the multiplexer names the runs ``group/<sub folder>``."""
-    from tensorboard.backend import application
-    from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
-    from tensorboard.plugins import base_plugin
-    from werkzeug import test as werkzeug_test
-
-    from tb_cnnviz import plugin
-
-    multiplexer = plugin_event_multiplexer.EventMultiplexer(tensor_size_guidance={metadata.PLUGIN_NAME: 0})
-    multiplexer.AddRunsFromDirectory(two_runs, "grp")
-    multiplexer.AddRunsFromDirectory(os.path.join(two_runs, "side"))  # an unnamed group: runs named as in it
-    multiplexer.Reload()
-    provider = data_provider.MultiplexerDataProvider(multiplexer, "")
-    flags = argparse.Namespace(logdir_spec=f"grp:{two_runs},{os.path.join(two_runs, 'side')}")
-    context = base_plugin.TBContext(logdir="", flags=flags, multiplexer=multiplexer, data_provider=provider)
-    app = application.TensorBoardWSGI([plugin.CNNVizPlugin(context, index_ttl=0)], data_provider=provider)
-    client = werkzeug_test.Client(app)
+    side = os.path.join(two_runs, "side")  # an unnamed group: its runs are named as in it
+    flags = argparse.Namespace(logdir_spec=f"grp:{two_runs},{side}")
+    client = _client({two_runs: "grp", side: None}, logdir="", flags=flags)
     for run in ("grp/side", "."):
         response = client.get(wsgi_url("runs/image", run=run, kind=metadata.PROBE, step=0, index=2))
         assert response.status_code == 200 and response.get_data() == _png(202), run
@@ -353,7 +341,9 @@ def test_two_threads_writing_at_once_keep_every_reference_right(tmp_path):
     assert os.path.getsize(tmp_path / "run" / name) == total  # nothing written twice, nothing lost
 
 
-def _sampled_client(root: str, cap: int):
+def _client(groups: dict, logdir: str, flags=None, cap: int = 0):
+    """TensorBoard's WSGI app with the plugin over the multiplexer's ``{path: group name}``, the way
+    ``tensorboard`` builds it: ``logdir`` and ``flags`` as TensorBoard's context gives them."""
     from tensorboard.backend import application
     from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
     from tensorboard.plugins import base_plugin
@@ -362,13 +352,20 @@ def _sampled_client(root: str, cap: int):
     from tb_cnnviz import plugin
 
     multiplexer = plugin_event_multiplexer.EventMultiplexer(tensor_size_guidance={metadata.PLUGIN_NAME: cap})
-    multiplexer.AddRunsFromDirectory(root)
+    for path, group in groups.items():
+        multiplexer.AddRunsFromDirectory(path, group)
     multiplexer.Reload()
-    provider = data_provider.MultiplexerDataProvider(multiplexer, root)
-    flags = argparse.Namespace(samples_per_plugin={metadata.PLUGIN_NAME: cap})
-    context = base_plugin.TBContext(logdir=root, flags=flags, multiplexer=multiplexer, data_provider=provider)
+    provider = data_provider.MultiplexerDataProvider(multiplexer, logdir)
+    context = base_plugin.TBContext(
+        logdir=logdir, flags=flags, multiplexer=multiplexer, data_provider=provider
+    )
     app = application.TensorBoardWSGI([plugin.CNNVizPlugin(context, index_ttl=0)], data_provider=provider)
     return werkzeug_test.Client(app)
+
+
+def _sampled_client(root: str, cap: int):
+    flags = argparse.Namespace(samples_per_plugin={metadata.PLUGIN_NAME: cap})
+    return _client({root: None}, logdir=root, flags=flags, cap=cap)
 
 
 def test_a_user_cap_that_still_samples_is_reported_per_series(tmp_path):
