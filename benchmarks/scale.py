@@ -344,12 +344,21 @@ def disk_bytes(path: Path) -> dict:
 
 
 def build_logdir(
-    root: Path, model_name: str, runs: int, steps: int, variants: int, storage: str, min_free: float, log
+    root: Path,
+    model_name: str,
+    runs: int,
+    steps: int,
+    variants: int,
+    storage: str,
+    min_free: float,
+    log,
+    copy_runs: bool = False,
 ) -> dict:
     """``root/<model>-<steps>-<storage>/run-NNN`` for ``runs`` runs (reusing those a manifest says were
     written by this code); returns the manifest. Refuses to start a run that would leave under
     ``min_free`` bytes. ``storage``: ``side`` (the default write path) or ``events`` (written with
-    ``TB_CNNVIZ_SIDE_FILE=0``: every payload in the event file, the format before the side file)."""
+    ``TB_CNNVIZ_SIDE_FILE=0``: every payload in the event file, the format before the side file).
+    ``copy_runs``: runs after run-000 are copies of its files (fast; the same content in every run)."""
     folder = root / f"{model_name}-{steps}-{storage}"
     manifest_path = folder / MANIFEST
     fingerprint = code_fingerprint()
@@ -377,14 +386,17 @@ def build_logdir(
     if len(manifest["runs"]) >= runs:
         return manifest
     started = time.perf_counter()
-    pool = cached_pool(root / f"{folder.name}.pool.pickle", fingerprint, model_name, variants, log)
-    model = make_model(model_name)
-    probe = probe_images(MODELS[model_name]["size"])
-    manifest["describe"] = pool.describe
-    manifest["estimate_bytes"] = per_run = estimate_run_bytes(pool, steps)
-    log(f"  about {per_run / MB:,.0f} MB per run (the summaries' bytes at this schedule)")
+    writer = None  # (pool, model, probe), made when a run is written
+    per_run = 0.0
     for index in range(len(manifest["runs"]), runs):
         name = f"run-{index:03d}"
+        copy = copy_runs and index > 0
+        if not copy and writer is None:
+            pool = cached_pool(root / f"{folder.name}.pool.pickle", fingerprint, model_name, variants, log)
+            writer = (pool, make_model(model_name), probe_images(MODELS[model_name]["size"]))
+            manifest["describe"] = pool.describe
+            per_run = max(per_run, estimate_run_bytes(pool, steps))
+            log(f"  about {per_run / MB:,.0f} MB per run (the summaries' bytes at this schedule)")
         free = shutil.disk_usage(folder).free
         if free - 1.1 * per_run < min_free:
             raise BuildError(
@@ -392,19 +404,24 @@ def build_logdir(
                 f"{free / GB:.1f} GB free (--min-free-gb {min_free / GB:g}); {index} runs built"
             )
         begin = time.perf_counter()
-        with side_file(storage):
-            logged, payload = write_run(folder / name, model, probe, pool, steps, index)
-        if manifest["series"] is None:
-            manifest["series"], manifest["payload_bytes"] = logged, payload
-        elif {k: len(v) for k, v in logged.items()} != {k: len(v) for k, v in manifest["series"].items()}:
-            raise BuildError(f"{name} logged other series than run-000")
+        if copy:  # new files (not links): TensorBoard and the page cache see 'runs' of their own
+            shutil.copytree(folder / "run-000", folder / name, copy_function=shutil.copyfile)
+            manifest["copied"] = manifest.get("copied", 0) + 1
+        else:
+            with side_file(storage):
+                logged, payload = write_run(folder / name, writer[1], writer[2], writer[0], steps, index)
+            if manifest["series"] is None:
+                manifest["series"], manifest["payload_bytes"] = logged, payload
+            elif {k: len(v) for k, v in logged.items()} != {k: len(v) for k, v in manifest["series"].items()}:
+                raise BuildError(f"{name} logged other series than run-000")
         manifest["runs"].append(name)
         size = disk_bytes(folder / name)
         per_run = max(per_run if index else 0, size["event_bytes"] + size["side_bytes"])
         manifest_path.write_text(json.dumps(manifest))
         if index < 3 or (index + 1) % 50 == 0 or index + 1 == runs:
             log(
-                f"  {name}: {per_run / MB:.1f} MB, {time.perf_counter() - begin:.1f} s ({time.perf_counter() - started:.0f} s)"
+                f"  {name}{' (copy of run-000)' if copy else ''}: {per_run / MB:.1f} MB, "
+                f"{time.perf_counter() - begin:.1f} s ({time.perf_counter() - started:.0f} s)"
             )
     manifest["build_s"] += time.perf_counter() - started
     manifest_path.write_text(json.dumps(manifest))
@@ -903,7 +920,15 @@ def measure_model(model_name: str, storage: str, root: Path, args, notes: list, 
     log(f"{prefix}: building {max(counts)} runs x {steps:,} steps in {root}")
     try:
         manifest = build_logdir(
-            root, model_name, max(counts), steps, args.variants, storage, args.min_free_gb * GB, log
+            root,
+            model_name,
+            max(counts),
+            steps,
+            args.variants,
+            storage,
+            args.min_free_gb * GB,
+            log,
+            copy_runs=args.copy_runs,
         )
     except BuildError as error:
         log(f"  not built: {error}")
@@ -911,7 +936,9 @@ def measure_model(model_name: str, storage: str, root: Path, args, notes: list, 
     payload = sorted(manifest["payload_bytes"].items(), key=lambda item: -item[1])
     notes.append(
         f"{prefix}: {manifest['describe']}; {len(manifest['runs'])} runs built in {manifest['build_s']:.0f} s "
-        f"(commit {manifest['commit']}). Summaries per run, by kind, before storage: "
+        f"(commit {manifest['commit']}"
+        + (f"; {manifest['copied']} of them file copies of run-000" if manifest.get("copied") else "")
+        + "). Summaries per run, by kind, before storage: "
         + ", ".join(f"{kind} {megabytes(size)}" for kind, size in payload if size >= 0.05 * MB)
         + f"; the rest {megabytes(sum(size for _, size in payload if size < 0.05 * MB))}."
     )
@@ -953,6 +980,11 @@ def main(argv=None) -> int:
         default=["side"],
         help="side: the default write path; events: written with TB_CNNVIZ_SIDE_FILE=0 (the format before "
         "the side file), for comparison",
+    )
+    parser.add_argument(
+        "--copy-runs",
+        action="store_true",
+        help="runs after the first are file copies of it (fast: for 20 long runs; the same content in each)",
     )
     parser.add_argument(
         "--quick", action="store_true", help="smoke size (about a minute): few runs and steps"
