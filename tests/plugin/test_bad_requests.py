@@ -27,6 +27,9 @@ G = f"{P}/api/gradcam"
 CAM = f"run={CALLBACK_RUN}&layer=features"  # the default Grad-CAM layer
 K = f"{P}/api/filters/kernels"
 PAT = f"{P}/api/patterns"
+EXACT_FILTER = (
+    f"{PAT}/filter?run={EXACT_RUN}&layer=conv"  # support.write_exact_run's patterns of filters 2 and 5
+)
 R = f"{P}/api/runs"
 DREAM = f"{P}/api/patterns/dream"
 BOTH = "features.conv3%2Bfeatures.conv4"  # the dream of two layers, URL-quoted
@@ -81,14 +84,9 @@ BAD_REQUESTS = [
     ("views", f"{PAT}/step?run={CALLBACK_RUN}&layer=features.conv2&step=1", 404, "step"),
     ("views", f"{PAT}/filter?run={CALLBACK_RUN}&layer=features.conv2&step=2", 400, "channel"),
     ("views", f"{PAT}/filter?run={CALLBACK_RUN}&layer=features.conv2&step=2&channel=4", 404, "channel"),
-    (
-        "views",
-        f"{PAT}/filter?run={EXACT_RUN}&layer=conv&step=9&channel=0",
-        404,
-        "filters with patterns: [2, 5]",
-    ),
-    ("views", f"{PAT}/filter?run={EXACT_RUN}&layer=conv&step=9&channel=-5", 400, "channel"),
-    ("views", f"{PAT}/filter?run={EXACT_RUN}&layer=conv&step=10&channel=5", 404, "step"),
+    ("views", f"{EXACT_FILTER}&step=9&channel=0", 404, "filters with patterns: [2, 5]"),
+    ("views", f"{EXACT_FILTER}&step=9&channel=-5", 400, "channel"),
+    ("views", f"{EXACT_FILTER}&step=10&channel=5", 404, "step"),
     # patterns (dream)
     ("basic", f"{DREAM}?layer={DREAM_LAYER}", 400, "run"),
     ("basic", f"{DREAM}?run={DREAM_RUN}", 400, "layer"),
