@@ -66,6 +66,7 @@ class GradCAMResult:
     arg-max class and its softmax probability (``None`` when the model output is neither
     ``[N, classes]`` nor dense; for a dense output the class predicted on most pixels and its
     softmax probability averaged over all pixels). ``target_probability``: the same for ``target``.
+    ``predicted_native``: with ``predicted_too``, the maps of the predicted class at the layer's resolution.
     """
 
     cam: torch.Tensor
@@ -77,6 +78,8 @@ class GradCAMResult:
     target_probability: Optional[torch.Tensor]
     layer: str
     method: str
+    # ``predicted_too=True``: the maps ``[N, h, w]`` of each image's predicted class, from the same forward pass
+    predicted_native: Optional[torch.Tensor] = None
 
 
 # ----------------------------------------------------------------------------- shared helpers
@@ -273,6 +276,7 @@ def grad_cam(
     normalize: str = "none",
     method: str = "gradcam",
     return_details: Literal[False] = False,
+    predicted_too: bool = False,
 ) -> torch.Tensor: ...
 
 
@@ -286,6 +290,7 @@ def grad_cam(
     normalize: str = "none",
     method: str = "gradcam",
     return_details: Literal[True],
+    predicted_too: bool = False,
 ) -> GradCAMResult: ...
 
 
@@ -298,6 +303,7 @@ def grad_cam(
     normalize: str = "none",
     method: str = "gradcam",
     return_details: bool = False,
+    predicted_too: bool = False,
 ) -> Union[torch.Tensor, GradCAMResult]:
     """Grad-CAM (or Grad-CAM++) maps ``[N, H, W]`` of ``images`` at input resolution.
 
@@ -310,7 +316,10 @@ def grad_cam(
     frozen parameters). ``normalize="none"`` keeps the raw ReLU'd map so magnitudes compare across
     training steps; ``"per_image"`` min-max scales each map to [0, 1] for display.
     ``return_details=True`` gives a :class:`GradCAMResult` with the target, predicted
-    class and probability from the same forward pass.
+    class and probability from the same forward pass; with ``predicted_too=True`` also the maps of
+    each image's predicted class (``predicted_native``), from that forward pass too: a second gradient
+    from the scores back to the layer only, so explaining the prediction beside a label costs no
+    second forward pass.
 
     Training-safe: eval mode inside and every module's flag restored, parameter
     ``.grad`` untouched (``torch.autograd.grad`` with frozen parameters), hooks removed
@@ -351,7 +360,12 @@ def grad_cam(
         if not scores.requires_grad:
             raise ValueError(f"target: the score does not depend on layer {name!r} (it carries no gradient)")
         activation = captured["activation"]
-        (gradient,) = torch.autograd.grad(scores.sum(), activation, allow_unused=True)
+        (gradient,) = torch.autograd.grad(
+            scores.sum(), activation, allow_unused=True, retain_graph=predicted_too and return_details
+        )
+        predicted_gradient = (
+            _predicted_gradient(output, activation) if predicted_too and return_details else None
+        )
     if gradient is None:  # the score does not depend on this layer
         gradient = torch.zeros_like(activation)
 
@@ -363,6 +377,11 @@ def grad_cam(
         if not return_details:
             return cam
         predicted, probability, target_probability = probabilities(output, indices)
+        predicted_native = None
+        if predicted_gradient is not None:
+            predicted_native = _cam_from(activation.detach(), predicted_gradient, method)
+            if normalize == "per_image":
+                predicted_native = normalize_per_image(predicted_native)
     return GradCAMResult(
         cam=cam,
         native=native,
@@ -373,7 +392,19 @@ def grad_cam(
         target_probability=target_probability,
         layer=name,
         method=method,
+        predicted_native=predicted_native,
     )
+
+
+def _predicted_gradient(output: torch.Tensor, activation: torch.Tensor) -> Optional[torch.Tensor]:
+    """The gradient of each image's predicted class's score at the layer (None when the output has no predicted
+    class); the graph of the forward pass is reused, so only the part after the layer is differentiated again."""
+    predicted = probabilities(output, None)[0]
+    if predicted is None:
+        return None
+    scores, _ = target_scores(output, predicted)
+    (gradient,) = torch.autograd.grad(scores.sum(), activation, allow_unused=True)
+    return torch.zeros_like(activation) if gradient is None else gradient
 
 
 def _cam_from(activation: torch.Tensor, gradient: torch.Tensor, method: str) -> torch.Tensor:

@@ -92,7 +92,7 @@ def gradcam(inputs: Inputs) -> list:
     the mean score of the class over the pixels where it is predicted (``analysis.cam``).
 
     With labels, the maps of each image's predicted class too (``gradcam_predicted_maps``: the view's "explain
-    the predicted class"), computed only for the images predicted otherwise.
+    the predicted class"), from the same forward pass (a second gradient from the scores to the layer).
 
     Settings: ``overlays`` (default False): also write the overlay PNGs (``gradcam``), as the command line
     does for its ``--out`` files. The callback writes none (about 30 KB per probe image at 224 px): the view
@@ -106,7 +106,15 @@ def gradcam(inputs: Inputs) -> list:
     shown = display_images(images) if overlays else None
     summaries = []
     for name, layer in inputs.layers:
-        result = grad_cam(model, layer, images, target, normalize="none", return_details=True)
+        result = grad_cam(
+            model,
+            layer,
+            images,
+            target,
+            normalize="none",
+            return_details=True,
+            predicted_too=target is not None,
+        )
         if overlays:
             pngs = [
                 summary.encode_png(summary.heatmap_overlay(to_uint8(image), heat.cpu().numpy()))
@@ -134,7 +142,7 @@ def gradcam(inputs: Inputs) -> list:
                 columns=["target", "predicted", "probability", "target_probability"],
             ),
         ]
-        predicted = None if target is None else _predicted_class_maps(model, layer, images, result, raw)
+        predicted = None if target is None else _predicted_class_maps(result, raw)
         if predicted is not None:
             summaries.append(
                 summary.tensor_summary(GRADCAM_PREDICTED_MAPS, name, predicted.float().cpu().numpy())
@@ -149,26 +157,15 @@ def _stored_map(native: torch.Tensor) -> torch.Tensor:
     return native
 
 
-def _predicted_class_maps(
-    model, layer, images: torch.Tensor, result, stored: torch.Tensor
-) -> torch.Tensor | None:
-    """``[N, h, w]``: each image's CAM of its predicted class, stored as ``stored`` is: the explained (target)
-    class's map where the two agree, a second Grad-CAM of the images predicted otherwise (one forward and
-    backward of those images only). None when the maps explain the predicted class already (no labels) or
-    the model's output has no predicted class."""
-    from tb_cnnviz.analysis.cam import grad_cam
-
-    if result.target is None or result.predicted is None:
+def _predicted_class_maps(result, stored: torch.Tensor) -> torch.Tensor | None:
+    """``[N, h, w]``: each image's CAM of its predicted class (``grad_cam(..., predicted_too=True)``: the same
+    forward pass), stored as ``stored`` is; exactly the explained class's map where the two agree. None when the
+    model's output has no predicted class."""
+    if result.predicted_native is None or result.predicted is None or result.target is None:
         return None
-    predicted = result.predicted.to(result.target.device)
-    differ = predicted != result.target
-    maps = stored.clone()
-    if bool(differ.any()):
-        other = grad_cam(
-            model, layer, images[differ], predicted[differ], normalize="none", return_details=True
-        )
-        maps[differ] = _stored_map(other.native).to(maps.dtype)
-    return maps
+    differ = (result.predicted.to(result.target.device) != result.target).to(stored.device)
+    predicted = _stored_map(result.predicted_native).to(stored.dtype)
+    return torch.where(differ[:, None, None], predicted, stored)
 
 
 def attributions(inputs: Inputs) -> list:

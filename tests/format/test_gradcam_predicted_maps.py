@@ -1,7 +1,7 @@
 """Issue #16, "explain the predicted class": with labels the Grad-CAM snapshot also logs each image's
 predicted class's map (``gradcam_predicted_maps``). On a tiny hand-built model where labels and predictions
 differ, that map equals a direct Grad-CAM of the predicted class in float64; where they agree it is the
-label's map, and only the images predicted otherwise are run a second time."""
+label's map; and it comes from the same forward pass (one forward of the model per snapshot)."""
 
 from __future__ import annotations
 
@@ -49,25 +49,20 @@ def _read(summaries: list) -> dict:
     return {s.value[0].tag: tensor_util.make_ndarray(s.value[0].tensor) for s in summaries}
 
 
-def test_predicted_class_maps_equal_a_direct_grad_cam_in_float64(monkeypatch):
+def test_predicted_class_maps_equal_a_direct_grad_cam_in_float64():
     model, images = ThreeClasses(), _images()
     with torch.no_grad():
         predicted = model(images).argmax(dim=1)
     labels = (predicted + torch.tensor([0, 1, 0, 2, 0, 1])) % 3  # images 1, 3 and 5 are predicted otherwise
     differ = predicted != labels
     assert differ.tolist() == [False, True, False, True, False, True]
-    batches = []
-    real = cam.grad_cam
-
-    def counting(model, layer, images, target=None, **kwargs):
-        batches.append(len(images))
-        return real(model, layer, images, target, **kwargs)
-
-    monkeypatch.setattr(cam, "grad_cam", counting)
+    forwards = []
+    model.register_forward_pre_hook(lambda module, args: forwards.append(len(args[0])))
     result = _read(
         snapshots.gradcam(Inputs(model=model, layers=[("relu", model.relu)], images=images, labels=labels))
     )
-    assert batches == [6, 3]  # the second Grad-CAM runs the 3 images predicted otherwise only
+    assert forwards == [6]  # one forward pass: the predicted class's gradient reuses its graph
+    real = cam.grad_cam
     stored = result["cnnviz/gradcam_predicted_maps/relu"]
     label_maps = result["cnnviz/gradcam_maps/relu"]
     assert stored.shape == label_maps.shape == (6, 5, 5)
@@ -84,24 +79,33 @@ def test_predicted_class_maps_equal_a_direct_grad_cam_in_float64(monkeypatch):
     assert info[:, 1].tolist() == predicted.tolist()
 
 
-def test_no_predicted_maps_without_labels_and_no_second_pass_when_all_agree(monkeypatch):
+def test_no_predicted_maps_without_labels_and_the_label_s_map_where_all_agree():
     model, images = ThreeClasses(), _images()
     result = _read(snapshots.gradcam(Inputs(model=model, layers=[("relu", model.relu)], images=images)))
     assert "cnnviz/gradcam_predicted_maps/relu" not in result  # the maps explain the prediction already
-    batches = []
-    real = cam.grad_cam
-    monkeypatch.setattr(
-        cam, "grad_cam", lambda m, at, x, t=None, **k: batches.append(len(x)) or real(m, at, x, t, **k)
-    )
     with torch.no_grad():
         predicted = model(images).argmax(dim=1)
     result = _read(
         snapshots.gradcam(Inputs(model=model, layers=[("relu", model.relu)], images=images, labels=predicted))
     )
-    assert batches == [6]
     np.testing.assert_array_equal(
         result["cnnviz/gradcam_predicted_maps/relu"], result["cnnviz/gradcam_maps/relu"]
     )
+
+
+def test_grad_cam_predicted_too_equals_grad_cam_of_the_predicted_class_in_float64():
+    model, images = ThreeClasses().double(), _images().double()
+    with torch.no_grad():
+        predicted = model(images).argmax(dim=1)
+    labels = (predicted + 1) % 3
+    both = cam.grad_cam(model, "relu", images, labels, return_details=True, predicted_too=True)
+    alone = cam.grad_cam(model, "relu", images, predicted, return_details=True)
+    assert both.predicted.tolist() == predicted.tolist() and both.predicted_native.dtype == torch.float64
+    torch.testing.assert_close(both.predicted_native, alone.native, rtol=1e-12, atol=1e-15)
+    torch.testing.assert_close(
+        both.native, cam.grad_cam(model, "relu", images, labels, return_details=True).native
+    )
+    assert cam.grad_cam(model, "relu", images, labels, return_details=True).predicted_native is None
 
 
 def test_maps_and_image_routes_serve_the_predicted_class_on_request(tmp_path):
