@@ -1,10 +1,12 @@
 """Helpers shared by test modules (fixtures live in the ``conftest.py`` files).
 
 Test modules import from here, never from ``conftest`` or from each other, so that moving a
-test module never breaks another one. Three parts: training and reading a logdir back
-(``train_small_vgg``, ``read_logdir``); writing the plugin's logdirs and serving them through
-TensorBoard's WSGI app (``plugin_client``, ``write_run``, ``log_views_run``, ``write_exact_run``);
-the real ``tensorboard`` binary (``tensorboard``, ``http_get``, ``get_json``, ``wait_for``).
+test module never breaks another one. Three parts: models, training and reading a logdir back
+(``train_small_vgg``, ``TwoConvNet``, ``fit_with_callback``, ``every_step_patterns``, ``read_logdir``);
+writing the plugin's logdirs and serving them through TensorBoard's WSGI app (``plugin_client``,
+``write_run``, ``log_views_run``, ``write_exact_run``); the real ``tensorboard`` binary (``tensorboard``,
+``serving``, ``http_get``, ``get_json``, ``wait_for``). Browser pages: ``tests/browser/browser_helpers.py``
+(``plugin_page``).
 """
 
 from __future__ import annotations
