@@ -283,6 +283,7 @@ def per_step_cost(
     groups = 0
     if tracker is not None:
         tracker.detach()
+        clock_before = (list(tracker.group_seconds), list(tracker.group_batches))
     seen: set[tuple[int, ...]] = set()
 
     def estimable() -> bool:  # every stratum with a share observed, or the sum of observed ones
@@ -311,10 +312,18 @@ def per_step_cost(
         seen.update((stratum1, stratum2))
         aa.append((a1, a2))
         groups += 1
+    result = {"sample": sample, "pairs": len(pairs), "cpu_clock": clocks.cpu_name, "counting": {}}
     if tracker is not None:
         tracker.attach()
+        # the hooks' own clock (wall) per counted batch and group, over the pairs: what the sample was chosen from
+        wall_step = trimmed([a["wall"] for _, _, a in pairs])[0]
+        for group, name in enumerate(("reported layers", "other layers")):
+            batches = tracker.group_batches[group] - clock_before[1][group]
+            layers = tracker.groups.count(group)
+            if layers and batches:
+                seconds = (tracker.group_seconds[group] - clock_before[0][group]) / batches
+                result["counting"][name] = (layers, seconds / wall_step)
     viz.close()
-    result = {"sample": sample, "pairs": len(pairs), "cpu_clock": clocks.cpu_name}
     for axis in ("cpu", "wall"):
         result[axis] = estimate(
             [(stratum, b[axis], a[axis]) for stratum, b, a in pairs],
@@ -428,6 +437,7 @@ def measure(name: str, args: argparse.Namespace) -> dict | None:
         "model": f"{name} {bench.size}px b{bench.batch}"
         + (f" +{args.plant_ms:g} ms planted" if args.plant_ms else ""),
         "sample": step["sample"],
+        "counting": step["counting"],
         "pairs": step["pairs"],
         "cpu_clock": step["cpu_clock"],
         "seconds": time.perf_counter() - started,
@@ -536,6 +546,11 @@ def sample_text(sample: dict | None) -> str:
     return ", ".join(f"{group} 1 in {k}" for group, k in sample.items())
 
 
+def counting_text(counting: dict) -> str:
+    cells = [f"{name} ({n}) {100 * share:.2f}%" for name, (n, share) in counting.items()]
+    return "counting per counted batch, hooks' clock: " + (", ".join(cells) or "-")
+
+
 def strata_text(measured: dict) -> str:
     cells = [f"{stratum} {n} / {100 * share:.1f}%" for stratum, (n, share) in measured["strata"].items()]
     unobserved = measured["unobserved"]
@@ -548,7 +563,8 @@ def print_row(row: dict) -> None:
     calls = ", ".join(f"{k} {ms:.0f} ms = {steps:.2f} steps" for k, (ms, steps) in wall["calls"].items())
     print(
         f"{row['model']}: step {1000 * cpu['step_s']:.0f} ms {row['cpu_clock']} / {1000 * wall['step_s']:.0f} ms wall; "
-        f"dead filters counted on {sample_text(row['sample'])}; {row['pairs']} B/A pairs in {row['seconds']:.0f} s "
+        f"dead filters counted on {sample_text(row['sample'])}; {counting_text(row['counting'])}; "
+        f"{row['pairs']} B/A pairs in {row['seconds']:.0f} s "
         f"(B strata by counted groups, pairs and share: {strata_text(cpu)})\n"
         f"  per-step {100 * cpu['per_step']:+.2f}% +- {100 * cpu['floor']:.2f}% cpu, "
         f"{100 * wall['per_step']:+.2f}% +- {100 * wall['floor']:.2f}% wall; {calls}\n"
@@ -565,18 +581,21 @@ def print_table(rows: list[dict]) -> None:
     kinds = DEFAULT_KINDS
     print()
     print(
-        "| model | training step (CPU / wall) | dead filters counted on | per-step overhead, CPU | per-step, wall | "
+        "| model | training step (CPU / wall) | dead filters counted on | counting per counted batch (layers) | "
+        "per-step overhead, CPU | per-step, wall | "
         + " | ".join(f"{k} (ms / steps)" for k in kinds)
         + " | amortised, CPU | amortised, wall | A/A mean, CPU | A/A spread of steps, CPU | B/A pairs |"
         " peak extra RSS |"
     )
-    print("|---" * (11 + len(kinds)) + "|")
+    print("|---" * (12 + len(kinds)) + "|")
     for row in rows:
         cpu, wall = row["cpu"], row["wall"]
         cells = [
             row["model"],
             f"{1000 * cpu['step_s']:.0f} / {1000 * wall['step_s']:.0f} ms",
             sample_text(row["sample"]),
+            ", ".join(f"{name} ({n}) {100 * share:.2f}%" for name, (n, share) in row["counting"].items())
+            or "-",
             f"{100 * cpu['per_step']:+.2f}% ± {100 * cpu['floor']:.2f}%",
             f"{100 * wall['per_step']:+.2f}% ± {100 * wall['floor']:.2f}%",
             *(f"{wall['calls'][k][0]:.0f} / {cpu['calls'][k][1]:.2f}" for k in kinds),
