@@ -32,6 +32,7 @@ from tb_cnnviz.analysis.projection import (
     disparity,
     effective_perplexity,
     knn_accuracy,
+    knn_graph,
     knn_preservation,
     nearest_neighbors,
     pca,
@@ -280,6 +281,35 @@ def test_nearest_neighbors_match_scikit_learn():
     assert (
         knn_preservation(rng.normal(size=(400, 64)), random_layout, k=10) < 0.06
     )  # chance level: k / N = 0.025
+
+
+def test_knn_graph_is_exact_with_euclidean_distances():
+    """t-SNE's neighbour graph (its affinities' input): the exact neighbours in float32, chunked."""
+    rng = np.random.default_rng(1)
+    points = rng.normal(size=(700, 50)).astype(np.float32)
+    indices, distances = knn_graph(points, 90)
+    assert indices.shape == distances.shape == (700, 90) and distances.dtype == np.float32
+    assert np.array_equal(indices, nearest_neighbors(points.astype(np.float64), 90))  # no ties in random data
+    truth = np.linalg.norm(points[:, None, :].astype(np.float64) - points[indices].astype(np.float64), axis=2)
+    np.testing.assert_allclose(distances, truth, rtol=1e-4)
+    assert (np.diff(distances, axis=1) >= 0).all() and (indices != np.arange(700)[:, None]).all()
+    # more rows than one chunk holds (16 million floats): the chunks meet without a seam
+    many = rng.normal(size=(4100, 3)).astype(np.float32)
+    assert np.array_equal(knn_graph(many, 5)[0], nearest_neighbors(many.astype(np.float64), 5))
+    with pytest.raises(ValueError, match=r"k: expected an integer in \[1, 699\].*got 700"):
+        knn_graph(points, 700)
+
+
+def test_tsne_with_exact_neighbours_keeps_as_much_as_with_annoy():
+    """The default exact neighbour graph against openTSNE's Annoy on the same mixture: the same
+    neighbourhoods kept (measured: 10,000 x 512 benchmark codes 0.2185 exact vs 0.2189 Annoy; here
+    exact - Annoy = -0.005 to +0.010 over t-SNE seeds 0-2 x {1, 2} threads, both about 0.40), and the
+    same picture for the same seed."""
+    features, _ = mixture(600, 20, seed=2)
+    exact = tsne(features, seed=0)
+    annoy = tsne(features, seed=0, neighbors="annoy")
+    assert knn_preservation(features, exact) >= knn_preservation(features, annoy) - 0.03
+    assert np.array_equal(exact, tsne(features, seed=0))
 
 
 # --------------------------------------------------------------------------- input checks
