@@ -1,6 +1,6 @@
 // Embedding view: the 2-D map (t-SNE by default) of the embedding probe set's CNN codes at a
-// training step, drawn on a canvas (thousands of points), coloured by label or by prediction,
-// misclassified points ringed; hover shows the image (cut from the sprite atlas) and its
+// training step, drawn on a canvas (up to 50,000 points, see map.js), coloured by label or by prediction,
+// misclassified points ringed; hover shows the image (cut from its sprite atlas, loaded then) and its
 // label; wheel zooms, drag pans, double-click resets; the step slider animates the points from
 // one logged map to the next (the callback aligns successive maps, so clusters stay put);
 // the legend toggles classes. Each filter's top images (written by the same snapshot) are the Top
