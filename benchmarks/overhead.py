@@ -27,36 +27,46 @@ How the per-step cost is resolved to a fraction of a percent on a shared 2-core 
    still does). With more threads the process CPU time is used (spinning OpenMP workers add noise).
    Wall time is always measured too; on a GPU (``--device cuda``, every step synchronised) the
    wall columns are the ones to read, the CPU ones being the host's share.
-3. *The sample is frozen, the strata weighted.* The callback counts dead filters on one batch in k
-   (per group of layers, chosen against its budget during the warm-up, then kept: alternating with
-   A steps would double the step time it measures). The paired differences are skewed (most B steps
-   count nothing, one in k counts), so a median or trimmed mean of all pairs would drop the counted
-   batches. The B steps are therefore split into strata by which layers they counted; within a
-   stratum the relative differences (B - A) / mean(A) are summarised by a 10% trimmed mean (a load
-   spike is trimmed), and the strata are combined weighted by their exact long-run shares from the
-   frozen sample (1/k counted, 1 - 1/k not; with two groups of layers, k and k' and 1/lcm(k, k')
-   for both, a stratum of both never observed being the sum of each one's extra cost).
-4. *The noise floor* is the half-width of the 95% confidence interval of that per-step estimate,
+3. *Strata, forced and weighted.* The callback counts dead filters on one batch in k (per group of
+   layers: those where dead filters are reported, and the others), k chosen against its budget
+   during the warm-up. Its per-step cost is then sum over strata of share x cost: a B step that
+   counts nothing (share 1 - 1/k - 1/k' + ...), one that counts the reported layers (1/k), one that
+   counts the others (1/k'), one that counts both (1/lcm(k, k'), taken as the sum of the two extra
+   costs); the shares are exact for the sample chosen. A plain median or trimmed mean of all pairs
+   would drop the counted batches (skewed differences), and with a natural sample only one B step in
+   k would measure the counting. So after the warm-up every other B step is forced to count nothing
+   and the others to count one group each in turn (``set_count_every`` before the step: the same
+   hooks and work as a counted batch of the run), and each stratum's relative differences
+   (B - A) / mean(A) are summarised by a 10% trimmed mean (a load spike is trimmed).
+4. *The idle stratum, timed.* A B step that counts nothing differs from an A step only by the
+   ``on_step_end`` call (timed around the call, on every B step) and the tracker's two forward
+   pre-hooks on the model (timed on an ``nn.Identity`` carrying the same bound hooks, with and
+   without); that timed cost is the idle stratum's value in the estimate, ``per-step``. It weighs
+   about 90% of the steps, so its pairs, which would set the noise floor alone (at 1% step noise,
+   about 0.3% with 100 pairs), instead check it: the idle B steps' A/B mean must contain the timed
+   value within its 95% interval, and the estimate from the pairs alone (``from the pairs alone``,
+   every stratum's value from its pairs) is printed beside it. The counted strata's uncertainty is
+   divided by k in the estimate, so the floor holds even on a loaded machine.
+5. *The noise floor* is the half-width of the 95% confidence interval of the per-step estimate,
    1.96 x SE: a cost outside +-floor of the printed figure is excluded 19 times in 20. Each
    stratum's trimmed mean has the Tukey-McLaughlin standard error s_w / ((1 - 2g) sqrt(n)) (s_w the
    winsorized standard deviation, g = 0.1 the trimmed share per side; a stratum of fewer than 10
    pairs uses its plain mean, and under 3 pairs the largest stratum's s_w); the strata's SEs add in
-   quadrature with their weights squared. The amortised figure's interval adds each kind's per-call
-   SE / interval in quadrature. On simulated steps with known costs (1% step noise, 5% spikes, 60
-   groups; tests/callbacks/test_overhead_budget.py) the interval covers the true cost on 94.5-95.5%
-   of seeds and the estimate is unbiased within 0.01%.
-5. *A check with no callback at all.* The two adjacent A steps in the middle of each B A A B give
+   quadrature with their shares squared (the timed idle value's SE is negligible and left out). The
+   amortised figure's interval adds each kind's per-call SE / interval in quadrature. On simulated
+   steps with known costs (tests/callbacks/test_overhead_budget.py) the intervals cover the true cost
+   on about 95% of seeds and the estimates are unbiased within 0.01%.
+   *A check with no callback at all*: the two adjacent A steps in the middle of each B A A B give
    A/A differences. "A/A mean" is their trimmed mean with its own 95% half-width: it should contain
    0 (if not, a B step slows the A after it, and the pairing under-reads the cost by about that
    much). "A/A spread" is the winsorized standard deviation of single A/A step differences: the
-   step-to-step noise of the machine (the spread the noise floor is made from, divided by
-   sqrt(pairs)).
-6. *A planted cost* checks the whole method: ``--plant-ms 2`` spends 2 ms of CPU in every B step on
-   top of the callback, and the per-step figure must rise by 2 ms / (training step) within its floor.
+   step-to-step noise of the machine.
+6. *A planted cost* checks the arithmetic end to end: ``--plant-ms 2`` makes every ``on_step_end``
+   spend 2 ms more CPU, and both per-step figures must rise by 2 ms / (training step) within their
+   floors.
 7. *Bounded time.* ``--seconds`` per model: building and warming up, the per-call costs
    (``--repeats`` due/idle pairs per kind), then B A A B groups until the model's time is up (at
-   least ``--min-groups``, and until a B step has counted each group of layers, at most 10 x
-   ``--min-groups``: a group of k = 25 needs 13 groups).
+   least ``--min-groups``).
 
     python benchmarks/overhead.py                      # four models x 160 s: about 11 minutes, CPU, 1 thread
     python benchmarks/overhead.py --models resnet50 --seconds 60 --device cuda
@@ -238,33 +248,75 @@ def additive(stratum: tuple[int, ...], means: dict) -> tuple[float, float] | Non
     return mean, se
 
 
+FORCED = 2**31 - 1  # a count_every no forward of the run reaches a multiple of: that group never counts
+
+
+def forced_sample(stratum: tuple[int, ...]) -> tuple[int, int]:
+    """``(count_every, info_count_every)`` that make the next forward count exactly ``stratum``'s groups."""
+    return tuple(1 if counted else FORCED for counted in stratum)
+
+
+def root_hooks_seconds(tracker, clock: Callable[[], float], calls: int = 3000) -> float:
+    """What the tracker's two forward pre-hooks on the model add to a forward that counts nothing: the
+    same bound hooks on an ``nn.Identity``, called with and without them, alternated (seconds per call)."""
+    module, x = nn.Identity(), torch.zeros(1)
+    extra = []
+    for _ in range(5):
+        start = clock()
+        for _ in range(calls):
+            module(x)
+        plain = clock() - start
+        handles = [module.register_forward_pre_hook(tracker._start_forward)]
+        handles.append(module.register_forward_pre_hook(tracker._attach_when_counting))
+        start = clock()
+        for _ in range(calls):
+            module(x)
+        extra.append((clock() - start - plain) / calls)
+        for handle in handles:
+            handle.remove()
+    return max(0.0, statistics.median(extra))
+
+
 def per_step_cost(
     bench: Bench, logdir: str, budget: float, deadline: float, min_groups: int, planted: float = 0.0
 ) -> dict:
     """The relative per-step cost of the callback (B A A B single steps, see the module docstring) with
-    its 95% half-width, the A/A check, and the sample the callback chose; runs until ``deadline``.
-    ``planted`` seconds of CPU are spent in every B step on top (a known cost the estimate must find)."""
+    its 95% half-width, the A/A and idle checks, and the sample the callback chose; runs until
+    ``deadline``. ``planted`` seconds of CPU are added to every ``on_step_end`` (a known cost the
+    estimate must find)."""
     quiet = {kind: NEVER for kind in SNAPSHOTS}
     quiet["dead_filters"] = SNAPSHOTS["dead_filters"].every_n_steps  # its sample is bounded by the window
     viz = bench.callback(logdir, quiet, overhead_budget=budget)
     window = viz._window
     tracker = window.tracker if window is not None else None
     clocks = bench.clocks
+    inside = {"cpu": [], "wall": []}  # per B step, the time of the on_step_end call itself
 
-    def step_b() -> tuple[dict, tuple[int, ...]]:
+    def step_b(stratum: tuple[int, ...] | None = None) -> tuple[dict, tuple[int, ...]]:
         bench.step_index += 1
         if window is not None and window.due(bench.step_index):
             bench.step_index += 1  # a window's end is the dead_filters kind's per-call cost, timed apart
+        if tracker is not None and stratum is not None:
+            tracker.set_count_every(*forced_sample(stratum))
+            tracker.attach()
         before = counted_groups(tracker) if tracker is not None else ()
 
-        def work() -> None:
-            bench.train_step()
+        def call() -> None:
             viz.on_step_end(bench.step_index)
             if planted:
                 spin(planted, clocks.cpu_clock)
 
+        def work() -> None:
+            bench.train_step()
+            call_times.update(clocks.timed(call))
+
+        call_times: dict = {}
         times = clocks.timed(work)
+        for axis in inside:
+            inside[axis].append(call_times[axis])
         after = counted_groups(tracker) if tracker is not None else ()
+        if tracker is not None and stratum is not None:
+            tracker.detach()
         return times, tuple(int(b > a) for a, b in zip(before, after))
 
     def step_a() -> dict:
@@ -273,48 +325,34 @@ def per_step_cost(
     for _ in range(WARMUP_STEPS):  # the callback measures its cost and picks its sample
         step_b()
     if window is not None:
-        window.budget = 0.0  # keep the sample it chose: alternating with A steps would skew its step clock
-    sample = window.sample() if window is not None and hasattr(window, "sample") else None
-    if sample is None and tracker is not None:
-        sample = {"all layers": tracker.count_every}
+        window.budget = 0.0  # the sample it chose: its shares weight the strata below
+    sample = window.sample() if window is not None else None
     weights = design_weights(tracker)
+    # B steps: every other one counts nothing, the others count one group each in turn (forced)
+    counted = [
+        stratum for stratum in ((1, 0), (0, 1)) if tracker is not None and tracker.groups_present[stratum[1]]
+    ]
+    idle = (0, 0) if tracker is not None else ()
     pairs: list[tuple[tuple[int, ...], dict, dict]] = []  # (stratum, B, A)
     aa: list[tuple[dict, dict]] = []
     groups = 0
+    inside = {"cpu": [], "wall": []}
     if tracker is not None:
         tracker.detach()
         clock_before = (list(tracker.group_seconds), list(tracker.group_batches))
-    seen: set[tuple[int, ...]] = set()
-
-    def estimable() -> bool:  # every stratum with a share observed, or the sum of observed ones
-        return all(
-            stratum in seen or additive(stratum, dict.fromkeys(seen, (0.0, 0.0))) for stratum in weights
-        )
-
-    # until the time is up, with at least min_groups and (up to 10 x min_groups) every stratum observed
-    while (
-        groups < min_groups
-        or time.perf_counter() < deadline
-        or (not estimable() and groups < 10 * min_groups)
-    ):
-        if tracker is not None:
-            tracker.attach()
-        b1, stratum1 = step_b()
-        if tracker is not None:
-            tracker.detach()
+    while groups < min_groups or time.perf_counter() < deadline:
+        plan = (idle, counted[groups % len(counted)] if counted else idle)
+        if groups % 2:
+            plan = plan[::-1]  # the idle B is first in one group, second in the next
+        b1, stratum1 = step_b(plan[0] if tracker is not None else None)
         a1, a2 = step_a(), step_a()
-        if tracker is not None:
-            tracker.attach()
-        b2, stratum2 = step_b()
-        if tracker is not None:
-            tracker.detach()
+        b2, stratum2 = step_b(plan[1] if tracker is not None else None)
         pairs += [(stratum1, b1, a1), (stratum2, b2, a2)]
-        seen.update((stratum1, stratum2))
         aa.append((a1, a2))
         groups += 1
     result = {"sample": sample, "pairs": len(pairs), "cpu_clock": clocks.cpu_name, "counting": {}}
+    hooks = {"cpu": 0.0, "wall": 0.0}
     if tracker is not None:
-        tracker.attach()
         # the hooks' own clock (wall) per counted batch and group, over the pairs: what the sample was chosen from
         wall_step = trimmed([a["wall"] for _, _, a in pairs])[0]
         for group, name in enumerate(("reported layers", "other layers")):
@@ -323,12 +361,20 @@ def per_step_cost(
             if layers and batches:
                 seconds = (tracker.group_seconds[group] - clock_before[0][group]) / batches
                 result["counting"][name] = (layers, seconds / wall_step)
+        tracker.set_count_every(FORCED, FORCED)
+        tracker.attach()
+        hooks = {
+            "cpu": root_hooks_seconds(tracker, clocks.cpu_clock),
+            "wall": root_hooks_seconds(tracker, time.perf_counter),
+        }
     viz.close()
     for axis in ("cpu", "wall"):
+        idle_seconds = statistics.fmean(inside[axis]) + hooks[axis]
         result[axis] = estimate(
             [(stratum, b[axis], a[axis]) for stratum, b, a in pairs],
             [(first[axis], second[axis]) for first, second in aa],
             weights,
+            idle_seconds=idle_seconds if tracker is not None else None,
         )
     return result
 
@@ -337,30 +383,49 @@ def estimate(
     pairs: Sequence[tuple[tuple[int, ...], float, float]],
     aa: Sequence[tuple[float, float]],
     weights: dict[tuple[int, ...], float],
+    idle_seconds: float | None = None,
 ) -> dict:
     """The per-step cost from ``(stratum, B seconds, A seconds)`` pairs and ``(A, next A)`` seconds, with the
-    strata's long-run ``weights`` (the module docstring, points 3-5); relative to the trimmed mean A step."""
+    strata's long-run ``weights`` (the module docstring, points 3-5); relative to the trimmed mean A step.
+
+    With ``idle_seconds`` (the timed cost of a B step that counts nothing) the idle stratum takes that
+    value (``per_step``) and its own pairs check it (``idle_ab``); ``per_step_ab`` is the estimate from
+    the pairs alone."""
     step = trimmed([a for _, _, a in pairs])[0]
     strata: dict[tuple[int, ...], list[float]] = {}
     for stratum, b, a in pairs:
         strata.setdefault(stratum, []).append((b - a) / step)
     fallback = trimmed(max(strata.values(), key=len))[2]
-    means = {stratum: trimmed(values, fallback)[:2] for stratum, values in strata.items()}
-    per_step, variance, unobserved = 0.0, 0.0, []
-    for stratum, weight in weights.items():
-        mean, se = means.get(stratum) or additive(stratum, means) or (math.nan, math.nan)
-        if math.isnan(mean):
-            unobserved.append(stratum)
-            continue
-        per_step += weight * mean
-        variance += (weight * se) ** 2
-    if unobserved:  # a group never counted during the pairs: no estimate (more --min-groups)
-        per_step = variance = math.nan
+    measured = {stratum: trimmed(values, fallback)[:2] for stratum, values in strata.items()}
+
+    def combine(means: dict) -> tuple[float, float, list]:
+        total, variance, unobserved = 0.0, 0.0, []
+        for stratum, weight in weights.items():
+            mean, se = means.get(stratum) or additive(stratum, means) or (math.nan, math.nan)
+            if math.isnan(mean):
+                unobserved.append(stratum)
+                continue
+            total += weight * mean
+            variance += (weight * se) ** 2
+        if unobserved:  # a group never counted during the pairs: no estimate
+            return math.nan, math.nan, unobserved
+        return total, Z95 * math.sqrt(variance), unobserved
+
+    per_step_ab, floor_ab, unobserved = combine(measured)
+    idle = tuple(0 for _ in next(iter(weights)))
+    result = {"step_s": step, "per_step_ab": per_step_ab, "floor_ab": floor_ab, "idle_ab": None}
+    if idle_seconds is None:
+        per_step, floor = per_step_ab, floor_ab
+    else:
+        timed_idle = idle_seconds / step
+        per_step, floor, unobserved = combine({**measured, idle: (timed_idle, 0.0)})
+        if idle in measured:
+            result["idle_ab"] = (measured[idle][0], Z95 * measured[idle][1], timed_idle)
     aa_mean, aa_se, aa_sd = trimmed([(second - first) / step for first, second in aa])
     return {
-        "step_s": step,
+        **result,
         "per_step": per_step,
-        "floor": Z95 * math.sqrt(variance),
+        "floor": floor,
         "aa_mean": aa_mean,
         "aa_floor": Z95 * aa_se,
         "aa_spread": aa_sd,
@@ -453,6 +518,8 @@ def measure(name: str, args: argparse.Namespace) -> dict | None:
             "calls": {k: (1000 * calls[k][axis][0], kind_steps[k]) for k in kinds},
             "amortised": measured["per_step"] + sum(kind_steps[k] / every[k] for k in kinds),
             "amortised_floor": math.sqrt((measured["floor"] / Z95) ** 2 + kind_var) * Z95,
+            "amortised_ab": measured["per_step_ab"] + sum(kind_steps[k] / every[k] for k in kinds),
+            "amortised_floor_ab": math.sqrt((measured["floor_ab"] / Z95) ** 2 + kind_var) * Z95,
         }
     return row
 
@@ -470,7 +537,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--min-groups", type=int, default=20, help="B A A B groups at least, whatever the time"
     )
-    parser.add_argument("--repeats", type=int, default=4, help="due/idle pairs per snapshot kind (>= 3)")
+    parser.add_argument("--repeats", type=int, default=8, help="due/idle pairs per snapshot kind (>= 3)")
     parser.add_argument(
         "--threads", type=int, default=1, help="torch.set_num_threads (default 1: per-thread CPU time)"
     )
@@ -525,6 +592,14 @@ def main(argv: list[str] | None = None) -> int:
             if abs(cpu["aa_mean"]) <= cpu["aa_floor"]
             else "A/A mean AWAY from 0 (carry-over?)",
         ]
+        if cpu["idle_ab"] is not None:
+            measured, half_width, timed = cpu["idle_ab"]
+            verdicts.append(
+                "idle B steps: A/B agrees with the timed cost"
+                if abs(measured - timed) <= half_width
+                else "idle B steps: A/B DISAGREES with the timed cost (work outside on_step_end? "
+                "read the A/B-only figure)"
+            )
         print(f"  {row['model']}: " + "; ".join(verdicts))
     background = [row for row in rows if set(EXAMPLE_KINDS) & set(row["cpu"]["calls"])]
     if background:
@@ -558,6 +633,13 @@ def strata_text(measured: dict) -> str:
     return ", ".join(cells) + unobserved
 
 
+def idle_text(measured: dict) -> str:
+    if measured["idle_ab"] is None:
+        return "idle B steps: -"
+    ab, half_width, timed = measured["idle_ab"]
+    return f"idle B steps {100 * ab:+.2f}% +- {100 * half_width:.2f}% by A/B, {100 * timed:+.3f}% timed"
+
+
 def print_row(row: dict) -> None:
     cpu, wall = row["cpu"], row["wall"]
     calls = ", ".join(f"{k} {ms:.0f} ms = {steps:.2f} steps" for k, (ms, steps) in wall["calls"].items())
@@ -567,9 +649,11 @@ def print_row(row: dict) -> None:
         f"{row['pairs']} B/A pairs in {row['seconds']:.0f} s "
         f"(B strata by counted groups, pairs and share: {strata_text(cpu)})\n"
         f"  per-step {100 * cpu['per_step']:+.2f}% +- {100 * cpu['floor']:.2f}% cpu, "
-        f"{100 * wall['per_step']:+.2f}% +- {100 * wall['floor']:.2f}% wall; {calls}\n"
+        f"{100 * wall['per_step']:+.2f}% +- {100 * wall['floor']:.2f}% wall; from the pairs alone "
+        f"{100 * cpu['per_step_ab']:+.2f}% +- {100 * cpu['floor_ab']:.2f}% cpu; {idle_text(cpu)}; {calls}\n"
         f"  amortised {100 * cpu['amortised']:+.2f}% +- {100 * cpu['amortised_floor']:.2f}% cpu, "
-        f"{100 * wall['amortised']:+.2f}% +- {100 * wall['amortised_floor']:.2f}% wall; "
+        f"{100 * wall['amortised']:+.2f}% +- {100 * wall['amortised_floor']:.2f}% wall "
+        f"(pairs alone {100 * cpu['amortised_ab']:+.2f}% +- {100 * cpu['amortised_floor_ab']:.2f}% cpu); "
         f"A/A mean {100 * cpu['aa_mean']:+.2f}% +- {100 * cpu['aa_floor']:.2f}% cpu "
         f"({100 * wall['aa_mean']:+.2f}% +- {100 * wall['aa_floor']:.2f}% wall), A/A spread of single steps "
         f"{100 * cpu['aa_spread']:.2f}% cpu / {100 * wall['aa_spread']:.2f}% wall; peak RSS +{row['extra_rss_mb']:.0f} MB"
@@ -584,10 +668,11 @@ def print_table(rows: list[dict]) -> None:
         "| model | training step (CPU / wall) | dead filters counted on | counting per counted batch (layers) | "
         "per-step overhead, CPU | per-step, wall | "
         + " | ".join(f"{k} (ms / steps)" for k in kinds)
-        + " | amortised, CPU | amortised, wall | A/A mean, CPU | A/A spread of steps, CPU | B/A pairs |"
+        + " | amortised, CPU | amortised, wall | amortised from the pairs alone, CPU | idle B step, A/B vs timed, CPU |"
+        " A/A mean, CPU | A/A spread of steps, CPU | B/A pairs |"
         " peak extra RSS |"
     )
-    print("|---" * (12 + len(kinds)) + "|")
+    print("|---" * (14 + len(kinds)) + "|")
     for row in rows:
         cpu, wall = row["cpu"], row["wall"]
         cells = [
@@ -601,6 +686,10 @@ def print_table(rows: list[dict]) -> None:
             *(f"{wall['calls'][k][0]:.0f} / {cpu['calls'][k][1]:.2f}" for k in kinds),
             f"**{100 * cpu['amortised']:+.2f}%** ± {100 * cpu['amortised_floor']:.2f}%",
             f"{100 * wall['amortised']:+.2f}% ± {100 * wall['amortised_floor']:.2f}%",
+            f"{100 * cpu['amortised_ab']:+.2f}% ± {100 * cpu['amortised_floor_ab']:.2f}%",
+            "-"
+            if cpu["idle_ab"] is None
+            else f"{100 * cpu['idle_ab'][0]:+.2f}% ± {100 * cpu['idle_ab'][1]:.2f}% vs {100 * cpu['idle_ab'][2]:+.3f}%",
             f"{100 * cpu['aa_mean']:+.2f}% ± {100 * cpu['aa_floor']:.2f}%",
             f"{100 * cpu['aa_spread']:.2f}%",
             str(row["pairs"]),
