@@ -193,3 +193,37 @@ def test_activation_tiles_at_128_grey_levels_within_half_a_level():
             np.testing.assert_array_equal(pixels == 0, np.round(exact * 127) == 0)
             peaks.append(pixels.max())
         assert max(peaks) == 255  # the channels' peaks over the images are white
+
+
+@pytest.mark.slow
+def test_the_rust_data_server_serves_float16_kernels_and_rates_like_float32(
+    old_and_new, tmp_path, monkeypatch
+):
+    """The real ``tensorboard`` (Rust data server, ``--load_fast=true``): float16 values in the events (rates,
+    and kernels written without the side file) and in the side file (kernels) read as the Python loader reads them."""
+    import base64
+
+    from support import api_url, get_json, serving
+
+    from tb_cnnviz import summary as summary_module
+
+    client, weights, rates, root = old_and_new
+    monkeypatch.setenv(summary_module.SIDE_FILE_ENV, "0")  # a third run: every payload in the events
+    write_run(
+        root,
+        "in_events",
+        {step: [snapshots.precision.half_summary(metadata.KERNELS, "c", weights[step])] for step in (0, 10)},
+    )
+    with serving(
+        root, ["old", "new", "in_events"], "--load_fast=true", series=("in_events", "kernels", "c", 2)
+    ) as base:
+        for run in ("new", "in_events"):
+            answer = get_json(api_url(base, "filters/kernels", run=run, layer="c", step=10))
+            values = np.frombuffer(base64.b64decode(answer["data"]), "<f4").reshape(answer["shape"])
+            np.testing.assert_array_equal(values, weights[10].astype(np.float16).astype(np.float32))
+        rust = get_json(api_url(base, "dead/rates", run="new", layer="c"))
+        python = _get(client, "dead/rates", run="new", layer="c")
+        assert rust["rates"] == python["rates"] and rust["dead_fraction"] == python["dead_fraction"] == [
+            0.25,
+            0.25,
+        ]
