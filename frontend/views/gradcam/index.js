@@ -101,40 +101,8 @@ export function create(root, shell) {
     p.offersPredicted = data.explains === "label" && Boolean(data.predicted_maps_logged);
     const choice = root.querySelector(".explain-field");
     if (choice) choice.hidden = !view.panels.some((q) => q.offersPredicted);
-    explainPanel(p, loaded);
+    explainPanel(p, loaded, Math.min(st.image, data.images.length - 1), view.compared);
     drawWatch(p, loaded);
-  }
-
-  /** Which class the maps explain, their native resolution, the outlier steps and the colour bar. */
-  function explainPanel(p, loaded) {
-    const { data, overlays, probes, maps, raw } = loaded;
-    const outliers = outlierText(data.outlier_steps);
-    setChildren(
-      p.explain,
-      h("div", { class: "cam-explains-note", text: explainsNote(data, loaded.explain) }),
-      h("div", {
-        class: "cam-native",
-        text: nativeNote(data.layer, data.cam_shape, overlays[0] || probes[0]),
-      }),
-      outliers ? h("div", { class: "cam-outliers", text: outliers }) : null,
-    );
-    const index = Math.min(st.image, data.images.length - 1);
-    const item = loaded.items[index];
-    let ticks = [];
-    if (raw && maps && item) {
-      const top = maps.scale[index];
-      ticks = colourBarTicks(top);
-      p.barTitle.textContent = `Raw CAM of probe #${index}, one scale over all logged steps: 0 – ${camNumber(top)} (colour = value ÷ ${camNumber(top)}, clipped above)`;
-    } else if (item) {
-      const known = item.cam_max !== null && item.cam_max !== undefined;
-      ticks = [
-        { t: 0, text: known ? "min" : "low" },
-        { t: 1, text: known ? `peak ${camNumber(item.cam_max)}` : "high" },
-      ];
-      p.barTitle.textContent = `${data.overlays_logged === false ? "Overlay" : "Logged overlay"}: each map stretched from its own minimum to its peak${known ? ` (probe #${index} at step ${data.step}: peak ${camNumber(item.cam_max)})` : " (raw maps not logged: the values are unknown)"}`;
-    }
-    p.key.hidden = !item;
-    drawColourBar(p.bar, ticks, view.compared ? 260 : 320);
   }
 
   function choose(i) {
@@ -198,6 +166,40 @@ export function create(root, shell) {
     fetch: (p, step) => camStep(p.run.name, p.layer, step, raw(), st.explain),
     paint,
   });
+}
+
+/**
+ * Which class the maps explain, their native resolution, the outlier steps and the colour bar (of image
+ * `index`; narrower when `compared`).
+ */
+function explainPanel(p, loaded, index, compared) {
+  const { data, overlays, probes, maps, raw } = loaded;
+  const outliers = outlierText(data.outlier_steps);
+  setChildren(
+    p.explain,
+    h("div", { class: "cam-explains-note", text: explainsNote(data, loaded.explain) }),
+    h("div", {
+      class: "cam-native",
+      text: nativeNote(data.layer, data.cam_shape, overlays[0] || probes[0]),
+    }),
+    outliers ? h("div", { class: "cam-outliers", text: outliers }) : null,
+  );
+  const item = loaded.items[index];
+  let ticks = [];
+  if (raw && maps && item) {
+    const top = maps.scale[index];
+    ticks = colourBarTicks(top);
+    p.barTitle.textContent = `Raw CAM of probe #${index}, one scale over all logged steps: 0 – ${camNumber(top)} (colour = value ÷ ${camNumber(top)}, clipped above)`;
+  } else if (item) {
+    const known = item.cam_max !== null && item.cam_max !== undefined;
+    ticks = [
+      { t: 0, text: known ? "min" : "low" },
+      { t: 1, text: known ? `peak ${camNumber(item.cam_max)}` : "high" },
+    ];
+    p.barTitle.textContent = `${data.overlays_logged === false ? "Overlay" : "Logged overlay"}: each map stretched from its own minimum to its peak${known ? ` (probe #${index} at step ${data.step}: peak ${camNumber(item.cam_max)})` : " (raw maps not logged: the values are unknown)"}`;
+  }
+  p.key.hidden = !item;
+  drawColourBar(p.bar, ticks, compared ? 260 : 320);
 }
 
 /** Opacity of the heat-maps, their colouring and which images: fields that change `st` and redraw. */
