@@ -100,6 +100,7 @@ def test_explain_torchvision_resnet18_normalised_with_a_target(data, tmp_path, c
         "gradcam",
         "gradcam_maps",
         "gradcam_info",
+        "gradcam_predicted_maps",  # --target given: the predicted class's maps too (#16)
         "attribution",
         "activations",
     }
