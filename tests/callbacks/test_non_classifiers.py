@@ -117,7 +117,15 @@ def test_fcn_resnet50_logs_every_kind_with_grad_cam_on_the_dense_target(tmp_path
     viz.close()
     run = read_logdir(str(tmp_path))["."]
     kinds = {tag.split("/")[1] for tag in run}
-    assert {"kernels", "activations", "dead_filters", "gradcam", "gradcam_maps", "gradcam_info"} <= kinds
+    # no overlay PNGs (#18); with labels the predicted class's maps too (#16: the dominant class of a dense output)
+    assert {
+        "kernels",
+        "activations",
+        "dead_filters",
+        "gradcam_maps",
+        "gradcam_info",
+        "gradcam_predicted_maps",
+    } <= kinds
     assert all(run[f"cnnviz/activations/{name}"]["steps"] == [1, 2] for name, _ in viz.activation_layers)
     # the stored CAM is the native one (the head runs at 1/8 of the input: 8 x 8) and equals a recomputation
     cam = grad_cam(_Out(model), "model.classifier.2", images, labels, return_details=True)
