@@ -211,6 +211,17 @@ def test_fifty_thousand_points_pan_and_zoom_at_30_fps_and_load_thumbnails_lazily
         assert "image #11" in frame.inner_text(".scatter-tip") and len(atlases) == 1
         assert _hover(frame, 40000) == [40000 % 256, 40000 // 256, 0]  # atlas 39: images 39,936-40,959
         assert len(atlases) == 2 and "index=39" in atlases[1], atlases
+        # a click that jitters by a pixel (a drag under the 3 px threshold) still pins the point under it
+        hovered = frame.get_attribute(canvas, "data-hover")
+        at = frame.evaluate(f"() => document.querySelector('canvas.scatter').pointAt({hovered})")
+        box = frame.locator(canvas).bounding_box()
+        frame.page.mouse.down()
+        frame.page.mouse.move(box["x"] + at[0] + 1, box["y"] + at[1])
+        frame.page.mouse.move(box["x"] + at[0], box["y"] + at[1])
+        frame.page.mouse.up()
+        frame.wait_for_function(
+            f"() => document.querySelector('canvas.scatter').dataset.pinned === '{hovered}'"
+        )
         sprites = get_json(api_url(server, "embedding/sprites", run=RUN))
         assert len(sprites["atlases"]) == 49 and sum(sprites["counts"]) == POINTS
         assert page.problems == []

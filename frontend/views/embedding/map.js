@@ -334,7 +334,8 @@ function wire(m, p) {
     drag = null;
     canvas.classList.remove("dragging");
     if (canvas.hasPointerCapture(event.pointerId)) canvas.releasePointerCapture(event.pointerId);
-    if (moved) return draw(m, p);
+    if (moved || !p.screen) draw(m, p); // a click that jittered under 3 px moved the layer too
+    if (moved) return;
     const i = pick(p, ...local(event));
     pin(m, i === m.st.pinned ? null : i);
   };
