@@ -103,20 +103,23 @@ function masksOf(radius, width = 0) {
   return masks.get(key);
 }
 
-/** The panel's offscreen points layer, sized for the view (width × height CSS px) and its margin. */
-function layerOf(p, width, height, dpr) {
+/**
+ * The panel's offscreen points layer (`p.pointsLayer`: `p.layer` is the model layer the map is of),
+ * sized for the view (width × height CSS px) and its margin.
+ */
+function pointsLayerOf(p, width, height, dpr) {
   const ox = Math.round(width * MARGIN);
   const oy = Math.round(height * MARGIN);
   const w = Math.max(1, Math.round((width + 2 * ox) * dpr));
   const hgt = Math.max(1, Math.round((height + 2 * oy) * dpr));
-  let L = p.layer;
+  let L = p.pointsLayer;
   if (!L || L.w !== w || L.h !== hgt) {
     const canvas = document.createElement("canvas");
     canvas.width = w;
     canvas.height = hgt;
     const ctx = canvas.getContext("2d", { willReadFrequently: true });
     L = { canvas, ctx, image: ctx.createImageData(w, hgt), w, h: hgt };
-    p.layer = L;
+    p.pointsLayer = L;
   }
   Object.assign(L, { ox, oy, dpr, width, height });
   return L;
@@ -128,7 +131,7 @@ function layerOf(p, width, height, dpr) {
  */
 function renderLayer(m, p, T, n, r, c) {
   const dpr = window.devicePixelRatio || 1;
-  const L = layerOf(p, T.width, T.height, dpr);
+  const L = pointsLayerOf(p, T.width, T.height, dpr);
   const pixels = L.image.data;
   const bg = rgbOf(c.bg, L.ctx);
   fillPixels(pixels, bg);
@@ -191,7 +194,7 @@ function placeOf(m, p, T, i) {
  * hovered rings. One drawImage, whatever the number of points: a frame of a pan or zoom gesture.
  */
 function compose(m, p) {
-  const L = p.layer;
+  const L = p.pointsLayer;
   if (!L || !p.data || !p.pos) return;
   const { width, height } = m.env.size();
   const c = colors();
@@ -245,7 +248,7 @@ function draw(m, p, moving = false) {
 
 /** A frame of a pan or zoom gesture: the layer moved (no stamping); the points are stamped again once it settles. */
 function move(m, p, settleMs = null) {
-  if (!p.layer) return draw(m, p);
+  if (!p.pointsLayer) return draw(m, p);
   p.screen = null; // the hover positions are the layer's, not the gesture's
   p.grid = null;
   compose(m, p);
