@@ -1,14 +1,15 @@
 """End to end at scale: the Embedding view with 50,000 points (5x the Projector's 10,000), through the real
 ``tensorboard`` binary and headless Chromium (``--disable-gpu``, software rendering).
 
-The run is synthetic and written in seconds with the project's summary functions: a 50,000-point map in
-10 Gaussian clusters (labels, predictions with 5% wrong) and the sprites of 50,000 8 x 8 images, whose
+The run is synthetic and written in seconds with the project's summary functions: two 50,000-point maps
+(10 Gaussian clusters, then turned by 37 degrees; labels, predictions with 5% wrong) and the sprites of 50,000 8 x 8 images, whose
 1,024-thumbnail atlases (``snapshots.sprites``) are 49 PNGs.
 
 - Frame rate: a scripted drag pan and a wheel zoom are dispatched to the map's canvas once per animation
   frame for 2 s each, and ``requestAnimationFrame`` timestamps give the frames per second; every frame
   must have shown the map moved (the view's frame counter grows by one a frame) and the points must be
   stamped again once each gesture ends.
+- The step slider animates the 50,000 points to the run's other map (printed: frames in its 450 ms).
 - Thumbnails: opening the map requests no atlas; hovering a point loads the one atlas that holds its
   thumbnail; hovering another image of that atlas loads nothing more; one of another atlas loads one more.
 """
@@ -30,7 +31,7 @@ from tb_cnnviz.snapshots.inputs import Inputs
 RUN = "fifty_thousand"
 POINTS = 50_000
 CLASSES = 10
-STEP = 5
+STEPS = (5, 10)  # two maps: the slider animates 50,000 points from one to the other
 
 # Frames per second measured on this 2-core machine shared with 4-5 other sessions, headless Chromium with
 # --disable-gpu, 680 x 480 map, 3 runs at load average 4.9-9.3: pan 60.0 and zoom 60.0 fps every time (the
@@ -61,29 +62,30 @@ def logdir(tmp_path_factory) -> str:
     ids = torch.arange(POINTS, dtype=torch.float32)
     images = torch.stack([(ids % 256) / 255, (ids // 256 % 256) / 255, torch.zeros(POINTS)], dim=1)
     images = images[:, :, None, None].expand(POINTS, 3, 8, 8)
+    later = points.copy()
+    later[:, :2] = points[:, :2] @ np.array([[0.8, -0.6], [0.6, 0.8]], np.float32)  # turned by 37 degrees
+    maps = {
+        step: summary.tensor_summary(
+            metadata.EMBEDDING,
+            "classifier",
+            values,
+            method="tsne",
+            labels=labels,
+            class_names=[f"class {c}" for c in range(CLASSES)],
+        )
+        for step, values in zip(STEPS, (points, later))
+    }
     write_run(
         str(root),
         RUN,
-        {
-            STEP: [
-                summary.tensor_summary(
-                    metadata.EMBEDDING,
-                    "classifier",
-                    points,
-                    method="tsne",
-                    labels=labels,
-                    class_names=[f"class {c}" for c in range(CLASSES)],
-                ),
-                *snapshots.sprites(Inputs(images=images)),
-            ]
-        },
+        {STEPS[0]: [maps[STEPS[0]], *snapshots.sprites(Inputs(images=images))], STEPS[1]: [maps[STEPS[1]]]},
     )
     return str(root)
 
 
 @pytest.fixture(scope="module")
 def server(logdir):
-    with serving(logdir, {RUN}, series=(RUN, "embedding", "classifier", 1)) as base:
+    with serving(logdir, {RUN}, series=(RUN, "embedding", "classifier", len(STEPS))) as base:
         yield base
 
 
@@ -222,6 +224,18 @@ def test_fifty_thousand_points_pan_and_zoom_at_30_fps_and_load_thumbnails_lazily
         frame.wait_for_function(
             f"() => document.querySelector('canvas.scatter').dataset.pinned === '{hovered}'"
         )
+        # the step slider animates the 50,000 points to the other map (each frame stamps them)
+        before = frame.evaluate("() => document.querySelector('canvas.scatter').drawCounts().renders")
+        frame.press(".step-range", "Home")
+        frame.wait_for_function(
+            f"() => {{ const c = document.querySelector('canvas.scatter'); "
+            f"return c.dataset.step === '{STEPS[0]}' && c.dataset.animating === 'false'; }}"
+        )
+        animated = (
+            frame.evaluate("() => document.querySelector('canvas.scatter').drawCounts().renders") - before
+        )
+        print(f"step animation: {animated} frames in 450 ms ({animated / 0.45:.0f} fps)")
+        assert animated >= 2 and int(frame.get_attribute(canvas, "data-visible")) == POINTS
         sprites = get_json(api_url(server, "embedding/sprites", run=RUN))
         assert len(sprites["atlases"]) == 49 and sum(sprites["counts"]) == POINTS
         assert page.problems == []
