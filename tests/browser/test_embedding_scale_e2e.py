@@ -2,8 +2,8 @@
 ``tensorboard`` binary and headless Chromium (``--disable-gpu``, software rendering).
 
 The run is synthetic and written in seconds with the project's summary functions: two 50,000-point maps
-(10 Gaussian clusters, then turned by 37 degrees; labels, predictions with 5% wrong) and the sprites of 50,000 8 x 8 images, whose
-1,024-thumbnail atlases (``snapshots.sprites``) are 49 PNGs.
+(10 Gaussian clusters, then turned by 37 degrees; labels, predictions with 5% wrong) and the sprites of
+50,000 8 x 8 images, whose 1,024-thumbnail atlases (``snapshots.sprites``) are 49 PNGs.
 
 - Frame rate: a scripted drag pan and a wheel zoom are dispatched to the map's canvas once per animation
   frame for 2 s each, and ``requestAnimationFrame`` timestamps give the frames per second; every frame
