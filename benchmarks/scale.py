@@ -5,16 +5,18 @@ Builds logdirs without training, through the callback's own code: a ``CNNVizCall
 settings on the model decides the layers and settings; the training-thread snapshots (``kernels``,
 ``activations``, ``gradcam``) are computed by the callback's ``_compute`` (the ``tb_cnnviz.snapshots``
 functions, probe images written once with the first of them) on ``--variants`` weight states of the
-model, and ``dead_filters`` from activation rates its own window measured on one training-mode forward
-of the probe per state. Each run is then written by a callback of its own (``_write``: the scalars
+model ``SGD_STEPS`` SGD step(s) apart on shapes images (batch 2 for ResNet-50 from its random
+initialisation, batch 16 for the example's SmallVGG after 150 steps: as ``event_growth.py`` measures),
+and ``dead_filters`` from the activation rates its own window counted over each state's training
+forwards. Each run is then written by a callback of its own (``_write``: the scalars
 selection and ``summary.write``, the one write path, so a change of storage is what gets measured)
 at the default schedule of ``on_step_end(1..STEPS)``: a baseline at step 1, kernels every 100 steps,
 activations, Grad-CAM and dead-filter windows every 200, the layer order at step 1. The weight states
 are cycled (state ``(i + run) % variants`` at a kind's i-th snapshot): every snapshot is a real output
 of the snapshot functions with real-entropy content (PNG sizes depend on it), but the content repeats
-with period ``--variants`` and comes from a network at its random initialisation (weights=None, no
-pretraining; each state adds N(0, (0.05 v std(w))^2) to every weight), looking at shapes images
-upsampled to the model's input size. Epoch ends are not simulated (no ``on_epoch_end``).
+with period ``--variants`` and comes from a network early in training (ResNet-50: weights=None, no
+pretraining, where activations compress worst), looking at shapes images upsampled to the model's
+input size. Epoch ends are not simulated (no ``on_epoch_end``).
 
 Then for each logdir and loader (``--loaders rust python``: TensorBoard's default Rust data server,
 ``--load_fast=false``) it starts the real ``tensorboard`` of this venv (the plugin installed as it is)
@@ -81,7 +83,9 @@ import numpy as np  # noqa: E402
 from plugin_latency import Client, api  # noqa: E402
 
 MANIFEST = "scale_manifest.json"
-BUILDER = 1  # the version of what this file builds: change it with the builder (reused logdirs are rebuilt)
+SGD_STEPS = 1  # between two weight states
+PRETRAIN_STEPS = 150  # the example's SmallVGG before its first state (event_growth.py's default)
+BUILDER = 2  # the version of what this file builds: change it with the builder (reused logdirs are rebuilt)
 MB = 1e6
 GB = 1e9
 
@@ -178,19 +182,28 @@ def series_of(summaries: list, sizes: bool = False) -> list:
     return found
 
 
-def build_pool(model_name: str, count: int, log) -> Pool:
-    """The summaries of ``count`` weight states of the model, computed by the callback's own code."""
+def build_pool(model_name: str, count: int, log, pretrain_steps: int = PRETRAIN_STEPS) -> Pool:
+    """The summaries of ``count`` weight states of the model, computed by the callback's own code
+    (``pretrain_steps``: the example's SmallVGG before the first state)."""
     import torch
+    from event_growth import pretrain, sgd_step, shapes
 
     from tb_cnnviz import snapshots
     from tb_cnnviz.callbacks import CNNVizCallback
     from tb_cnnviz.kinds import SNAPSHOTS, TRAINING
 
     started = time.perf_counter()
+    size = MODELS[model_name]["size"]
     model = make_model(model_name)
-    probe = probe_images(MODELS[model_name]["size"])
-    base = {key: value.clone() for key, value in model.state_dict().items()}
-    generator = torch.Generator().manual_seed(1)
+    if model_name == "example" and pretrain_steps:  # as event_growth.py: a network in training, not at init
+        model.load_state_dict(pretrain(32, pretrain_steps))
+    probe = probe_images(size)
+    images, labels = shapes(64 if model_name == "resnet50" else 2048, 0).tensors()
+    if images.shape[-1] != size:
+        images = torch.nn.functional.interpolate(images, size=size, mode="bilinear", align_corners=False)
+    batch = 2 if model_name == "resnet50" else 16
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    generator = torch.Generator().manual_seed(0)
     with tempfile.TemporaryDirectory(prefix="cnnviz_scale_pool_") as scratch:
         # overhead_budget=0: the window counts the one forward per state (what is written is the same)
         viz = new_callback(model, scratch, probe, overhead_budget=0)
@@ -206,11 +219,11 @@ def build_pool(model_name: str, count: int, log) -> Pool:
             if viz.enabled.get("dead_filters"):
                 variants["dead_filters"] = []
             for state in range(count):
-                with torch.no_grad():
-                    for key, value in model.state_dict().items():
-                        if value.is_floating_point() and value.ndim > 1:  # conv and linear weights
-                            noise = torch.randn(value.shape, generator=generator) * value.std()
-                            value.copy_(base[key] + 0.05 * state * noise)
+                if state:  # the next state: SGD steps on shapes images (as event_growth.py measures)
+                    model.train().requires_grad_(True)
+                    for _ in range(SGD_STEPS):
+                        sgd_step(model, optimizer, images, labels, generator, batch)
+                    model.eval()
                 for row in rows:  # the callback's _compute: the snapshot, then the kinds written once
                     inputs = viz._inputs(row, viz.base)
                     variants[row.name].append(CNNVizCallback._compute(row, inputs, []))
@@ -235,10 +248,15 @@ def build_pool(model_name: str, count: int, log) -> Pool:
         finally:
             viz.close(final=False)
     every = {name: viz.every_n_steps[name] for name in variants}
+    start = (
+        "torchvision ResNet-50 (random init"
+        if model_name == "resnet50"
+        else f"the example SmallVGG(width=32) (pretrained {pretrain_steps} SGD steps of batch 32"
+    )
     describe = (
-        f"{'torchvision ResNet-50' if model_name == 'resnet50' else 'the example SmallVGG(width=32)'} at random "
-        f"init (10 classes), probe: 8 shapes images at {MODELS[model_name]['size']} px; {count} weight states "
-        "(init + N(0, (0.05 v std w)^2)) cycled; dead-filter rates from one training-mode forward per state"
+        f"{start}, 10 classes), probe: 8 shapes images at {size} px; {count} weight state(s) {SGD_STEPS} SGD "
+        f"step(s) apart (batch {batch}, lr 0.05, momentum 0.9, shapes images), cycled; dead-filter rates "
+        "counted by the callback's window over each state's training forwards"
     )
     return Pool(variants, once, every, describe)
 
@@ -353,6 +371,7 @@ def build_logdir(
     min_free: float,
     log,
     copy_runs: bool = False,
+    pretrain_steps: int = PRETRAIN_STEPS,
 ) -> dict:
     """``root/<model>-<steps>-<storage>/run-NNN`` for ``runs`` runs (reusing those a manifest says were
     written by this code); returns the manifest. Refuses to start a run that would leave under
@@ -392,7 +411,9 @@ def build_logdir(
         name = f"run-{index:03d}"
         copy = copy_runs and index > 0
         if not copy and writer is None:
-            pool = cached_pool(root / f"{folder.name}.pool.pickle", fingerprint, model_name, variants, log)
+            pool = cached_pool(
+                root / f"{folder.name}.pool.pickle", fingerprint, model_name, variants, log, pretrain_steps
+            )
             writer = (pool, make_model(model_name), probe_images(MODELS[model_name]["size"]))
             manifest["describe"] = pool.describe
             per_run = max(per_run, estimate_run_bytes(pool, steps))
@@ -428,16 +449,23 @@ def build_logdir(
     return manifest
 
 
-def cached_pool(path: Path, fingerprint: str, model_name: str, variants: int, log) -> Pool:
+def cached_pool(
+    path: Path, fingerprint: str, model_name: str, variants: int, log, pretrain_steps: int = PRETRAIN_STEPS
+) -> Pool:
     """``build_pool``, kept next to the logdir (not in it) for more runs later with the same code."""
     if path.exists():
         with contextlib.suppress(Exception), path.open("rb") as handle:
             saved = pickle.load(handle)
-            if saved["code"] == fingerprint and saved["variants"] == variants:
-                return saved["pool"]
-    pool = build_pool(model_name, variants, log)
-    with path.open("wb") as handle:
-        pickle.dump({"code": fingerprint, "variants": variants, "pool": pool}, handle)
+            if (saved["code"], saved["variants"], saved.get("pretrain")) == (
+                fingerprint,
+                variants,
+                pretrain_steps,
+            ):
+                return Pool(**saved["pool"])
+    pool = build_pool(model_name, variants, log, pretrain_steps)
+    saved = {"code": fingerprint, "variants": variants, "pretrain": pretrain_steps, "pool": vars(pool)}
+    with path.open("wb") as handle:  # a dict of protos and texts: readable whatever imports this module
+        pickle.dump(saved, handle)
     return pool
 
 
@@ -935,7 +963,7 @@ def measure_model(model_name: str, storage: str, root: Path, args, notes: list, 
         return [{"label": f"{prefix}, {n} runs x {steps:,} steps", "not_built": str(error)} for n in counts]
     payload = sorted(manifest["payload_bytes"].items(), key=lambda item: -item[1])
     notes.append(
-        f"{prefix}: {manifest['describe']}; {len(manifest['runs'])} runs built in {manifest['build_s']:.0f} s "
+        f"{prefix}: {manifest['describe']}; {len(manifest['runs'])} run(s) built in {manifest['build_s']:.0f} s "
         f"(commit {manifest['commit']}"
         + (f"; {manifest['copied']} of them file copies of run-000" if manifest.get("copied") else "")
         + "). Summaries per run, by kind, before storage: "
