@@ -273,7 +273,10 @@ def tsne(
       125, two thirds of openTSNE's 500 after 250, at the same quality with its learning rate
       N / 12 (Belkina et al. 2019), measured by ``benchmarks/embedding.py`` on 10,000 x 512 codes:
       10-NN preservation 0.219 either way (0.213 at 250 after 100). At 50,000 points, one
-      thread: PCA 0.8, neighbours 14.3, affinities 1.2, 125 iterations 8.3-8.4 CPU seconds.
+      thread: PCA 0.6, neighbours 13.9, affinities 1.2, then blocks of 125 iterations at 6.9,
+      7.3, 8.9 and 11.2 CPU seconds (the FFT grid grows as the map spreads); 55-58 CPU seconds
+      in all with scoring excluded. openTSNE's ``ints_in_interval=2`` keeps the grid small
+      (49 CPU seconds) but loses neighbourhoods (0.160 against 0.174 at 50,000), so not used.
     - ``neighbors``: ``"exact"`` (default, :func:`knn_graph` on the reduced features) or a
       method of openTSNE's (``"annoy"``, ``"auto"``, ...), passed on.
     """
