@@ -32,6 +32,7 @@ import argparse
 import os
 import sys
 import time
+from typing import Callable
 
 import numpy as np
 
@@ -88,6 +89,22 @@ def timed_tsne(features: np.ndarray, jobs: int, seed: int) -> tuple[np.ndarray, 
     return layout, time.perf_counter() - started, time.process_time() - cpu
 
 
+def our_rows(
+    features: np.ndarray,
+    args: argparse.Namespace,
+    score: Callable[[np.ndarray], tuple[float, float]],
+    note: str = "",
+) -> list[tuple]:
+    """Our t-SNE of ``features`` with each of ``args.n_jobs``: a row (name, wall s, CPU s, 10-NN preservation,
+    5-NN accuracy) each, printed as it comes (``note`` after the figures); ``score(layout)`` gives the last two."""
+    rows = []
+    for jobs in args.n_jobs:
+        layout, seconds, cpu = timed_tsne(features, jobs, args.seed)
+        rows.append((f"tb_cnnviz tsne (openTSNE, n_jobs={jobs})", seconds, cpu, *score(layout)))
+        print(f"{rows[-1][0]}: {_figures(rows[-1])}{note}", flush=True)
+    return rows
+
+
 def compare(points: int, args: argparse.Namespace) -> None:
     """Ours against scikit-learn's TSNE on the same ``points`` x width features: time and quality."""
     features, labels = clustered_features(points, args.width, seed=args.seed)
@@ -99,12 +116,7 @@ def compare(points: int, args: argparse.Namespace) -> None:
         f"{knn_accuracy(features, labels, k=5):.3f}",
         flush=True,
     )
-    rows = []
-    for jobs in args.n_jobs:
-        layout, seconds, cpu = timed_tsne(features, jobs, args.seed)
-        preservation, accuracy = scores(layout, high_neighbors, labels)
-        rows.append((f"tb_cnnviz tsne (openTSNE, n_jobs={jobs})", seconds, cpu, preservation, accuracy))
-        print(f"{rows[-1][0]}: {_figures(rows[-1])}", flush=True)
+    rows = our_rows(features, args, lambda layout: scores(layout, high_neighbors, labels))
     reference = None
     if not args.skip_sklearn:
         try:
@@ -157,19 +169,16 @@ def scale(points: int, args: argparse.Namespace) -> None:
         f"{time.perf_counter() - started:.1f} s",
         flush=True,
     )
-    rows = []
-    for jobs in args.n_jobs:
-        layout, seconds, cpu = timed_tsne(features, jobs, args.seed)
+
+    def sampled_scores(layout: np.ndarray) -> tuple[float, float]:
         preservation = neighbor_overlap(high_neighbors, sampled_neighbors(layout, sample, 10))
-        low = sampled_neighbors(layout, sample, 5)
-        votes = labels[low]
+        votes = labels[sampled_neighbors(layout, sample, 5)]
         accuracy = float(
             np.mean([np.bincount(v, minlength=10).argmax() == t for v, t in zip(votes, labels[sample])])
         )
-        rows.append((f"tb_cnnviz tsne (openTSNE, n_jobs={jobs})", seconds, cpu, preservation, accuracy))
-        print(
-            f"{rows[-1][0]}: {_figures(rows[-1])} (scores over the {len(sample)} sampled points)", flush=True
-        )
+        return preservation, accuracy
+
+    rows = our_rows(features, args, sampled_scores, f" (scores over the {len(sample)} sampled points)")
     _table(rows)
     best = min(rows, key=lambda row: row[1])
     print(
