@@ -16,7 +16,7 @@ import urllib.parse
 import pytest
 import torch
 from browser_helpers import Page, idle, open_plugin, screenshot
-from support import consecutive_batches, fit_with_callback, serving, wait_for
+from support import TwoConvNet, consecutive_batches, fit_with_callback, serving, wait_for
 from torch import nn
 
 from tb_cnnviz.models import small_vgg
@@ -25,19 +25,6 @@ pytestmark = [pytest.mark.browser]
 A, B, STEM, SPARSE = "vgg_4_per_epoch", "vgg_6_per_epoch", "stem_first", "vgg_no_epochs"
 VGG_LAYERS = ["features.conv1", "features.conv2", "features.conv4"]
 PANEL_BACKGROUND = {"light": "rgb(255, 255, 255)", "dark": "rgb(43, 44, 47)"}  # style.css --panel
-
-
-class StemFirst(nn.Module):
-    """Two convs whose names sort against the model's order (``body`` before ``stem``; ``stem`` runs first)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.stem = nn.Conv2d(3, 4, 3, padding=1)
-        self.body = nn.Conv2d(4, 6, 3, padding=1)
-        self.head = nn.Linear(6, 10)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(torch.relu(self.body(torch.relu(self.stem(x)))).mean(dim=(2, 3)))
 
 
 def _train(logdir: str, model: nn.Module, layers: list[str], every: int, per_epoch: int, epochs: int | None):
@@ -77,7 +64,9 @@ def server(tmp_path_factory):
     torch.manual_seed(0)
     _train(os.path.join(root, A), small_vgg(width=8), VGG_LAYERS, every=2, per_epoch=4, epochs=3)
     _train(os.path.join(root, B), small_vgg(width=8), VGG_LAYERS, every=3, per_epoch=6, epochs=3)
-    _train(os.path.join(root, STEM), StemFirst(), ["stem", "body"], every=2, per_epoch=5, epochs=2)
+    _train(
+        os.path.join(root, STEM), TwoConvNet("stem", "body"), ["stem", "body"], every=2, per_epoch=5, epochs=2
+    )
     _train(os.path.join(root, SPARSE), small_vgg(width=8), VGG_LAYERS, every=3, per_epoch=4, epochs=None)
     with serving(str(root), {A, B, STEM, SPARSE}) as base:
         yield base
@@ -287,8 +276,9 @@ def test_sync_by_epoch_lines_up_runs_with_different_steps_per_epoch(server, brow
 
 
 def test_a_run_whose_names_sort_against_its_order_shows_its_first_conv_for_the_first_conv(server, browser):
-    """StemFirst's convs are body and stem by name, stem then body in the model (its layer_order record): for
-    SmallVGG's first conv it shows stem, for its last kernel layer body."""
+    """The stem-first run's convs (``support.TwoConvNet("stem", "body")``) are body and stem by name, stem then
+    body in the model (its layer_order record): for SmallVGG's first conv it shows stem, for its last kernel
+    layer body."""
     page, frame = open_plugin(browser, server, A)
     try:
         frame.click("button[data-view=filters]")

@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from support import consecutive_batches, fit_with_callback, plugin_client, read_logdir
+from support import TwoConvNet, consecutive_batches, fit_with_callback, plugin_client, read_logdir
 from torch import nn
 
 from tb_cnnviz.callbacks import CNNVizCallback
@@ -17,25 +17,17 @@ from tb_cnnviz.callbacks import CNNVizCallback
 P = "/data/plugin/cnnviz"
 
 
-class StemFirst(nn.Module):
+def stem_first() -> nn.Module:
     """Two convs whose names sort against the model's order: ``stem`` runs (and is registered) before
     ``body``, while the natural order of the names puts ``body`` first."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.stem = nn.Conv2d(3, 4, 3, padding=1)
-        self.body = nn.Conv2d(4, 6, 3, padding=1)
-        self.head = nn.Linear(6, 3)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(torch.relu(self.body(torch.relu(self.stem(x)))).mean(dim=(2, 3)))
+    return TwoConvNet("stem", "body", classes=3)
 
 
 def _epochs_loop(log_dir: str, steps_per_epoch: int, epochs: int) -> list[int]:
     """A plain loop of ``epochs`` epochs (global step from 1) calling on_epoch_end after each; returns the
     steps at which the loop ended its epochs."""
     torch.manual_seed(0)
-    model = StemFirst()
+    model = stem_first()
     generator = torch.Generator().manual_seed(0)
     total = steps_per_epoch * epochs
     images = torch.randn(4 * total, 3, 8, 8, generator=generator)
@@ -69,7 +61,7 @@ def test_epoch_ends_are_logged_at_the_steps_the_loop_ended_its_epochs_and_listed
 
 def test_a_run_without_epochs_lists_none(tmp_path):
     torch.manual_seed(0)
-    model = StemFirst()
+    model = stem_first()
     images = torch.randn(12, 3, 8, 8)
     labels = torch.randint(0, 3, (12,))
     with CNNVizCallback(model, log_dir=str(tmp_path / "steps_only"), every_n_steps=2) as viz:
@@ -88,7 +80,7 @@ def test_a_run_without_epochs_lists_none(tmp_path):
 
 def test_a_resumed_run_goes_on_counting_its_epochs(tmp_path):
     torch.manual_seed(0)
-    model = StemFirst()
+    model = stem_first()
     images, labels = torch.randn(40, 3, 8, 8), torch.randint(0, 3, (40,))
     batch = consecutive_batches(images, labels, 4)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
@@ -113,7 +105,7 @@ def test_layer_order_lists_the_logged_layers_in_the_model_s_order(tmp_path):
     # kernel_layers were given as ["body", "stem"]; every conv has dead-filter statistics. No probe image to
     # run: the order of named_modules() (stem registered first), not run (-1).
     assert series["content"]["layers"] == ["stem", "body"] and series["content"]["order"] == "registration"
-    registered = list(dict(StemFirst().named_modules()))
+    registered = list(dict(stem_first().named_modules()))
     expected = [[-1, registered.index("stem")], [-1, registered.index("body")]]
     np.testing.assert_array_equal(series["values"][0], np.array(expected, dtype=np.float32))
     client, _ = plugin_client(str(tmp_path))
@@ -175,7 +167,7 @@ def test_lightning_logs_each_epoch_end_at_its_global_step(tmp_path):
     class Classifier(pl.LightningModule):
         def __init__(self) -> None:
             super().__init__()
-            self.model = StemFirst()
+            self.model = stem_first()
 
         def forward(self, x):
             return self.model(x)
