@@ -96,14 +96,19 @@ def _drawn_run() -> dict:
     return by_step
 
 
-def _at_step(frame, step: int, colouring: str) -> None:
+def _grid_at(frame, **dataset: str) -> None:
+    """Wait until the card grid's ``data-*`` attributes have the values of ``dataset``, then until nothing loads."""
     frame.wait_for_function(
-        "([s, c]) => { const g = document.querySelector('.cam-grid'); "
-        "return g && g.dataset.step === s && g.dataset.colouring === c; }",
-        arg=[str(step), colouring],
+        "d => { const g = document.querySelector('.cam-grid'); "
+        "return !!g && Object.entries(d).every(([k, v]) => g.dataset[k] === v); }",
+        arg=dataset,
         timeout=30_000,
     )
     idle(frame)
+
+
+def _at_step(frame, step: int, colouring: str) -> None:
+    _grid_at(frame, step=str(step), colouring=colouring)
 
 
 def test_cards_colour_bar_resolution_and_outlier_step(server, browser, shots):
@@ -187,13 +192,7 @@ def _pixel(frame, index: int, x: float, y: float) -> list:
 
 
 def _drawn_at(frame, step: int, explains: str) -> None:
-    frame.wait_for_function(
-        "([s, e]) => { const g = document.querySelector('.cam-grid'); return g && g.dataset.step === s && "
-        "g.dataset.explains === e && g.dataset.overlays === 'drawn'; }",
-        arg=[str(step), explains],
-        timeout=30_000,
-    )
-    idle(frame)
+    _grid_at(frame, step=str(step), explains=explains, overlays="drawn")
 
 
 def test_overlays_drawn_from_maps_and_the_predicted_class_explained(server, browser, shots):
@@ -246,10 +245,7 @@ def test_overlays_drawn_from_maps_and_the_predicted_class_explained(server, brow
         assert _pixel(frame, 1, 0.05, 0.95) == before[1]
         # a run without the predicted class's maps (the exploding run, written before #16): no switch
         frame.select_option("select.run-a", RUN)
-        frame.wait_for_function(
-            "() => document.querySelector('.cam-grid') && document.querySelector('.cam-grid').dataset.overlays === 'logged'"
-        )
-        idle(frame)
+        _grid_at(frame, overlays="logged")
         assert "the predicted class's map is not logged" in frame.inner_text(".cam-explain")
         assert frame.locator(".explain-field").is_hidden()
         assert page.problems == []
