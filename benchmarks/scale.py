@@ -412,7 +412,7 @@ def build_logdir(
         copy = copy_runs and index > 0
         if not copy and writer is None:
             pool = cached_pool(
-                root / f"{folder.name}.pool.pickle", fingerprint, model_name, variants, log, pretrain_steps
+                root / f"{model_name}.pool.pickle", fingerprint, model_name, variants, log, pretrain_steps
             )
             writer = (pool, make_model(model_name), probe_images(MODELS[model_name]["size"]))
             manifest["describe"] = pool.describe
