@@ -24,6 +24,7 @@ import { runNames, stepNote } from "./format.js";
 import {
   epochEnds,
   layerUnion,
+  layersWith,
   modelOrder,
   panelStep,
   panelStepNote,
@@ -64,6 +65,12 @@ export function basePanel(run, layer, className = "panel") {
   return p;
 }
 
+/** A panel with nothing to show at any step (a view's `none`): `text` in its note, its figure hidden. */
+export function emptyPanel(p, text) {
+  p.note.textContent = text;
+  p.figure.hidden = true;
+}
+
 /** "2 patterns snapshots skipped (last at step 180): the previous one was still running", for the
  * background snapshots of view `view` that the run dropped (api/runs/list's `dropped`), and "showing 12 of
  * at least 40 kernels snapshots of conv1: ..." for its series TensorBoard sampled (`sampled`, a user's
@@ -88,7 +95,8 @@ export function droppedNotice(run, view) {
  * Build a view in `root`. `spec`:
  *  - name: the view's name in the table (its hint, its intents from shell.open);
  *  - nothing: what the empty state says is missing ("kernels" -> "No kernels logged in run");
- *  - layersOf(run) -> layer names with this view's data;
+ *  - kind: the summary kind whose logged layers the view shows (default: the view's name), or
+ *    layersOf(run) -> layer names with this view's data (in place of kind);
  *  - layerLabel, layerAria: the layer select's label and accessible name ("Layer", "layer");
  *  - setup(view) -> {controls: [elements], before: [elements], after: [elements]}: the view's own
  *    controls (view.layerField and view.slider.el are placed by the view), elements above the panels
@@ -111,6 +119,7 @@ export function droppedNotice(run, view) {
  * Returns {update, redraw, destroy} for the shell.
  */
 export function layerView(root, shell, spec) {
+  const layersOf = spec.layersOf || ((run) => layersWith(run, spec.kind || spec.name));
   // layer: the reference run's; step: the slider's; picked: layers picked in a panel's own select (run -> layer).
   const state = { layer: null, step: null, picked: new Map() };
   let layers = [];
@@ -170,7 +179,7 @@ export function layerView(root, shell, spec) {
      */
     selectLayer(layer) {
       if (layers.includes(layer)) return chooseLayer(layer);
-      const others = panels.filter((p) => spec.layersOf(p.run).includes(layer));
+      const others = panels.filter((p) => layersOf(p.run).includes(layer));
       if (!others.length) return;
       for (const p of others) state.picked.set(p.run.name, layer);
       shell.busy(update());
@@ -238,7 +247,7 @@ export function layerView(root, shell, spec) {
     p.el.dataset.layer = p.layer;
     p.picker.hidden = panels.length < 2 || !ownLayers.length;
     if (p.picker.hidden) return setChildren(p.picker);
-    const sorted = layerUnion([p.run], spec.layersOf);
+    const sorted = layerUnion([p.run], layersOf);
     const pick = select(
       sorted,
       p.layer,
@@ -269,10 +278,10 @@ export function layerView(root, shell, spec) {
   }
 
   async function updateLayers(runs, intent, live) {
-    const own = runs.map((run) => modelOrder(run, spec.layersOf(run))); // each run's layers, in the model's order
+    const own = runs.map((run) => modelOrder(run, layersOf(run))); // each run's layers, in the model's order
     const refIndex = own.findIndex((list) => list.length > 0);
     if (refIndex < 0) return showEmpty(runs);
-    layers = layerUnion([runs[refIndex]], spec.layersOf);
+    layers = layerUnion([runs[refIndex]], layersOf);
     showControls(true);
     const wanted = intent ? (spec.take ? spec.take(intent, layers) : intent.layer) : null;
     if (wanted && layers.includes(wanted)) state.layer = wanted;

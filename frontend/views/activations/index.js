@@ -7,7 +7,6 @@ import { eventPoint, field, h, setChildren, stateToggle } from "../../dom.js";
 import { colors } from "../../draw.js";
 import { formatNumber, labelText, stepNote } from "../../format.js";
 import { basePanel, layerView } from "../../layer_view.js";
-import { layersWith } from "../../steps.js";
 import { activationStep, activationSteps, stepReady } from "./data.js";
 import {
   MAX_UPSCALE,
@@ -270,7 +269,6 @@ export function create(root, shell) {
   return layerView(root, shell, {
     name: "activations",
     nothing: "activation maps",
-    layersOf: (run) => layersWith(run, "activations"),
     onLayer: () => (st.selected = -1),
     setup(v) {
       view = v;

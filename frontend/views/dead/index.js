@@ -8,7 +8,7 @@ import { eventPoint, field, h, setChildren, stateToggle } from "../../dom.js";
 import { colors, heatmap, lineChart, rateLegend } from "../../draw.js";
 import { formatNumber, stepNote } from "../../format.js";
 import { basePanel, layerView } from "../../layer_view.js";
-import { atOrBefore, layersWith } from "../../steps.js";
+import { atOrBefore } from "../../steps.js";
 import { pager } from "../../widgets.js";
 import { deadAt, deadSeries, sampleNote } from "./data.js";
 import { LINES_UP_TO, cellText, drawLayerMap, fractionTable, sortRows } from "./layer_map.js";
@@ -197,7 +197,7 @@ export function create(root, shell) {
     name: "dead",
     nothing: "dead-filter statistics",
     layerLabel: "Heat-map layer",
-    layersOf: (run) => layersWith(run, "dead_filters"),
+    kind: "dead_filters",
     onLayer: () => Object.assign(st, { selected: -1, page: 0, expanded: false }),
     setup,
     makePanel,

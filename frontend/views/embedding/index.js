@@ -7,9 +7,9 @@
 // images tab (views/top_images/, linked from the controls); a click on a top image there opens it
 // here, pinned (intent.image, kept in the link).
 // Routes: api/embedding/points, api/embedding/sprites.
-import { field, h, toggle } from "../../dom.js";
+import { field, h, stateToggle } from "../../dom.js";
 import { formatNumber, stepNote } from "../../format.js";
-import { basePanel, layerView } from "../../layer_view.js";
+import { basePanel, emptyPanel, layerView } from "../../layer_view.js";
 import { layersWith } from "../../steps.js";
 import { embeddingSteps, pointsData, pointsReady } from "./data.js";
 import { scatterMaps } from "./map.js";
@@ -32,14 +32,11 @@ export function create(root, shell) {
 
   function setup(v) {
     view = v;
-    const colourBy = toggle(
-      [
-        { value: "label", label: "label" },
-        { value: "predicted", label: "prediction" },
-      ],
-      st.colourBy,
-      (value) => {
-        st.colourBy = value;
+    const colourBy = stateToggle(
+      st,
+      "colourBy",
+      { label: "label", predicted: "prediction" },
+      () => {
         st.hidden.clear();
         maps.refresh();
       },
@@ -108,17 +105,11 @@ export function create(root, shell) {
     maps.show(p, data, step);
   }
 
-  function none(p) {
-    p.note.textContent = "No embedding logged for this map in this run.";
-    p.figure.hidden = true;
-  }
-
   return layerView(root, shell, {
     name: "embedding",
     nothing: "embedding",
     layerLabel: "Map",
     layerAria: "embedding layer",
-    layersOf: (run) => layersWith(run, "embedding"),
     setup,
     makePanel,
     refresh: (runs, intent) => {
@@ -132,7 +123,7 @@ export function create(root, shell) {
       const [steps, sheet] = await Promise.all([embeddingSteps(p.run, layer), spriteSheet(p.run)]);
       return { steps, sheet };
     },
-    none,
+    none: (p) => emptyPanel(p, "No embedding logged for this map in this run."),
     ready: (p, step) => pointsReady(p.run.name, p.layer, step),
     fetch: (p, step) => pointsData(p.run.name, p.layer, step),
     paint,

@@ -8,7 +8,7 @@ import { colors, drawFilter, drawKernelGrid, lineChart } from "../../draw.js";
 import { formatNumber, stepNote } from "../../format.js";
 import { hitKernelGrid, inputModes, weightStats } from "../../kernels.js";
 import { basePanel, layerView } from "../../layer_view.js";
-import { kindsAt, layersWith, valueAt } from "../../steps.js";
+import { kindsAt, valueAt } from "../../steps.js";
 import { setLoading } from "../../widgets.js";
 import { filterSeries, kernels, peekKernels, quantileBand } from "./data.js";
 import { topLink } from "../top_images/index.js";
@@ -100,7 +100,7 @@ export function create(root, shell) {
   return layerView(root, shell, {
     name: "filters",
     nothing: "kernels",
-    layersOf: (run) => layersWith(run, "kernels"),
+    kind: "kernels",
     onLayer() {
       st.selected = -1;
       st.inputMode = null;

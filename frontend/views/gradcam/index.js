@@ -8,7 +8,7 @@
 // map's native resolution, a colour bar with the scale's numbers, and the steps whose CAM peak is an
 // outlier above the shared scale (the route's robust scale; those steps are clipped and named).
 // Routes: api/gradcam/step, api/gradcam/image, api/gradcam/maps (+ PNGs from api/runs/image).
-import { field, h, setChildren, toggle } from "../../dom.js";
+import { field, h, setChildren, stateToggle } from "../../dom.js";
 import { className, percent, stepNote } from "../../format.js";
 import { basePanel, layerView } from "../../layer_view.js";
 import { camLayers, camReady, camStep, camSteps, watchSeries } from "./data.js";
@@ -219,34 +219,23 @@ function camControls(st, view, applyOpacity) {
     readout.textContent = percent(st.opacity);
     applyOpacity();
   });
-  const choice = (options, key, attrs) =>
-    toggle(
-      options,
-      st[key],
-      (value) => {
-        st[key] = value;
-        view.redraw();
-      },
-      attrs,
-    );
-  const colouring = choice(
-    [
-      { value: "overlay", label: "overlay" },
-      { value: "raw", label: "raw CAM, shared scale" },
-    ],
+  const redraw = () => view.redraw();
+  const colouring = stateToggle(
+    st,
     "colouring",
-    { class: "colouring", "aria-label": "heat-map colouring" },
+    { overlay: "overlay", raw: "raw CAM, shared scale" },
+    redraw,
+    {
+      class: "colouring",
+      "aria-label": "heat-map colouring",
+    },
   );
   colouring.title =
     "Overlay: each map stretched to its own range (shows where). Raw CAM: one colour scale per image over all steps (shows how strongly, comparable over training).";
-  const only = choice(
-    [
-      { value: "all", label: "all" },
-      { value: "wrong", label: "misclassified" },
-    ],
-    "only",
-    { class: "only", "aria-label": "which images" },
-  );
+  const only = stateToggle(st, "only", { all: "all", wrong: "misclassified" }, redraw, {
+    class: "only",
+    "aria-label": "which images",
+  });
   return [
     field("Heat-map opacity", h("span", { class: "opacity-box" }, opacity, readout)),
     field("Colouring", colouring),
@@ -260,14 +249,11 @@ function camControls(st, view, applyOpacity) {
  * the labels and the predicted class's maps are logged (`paint` shows it then); hidden otherwise.
  */
 function explainField(st, view) {
-  const choice = toggle(
-    [
-      { value: "target", label: "label" },
-      { value: "predicted", label: "predicted class" },
-    ],
-    st.explain,
-    (value) => {
-      st.explain = value;
+  const choice = stateToggle(
+    st,
+    "explain",
+    { target: "label", predicted: "predicted class" },
+    () => {
       for (const p of view.panels) p.watchKey = "";
       view.redraw();
     },

@@ -127,7 +127,6 @@ export function create(root, shell) {
   return layerView(root, shell, {
     name: "patterns",
     nothing: "filter patterns",
-    layersOf: (run) => layersWith(run, "patterns"),
     onLayer: () => (st.selected = null),
     take(intent, layers) {
       if (!layers.includes(intent.layer)) return null;

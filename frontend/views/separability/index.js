@@ -5,8 +5,7 @@
 // The layer select highlights a layer in both. Route: api/separability/layers.
 import { eventPoint, h } from "../../dom.js";
 import { stepNote } from "../../format.js";
-import { basePanel, layerView } from "../../layer_view.js";
-import { layersWith } from "../../steps.js";
+import { basePanel, emptyPanel, layerView } from "../../layer_view.js";
 import { accuracyHeatmap, depthChart } from "./draw.js";
 import {
   cellText,
@@ -95,7 +94,6 @@ export function create(root, shell) {
     nothing: "linear separability",
     layerLabel: "Highlight layer",
     layerAria: "highlighted layer",
-    layersOf: (run) => layersWith(run, "separability"),
     setup: (v) => {
       view = v;
       return { controls: [view.layerField, view.slider.el] };
@@ -103,10 +101,7 @@ export function create(root, shell) {
     makePanel,
     load: async (p) => ({ data: await separabilityData(p.run) }),
     stepsOf: (p) => (p.data ? p.data.steps : []),
-    none: (p) => {
-      p.note.textContent = "No separability measured in this run.";
-      p.figure.hidden = true;
-    },
+    none: (p) => emptyPanel(p, "No separability measured in this run."),
     paint,
   });
 }

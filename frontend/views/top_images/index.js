@@ -8,9 +8,8 @@
 import { eventPoint, field, h, setChildren } from "../../dom.js";
 import { colors, sizeCanvas } from "../../draw.js";
 import { className, formatNumber, stepNote } from "../../format.js";
-import { basePanel, droppedNotice, layerView } from "../../layer_view.js";
+import { basePanel, droppedNotice, emptyPanel, layerView } from "../../layer_view.js";
 import { cell, drawThumb, loadCells } from "../../sprites.js";
-import { layersWith } from "../../steps.js";
 import { spriteSheet, topData, topReady, topSteps } from "./data.js";
 
 /** A button that opens filter `filter` of `layer` in the Top images tab. */
@@ -226,16 +225,11 @@ export function create(root, shell) {
     }
   }
 
-  function none(p) {
-    p.note.textContent = `No top images logged for ${p.layer} in this run.`;
-    p.figure.hidden = true;
-  }
-
   return layerView(root, shell, {
     name: "top_images",
     nothing: "top images",
     layerAria: "top images layer",
-    layersOf: (run) => layersWith(run, "top_examples"),
+    kind: "top_examples",
     setup,
     makePanel,
     load: async (p, layer) => {
@@ -245,7 +239,7 @@ export function create(root, shell) {
       p.dropped.hidden = !p.dropped.textContent;
       return { steps, sheet };
     },
-    none,
+    none: (p) => emptyPanel(p, `No top images logged for ${p.layer} in this run.`),
     ready: (p, step) => topReady(p.run.name, p.layer, step, shownFilter(p.filters || 1)),
     fetch,
     paint,
