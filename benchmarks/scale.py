@@ -1060,7 +1060,8 @@ def main(argv=None) -> int:
     rows: list[dict] = []
     notes = [
         f"TensorBoard {tensorboard_version()}, {args.clients} clients x {args.duration:g} s per row (no warm-up), "
-        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the start; commit {git_commit()}."
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the start; commit {git_commit()}. "
+        "Loads read files just written (in the page cache): from a cold disk they take longer."
     ]
     started = time.perf_counter()
     try:
