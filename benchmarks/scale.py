@@ -45,7 +45,7 @@ subsets of the largest. ``--quick``: 1 ResNet-50 run x 2,000 steps and 20 exampl
 one weight state, 4 s of requests. ``--storage events`` builds with ``TB_CNNVIZ_SIDE_FILE=0`` (every
 payload in the event file, the format before the side file) for before/after figures.
 
-    .venv/bin/python benchmarks/scale.py --quick                      # smoke size, about a minute idle
+    .venv/bin/python benchmarks/scale.py --quick                      # smoke size: about 2 minutes on 2 busy cores
     .venv/bin/python benchmarks/scale.py --model resnet50             # 1 and 20 runs x 100,000 steps
     .venv/bin/python benchmarks/scale.py --model example              # 500 runs of the example's SmallVGG
     .venv/bin/python benchmarks/scale.py --model resnet50 --runs 1 --steps 20000 --loaders rust
@@ -1015,7 +1015,7 @@ def main(argv=None) -> int:
         help="runs after the first are file copies of it (fast: for 20 long runs; the same content in each)",
     )
     parser.add_argument(
-        "--quick", action="store_true", help="smoke size (about a minute): few runs and steps"
+        "--quick", action="store_true", help="smoke size (about 2 minutes): few runs and steps"
     )
     parser.add_argument(
         "--variants", type=int, help="weight states whose snapshots are cycled (default 8, quick 1)"
