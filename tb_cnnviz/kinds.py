@@ -1,6 +1,6 @@
 """The one table of kinds: what is logged, how it is stored, when it is computed and which view shows it.
 
-Torch-free (the TensorBoard plugin imports it). Everything else derives from these rows:
+Torch-free and numpy-free (the TensorBoard plugin imports it). Everything else derives from these rows:
 ``metadata`` (data classes, tags, content checks), the callback (schedule, enabled kinds,
 training thread or background, dispatch), the plugin's route groups and ``api/runs/list``,
 and the frontend's views and empty states. Adding a kind is one row here plus a
@@ -16,84 +16,25 @@ A snapshot is shown by one view (``Snapshot.view``, whose empty state names it).
 of a snapshot may be shown by another view instead (``View.shows_kinds``): the ``embedding``
 snapshot's ``top_examples`` come from its own pass over the embedding probe and are shown in
 the Top images tab, so one snapshot (one schedule, one pass, one ``enabled`` key) feeds two tabs.
+
+What a row is (the dataclasses, the content types, the checks that rows agree, the JSON form)
+is ``tb_cnnviz/kind_schema.py``; each view's empty-state text is ``tb_cnnviz/view_hints.py``.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Mapping
-from typing import Any
-
-TENSOR = "tensor"
-BLOB = "blob"
-TRAINING = "training"  # computed on the training thread, right after the optimiser step
-BACKGROUND = "background"  # computed on a copy of the weights in the background thread
-
-# JSON types a content field may take (``None`` is always allowed: a field may be absent or null)
-_JSON_TYPES = {
-    "int": (int,),
-    "number": (int, float),
-    "text": (str,),
-    "flag": (bool,),
-    "ints": (list,),
-    "numbers": (list,),
-    "texts": (list,),
-    "object": (dict,),
-}
-_ITEM_TYPES = {"ints": (int,), "numbers": (int, float), "texts": (str,)}
-
-
-@dataclasses.dataclass(frozen=True)
-class SummaryKind:
-    """One series kind on disk.
-
-    ``content`` maps each key of the series' plugin content (beyond ``version``, ``kind`` and
-    ``layer``) to its JSON type: one of ``int number text flag ints numbers texts object``.
-    """
-
-    name: str
-    storage: str  # TENSOR or BLOB
-    per_layer: bool  # tag cnnviz/<name>/<layer>; False: cnnviz/<name>, one series per run
-    value: str  # what is stored at each logged step
-    content: Mapping[str, str] = dataclasses.field(default_factory=dict)
-    # True: each step's payload (the tensor's bytes, or each blob) goes to the run's side file and the event
-    # holds a reference (tb_cnnviz/assets.py): the kinds whose bytes per step are large (docs/design.md, Storage)
-    side_file: bool = False
-
-    def __post_init__(self):
-        if self.storage not in (TENSOR, BLOB):
-            raise ValueError(f"storage: expected {TENSOR!r} or {BLOB!r}, got {self.storage!r}")
-        unknown = {key: kind for key, kind in self.content.items() if kind not in _JSON_TYPES}
-        if unknown:
-            raise ValueError(f"content: unknown type(s) {unknown}; expected one of {sorted(_JSON_TYPES)}")
-
-
-@dataclasses.dataclass(frozen=True)
-class Snapshot:
-    """What the callback computes at a step, and where."""
-
-    name: str  # the key of every_n_steps and of the callback's ``enabled``
-    writes: tuple[str, ...]  # summary kinds
-    every_n_steps: int  # default interval (for dead_filters: the window length)
-    thread: str  # TRAINING or BACKGROUND
-    needs: str | None  # the constructor argument it cannot run without ("probe", "embedding_probe")
-    layers_argument: str | None  # the constructor argument naming its layers (None: not per layer)
-    view: str  # the view that shows it
-    default_layers: str  # which layers when the argument is not given (prose, for docs and empty states)
-
-
-@dataclasses.dataclass(frozen=True)
-class View:
-    """A tab of the CNN Viz UI; its backend routes are ``api/<name>/...``."""
-
-    name: str
-    title: str
-    shows: tuple[str, ...]  # snapshot names (first = the one whose data makes the view non-empty; none:
-    # a view that summarises the others' data, such as the Overview)
-    hint: str  # what to pass to get data, with {every[<snapshot>]} placeholders
-    # summary kinds written by another view's snapshot that this view shows (and that view does not)
-    shows_kinds: tuple[str, ...] = ()
-
+from tb_cnnviz import kind_schema
+from tb_cnnviz.kind_schema import (  # the row types, re-exported: ``kinds.TENSOR``, ``kinds.Snapshot`` ...
+    BACKGROUND,
+    BLOB,
+    TENSOR,
+    TRAINING,
+    Snapshot,
+    SummaryKind,
+    View,
+)
+from tb_cnnviz.kind_schema import check_content as check_content
+from tb_cnnviz.view_hints import HINTS
 
 SUMMARY_KINDS: dict[str, SummaryKind] = {
     kind.name: kind
@@ -414,85 +355,17 @@ SNAPSHOTS: dict[str, Snapshot] = {
 VIEWS: dict[str, View] = {
     view.name: view
     for view in (
-        View(
-            "overview",
-            "Overview",
-            (),  # no snapshot of its own: it summarises the other views' data (plugin/routes/overview.py)
-            "The Overview summarises what CNNVizCallback already logs for the other tabs: dead filters "
-            "(every conv layer, by default), the first layer's smoothness (kernels), separability "
-            "(embedding_probe=(images, labels)), Grad-CAM faithfulness (probe=... and faithfulness=True) "
-            "and the probe images' accuracy (probe=(images, labels)), with findings computed from them.",
-        ),
-        View(
-            "filters",
-            "Filters",
-            ("kernels",),
-            "CNNVizCallback logs the kernels of the first conv layer every {every[kernels]} steps by default; "
-            'choose layers with kernel_layers=[...] and the schedule with every_n_steps={{"kernels": N}}.',
-        ),
-        View(
-            "activations",
-            "Activations",
-            ("activations",),
-            "Pass probe=(images, labels) to CNNVizCallback: it then logs the activation maps of 3 evenly "
-            "spaced stage outputs every {every[activations]} steps (activation_layers=[...] to choose).",
-        ),
-        View(
-            "dead",
-            "Dead filters",
-            ("dead_filters",),
-            "CNNVizCallback measures every conv layer's activation rates over windows of "
-            "{every[dead_filters]} steps by default "
-            '(dead_filter_layers=[...], every_n_steps={{"dead_filters": N}}).',
-        ),
-        View(
-            "gradcam",
-            "Grad-CAM",
-            ("gradcam", "attributions", "faithfulness"),
-            "Pass probe=(images, labels) to CNNVizCallback: it then logs the Grad-CAM of the probe images "
-            "at the last spatial map before the global pooling every {every[gradcam]} steps "
-            '(gradcam_layers=[...] and every_n_steps={{"gradcam": N}} to choose; '
-            'attributions=["saliency", "occlusion"] adds attribution maps; faithfulness=True scores each map '
-            "against a random one by deletion and insertion).",
-        ),
-        View(
-            "patterns",
-            "Patterns",
-            ("patterns",),
-            'Pass pattern_layers=["features.conv2", ...] to CNNVizCallback: it then optimises an image for '
-            "each filter chosen by pattern_channels (the first 64 by default; indices, 'most_active' or "
-            "'dead' to choose), every {every[patterns]} steps and at on_epoch_end, in the background on a "
-            "copy of the model.",
-        ),
-        View(
-            "embedding",
-            "Embedding",
-            ("embedding",),
-            "Pass embedding_probe=(images, labels) (a few hundred to a few thousand held-out images) to "
-            "CNNVizCallback: it then maps their codes in 2-D with t-SNE every {every[embedding]} steps "
-            "and at on_epoch_end, stable across steps, with thumbnails (each filter's top images of "
-            "top_example_layers are in the Top images tab).",
-        ),
-        View(
-            "top_images",
-            "Top images",
-            (),  # no snapshot of its own: the embedding snapshot's top_examples
-            "Pass embedding_probe=(images, labels) (a few hundred to a few thousand held-out images) to "
-            "CNNVizCallback: with each embedding (every {every[embedding]} steps and at on_epoch_end, in "
-            "the background) it records the k most activating probe images of every filter of "
-            'top_example_layers (default: the activation layers; top_example_layers=["features.conv2", '
-            "...] to choose), with the receptive field of each maximum.",
-            shows_kinds=("top_examples",),
-        ),
-        View(
-            "separability",
-            "Separability",
-            ("separability",),
-            "Pass embedding_probe=(images, labels) (at least 5 labelled images per class) to CNNVizCallback: "
-            "it then fits a linear probe on the pooled codes of every stage output and of the classifier's "
-            "input every {every[separability]} steps and at on_epoch_end, in the background, and logs its "
-            "held-out accuracy (separability_layers=[...] to choose the layers).",
-        ),
+        # no snapshot of its own: it summarises the other views' data (plugin/routes/overview.py)
+        View("overview", "Overview", (), HINTS["overview"]),
+        View("filters", "Filters", ("kernels",), HINTS["filters"]),
+        View("activations", "Activations", ("activations",), HINTS["activations"]),
+        View("dead", "Dead filters", ("dead_filters",), HINTS["dead"]),
+        View("gradcam", "Grad-CAM", ("gradcam", "attributions", "faithfulness"), HINTS["gradcam"]),
+        View("patterns", "Patterns", ("patterns",), HINTS["patterns"]),
+        View("embedding", "Embedding", ("embedding",), HINTS["embedding"]),
+        # no snapshot of its own: the embedding snapshot's top_examples
+        View("top_images", "Top images", (), HINTS["top_images"], shows_kinds=("top_examples",)),
+        View("separability", "Separability", ("separability",), HINTS["separability"]),
     )
 }
 
@@ -522,113 +395,17 @@ def summary_kind(name: str) -> SummaryKind:
 
 def view_of(summary_name: str) -> str | None:
     """The view that shows a summary kind (a view's ``shows_kinds`` before its snapshot's view)."""
-    for view in VIEWS.values():
-        if summary_name in view.shows_kinds:
-            return view.name
-    for snapshot in SNAPSHOTS.values():
-        if summary_name in snapshot.writes and summary_name != "probe":
-            return snapshot.view
-    return EXTRA_SHOWN.get(summary_name)
-
-
-def check_content(kind: SummaryKind, content: Mapping[str, Any]) -> dict:
-    """``content`` with every field of the kind's schema that is absent or of the wrong JSON type as None.
-
-    Fields outside the schema are kept as they are (older or newer writers); readers then
-    never re-check a type. List fields are checked item by item (``numbers`` items may be null).
-    """
-    checked = dict(content)
-    for key, type_name in kind.content.items():
-        if not _matches(checked.get(key), type_name):
-            checked[key] = None
-    return checked
-
-
-def _matches(value: Any, type_name: str) -> bool:
-    if value is None:
-        return False
-    if type_name == "flag":
-        return isinstance(value, bool)
-    if isinstance(value, bool):  # JSON true is not a number
-        return False
-    if type_name in _ITEM_TYPES:
-        item = _ITEM_TYPES[type_name]
-        return isinstance(value, list) and all(
-            (v is None and type_name == "numbers") or (isinstance(v, item) and not isinstance(v, bool))
-            for v in value
-        )
-    return isinstance(value, _JSON_TYPES[type_name])
+    return kind_schema.view_of(summary_name, SNAPSHOTS, VIEWS, EXTRA_SHOWN)
 
 
 def table() -> dict:
     """The table as JSON for ``api/runs/list``: the frontend reads its views and empty states here."""
-    every = default_every_n_steps()
-    return {
-        "summary_kinds": {
-            name: {"storage": kind.storage, "per_layer": kind.per_layer, "view": view_of(name)}
-            for name, kind in SUMMARY_KINDS.items()
-        },
-        "snapshots": {
-            name: {
-                "writes": list(snapshot.writes),
-                "every_n_steps": snapshot.every_n_steps,
-                "thread": snapshot.thread,
-                "needs": snapshot.needs,
-                "layers_argument": snapshot.layers_argument,
-                "view": snapshot.view,
-                "default_layers": snapshot.default_layers,
-            }
-            for name, snapshot in SNAPSHOTS.items()
-        },
-        "views": [
-            {
-                "name": view.name,
-                "title": view.title,
-                "shows": list(view.shows),
-                "shows_kinds": list(view.shows_kinds),
-                "summary_kinds": sorted(
-                    {
-                        kind
-                        for name in view.shows
-                        for kind in SNAPSHOTS[name].writes
-                        if kind != "probe" and view_of(kind) == view.name
-                    }
-                    | set(view.shows_kinds)
-                    | {kind for kind, shown_in in EXTRA_SHOWN.items() if shown_in == view.name}
-                ),
-                "hint": view.hint.format(every=every),
-            }
-            for view in VIEWS.values()
-        ],
-    }
+    return kind_schema.as_json(SUMMARY_KINDS, SNAPSHOTS, VIEWS, EXTRA_SHOWN)
 
 
 def _check_table() -> None:
     """The rows agree with each other (run at import: a wrong row fails every test at once)."""
-    for snapshot in SNAPSHOTS.values():
-        missing = [kind for kind in snapshot.writes if kind not in SUMMARY_KINDS]
-        if missing:
-            raise ValueError(f"snapshot {snapshot.name!r} writes unknown summary kinds {missing}")
-        if snapshot.view not in VIEWS:
-            raise ValueError(f"snapshot {snapshot.name!r} is shown in unknown view {snapshot.view!r}")
-        if snapshot.thread not in (TRAINING, BACKGROUND):
-            raise ValueError(f"snapshot {snapshot.name!r}: thread {snapshot.thread!r}")
-    for view in VIEWS.values():
-        unknown = [name for name in view.shows if name not in SNAPSHOTS]
-        if unknown:
-            raise ValueError(f"view {view.name!r} shows unknown snapshots {unknown}")
-        for kind in view.shows_kinds:
-            writers = [s.name for s in SNAPSHOTS.values() if kind in s.writes]
-            if not writers or any(SNAPSHOTS[name].view == view.name for name in writers):
-                raise ValueError(
-                    f"view {view.name!r}: shows_kinds {kind!r} must be written by another view's snapshot; "
-                    f"written by {writers}"
-                )
-            others = [v.name for v in VIEWS.values() if kind in v.shows_kinds and v.name != view.name]
-            if others:
-                raise ValueError(
-                    f"summary kind {kind!r} is in the shows_kinds of views {[view.name, *others]}"
-                )
+    kind_schema.check_rows(SUMMARY_KINDS, SNAPSHOTS, VIEWS)
 
 
 _check_table()

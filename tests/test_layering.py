@@ -41,9 +41,11 @@ def test_plugin_side_imports_no_torch(module):
     assert "torch" not in modules and "torchvision" not in modules
 
 
-@pytest.mark.parametrize("module", ["tb_cnnviz.kinds", "tb_cnnviz.metadata"])
+@pytest.mark.parametrize(
+    "module", ["tb_cnnviz.kinds", "tb_cnnviz.kind_schema", "tb_cnnviz.view_hints", "tb_cnnviz.metadata"]
+)
 def test_the_table_of_kinds_and_the_metadata_import_neither_torch_nor_numpy(module):
-    """Both are read by the plugin, the callback and the command line alike: the standard library
+    """All are read by the plugin, the callback and the command line alike: the standard library
     and TensorBoard's protos only."""
     modules = top_level(imported_after(f"import {module}"))
     assert "tb_cnnviz" in modules

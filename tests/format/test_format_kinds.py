@@ -11,6 +11,7 @@ import pytest
 from support import ACTIVATIONS_FIELDS
 
 from tb_cnnviz import kinds
+from tb_cnnviz.view_hints import HINTS
 
 
 def test_every_row_is_filed_under_its_own_name():
@@ -33,6 +34,11 @@ def test_every_view_shows_snapshots_that_name_it_back():
         assert view.shows or view.shows_kinds or view.name == "overview", view.name
         for name in view.shows:
             assert kinds.SNAPSHOTS[name].view == view.name, (view.name, name)
+
+
+def test_every_view_has_one_empty_state_text_and_every_text_a_view():
+    assert list(HINTS) == list(kinds.VIEWS)
+    assert all(kinds.VIEWS[name].hint == text for name, text in HINTS.items())
 
 
 def test_every_summary_kind_has_a_storage_and_is_written_or_shown_somewhere():
