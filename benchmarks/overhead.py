@@ -78,184 +78,52 @@ How the per-step cost is resolved to a fraction of a percent on a shared 2-core 
 (patterns, embedding, separability: every 1000 steps and at each epoch end, 781 steps of CIFAR-10)
 count too, their CPU time in the background thread included. Peak extra memory is the growth of
 the process's peak RSS while the callback worked.
+
+This file measures; the estimator (points 3-5) is ``overhead_stats.py``, the model in training and its
+clocks ``overhead_training.py``, and what is printed ``overhead_report.py``.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
-import resource
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from pathlib import Path
 
-import torch
-from torch import nn
+HERE = str(Path(__file__).resolve().parent)
+if HERE not in sys.path:  # its sibling modules, also when this file is loaded by path (from a test)
+    sys.path.append(HERE)
 
-from tb_cnnviz.callbacks import CNNVizCallback
-from tb_cnnviz.kinds import SNAPSHOTS
+import torch  # noqa: E402
+from overhead_report import print_row, print_table, print_verdicts  # noqa: E402
+from overhead_stats import (  # noqa: E402
+    FORCED,
+    Z95,
+    counted_groups,
+    design_weights,
+    estimate,
+    forced_sample,
+    trimmed,
+)
+from overhead_training import (  # noqa: E402
+    DEFAULT_KINDS,
+    EXAMPLE_EPOCH_STEPS,
+    EXAMPLE_KINDS,
+    Bench,
+    peak_rss_mb,
+    spin,
+)
+from torch import nn  # noqa: E402
+
+from tb_cnnviz.callbacks import CNNVizCallback  # noqa: E402
+from tb_cnnviz.kinds import SNAPSHOTS  # noqa: E402
 
 NEVER = 10**9
-DEFAULT_KINDS = ("kernels", "activations", "dead_filters", "gradcam")  # on by default (with a probe)
-EXAMPLE_KINDS = ("patterns", "embedding", "separability")  # what the example turns on beside them
-EXAMPLE_EPOCH_STEPS = 781  # CIFAR-10 at batch 64: the example's background kinds also run at each epoch end
-EXAMPLE_EMBEDDING_IMAGES = 500
-TRIM = 0.1  # trimmed share on each side of a stratum's paired differences
-Z95 = 1.96  # the noise floor is the 95% interval's half-width
-TARGET, FLOOR_TARGET = 0.01, 0.005  # the goal of issue #15: amortised <= 1%, resolved to below 0.5%
 WARMUP_STEPS = 24  # B steps before the sample is frozen (k is set from the medians of the first 4 steps on)
-
-
-def build(name: str, size: int | None) -> tuple[nn.Module, int, int]:
-    """A model with random weights, its input size and batch size (docs/design.md, Performance targets)."""
-    if name in ("smallvgg", "example"):
-        from tb_cnnviz.models import small_vgg
-
-        return small_vgg(width=32), size or 32, 64
-    if name in ("resnet50", "efficientnet_b0"):
-        import torchvision
-
-        return getattr(torchvision.models, name)(weights=None), size or 64, 16
-    if name == "convnext_nano":
-        import timm
-
-        return timm.create_model("convnext_nano", pretrained=False), size or 64, 16
-    raise SystemExit(
-        f"--models: unknown model {name!r}; expected smallvgg, example, resnet50, efficientnet_b0, convnext_nano"
-    )
-
-
-def trimmed(values: Sequence[float], fallback_sd: float | None = None) -> tuple[float, float, float]:
-    """``(estimate, standard error, winsorized sd)`` of the mean of ``values``.
-
-    10% trimmed mean with the Tukey-McLaughlin SE s_w / ((1 - 2g) sqrt(n)) from n >= 10 values; the
-    plain mean and sd / sqrt(n) below that; ``fallback_sd`` (the largest stratum's) under 3 values.
-    """
-    values = sorted(values)
-    n = len(values)
-    if n == 0:
-        return math.nan, math.nan, math.nan
-    if n < 10:
-        sd = statistics.stdev(values) if n >= 3 else fallback_sd
-        sd = math.nan if sd is None else sd
-        return statistics.fmean(values), sd / math.sqrt(n), sd
-    g = int(TRIM * n)
-    kept = values[g : n - g]
-    winsorized = [values[g]] * g + kept + [values[n - g - 1]] * g
-    sd = statistics.stdev(winsorized)
-    return statistics.fmean(kept), sd / ((1 - 2 * g / n) * math.sqrt(n)), sd
-
-
-class Clocks:
-    """The clocks of a measurement: ``cpu`` (this thread's CPU time with one torch thread, else the
-    process's) and ``wall``; device work is waited for on a GPU."""
-
-    def __init__(self, device: torch.device):
-        self.device = device
-        self.cpu_clock = time.thread_time if torch.get_num_threads() == 1 else time.process_time
-        self.cpu_name = "thread CPU" if torch.get_num_threads() == 1 else "process CPU"
-
-    def sync(self) -> None:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-
-    def timed(self, work: Callable[[], None], cpu_clock: Callable[[], float] | None = None) -> dict:
-        """``{"cpu": s, "wall": s}`` of ``work``, device work included."""
-        cpu_clock = cpu_clock or self.cpu_clock
-        self.sync()
-        wall, cpu = time.perf_counter(), cpu_clock()
-        work()
-        self.sync()
-        return {"wall": time.perf_counter() - wall, "cpu": cpu_clock() - cpu}
-
-
-class Bench:
-    """One model in training: a step function and the clocks."""
-
-    def __init__(self, name: str, size: int | None, device: str, seed: int = 0):
-        torch.manual_seed(seed)
-        self.name = name
-        self.model, self.size, self.batch = build(name, size)
-        self.device = torch.device(device)
-        self.clocks = Clocks(self.device)
-        self.model.to(self.device).train()
-        generator = torch.Generator().manual_seed(seed)
-        classes = 10 if name in ("smallvgg", "example") else 1000
-        self.images = torch.rand(8 * self.batch, 3, self.size, self.size, generator=generator).to(self.device)
-        self.labels = torch.randint(0, classes, (8 * self.batch,), generator=generator).to(self.device)
-        self.probe = (self.images[:8].clone(), self.labels[:8].clone())
-        self.options: dict = {}
-        if name == "example":  # examples/cifar10/train.py's callback
-            held_out = torch.rand(EXAMPLE_EMBEDDING_IMAGES, 3, self.size, self.size, generator=generator)
-            self.options = {
-                "pattern_layers": ["features.conv3"],
-                "pattern_channels": 16,
-                "pattern_steps": 48,
-                "embedding_probe": (held_out, torch.arange(EXAMPLE_EMBEDDING_IMAGES) % classes),
-            }
-        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=0.01, momentum=0.9)
-        self.step_index = 0
-        self.cursor = 0
-
-    def train_step(self) -> None:
-        start = self.cursor * self.batch % len(self.images)
-        self.cursor += 1
-        x, y = self.images[start : start + self.batch], self.labels[start : start + self.batch]
-        loss = nn.functional.cross_entropy(self.model(x), y)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-
-    def callback(self, logdir: str, every: dict[str, int], **options) -> CNNVizCallback:
-        """A callback whose baseline is already taken (resumed state), so nothing is due unless scheduled."""
-        options = {**self.options, **options}
-        viz = CNNVizCallback(self.model, log_dir=logdir, probe=self.probe, every_n_steps=every, **options)
-        viz.load_state_dict(
-            {"last_step": self.step_index, "window_start": self.step_index, "logged_probe": True}
-        )
-        return viz
-
-
-def counted_groups(tracker) -> tuple[int, ...]:
-    """The tracker's counted batches so far, per group of layers sampled alike (one group before
-    groups existed)."""
-    return tuple(getattr(tracker, "group_batches", None) or (tracker.batches,))
-
-
-def design_weights(tracker) -> dict[tuple[int, ...], float]:
-    """The long-run share of training forwards in each stratum (which groups of layers count on it), from
-    the frozen sample: exact, where the B steps' own shares are off by up to 1 / pairs."""
-    if tracker is None:
-        return {(): 1.0}
-    every = (tracker.count_every, tracker.info_count_every)
-    period = math.lcm(*every)
-    shares: dict[tuple[int, ...], float] = {}
-    for forward in range(period):
-        key = tuple(int(present and forward % k == 0) for present, k in zip(tracker.groups_present, every))
-        shares[key] = shares.get(key, 0.0) + 1 / period
-    return shares
-
-
-def additive(stratum: tuple[int, ...], means: dict) -> tuple[float, float] | None:
-    """A stratum where several groups count, never observed (its share is 1 / lcm of their k): the cost of
-    counting nothing plus each group's own extra cost, if those strata were observed."""
-    none = tuple(0 for _ in stratum)
-    alone = [tuple(int(i == g) for i in range(len(stratum))) for g, flag in enumerate(stratum) if flag]
-    if sum(stratum) < 2 or none not in means or any(key not in means for key in alone):
-        return None
-    mean = means[none][0] + sum(means[key][0] - means[none][0] for key in alone)
-    se = math.sqrt(means[none][1] ** 2 + sum(means[key][1] ** 2 for key in alone))
-    return mean, se
-
-
-FORCED = 2**31 - 1  # a count_every no forward of the run reaches a multiple of: that group never counts
-
-
-def forced_sample(stratum: tuple[int, ...]) -> tuple[int, int]:
-    """``(count_every, info_count_every)`` that make the next forward count exactly ``stratum``'s groups."""
-    return tuple(1 if counted else FORCED for counted in stratum)
 
 
 def root_hooks_seconds(tracker, clock: Callable[[], float], calls: int = 3000) -> float:
@@ -381,71 +249,6 @@ def per_step_cost(
     return result
 
 
-def estimate(
-    pairs: Sequence[tuple[tuple[int, ...], float, float]],
-    aa: Sequence[tuple[float, float]],
-    weights: dict[tuple[int, ...], float],
-    idle_seconds: float | None = None,
-) -> dict:
-    """The per-step cost from ``(stratum, B seconds, A seconds)`` pairs and ``(A, next A)`` seconds, with the
-    strata's long-run ``weights`` (the module docstring, points 3-5); relative to the trimmed mean A step.
-
-    With ``idle_seconds`` (the timed cost of a B step that counts nothing) the idle stratum takes that
-    value (``per_step``) and its own pairs check it (``idle_ab``); ``per_step_ab`` is the estimate from
-    the pairs alone."""
-    step = trimmed([a for _, _, a in pairs])[0]
-    strata: dict[tuple[int, ...], list[float]] = {}
-    for stratum, b, a in pairs:
-        strata.setdefault(stratum, []).append((b - a) / step)
-    fallback = trimmed(max(strata.values(), key=len))[2]
-    measured = {stratum: trimmed(values, fallback)[:2] for stratum, values in strata.items()}
-
-    def combine(means: dict) -> tuple[float, float, list]:
-        total, variance, unobserved = 0.0, 0.0, []
-        for stratum, weight in weights.items():
-            mean, se = means.get(stratum) or additive(stratum, means) or (math.nan, math.nan)
-            if math.isnan(mean):
-                unobserved.append(stratum)
-                continue
-            total += weight * mean
-            variance += (weight * se) ** 2
-        if unobserved:  # a group never counted during the pairs: no estimate
-            return math.nan, math.nan, unobserved
-        return total, Z95 * math.sqrt(variance), unobserved
-
-    per_step_ab, floor_ab, unobserved = combine(measured)
-    idle = tuple(0 for _ in next(iter(weights)))
-    result = {"step_s": step, "per_step_ab": per_step_ab, "floor_ab": floor_ab, "idle_ab": None}
-    if idle_seconds is None:
-        per_step, floor = per_step_ab, floor_ab
-    else:
-        timed_idle = idle_seconds / step
-        per_step, floor, unobserved = combine({**measured, idle: (timed_idle, 0.0)})
-        if idle in measured:
-            result["idle_ab"] = (measured[idle][0], Z95 * measured[idle][1], timed_idle)
-    aa_mean, aa_se, aa_sd = trimmed([(second - first) / step for first, second in aa])
-    return {
-        **result,
-        "per_step": per_step,
-        "floor": floor,
-        "aa_mean": aa_mean,
-        "aa_floor": Z95 * aa_se,
-        "aa_spread": aa_sd,
-        "strata": {
-            stratum: (len(strata.get(stratum, ())), weights.get(stratum, 0.0))
-            for stratum in sorted(set(strata) | set(weights))
-        },
-        "unobserved": unobserved,
-    }
-
-
-def spin(seconds: float, clock: Callable[[], float]) -> None:
-    """Busy for ``seconds`` of ``clock``."""
-    end = clock() + seconds
-    while clock() < end:
-        pass
-
-
 def per_call_costs(bench: Bench, logdir: str, kinds: tuple[str, ...], repeats: int, **options) -> dict:
     """Per kind and clock (process CPU: a background thread's time included; wall), the extra seconds of an
     ``on_step_end`` where that kind is due over one where nothing is: (trimmed mean, SE) of due - idle pairs."""
@@ -473,10 +276,6 @@ def per_call_costs(bench: Bench, logdir: str, kinds: tuple[str, ...], repeats: i
             axis: trimmed([d[axis] - i[axis] for d, i in zip(due, idle)])[:2] for axis in ("cpu", "wall")
         }
     return result
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def measure(name: str, args: argparse.Namespace) -> dict | None:
@@ -577,127 +376,8 @@ def main(argv: list[str] | None = None) -> int:
         print_row(row)
         sys.stdout.flush()
     print_table(rows)
-    print(
-        f"\nAgainst the target (amortised <= {100 * TARGET:.1f}%, noise floor < {100 * FLOOR_TARGET:.1f}%), CPU:"
-    )
-    for row in rows:
-        cpu = row["cpu"]
-        if math.isnan(cpu["amortised"]):
-            print(f"  {row['model']}: no estimate (a counted stratum never observed: more --min-groups)")
-            continue
-        verdicts = [
-            "amortised within target" if cpu["amortised"] <= TARGET else "amortised OVER target",
-            "floor resolved"
-            if cpu["amortised_floor"] < FLOOR_TARGET
-            else "floor TOO WIDE (give it more --seconds)",
-            "A/A mean contains 0"
-            if abs(cpu["aa_mean"]) <= cpu["aa_floor"]
-            else "A/A mean AWAY from 0 (carry-over?)",
-        ]
-        if cpu["idle_ab"] is not None:
-            measured, half_width, timed = cpu["idle_ab"]
-            verdicts.append(
-                "idle B steps: A/B agrees with the timed cost"
-                if abs(measured - timed) <= half_width
-                else "idle B steps: A/B DISAGREES with the timed cost (work outside on_step_end? "
-                "read the A/B-only figure)"
-            )
-        print(f"  {row['model']}: " + "; ".join(verdicts))
-    background = [row for row in rows if set(EXAMPLE_KINDS) & set(row["cpu"]["calls"])]
-    if background:
-        print(
-            "\nBackground kinds (ms wall / training steps of CPU time per call, background thread included):"
-        )
-        for row in background:
-            cells = [
-                f"{k} {row['wall']['calls'][k][0]:.0f} ms / {row['cpu']['calls'][k][1]:.1f} steps"
-                for k in EXAMPLE_KINDS
-            ]
-            print(f"{row['model']}: " + "; ".join(cells))
+    print_verdicts(rows)
     return 0
-
-
-def sample_text(sample: dict | None) -> str:
-    if not sample:
-        return "-"
-    return ", ".join(f"{group} 1 in {k}" for group, k in sample.items())
-
-
-def counting_text(counting: dict) -> str:
-    cells = [f"{name} ({n}) {100 * share:.2f}%" for name, (n, share) in counting.items()]
-    return "counting per counted batch, hooks' clock: " + (", ".join(cells) or "-")
-
-
-def strata_text(measured: dict) -> str:
-    cells = [f"{stratum} {n} / {100 * share:.1f}%" for stratum, (n, share) in measured["strata"].items()]
-    unobserved = measured["unobserved"]
-    unobserved = f"; NEVER OBSERVED, no estimate (more --min-groups): {unobserved}" if unobserved else ""
-    return ", ".join(cells) + unobserved
-
-
-def idle_text(measured: dict) -> str:
-    if measured["idle_ab"] is None:
-        return "idle B steps: -"
-    ab, half_width, timed = measured["idle_ab"]
-    return f"idle B steps {100 * ab:+.2f}% +- {100 * half_width:.2f}% by A/B, {100 * timed:+.3f}% timed"
-
-
-def print_row(row: dict) -> None:
-    cpu, wall = row["cpu"], row["wall"]
-    calls = ", ".join(f"{k} {ms:.0f} ms = {steps:.2f} steps" for k, (ms, steps) in wall["calls"].items())
-    print(
-        f"{row['model']}: step {1000 * cpu['step_s']:.0f} ms {row['cpu_clock']} / {1000 * wall['step_s']:.0f} ms wall; "
-        f"dead filters counted on {sample_text(row['sample'])}; {counting_text(row['counting'])}; "
-        f"{row['pairs']} B/A pairs in {row['seconds']:.0f} s "
-        f"(B strata by counted groups, pairs and share: {strata_text(cpu)})\n"
-        f"  per-step {100 * cpu['per_step']:+.2f}% +- {100 * cpu['floor']:.2f}% cpu, "
-        f"{100 * wall['per_step']:+.2f}% +- {100 * wall['floor']:.2f}% wall; from the pairs alone "
-        f"{100 * cpu['per_step_ab']:+.2f}% +- {100 * cpu['floor_ab']:.2f}% cpu; {idle_text(cpu)}; {calls}\n"
-        f"  amortised {100 * cpu['amortised']:+.2f}% +- {100 * cpu['amortised_floor']:.2f}% cpu, "
-        f"{100 * wall['amortised']:+.2f}% +- {100 * wall['amortised_floor']:.2f}% wall "
-        f"(pairs alone {100 * cpu['amortised_ab']:+.2f}% +- {100 * cpu['amortised_floor_ab']:.2f}% cpu); "
-        f"A/A mean {100 * cpu['aa_mean']:+.2f}% +- {100 * cpu['aa_floor']:.2f}% cpu "
-        f"({100 * wall['aa_mean']:+.2f}% +- {100 * wall['aa_floor']:.2f}% wall), A/A spread of single steps "
-        f"{100 * cpu['aa_spread']:.2f}% cpu / {100 * wall['aa_spread']:.2f}% wall; peak RSS +{row['extra_rss_mb']:.0f} MB"
-    )
-
-
-def print_table(rows: list[dict]) -> None:
-    """The README table (markdown); +- is the 95% half-width (the noise floor)."""
-    kinds = DEFAULT_KINDS
-    print()
-    print(
-        "| model | training step (CPU / wall) | dead filters counted on | counting per counted batch (layers) | "
-        "per-step overhead, CPU | per-step, wall | "
-        + " | ".join(f"{k} (ms / steps)" for k in kinds)
-        + " | amortised, CPU | amortised, wall | amortised from the pairs alone, CPU | idle B step, A/B vs timed, CPU |"
-        " A/A mean, CPU | A/A spread of steps, CPU | B/A pairs |"
-        " peak extra RSS |"
-    )
-    print("|---" * (14 + len(kinds)) + "|")
-    for row in rows:
-        cpu, wall = row["cpu"], row["wall"]
-        cells = [
-            row["model"],
-            f"{1000 * cpu['step_s']:.0f} / {1000 * wall['step_s']:.0f} ms",
-            sample_text(row["sample"]),
-            ", ".join(f"{name} ({n}) {100 * share:.2f}%" for name, (n, share) in row["counting"].items())
-            or "-",
-            f"{100 * cpu['per_step']:+.2f}% ± {100 * cpu['floor']:.2f}%",
-            f"{100 * wall['per_step']:+.2f}% ± {100 * wall['floor']:.2f}%",
-            *(f"{wall['calls'][k][0]:.0f} / {cpu['calls'][k][1]:.2f}" for k in kinds),
-            f"**{100 * cpu['amortised']:+.2f}%** ± {100 * cpu['amortised_floor']:.2f}%",
-            f"{100 * wall['amortised']:+.2f}% ± {100 * wall['amortised_floor']:.2f}%",
-            f"{100 * cpu['amortised_ab']:+.2f}% ± {100 * cpu['amortised_floor_ab']:.2f}%",
-            "-"
-            if cpu["idle_ab"] is None
-            else f"{100 * cpu['idle_ab'][0]:+.2f}% ± {100 * cpu['idle_ab'][1]:.2f}% vs {100 * cpu['idle_ab'][2]:+.3f}%",
-            f"{100 * cpu['aa_mean']:+.2f}% ± {100 * cpu['aa_floor']:.2f}%",
-            f"{100 * cpu['aa_spread']:.2f}%",
-            str(row["pairs"]),
-            f"+{row['extra_rss_mb']:.0f} MB",
-        ]
-        print("| " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":
