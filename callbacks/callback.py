@@ -22,8 +22,6 @@ training goes on (``strict=True`` re-raises instead, for tests).
 
 from __future__ import annotations
 
-import dataclasses
-import inspect
 import os
 import traceback
 import warnings
@@ -31,16 +29,15 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-import torch
 from torch import nn
 
-from tb_cnnviz import metadata, snapshots, summary
-from tb_cnnviz.analysis.layers import call_order, model_device
-from tb_cnnviz.callbacks import compilation, distributed, scalars
+from tb_cnnviz import snapshots, summary
+from tb_cnnviz.callbacks import compilation, distributed, run_records, scalars, schedule, snapshot_calls
 from tb_cnnviz.callbacks.background import BackgroundWorker, detached_copy, same_layers
-from tb_cnnviz.callbacks.config import Options, build, writer_for
+from tb_cnnviz.callbacks.config import build, signature
+from tb_cnnviz.callbacks.event_writer import writer_for
 from tb_cnnviz.callbacks.windows import DeadFilterWindow
-from tb_cnnviz.kinds import BACKGROUND, SNAPSHOTS, SUMMARY_KINDS, TRAINING, Snapshot, default_every_n_steps
+from tb_cnnviz.kinds import BACKGROUND, SNAPSHOTS, Snapshot, default_every_n_steps
 
 DEFAULT_EVERY_N_STEPS = default_every_n_steps()
 
@@ -166,7 +163,7 @@ class CNNVizCallback:
         """
         if self._closed:
             raise RuntimeError("on_step_end: the callback was closed")
-        step = _step(step)
+        step = schedule.step_argument(step)
         if self._last_step is not None and step <= self._last_step:
             return
         self._copy = None  # the weights change from step to step
@@ -178,13 +175,12 @@ class CNNVizCallback:
             self._window_start = step
         self._raise_background_error()
         worked = False
-        for thread in (TRAINING, BACKGROUND):
-            for row in self._computed:
-                due = step % self.every_n_steps[row.name] == 0 or (first and thread == TRAINING)
-                due = due and self._logged_at.get(row.name, -1) < step  # on_epoch_end may have logged it
-                if row.thread == thread and self.rank == 0 and self.enabled[row.name] and due:
-                    self._run(row, step)
-                    worked = True
+        if self.rank == 0:  # not logged at step already: on_epoch_end may have logged it
+            for row in schedule.due(
+                self._computed, step, self.every_n_steps, self.enabled, self._logged_at, first=first
+            ):
+                self._run(row, step)
+                worked = True
         if self._window is not None:
             if self._window.due(step):
                 worked = True
@@ -200,7 +196,7 @@ class CNNVizCallback:
         place rather than dropped)."""
         if self._closed:
             raise RuntimeError("on_epoch_end: the callback was closed")
-        step = _step(step)
+        step = schedule.step_argument(step)
         self._raise_background_error()
         self._log_epoch_end(step)
         self._final_snapshots(step)
@@ -215,65 +211,24 @@ class CNNVizCallback:
             self._record("epochs", np.array([self._epochs], dtype=np.float32), step)
 
     def _log_layer_order(self, step: int) -> None:
-        """Log the layers of every enabled snapshot in the model's order (summary kind ``layer_order``), so
-        the tab can match the layers of two architectures by their place in the model, not by name: the
-        order one forward pass of a probe image runs them (registration order for those it does not run,
-        and for all of them without a probe image)."""
-        if self.rank != 0:
-            return
-        pairs = {
-            name: module
-            for snapshot, layers in self.config.layers.items()
-            if self.enabled.get(snapshot)
-            for name, module in layers
-        }
-        if not pairs:
-            return
-        registered = {module: i for i, (_, module) in enumerate(self.base.named_modules())}
-        images = next((x for x, _ in self.config.inputs.values() if x is not None), None)
-        called: dict = {}
-        if images is not None:
-            try:
-                with compilation.own_forwards(self.base, self.config.compiled):
-                    x = images[:1].to(model_device(self.base))
-                    called = call_order(self.base, x, pairs.values())
-            except Exception:  # the tab falls back to registration order; training goes on
-                if self.strict:
-                    raise
-        ranks = {
-            name: (called.get(module, -1), registered.get(module, len(registered)))
-            for name, module in pairs.items()
-        }
-        names = sorted(ranks, key=lambda name: (ranks[name][0] < 0, ranks[name][0], ranks[name][1], name))
-        values = np.array([ranks[name] for name in names], dtype=np.float32).reshape(len(names), 2)
-        how = "execution" if called else "registration"
-        self._record("layer_order", values, step, layers=names, order=how)
+        """Log the layers of every enabled snapshot in the model's order (summary kind ``layer_order``)."""
+        order = run_records.layer_order(self.config, self.enabled, self.strict) if self.rank == 0 else None
+        if order is not None:
+            values, content = order
+            self._record("layer_order", values, step, **content)
 
     def _record(self, kind: str, values: np.ndarray, step: int, **content: Any) -> None:
         """Write one of the run's own records (``kinds.RUN_RECORDS``); a failure warns, never stops training."""
-        try:
-            self._write([summary.tensor_summary(kind, None, values, **content)], step)
-        except Exception as error:
-            if self.strict:
-                raise
-            warnings.warn(
-                f"tb-cnnviz: writing {kind!r} at step {step} failed ({type(error).__name__}: {error})",
-                RuntimeWarning,
-                stacklevel=3,
-            )
+        run_records.write_record(self._write, kind, values, step, self.strict, **content)
 
     def _final_snapshots(self, step: int) -> None:
         """Log every enabled snapshot kind at ``step`` unless it was logged there (or later); on rank 0."""
         if self.rank != 0:
             return
-        for thread in (TRAINING, BACKGROUND):
-            for row in self._computed:
-                if (
-                    row.thread == thread
-                    and self.enabled[row.name]
-                    and self._logged_at.get(row.name, -1) < step
-                ):
-                    self._run(row, step, final=True)
+        for row in schedule.due(
+            self._computed, step, self.every_n_steps, self.enabled, self._logged_at, final=True
+        ):
+            self._run(row, step, final=True)
 
     def flush(self) -> None:
         """Wait for background snapshots to finish and flush the event file to disk."""
@@ -404,10 +359,7 @@ class CNNVizCallback:
     def _count_drop(self, kind: str, step: int) -> None:
         """A background snapshot was dropped: write the counts so far (the tab shows them), warn once per kind."""
         self._dropped[kind] += 1
-        counts = np.array([self._dropped[name] for name in self._background_names], dtype=np.float32)
-        self._write(
-            [summary.tensor_summary(metadata.DROPPED, None, counts, snapshots=self._background_names)], step
-        )
+        self._write(run_records.dropped(self._dropped, self._background_names), step)
         if self._dropped[kind] == 1:
             warnings.warn(
                 f"tb-cnnviz: {kind} snapshot at step {step} skipped: the previous one was still running "
@@ -419,38 +371,18 @@ class CNNVizCallback:
 
     def _inputs(self, row: Snapshot, model: nn.Module, layers=None, measured: Any = None) -> snapshots.Inputs:
         """The one input of every ``snapshots`` function: this snapshot's layers, images, settings and state."""
-        images, labels = self.config.inputs[row.needs] if row.needs else (None, None)
-        return snapshots.Inputs(
-            model=model,
-            layers=self.config.layers[row.name] if layers is None else layers,
-            images=None if images is None else images.to(model_device(model)),
-            labels=labels,
-            class_names=self.config.class_names,
-            logits=self.config.logits,
-            settings=self.config.settings[row.name],
-            state=self._states.get(row.name) if measured is None else measured,
-        )
+        state = self._states.get(row.name) if measured is None else measured
+        return snapshot_calls.inputs(self.config, row, model, layers, state)
 
     def _once(self, row: Snapshot) -> list[str]:
-        """The summaries ``row`` writes once per run (one series per run, e.g. the probe images) not yet written."""
-        return [
-            kind
-            for kind in row.writes
-            if not SUMMARY_KINDS[kind].per_layer and kind not in self._written_once
-        ]
+        """The summaries ``row`` writes once per run not yet written."""
+        return snapshot_calls.once(row, self._written_once)
 
     def _probe_once(self) -> set[str]:
         """The summaries written once from the probe images (saved as ``logged_probe`` by :meth:`state_dict`)."""
-        rows = [row for row in self._computed if row.needs == "probe"]
-        return {kind for row in rows for kind in row.writes if not SUMMARY_KINDS[kind].per_layer}
+        return snapshot_calls.probe_once(self._computed)
 
-    @staticmethod
-    def _compute(row: Snapshot, inputs: snapshots.Inputs, once: list[str]) -> list:
-        """The snapshot's summaries, then those written once (each from the same inputs, by the function of its name)."""
-        summaries = list(getattr(snapshots, row.name)(inputs))
-        for kind in once:
-            summaries += getattr(snapshots, kind)(inputs)
-        return summaries
+    _compute = staticmethod(snapshot_calls.compute)
 
     def _finish(self, kind: str, step: int, job) -> None:
         """Runs on the background thread: errors are reported there (or kept for ``strict``), never lost."""
@@ -483,24 +415,4 @@ class CNNVizCallback:
             raise error
 
 
-def _step(step) -> int:
-    if isinstance(step, torch.Tensor) and step.numel() == 1:
-        step = step.item()
-    if not isinstance(step, (int, np.integer)) or isinstance(step, bool) or step < 0:
-        raise ValueError(f"step: expected a non-negative int global step, got {step!r}")
-    return int(step)
-
-
-def _signature() -> inspect.Signature:
-    """``CNNVizCallback(model, log_dir=None, *, <every field of config.Options with its default>)``."""
-    keyword = inspect.Parameter.KEYWORD_ONLY
-    init = inspect.signature(CNNVizCallback.__init__)
-    fixed = [p for p in init.parameters.values() if p.kind != inspect.Parameter.VAR_KEYWORD]
-    options = [
-        inspect.Parameter(field.name, keyword, default=field.default, annotation=field.type)
-        for field in dataclasses.fields(Options)
-    ]
-    return init.replace(parameters=fixed + options)
-
-
-CNNVizCallback.__init__.__signature__ = _signature()
+CNNVizCallback.__init__.__signature__ = signature(CNNVizCallback.__init__)
