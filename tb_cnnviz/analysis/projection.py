@@ -25,14 +25,15 @@ the global RNG state there would rewind the training thread's random stream.
 The t-SNE itself is openTSNE (Poličar, Stražar & Zupan 2024, "openTSNE: a modular
 Python library for t-SNE dimensionality reduction and embedding", JSS): repulsive forces by
 FFT-accelerated interpolation (Linderman et al. 2019) from 10,000 points, Barnes-Hut below
-(openTSNE's choice); the ``3 x perplexity`` nearest neighbours that define the affinities are found exactly, in
-chunks of a torch matrix product in the PCA-reduced space (:func:`knn_graph`): at 50
-dimensions that is cheaper than openTSNE's Annoy (10,000 points: 1.0 against 4.2 CPU
-seconds, at the same 10-NN preservation), deterministic, and needs no extra package.
+(openTSNE's choice); the ``3 x perplexity`` nearest neighbours that define the affinities are found exactly
+(``tsne_affinities``: a chunked torch matrix product in the PCA-reduced space, cheaper than
+openTSNE's Annoy at 50 dimensions, deterministic, and no extra package).
 
-The Procrustes alignment and disparity (``layout_alignment``), the neighbourhood scores
-(``neighbors``) and the input checks (``point_arrays``) live in their own modules and are
-re-exported here.
+This module holds the drivers (:func:`tsne`, :func:`umap`, :func:`project`) and their argument
+checks. PCA and the reduction before t-SNE/UMAP (``principal_components``), the exact neighbours
+and affinities (``tsne_affinities``), the Procrustes alignment and disparity
+(``layout_alignment``), the neighbourhood scores (``neighbors``) and the input checks
+(``point_arrays``) live in their own modules and are re-exported here.
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ import numpy as np
 from tb_cnnviz.analysis.layout_alignment import align, disparity
 from tb_cnnviz.analysis.neighbors import knn_accuracy, knn_preservation, nearest_neighbors, neighbor_overlap
 from tb_cnnviz.analysis.point_arrays import MIN_POINTS, ArrayLike, as_layout, as_points
+from tb_cnnviz.analysis.principal_components import PCA_DIMS, pca, reduce_width
+from tb_cnnviz.analysis.tsne_affinities import exact_affinities, knn_graph
 
 __all__ = [
     "METHODS",
@@ -73,9 +76,6 @@ __all__ = [
 
 Method = Literal["tsne", "pca", "umap"]
 METHODS = ("tsne", "pca", "umap")
-
-PCA_DIMS = 50
-"""Features wider than this are reduced by PCA before t-SNE/UMAP (van der Maaten & Hinton 2008 used 30-50)."""
 
 _INIT_STD = 1e-4
 """Standard deviation of the first axis of a t-SNE initialisation (openTSNE's and Kobak & Berens 2019's choice)."""
@@ -121,40 +121,6 @@ def _require_spread(points: np.ndarray, argument: str) -> None:
         )
 
 
-# --------------------------------------------------------------------------- PCA
-
-
-def pca(features: ArrayLike, n_components: int = 2) -> np.ndarray:
-    """Principal-component scores ``(X - mean X) V_k`` as float32 [N, n_components].
-
-    Exact and deterministic: an eigendecomposition of the D x D covariance (or of the
-    N x N Gram matrix when there are fewer points than dimensions), in float64. Each
-    component's sign is fixed so that its largest-magnitude score is positive, so the
-    same features always give the same picture. Components beyond the rank of the data
-    (for example 2 components of 1-D features) are zero.
-    """
-    points = as_points(features, "features", min_points=2)
-    if isinstance(n_components, bool) or not isinstance(n_components, (int, np.integer)) or n_components < 1:
-        raise ValueError(f"n_components: expected a positive integer, got {n_components!r}")
-    count, width = points.shape
-    centred = points.astype(np.float64) - points.mean(axis=0, dtype=np.float64)
-    keep = min(n_components, width, count)
-    if width <= count:
-        eigenvalues, vectors = np.linalg.eigh(centred.T @ centred)
-        order = np.argsort(eigenvalues)[::-1][:keep]
-        scores = centred @ vectors[:, order]
-    else:
-        eigenvalues, vectors = np.linalg.eigh(centred @ centred.T)
-        order = np.argsort(eigenvalues)[::-1][:keep]
-        scores = vectors[:, order] * np.sqrt(np.clip(eigenvalues[order], 0.0, None))
-    largest = np.abs(scores).argmax(axis=0)
-    signs = np.sign(scores[largest, np.arange(keep)])
-    scores *= np.where(signs == 0, 1.0, signs)
-    if keep < n_components:
-        scores = np.concatenate([scores, np.zeros((count, n_components - keep))], axis=1)
-    return scores.astype(np.float32)
-
-
 # --------------------------------------------------------------------------- t-SNE
 
 
@@ -173,42 +139,6 @@ def effective_perplexity(perplexity: float, count: int) -> float:
     ):
         raise ValueError(f"perplexity: expected a positive finite number, got {perplexity!r}")
     return float(min(float(perplexity), (count - 1) / 3.0))
-
-
-def knn_graph(points: ArrayLike, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Exact ``k`` nearest neighbours of every row, itself excluded: indices int64 [N, k] and Euclidean
-    distances float32 [N, k], nearest first (what openTSNE's affinities take).
-
-    Squared distances ``|a|^2 + |b|^2 - 2 a.b`` of a chunk of rows against all rows (one torch matrix
-    product, at most 16 million floats at a time: 64 MB), then ``torch.topk``. float32, like openTSNE's
-    Annoy; meant for the PCA-reduced features (50-D), where this is O(N^2 D) but a fast kernel: 50,000
-    points take about 14 CPU seconds (1 thread). Uses torch's intra-op threads, like the rest of the
-    analysis. Deterministic for the same input and thread count.
-    """
-    import torch  # imported here so that importing tb_cnnviz.analysis stays cheap
-
-    array = as_points(points, "points", min_points=2, dtype=np.float32)
-    count = array.shape[0]
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k < count:
-        raise ValueError(
-            f"k: expected an integer in [1, {count - 1}] (fewer than the {count} points), got {k!r}"
-        )
-    data = torch.from_numpy(np.ascontiguousarray(array))
-    squared = (data * data).sum(dim=1)
-    chunk = max(1, min(count, 16_000_000 // count))
-    indices = np.empty((count, k), dtype=np.int64)
-    distances = np.empty((count, k), dtype=np.float32)
-    with torch.no_grad():
-        for start in range(0, count, chunk):
-            stop = min(count, start + chunk)
-            block = torch.addmm(squared[None, :], data[start:stop], data.T, alpha=-2.0)
-            block.add_(squared[start:stop, None])
-            rows = torch.arange(stop - start)
-            block[rows, rows + start] = float("inf")  # not its own neighbour
-            nearest, chosen = torch.topk(block, k, dim=1, largest=False, sorted=True)
-            indices[start:stop] = chosen.numpy()
-            distances[start:stop] = nearest.clamp_(min=0.0).sqrt_().numpy()
-    return indices, distances
 
 
 def _initial_layout(init: Any, reduced: np.ndarray, seed: int) -> np.ndarray:
@@ -292,7 +222,7 @@ def tsne(
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
             raise ValueError(f"{name}: expected a non-negative integer, got {value!r}")
     _require_spread(points, "features")
-    reduced = _reduce(points, pca_dims)
+    reduced = reduce_width(points, pca_dims)
     if not rescale_init and init is not None and not isinstance(init, str):
         start = as_layout(init, "init", count)
     else:
@@ -323,17 +253,8 @@ def tsne(
     )
     with _quiet_scale_warning():
         if neighbors == "exact":
-            from openTSNE.affinity import PerplexityBasedNN
-            from openTSNE.nearest_neighbors import PrecomputedNeighbors
-
-            # openTSNE's number of neighbours for a perplexity: min(N - 1, int(3 x perplexity))
-            indices, distances = knn_graph(reduced, min(count - 1, int(3 * used_perplexity)))
-            affinities = PerplexityBasedNN(
-                perplexity=used_perplexity,
-                knn_index=PrecomputedNeighbors(indices, distances),
-                n_jobs=threads,
-                random_state=seed,
-                verbose=verbose,
+            affinities = exact_affinities(
+                reduced, used_perplexity, n_jobs=threads, seed=seed, verbose=verbose
             )
             embedding = model.fit(affinities=affinities, initialization=start)
         else:
@@ -355,16 +276,6 @@ def _quiet_scale_warning():
         yield
     finally:
         logger.removeFilter(drop)
-
-
-def _reduce(points: np.ndarray, pca_dims: Optional[int]) -> np.ndarray:
-    if pca_dims is None:
-        return points
-    if isinstance(pca_dims, bool) or not isinstance(pca_dims, (int, np.integer)) or pca_dims < 2:
-        raise ValueError(f"pca_dims: expected an integer >= 2 or None, got {pca_dims!r}")
-    if points.shape[1] <= pca_dims:
-        return points
-    return pca(points, min(int(pca_dims), points.shape[0]))
 
 
 # --------------------------------------------------------------------------- UMAP
@@ -400,7 +311,7 @@ def umap(
             "method='umap' needs the optional package umap-learn; install it with pip install 'tb-cnnviz[umap]' "
             "(or use method='tsne' or 'pca')"
         ) from error
-    reduced = _reduce(points, pca_dims)
+    reduced = reduce_width(points, pca_dims)
     count = reduced.shape[0]
     if init is None or (isinstance(init, str) and init == "pca"):
         start: Union[str, np.ndarray] = pca(reduced, 2).astype(np.float64)
