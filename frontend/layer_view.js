@@ -127,39 +127,16 @@ export function layerView(root, shell, spec) {
   let panels = [];
   let token = 0;
   const scheduleDraw = frameScheduler(() => drawAll());
+  const syncOf = (shown) => (shown.length > 1 && shell.sync ? shell.sync : "step"); // a comparison's sync
   const chooseLayer = (v) => {
     if (!layers.includes(v) || v === state.layer) return;
     state.layer = v;
     state.picked.clear(); // the other runs follow the new layer's role
     if (spec.onLayer) spec.onLayer(v);
-    fillLayers();
+    picker.fill(layers, state.layer);
     shell.busy(update());
   };
-  const layerSelect = select([], null, chooseLayer, {
-    class: "layer",
-    "aria-label": spec.layerAria || "layer",
-  });
-  // Past GROUP_ABOVE layers the select groups them by stage and a search box filters it (Enter
-  // picks the first match).
-  const search = h("input", {
-    type: "search",
-    class: "layer-search",
-    placeholder: "filter layers",
-    "aria-label": `filter ${spec.layerAria || "layer"}s`,
-  });
-  const matches = h("span", { class: "layer-matches" });
-  const searchBox = h("span", { class: "layer-search-box", hidden: true }, search, matches);
-  const fillLayers = () => {
-    const n = fillLayerSelect(layerSelect, layers, state.layer, search.value);
-    searchBox.hidden = layers.length <= GROUP_ABOVE;
-    matches.textContent = search.value.trim() ? `${n} of ${layers.length}` : `${layers.length} layers`;
-  };
-  search.addEventListener("input", fillLayers);
-  search.addEventListener("keydown", (event) => {
-    if (event.key !== "Enter") return;
-    const first = filterLayers(layers, search.value)[0];
-    if (first) chooseLayer(first);
-  });
+  const picker = layerPicker(spec, chooseLayer);
   const slider = stepSlider((step) => {
     state.step = step;
     scheduleDraw();
@@ -167,12 +144,7 @@ export function layerView(root, shell, spec) {
   const view = {
     state,
     slider,
-    layerField: h(
-      "span",
-      { class: "layer-picker" },
-      field(spec.layerLabel || "Layer", layerSelect),
-      searchBox,
-    ),
+    layerField: picker.el,
     /**
      * Show `layer`, as if picked in the layer select; a layer only another compared run has (a click in
      * its panel) is picked in that panel's own select.
@@ -208,17 +180,8 @@ export function layerView(root, shell, spec) {
     drop: spec.drop,
   });
   setChildren(root, controls, above, panelRow, parts.after || []);
-
-  /** As many panels to a row as fit, the rows balanced; `data-wide` when a panel has room for its details beside its figure. */
-  function layoutPanels() {
-    const width = panelRow.clientWidth;
-    if (!width) return; // not shown (another tab): laid out when it is
-    const columns = panelColumns(panels.length, width);
-    panelRow.style.setProperty("--columns", String(columns));
-    panelRow.dataset.columns = String(columns);
-    panelRow.dataset.wide = String((width - PANEL_GAP * (columns - 1)) / columns >= WIDE_PANEL);
-  }
-  const resizing = typeof ResizeObserver === "function" ? new ResizeObserver(() => layoutPanels()) : null;
+  const layout = () => layoutPanels(panelRow, panels.length);
+  const resizing = typeof ResizeObserver === "function" ? new ResizeObserver(layout) : null;
   if (resizing) resizing.observe(panelRow);
 
   function showControls(on) {
@@ -229,52 +192,17 @@ export function layerView(root, shell, spec) {
   function showEmpty(runs) {
     showControls(false);
     panels = runPanels.reset();
-    layoutPanels();
+    layout();
     if (spec.empty && spec.empty(runs)) return setChildren(panelRow);
-    setChildren(
-      panelRow,
-      message(
-        "empty",
-        `No ${spec.nothing} logged in ${runNames(runs)}`,
-        h("p", { text: shell.hint(spec.name) }),
-      ),
-    );
+    const hint = h("p", { text: shell.hint(spec.name) });
+    setChildren(panelRow, message("empty", `No ${spec.nothing} logged in ${runNames(runs)}`, hint));
   }
 
-  /** In a comparison, panel `p`'s own layer select (its run's layers; the reference panel's moves the view's select). */
-  function fillPanelPicker(p, ownLayers, isRef) {
-    if (!p.picker) return;
-    p.el.dataset.layer = p.layer;
-    p.picker.hidden = panels.length < 2 || !ownLayers.length;
-    if (p.picker.hidden) return setChildren(p.picker);
-    const sorted = layerUnion([p.run], layersOf);
-    const pick = select(
-      sorted,
-      p.layer,
-      (v) => {
-        if (isRef) return chooseLayer(v);
-        state.picked.set(p.run.name, v);
-        shell.busy(update());
-      },
-      { class: "panel-layer", "aria-label": `${spec.layerAria || "layer"} of run ${p.run.name}` },
-    );
-    setChildren(p.picker, field(spec.layerLabel || "Layer", pick));
-  }
-
-  async function loadPanels(live) {
-    await Promise.all(
-      panels.map(async (p) => {
-        setLoading(p.figure, true);
-        try {
-          const fields = await spec.load(p, p.layer);
-          if (live()) Object.assign(p, fields);
-        } catch (error) {
-          if (live()) p.note.textContent = `Could not load: ${error.message}`;
-        } finally {
-          setLoading(p.figure, false);
-        }
-      }),
-    );
+  /** A pick in panel `p`'s own select: the reference panel's moves the view's select. */
+  function pickInPanel(p, isRef, v) {
+    if (isRef) return chooseLayer(v);
+    state.picked.set(p.run.name, v);
+    shell.busy(update());
   }
 
   async function updateLayers(runs, intent, live) {
@@ -283,33 +211,19 @@ export function layerView(root, shell, spec) {
     if (refIndex < 0) return showEmpty(runs);
     layers = layerUnion([runs[refIndex]], layersOf);
     showControls(true);
-    const wanted = intent ? (spec.take ? spec.take(intent, layers) : intent.layer) : null;
-    if (wanted && layers.includes(wanted)) state.layer = wanted;
-    if (!layers.includes(state.layer)) state.layer = layers[0];
-    if (intent && Array.isArray(intent.layers)) {
-      // A link's per-run layers, in the order of the runs ("" follows the role).
-      state.picked.clear();
-      intent.layers.forEach((l, i) => runs[i] && l && state.picked.set(runs[i].name, l));
-    }
-    fillLayers();
-    const perRun = runs.map((run, i) => {
-      if (!own[i].length || i === refIndex) return state.layer; // a run without this view's data shows its empty state
-      const picked = state.picked.get(run.name);
-      return own[i].includes(picked) ? picked : roleLayer(own[refIndex], state.layer, own[i]);
-    });
-    panels = runPanels.sync(runs, perRun);
-    layoutPanels();
-    for (const p of panels.filter((panel) => panel.dropped)) {
-      p.dropped.textContent = droppedNotice(p.run, spec.name);
-      p.dropped.hidden = !p.dropped.textContent;
-    }
-    panels.forEach((p, i) => fillPanelPicker(p, own[i], i === refIndex));
-    await loadPanels(live);
+    takeIntent(spec, state, intent, layers, runs);
+    picker.fill(layers, state.layer);
+    panels = runPanels.sync(runs, panelLayers(state, runs, own, refIndex));
+    layout();
+    showDropped(panels, spec.name);
+    const pick = (p, isRef) => (v) => pickInPanel(p, isRef, v);
+    const compared = panels.length > 1;
+    panels.forEach((p, i) => fillPanelPicker(spec, p, own[i], layersOf, compared, pick(p, i === refIndex)));
+    await loadPanels(spec, panels, live);
     if (!live()) return;
-    const refPanel = panels[refIndex];
-    ref = { name: refPanel.run.name, steps: stepsOf(spec, refPanel), ends: epochEnds(refPanel.run) };
-    const sync = runs.length > 1 && shell.sync ? shell.sync : "step";
-    const sliderSteps = sync === "step" ? unionSteps(...panels.map((p) => stepsOf(spec, p))) : ref.steps;
+    ref = reference(spec, panels[refIndex]);
+    const sliderSteps =
+      syncOf(panels) === "step" ? unionSteps(...panels.map((p) => stepsOf(spec, p))) : ref.steps;
     state.step = slider.setSteps(sliderSteps, state.step);
     if (intent && Number.isInteger(intent.step)) slider.select(intent.step); // a link's step
     drawAll();
@@ -327,7 +241,7 @@ export function layerView(root, shell, spec) {
   }
 
   function drawAll() {
-    const sync = panels.length > 1 && shell.sync ? shell.sync : "step";
+    const sync = syncOf(panels);
     for (const p of panels) drawPanel(spec, view, p, sync, ref);
     if (spec.afterDraw) spec.afterDraw();
   }
@@ -335,14 +249,7 @@ export function layerView(root, shell, spec) {
   return {
     update,
     redraw: () => (spec.redraw ? spec.redraw() : drawAll()),
-    /** What a link keeps of this view (the shell's URL state): layer, step and the keys of spec.urlState(). */
-    urlState: () => ({
-      layer: state.layer,
-      // Layers picked in a panel's own select, one entry per run ("" follows the role); none: left out.
-      layers: panels.length > 1 ? panels.map((p) => state.picked.get(p.run.name) || "") : null,
-      step: slider.step,
-      ...(spec.urlState ? spec.urlState() : {}),
-    }),
+    urlState: () => linkState(spec, state, panels, slider),
     /** The slider's logged steps (the shell counts the new ones after a reload). */
     steps: () => slider.steps,
     destroy() {
@@ -353,6 +260,125 @@ export function layerView(root, shell, spec) {
       if (spec.destroy) spec.destroy();
     },
   };
+}
+
+/** What a link keeps of a view (the shell's URL state): layer, step and the keys of spec.urlState(). */
+function linkState(spec, state, panels, slider) {
+  return {
+    layer: state.layer,
+    // Layers picked in a panel's own select, one entry per run ("" follows the role); none: left out.
+    layers: panels.length > 1 ? panels.map((p) => state.picked.get(p.run.name) || "") : null,
+    step: slider.step,
+    ...(spec.urlState ? spec.urlState() : {}),
+  };
+}
+
+/** The run whose steps the slider moves over when synced by fraction or epoch: the reference panel's. */
+function reference(spec, refPanel) {
+  return { name: refPanel.run.name, steps: stepsOf(spec, refPanel), ends: epochEnds(refPanel.run) };
+}
+
+/** Each panel's line of the background snapshots its run dropped (droppedNotice), hidden when none. */
+function showDropped(panels, view) {
+  for (const p of panels.filter((panel) => panel.dropped)) {
+    p.dropped.textContent = droppedNotice(p.run, view);
+    p.dropped.hidden = !p.dropped.textContent;
+  }
+}
+
+/**
+ * The view's layer select, with a search box past GROUP_ABOVE layers (the select then groups them by stage
+ * and the box filters it; Enter picks the first match). `choose(layer)`: a layer picked.
+ * Returns {el, fill(layers, selected)}.
+ */
+function layerPicker(spec, choose) {
+  const aria = spec.layerAria || "layer";
+  const layerSelect = select([], null, choose, { class: "layer", "aria-label": aria });
+  const search = h("input", {
+    type: "search",
+    class: "layer-search",
+    placeholder: "filter layers",
+    "aria-label": `filter ${aria}s`,
+  });
+  const matches = h("span", { class: "layer-matches" });
+  const searchBox = h("span", { class: "layer-search-box", hidden: true }, search, matches);
+  let layers = [];
+  let current = null;
+  const fill = (list, selected) => {
+    [layers, current] = [list, selected];
+    const n = fillLayerSelect(layerSelect, layers, selected, search.value);
+    searchBox.hidden = layers.length <= GROUP_ABOVE;
+    matches.textContent = search.value.trim() ? `${n} of ${layers.length}` : `${layers.length} layers`;
+  };
+  search.addEventListener("input", () => fill(layers, current));
+  search.addEventListener("keydown", (event) => {
+    if (event.key !== "Enter") return;
+    const first = filterLayers(layers, search.value)[0];
+    if (first) choose(first);
+  });
+  const el = h("span", { class: "layer-picker" }, field(spec.layerLabel || "Layer", layerSelect), searchBox);
+  return { el, fill };
+}
+
+/** As many panels to a row as fit, the rows balanced; `data-wide` when a panel has room for its details beside its figure. */
+function layoutPanels(panelRow, count) {
+  const width = panelRow.clientWidth;
+  if (!width) return; // not shown (another tab): laid out when it is
+  const columns = panelColumns(count, width);
+  panelRow.style.setProperty("--columns", String(columns));
+  panelRow.dataset.columns = String(columns);
+  panelRow.dataset.wide = String((width - PANEL_GAP * (columns - 1)) / columns >= WIDE_PANEL);
+}
+
+/** The layer an intent from shell.open or a link asks for (spec.take, else intent.layer), else the current one if
+ * the reference run has it, else its first; a link's per-run layers, in the order of the runs ("" follows the role). */
+function takeIntent(spec, state, intent, layers, runs) {
+  const wanted = intent ? (spec.take ? spec.take(intent, layers) : intent.layer) : null;
+  if (wanted && layers.includes(wanted)) state.layer = wanted;
+  if (!layers.includes(state.layer)) state.layer = layers[0];
+  if (intent && Array.isArray(intent.layers)) {
+    state.picked.clear();
+    intent.layers.forEach((l, i) => runs[i] && l && state.picked.set(runs[i].name, l));
+  }
+}
+
+/** Each run's layer: the reference run's is the view's; another run's is the one picked in its panel, else the
+ * layer in the same role (a run without this view's data shows its empty state). */
+function panelLayers(state, runs, own, refIndex) {
+  return runs.map((run, i) => {
+    if (!own[i].length || i === refIndex) return state.layer;
+    const picked = state.picked.get(run.name);
+    return own[i].includes(picked) ? picked : roleLayer(own[refIndex], state.layer, own[i]);
+  });
+}
+
+/** In a comparison (`compared`), panel `p`'s own layer select (its run's layers); `onPick(layer)` when one is picked. */
+function fillPanelPicker(spec, p, ownLayers, layersOf, compared, onPick) {
+  if (!p.picker) return;
+  p.el.dataset.layer = p.layer;
+  p.picker.hidden = !compared || !ownLayers.length;
+  if (p.picker.hidden) return setChildren(p.picker);
+  const sorted = layerUnion([p.run], layersOf);
+  const aria = `${spec.layerAria || "layer"} of run ${p.run.name}`;
+  const pick = select(sorted, p.layer, onPick, { class: "panel-layer", "aria-label": aria });
+  setChildren(p.picker, field(spec.layerLabel || "Layer", pick));
+}
+
+/** Each panel's `spec.load` answer set on it while still `live`; a failure said in its note. */
+async function loadPanels(spec, panels, live) {
+  await Promise.all(
+    panels.map(async (p) => {
+      setLoading(p.figure, true);
+      try {
+        const fields = await spec.load(p, p.layer);
+        if (live()) Object.assign(p, fields);
+      } catch (error) {
+        if (live()) p.note.textContent = `Could not load: ${error.message}`;
+      } finally {
+        setLoading(p.figure, false);
+      }
+    }),
+  );
 }
 
 const stepsOf = (spec, p) => (spec.stepsOf ? spec.stepsOf(p) : p.steps);

@@ -19,7 +19,7 @@ import {
   tileOrigin,
   tileStats,
 } from "./tiles.js";
-import { picture } from "../top_images/data.js";
+import { probeStrip } from "./strip.js";
 
 const HINT = "Hover over a tile for its channel and values; click to enlarge it.";
 const TILE_SORTS = { channel: "channel", mean: "mean", max: "max" }; // tile orders (see tileOrder)
@@ -40,17 +40,87 @@ function pixelsOf(bitmap) {
   return pixels;
 }
 
+/** The probe image scaled up to about 128 px (pixelated) and its label; "probe image not logged" without one. */
+function drawProbe(p, probe, probeInfo, index) {
+  if (!probe) {
+    p.probe.width = p.probe.height = 0;
+    p.probeLabel.textContent = "probe image not logged";
+    return;
+  }
+  const ps = Math.max(1, Math.floor(128 / Math.max(probe.width, probe.height)));
+  p.probe.width = probe.width * ps;
+  p.probe.height = probe.height * ps;
+  const pctx = p.probe.getContext("2d");
+  pctx.imageSmoothingEnabled = false;
+  pctx.drawImage(probe, 0, 0, p.probe.width, p.probe.height);
+  const label = labelText(probeInfo, index);
+  p.probeLabel.textContent = `probe #${index}${label ? ` · ${label}` : ""}`;
+}
+
+/** CSS px the grid may take: the panel row's width shared by `count` panels, less the probe image. */
+function available(p, count) {
+  const row = p.el.parentElement ? p.el.parentElement.clientWidth : 640;
+  const per = Math.floor(row / Math.max(1, count)) - 190;
+  return Math.max(200, Math.min(per, 900));
+}
+
+/** Outline the k-th tile shown. */
+function outline(p, k) {
+  if (k < 0) return;
+  const [x, y] = tileOrigin(p.layout, k);
+  const [th, tw] = p.layout.tile;
+  const ctx = p.grid.getContext("2d");
+  ctx.strokeStyle = colors().select;
+  ctx.lineWidth = 1;
+  ctx.strokeRect(x - 0.5, y - 0.5, tw + 1, th + 1);
+}
+
+/** Tile (index into the logged grid) under a pointer event, or -1. */
+function tileUnder(p, event) {
+  const L = p.layout;
+  if (!L || !L.tile || !p.order) return -1;
+  const [x, y] = eventPoint(event, p.grid, true);
+  const k = p.bars ? Math.floor(x / p.barLayout.bar) : tileIndexAt(L, x, y);
+  return k >= 0 && k < p.order.length ? p.order[k] : -1;
+}
+
+/** "channel 17 of 2048 · map 2×2 · mean 0.31, max 0.92 of its peak" for tile `t`. */
+function tileText(p, t) {
+  const L = p.layout;
+  const size = L.mapSize || L.tile;
+  const shown = L.shown && L.shown.length < L.channels ? ` (${L.shown.length} most active shown)` : "";
+  return `channel ${channelOf(L, t)} of ${L.channels}${shown} · map ${size[0]}×${size[1]} · mean ${formatNumber(p.stats.mean[t], 3)}, max ${formatNumber(p.stats.max[t], 3)} of the channel's peak over the probe images`;
+}
+
+/** Tile `t` (the selected one; -1: none) enlarged, with its channel and values; `close()` on its close button. */
+function drawDetail(p, t, close) {
+  if (t < 0 || !p.stats || t >= p.order.length) return setChildren(p.detail);
+  const [th, tw] = p.layout.tile;
+  const [sx, sy] = tileOrigin(p.layout, t);
+  const big = h("canvas", { class: "tile-big", width: String(tw), height: String(th) });
+  big.getContext("2d").drawImage(p.bitmap, sx, sy, tw, th, 0, 0, tw, th);
+  const side = 160;
+  big.style.width = `${tw >= th ? side : Math.round((side * tw) / th)}px`;
+  const channel = String(channelOf(p.layout, t));
+  setChildren(
+    p.detail,
+    big,
+    h("p", { class: "tile-text", dataset: { channel }, text: tileText(p, t) }),
+    h("button", { type: "button", class: "link-button tile-close", text: "close", on: { click: close } }),
+  );
+}
+
 export function create(root, shell) {
   const st = { image: 0, sort: "channel", selected: -1 };
   let view;
-  const strip = h("div", { class: "probe-strip", role: "listbox", "aria-label": "probe image" });
-  const stripBox = h(
-    "div",
-    { class: "strip-box" },
-    h("div", { class: "field-label", text: "Probe image" }),
-    strip,
-  );
-  let stripKey = "";
+  const unselect = () => {
+    st.selected = -1;
+    view.redraw();
+  };
+  const strip = probeStrip((i) => {
+    st.image = i;
+    view.redraw();
+  });
 
   function makePanel(run, layer) {
     const p = basePanel(run, layer);
@@ -58,7 +128,10 @@ export function create(root, shell) {
     p.probeLabel = h("div", { class: "probe-label" });
     p.grid = h("canvas", { class: "activation-grid" });
     p.hover = h("div", { class: "hover-readout", text: HINT });
-    p.grid.addEventListener("mousemove", (event) => hover(p, event));
+    p.grid.addEventListener("mousemove", (event) => {
+      const t = tileUnder(p, event);
+      p.hover.textContent = t >= 0 ? tileText(p, t) : HINT;
+    });
     p.grid.addEventListener("click", (event) => {
       const t = tileUnder(p, event);
       st.selected = t < 0 || t === st.selected ? -1 : t;
@@ -78,7 +151,7 @@ export function create(root, shell) {
 
   function paint(p, { data, index, grid, probe }, step) {
     p.note.textContent = stepNote(step, view.state.step);
-    if (p === view.panels[0]) drawStrip(data);
+    if (p === view.panels[0]) strip.draw(data, st.image);
     p.layout = {
       nrow: data.nrow || 8,
       padding: data.padding ?? 1,
@@ -91,19 +164,7 @@ export function create(root, shell) {
     drawGrid(p, grid);
     p.grid.dataset.step = String(data.step);
     p.grid.dataset.image = String(index);
-    if (probe) {
-      const ps = Math.max(1, Math.floor(128 / Math.max(probe.width, probe.height)));
-      p.probe.width = probe.width * ps;
-      p.probe.height = probe.height * ps;
-      const pctx = p.probe.getContext("2d");
-      pctx.imageSmoothingEnabled = false;
-      pctx.drawImage(probe, 0, 0, p.probe.width, p.probe.height);
-      const label = labelText(data.probe, index);
-      p.probeLabel.textContent = `probe #${index}${label ? ` · ${label}` : ""}`;
-    } else {
-      p.probe.width = p.probe.height = 0;
-      p.probeLabel.textContent = "probe image not logged";
-    }
+    drawProbe(p, probe, data.probe, index);
   }
 
   /** The grid (or the bar chart), sorted as chosen, scaled to the width available; the selected tile enlarged. */
@@ -120,7 +181,7 @@ export function create(root, shell) {
     p.stats = tileStats(pixelsOf(grid), grid.width, L);
     p.order = tileOrder(p.stats, st.sort);
     if (st.selected >= p.order.length) st.selected = -1;
-    const room = available(p);
+    const room = available(p, view.panels.length);
     p.bars = barMode({ tile: L.mapSize || L.tile });
     if (p.bars) {
       const by = st.sort === "max" ? "max" : "mean";
@@ -137,133 +198,7 @@ export function create(root, shell) {
     p.barNote.hidden = !p.bars;
     p.grid.dataset.sort = st.sort;
     p.grid.dataset.mode = p.bars ? "bars" : "tiles";
-    drawDetail(p);
-  }
-
-  /** CSS px the grid may take: the panel row's width shared by the panels, less the probe image. */
-  function available(p) {
-    const row = p.el.parentElement ? p.el.parentElement.clientWidth : 640;
-    const per = Math.floor(row / Math.max(1, view.panels.length)) - 190;
-    return Math.max(200, Math.min(per, 900));
-  }
-
-  function outline(p, k) {
-    if (k < 0) return;
-    const [x, y] = tileOrigin(p.layout, k);
-    const [th, tw] = p.layout.tile;
-    const ctx = p.grid.getContext("2d");
-    ctx.strokeStyle = colors().select;
-    ctx.lineWidth = 1;
-    ctx.strokeRect(x - 0.5, y - 0.5, tw + 1, th + 1);
-  }
-
-  /** Tile (index into the logged grid) under a pointer event, or -1. */
-  function tileUnder(p, event) {
-    const L = p.layout;
-    if (!L || !L.tile || !p.order) return -1;
-    const [x, y] = eventPoint(event, p.grid, true);
-    const k = p.bars ? Math.floor(x / p.barLayout.bar) : tileIndexAt(L, x, y);
-    return k >= 0 && k < p.order.length ? p.order[k] : -1;
-  }
-
-  /** "channel 17 of 2048 · map 2×2 · mean 0.31, max 0.92 of its peak" for tile `t`. */
-  function tileText(p, t) {
-    const L = p.layout;
-    const size = L.mapSize || L.tile;
-    const shown = L.shown && L.shown.length < L.channels ? ` (${L.shown.length} most active shown)` : "";
-    return `channel ${channelOf(L, t)} of ${L.channels}${shown} · map ${size[0]}×${size[1]} · mean ${formatNumber(p.stats.mean[t], 3)}, max ${formatNumber(p.stats.max[t], 3)} of the channel's peak over the probe images`;
-  }
-
-  function hover(p, event) {
-    const t = tileUnder(p, event);
-    p.hover.textContent = t >= 0 ? tileText(p, t) : HINT;
-  }
-
-  /** The selected tile enlarged, with its channel and values. */
-  function drawDetail(p) {
-    const t = st.selected;
-    if (t < 0 || !p.stats || t >= p.order.length) return setChildren(p.detail);
-    const [th, tw] = p.layout.tile;
-    const [sx, sy] = tileOrigin(p.layout, t);
-    const big = h("canvas", { class: "tile-big", width: String(tw), height: String(th) });
-    big.getContext("2d").drawImage(p.bitmap, sx, sy, tw, th, 0, 0, tw, th);
-    const side = 160;
-    big.style.width = `${tw >= th ? side : Math.round((side * tw) / th)}px`;
-    setChildren(
-      p.detail,
-      big,
-      h("p", {
-        class: "tile-text",
-        dataset: { channel: String(channelOf(p.layout, t)) },
-        text: tileText(p, t),
-      }),
-      h("button", {
-        type: "button",
-        class: "link-button tile-close",
-        text: "close",
-        on: {
-          click: () => {
-            st.selected = -1;
-            view.redraw();
-          },
-        },
-      }),
-    );
-  }
-
-  function drawStrip(data) {
-    const probe = data.probe;
-    const count = data.images.length;
-    const key = `${probe ? probe.images.join("|") : ""}#${count}`;
-    if (key === stripKey) return markStrip();
-    stripKey = key;
-    const items = [];
-    for (let i = 0; i < count; i++) {
-      const thumb = h("canvas", { class: "thumb", width: "40", height: "40" });
-      items.push(
-        h(
-          "button",
-          {
-            type: "button",
-            class: "strip-item",
-            role: "option",
-            dataset: { index: String(i) },
-            title: labelText(probe, i) || `probe #${i}`,
-            on: { click: () => choose(i) },
-          },
-          thumb,
-          h("span", { text: labelText(probe, i).split(" (")[0] || `#${i}` }),
-        ),
-      );
-      const ctx = thumb.getContext("2d");
-      if (probe && probe.images[i]) {
-        picture(probe.images[i])
-          .then((b) => {
-            ctx.imageSmoothingEnabled = false;
-            ctx.drawImage(b, 0, 0, 40, 40);
-          })
-          .catch(() => {});
-      } else {
-        ctx.fillStyle = colors().grid;
-        ctx.fillRect(0, 0, 40, 40);
-      }
-    }
-    setChildren(strip, items);
-    markStrip();
-  }
-
-  function markStrip() {
-    for (const item of strip.children) {
-      const on = Number(item.dataset.index) === st.image;
-      item.classList.toggle("on", on);
-      item.setAttribute("aria-selected", String(on));
-    }
-  }
-
-  function choose(i) {
-    st.image = i;
-    markStrip();
-    view.redraw();
+    drawDetail(p, st.selected, unselect);
   }
 
   return layerView(root, shell, {
@@ -278,7 +213,7 @@ export function create(root, shell) {
       });
       return {
         controls: [view.layerField, view.slider.el, field("Sort tiles by", sort)],
-        before: [stripBox],
+        before: [strip.el],
       };
     },
     makePanel,

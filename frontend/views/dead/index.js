@@ -21,19 +21,8 @@ export function create(root, shell) {
 
   function setup(v) {
     view = v;
-    const threshold = h("input", {
-      type: "number",
-      min: "0",
-      max: "1",
-      step: "0.01",
-      value: "0",
-      class: "threshold",
-      "aria-label": "dead threshold",
-    });
-    threshold.addEventListener("change", () => {
-      const t = Number(threshold.value);
-      st.threshold = Number.isFinite(t) ? Math.min(1, Math.max(0, t)) : 0;
-      threshold.value = String(st.threshold);
+    const threshold = thresholdInput((t) => {
+      st.threshold = t;
       view.update();
     });
     const legendBox = h(
@@ -103,55 +92,8 @@ export function create(root, shell) {
     return p;
   }
 
-  function width() {
-    return view.compared ? 380 : 560;
-  }
-
-  function drawFractions(p) {
-    if (!p.fractions) return;
-    const many = p.fractions.layers.length > LINES_UP_TO;
-    p.chart.hidden = many;
-    p.mapBox.hidden = !many;
-    if (many) return drawMap(p);
-    const c = colors();
-    const lines = p.fractions.layers.map((l, i) => ({
-      xs: l.steps,
-      ys: l.dead_fraction,
-      color: c.series[i % c.series.length],
-      label: l.layer,
-      width: l.layer === p.layer ? 2.5 : 1.5,
-    }));
-    lineChart(p.chart, { lines, marker: view.state.step, yRange: [0, 1], width: width(), height: 150 });
-  }
-
-  /** The layers × steps map: rows sorted as chosen, the slider's step marked, the heat-map layer outlined. */
-  function drawMap(p) {
-    const table = fractionTable(p.fractions.layers);
-    p.mapRows = sortRows(table.rows, st.sort);
-    p.mapSteps = table.steps;
-    const column = table.steps.length ? atOrBefore(table.steps, view.state.step) : -1;
-    p.mapHit = drawLayerMap(
-      p.map,
-      { steps: table.steps, rows: p.mapRows },
-      { width: width(), column, selected: p.layer },
-    ).hit;
-    p.map.dataset.rows = String(p.mapRows.length);
-    const steps = table.steps;
-    p.mapAxes.textContent = `rows: ${p.mapRows.length} layers (${st.sort === "latest" ? "highest latest dead fraction first" : "layer order"}) · columns: steps ${steps[0]}–${steps[steps.length - 1]} · colour: dead fraction 0 (grey) → 1 (red) · hatched: no dead filters defined for the layer, or not measured · hover for values, click a row for its filters`;
-    p.map.dataset.sort = st.sort;
-  }
-
-  function mapHover(p, event) {
-    const [x, y] = eventPoint(event, p.map);
-    const at = p.mapHit && p.mapHit(x, y);
-    if (!at) return (p.tip.hidden = true);
-    const row = p.mapRows[at.row];
-    const column = at.column >= 0 ? at.column : row.values.length - 1;
-    p.tip.textContent = cellText(row, p.mapSteps[column], column);
-    p.tip.hidden = false;
-    p.tip.style.left = `${Math.min(x + 12, p.map.clientWidth - 40)}px`;
-    p.tip.style.top = `${y + 14}px`;
-  }
+  const width = () => (view.compared ? 380 : 560);
+  const drawFractions = (p) => drawChart(p, view.state.step, st.sort, width());
 
   function none(p) {
     drawFractions(p);
@@ -214,6 +156,75 @@ export function create(root, shell) {
 const FILTER_PAGE = 128; // filters (rows) of the heat-map to a page: a 2048-filter layer stays under 360 px tall
 const CHIPS = 48; // dead filters listed by number before "+N more"
 const LAYER_SORTS = { order: "layer order", latest: "latest dead fraction" }; // the layer map's row orders
+
+/** The dead threshold's number input, clamped to [0, 1] (not a number: 0); `change(threshold)` on a change. */
+function thresholdInput(change) {
+  const input = h("input", {
+    type: "number",
+    min: "0",
+    max: "1",
+    step: "0.01",
+    value: "0",
+    class: "threshold",
+    "aria-label": "dead threshold",
+  });
+  input.addEventListener("change", () => {
+    const t = Number(input.value);
+    const threshold = Number.isFinite(t) ? Math.min(1, Math.max(0, t)) : 0;
+    input.value = String(threshold);
+    change(threshold);
+  });
+  return input;
+}
+
+/** The dead fraction of every layer over training, `width` px wide: a line per layer (the panel's layer bold),
+ * the slider's `step` marked; past LINES_UP_TO layers the layers × steps map (drawMap) instead. */
+function drawChart(p, step, sort, width) {
+  if (!p.fractions) return;
+  const many = p.fractions.layers.length > LINES_UP_TO;
+  p.chart.hidden = many;
+  p.mapBox.hidden = !many;
+  if (many) return drawMap(p, step, sort, width);
+  const c = colors();
+  const lines = p.fractions.layers.map((l, i) => ({
+    xs: l.steps,
+    ys: l.dead_fraction,
+    color: c.series[i % c.series.length],
+    label: l.layer,
+    width: l.layer === p.layer ? 2.5 : 1.5,
+  }));
+  lineChart(p.chart, { lines, marker: step, yRange: [0, 1], width, height: 150 });
+}
+
+/** The layers × steps map: rows sorted by `sort`, the slider's `step` marked, the heat-map layer outlined. */
+function drawMap(p, step, sort, width) {
+  const table = fractionTable(p.fractions.layers);
+  p.mapRows = sortRows(table.rows, sort);
+  p.mapSteps = table.steps;
+  const column = table.steps.length ? atOrBefore(table.steps, step) : -1;
+  p.mapHit = drawLayerMap(
+    p.map,
+    { steps: table.steps, rows: p.mapRows },
+    { width, column, selected: p.layer },
+  ).hit;
+  p.map.dataset.rows = String(p.mapRows.length);
+  const steps = table.steps;
+  p.mapAxes.textContent = `rows: ${p.mapRows.length} layers (${sort === "latest" ? "highest latest dead fraction first" : "layer order"}) · columns: steps ${steps[0]}–${steps[steps.length - 1]} · colour: dead fraction 0 (grey) → 1 (red) · hatched: no dead filters defined for the layer, or not measured · hover for values, click a row for its filters`;
+  p.map.dataset.sort = sort;
+}
+
+/** The layer map's tooltip: the values of the cell under the pointer (its row's latest without a column). */
+function mapHover(p, event) {
+  const [x, y] = eventPoint(event, p.map);
+  const at = p.mapHit && p.mapHit(x, y);
+  if (!at) return (p.tip.hidden = true);
+  const row = p.mapRows[at.row];
+  const column = at.column >= 0 ? at.column : row.values.length - 1;
+  p.tip.textContent = cellText(row, p.mapSteps[column], column);
+  p.tip.hidden = false;
+  p.tip.style.left = `${Math.min(x + 12, p.map.clientWidth - 40)}px`;
+  p.tip.style.top = `${y + 14}px`;
+}
 
 /** The filters dead at `step` (rate <= threshold), the batches they were counted on, and the selected filter's rate. */
 function drawList(p, row, step, { threshold, selected, expanded }, sample, on) {

@@ -90,23 +90,8 @@ export function create(root, shell) {
   // filter: the chosen filter (one for every panel); focus: a link from another view just opened it.
   const st = { filter: 0, focus: false };
   let view;
-  const filterInput = h("input", {
-    type: "number",
-    min: "0",
-    step: "1",
-    value: "0",
-    class: "top-filter",
-    "aria-label": "filter",
-  });
-  filterInput.addEventListener("change", () => chooseFilter(Number(filterInput.value)));
-  const stepButton = (text, title, delta) =>
-    h("button", {
-      type: "button",
-      class: "step-button",
-      text,
-      title,
-      on: { click: () => chooseFilter(st.filter + delta) },
-    });
+  const picker = filterPicker(chooseFilter, (delta) => chooseFilter(st.filter + delta));
+  const filterInput = picker.input;
 
   function chooseFilter(f) {
     if (!Number.isFinite(f)) return;
@@ -117,62 +102,7 @@ export function create(root, shell) {
 
   function setup(v) {
     view = v;
-    const picker = h(
-      "span",
-      { class: "filter-picker" },
-      stepButton("◀", "previous filter", -1),
-      filterInput,
-      stepButton("▶", "next filter", 1),
-    );
-    return { controls: [view.layerField, view.slider.el, field("Filter", picker)] };
-  }
-
-  function makePanel(run, layer) {
-    const p = basePanel(run, layer);
-    p.sheet = null;
-    p.strip = h("div", { class: "top-strip top-examples" });
-    p.detail = h(
-      "section",
-      { class: "top-detail", style: { flex: "1 1 300px", minWidth: "0", maxWidth: "620px" } },
-      h("div", { class: "chart-title", text: "The filter's most activating probe images" }),
-      p.strip,
-    );
-    p.mosaic = h("canvas", {
-      class: "top-mosaic",
-      title: "Each filter's most activating image: click to choose the filter",
-    });
-    p.best = h(
-      "section",
-      { class: "top-best", style: { flex: "1 1 280px", minWidth: "0" } },
-      h("div", { class: "chart-title", text: "Best image of every filter (click one)" }),
-      p.mosaic,
-    );
-    // The details first: beside the mosaic on a wide screen, above it on a narrow one (no scrolling
-    // past a 2048-filter mosaic to see the chosen filter).
-    p.figure = h(
-      "div",
-      {
-        class: "figure top-panel",
-        style: {
-          display: "flex",
-          flexWrap: "wrap",
-          gap: "16px",
-          alignItems: "flex-start",
-          borderTop: "none",
-          marginTop: "4px",
-        },
-      },
-      p.detail,
-      p.best,
-    );
-    p.el.append(p.figure);
-    Object.assign(p.el.style, { flex: "1 1 0" }); // the panels share the row (the mosaic takes what is left)
-    p.mosaic.addEventListener("click", (event) => {
-      if (!p.mosaicLayout) return;
-      const f = mosaicHit(p.mosaicLayout, ...eventPoint(event, p.mosaic));
-      if (f >= 0) chooseFilter(f);
-    });
-    return p;
+    return { controls: [view.layerField, view.slider.el, field("Filter", picker.el)] };
   }
 
   /** The filter panel `p` shows: the chosen one, within its layer's `filters`. */
@@ -219,9 +149,7 @@ export function create(root, shell) {
     if (st.focus && p === view.panels[0]) {
       // Opened from a link: the tab's top (controls and the filter's images) in view, flashed once.
       st.focus = false;
-      if (root.getBoundingClientRect().top < 0) root.scrollIntoView({ block: "start", behavior: "instant" });
-      p.figure.classList.add("flash");
-      setTimeout(() => p.figure.classList.remove("flash"), 1200);
+      flash(root, p.figure);
     }
   }
 
@@ -231,7 +159,7 @@ export function create(root, shell) {
     layerAria: "top images layer",
     kind: "top_examples",
     setup,
-    makePanel,
+    makePanel: (run, layer) => makePanel(run, layer, chooseFilter),
     load: async (p, layer) => {
       const [steps, sheet] = await Promise.all([topSteps(p.run, layer), spriteSheet(p.run)]);
       // The embedding snapshot writes them: its skipped snapshots are this tab's too.
@@ -253,6 +181,87 @@ export function create(root, shell) {
     },
     urlState: () => ({ filter: st.filter }),
   });
+}
+
+/** The filter number input between ◀ and ▶ buttons: `choose(f)` on a typed number, `step(±1)` on a button.
+ * Returns {el, input}. */
+function filterPicker(choose, step) {
+  const input = h("input", {
+    type: "number",
+    min: "0",
+    step: "1",
+    value: "0",
+    class: "top-filter",
+    "aria-label": "filter",
+  });
+  input.addEventListener("change", () => choose(Number(input.value)));
+  const stepButton = (text, title, delta) =>
+    h("button", { type: "button", class: "step-button", text, title, on: { click: () => step(delta) } });
+  const el = h(
+    "span",
+    { class: "filter-picker" },
+    stepButton("◀", "previous filter", -1),
+    input,
+    stepButton("▶", "next filter", 1),
+  );
+  return { el, input };
+}
+
+/** A panel: the chosen filter's top images beside the mosaic of every filter's best image (a click chooses
+ * that filter: `chooseFilter(f)`). */
+function makePanel(run, layer, chooseFilter) {
+  const p = basePanel(run, layer);
+  p.sheet = null;
+  p.strip = h("div", { class: "top-strip top-examples" });
+  p.detail = h(
+    "section",
+    { class: "top-detail", style: { flex: "1 1 300px", minWidth: "0", maxWidth: "620px" } },
+    h("div", { class: "chart-title", text: "The filter's most activating probe images" }),
+    p.strip,
+  );
+  p.mosaic = h("canvas", {
+    class: "top-mosaic",
+    title: "Each filter's most activating image: click to choose the filter",
+  });
+  p.best = h(
+    "section",
+    { class: "top-best", style: { flex: "1 1 280px", minWidth: "0" } },
+    h("div", { class: "chart-title", text: "Best image of every filter (click one)" }),
+    p.mosaic,
+  );
+  // The details first: beside the mosaic on a wide screen, above it on a narrow one (no scrolling
+  // past a 2048-filter mosaic to see the chosen filter).
+  p.figure = h(
+    "div",
+    {
+      class: "figure top-panel",
+      style: {
+        display: "flex",
+        flexWrap: "wrap",
+        gap: "16px",
+        alignItems: "flex-start",
+        borderTop: "none",
+        marginTop: "4px",
+      },
+    },
+    p.detail,
+    p.best,
+  );
+  p.el.append(p.figure);
+  Object.assign(p.el.style, { flex: "1 1 0" }); // the panels share the row (the mosaic takes what is left)
+  p.mosaic.addEventListener("click", (event) => {
+    if (!p.mosaicLayout) return;
+    const f = mosaicHit(p.mosaicLayout, ...eventPoint(event, p.mosaic));
+    if (f >= 0) chooseFilter(f);
+  });
+  return p;
+}
+
+/** Opened from a link: the tab's top (controls and the filter's images) in view, `figure` flashed once. */
+function flash(root, figure) {
+  if (root.getBoundingClientRect().top < 0) root.scrollIntoView({ block: "start", behavior: "instant" });
+  figure.classList.add("flash");
+  setTimeout(() => figure.classList.remove("flash"), 1200);
 }
 
 /** A filter's top examples (a click opens the image pinned in the Embedding map). */
