@@ -11,11 +11,9 @@ request, so this module keeps:
   invalidated when the index shows a new ``max_step``/``max_wall_time``/length, bounded
   by a byte budget (least recently used out first).
 
-It imports no torch (TensorBoard loads the plugin at start-up). The one file it reads is a run's
-side file (``tb_cnnviz.assets``): a value or blob that is a reference is read from it lazily and by
-range, found by TensorBoard's logdir and the run's name (docs/design.md, "Storage"). A tensor series
-of references is a :class:`LazyValues` (each value read on access, the decoded arrays kept in a
-bounded LRU shared by every series); events without references read exactly as before.
+It imports no torch (TensorBoard loads the plugin at start-up). A value or blob that is a side-file
+reference is read lazily and by range through :mod:`tb_cnnviz.plugin.side_files`; events without
+references read exactly as before.
 """
 
 from __future__ import annotations
@@ -23,11 +21,10 @@ from __future__ import annotations
 import collections
 import dataclasses
 import logging
-import os
 import re
 import threading
 import time
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable
 from typing import Any, Callable
 
 import numpy as np
@@ -37,14 +34,13 @@ from tensorboard.data import provider as provider_lib
 from tb_cnnviz import assets, metadata
 from tb_cnnviz.kinds import BLOB, TENSOR
 from tb_cnnviz.plugin.http import MAX_MESSAGE, HTTPError, Memo
+from tb_cnnviz.plugin.side_files import DEFAULT_DECODED_BYTES, BlobKey, LazyValues, SideFiles, reference_of
 
 DEFAULT_CACHE_BYTES = 256 << 20
 DEFAULT_INDEX_TTL = 1.0
 # Asked of the provider on every read; the real limit is the sampling at ingestion
 # (``--samples_per_plugin cnnviz=N``, see ``tb_cnnviz.plugin.DEFAULT_SAMPLES``).
 DEFAULT_DOWNSAMPLE = 10_000_000
-# Decoded side-file values kept in memory (least recently used out first), over every series
-DEFAULT_DECODED_BYTES = 64 << 20
 
 logger = logging.getLogger(__name__)
 
@@ -121,52 +117,6 @@ def _as_float32(value: Any) -> np.ndarray:
         return np.zeros((0,), dtype=np.float32)
 
 
-class BlobKey(str):
-    """A data provider's blob key that remembers its run (a reference blob is read from the run's side file)."""
-
-    run: str | None = None
-
-    @classmethod
-    def of(cls, key: str, run: str) -> BlobKey:
-        made = cls(key)
-        made.run = run
-        return made
-
-
-class LazyValues(Sequence):
-    """The values of a tensor series whose events hold side-file references: each is read (by range) and
-    decoded on access; ``items`` are arrays (values kept in the event) or parsed references."""
-
-    def __init__(self, items: list, load: Callable[[dict], np.ndarray]):
-        self._items = items
-        self._load = load
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def __getitem__(self, index: Any) -> Any:
-        if isinstance(index, slice):
-            return [self._value(item) for item in self._items[index]]
-        return self._value(self._items[index])
-
-    def _value(self, item: Any) -> np.ndarray:
-        return self._load(item) if isinstance(item, dict) else item
-
-
-def _reference_of(value: Any) -> dict | None:
-    """The parsed reference a tensor value holds (a rank-0 or one-item string tensor), else None."""
-    if not isinstance(value, np.ndarray) or value.dtype != np.object_ or value.size != 1:
-        return None
-    item = value.reshape(-1)[0]
-    if not assets.is_reference(item):
-        return None
-    try:
-        fields = assets.parse_reference(item)
-    except ValueError:
-        return None
-    return fields if "dtype" in fields else None
-
-
 def natural_key(text: str | None) -> tuple:
     """Sort key that puts ``conv2`` before ``conv10``."""
     parts = re.split(r"(\d+)", text or "")
@@ -185,6 +135,8 @@ class DataIndex:
                 self._by_key[key] = info
                 self._by_run.setdefault(info.run, []).append(info)
         self.runs = sorted(self._by_run, key=natural_key)
+        # answers derived from this (immutable) index alone, e.g. runs/list's data version: computed once
+        self.derived: dict[str, Any] = {}
 
     def get(self, run: str, kind: str, layer: str | None) -> SeriesInfo | None:
         return self._by_key.get((run, kind, layer))
@@ -217,14 +169,10 @@ class PluginData:
         decoded_bytes: int = DEFAULT_DECODED_BYTES,
     ):
         self.provider = provider
-        # TensorBoard's --logdir: a run's side files are in <logdir>/<run> (None: unknown; a {path: group name}
-        # dict for --logdir_spec)
-        self.logdir = logdir or None
+        # where runs keep their side files (TensorBoard's --logdir), and their decoded values
+        self.side_files = SideFiles(logdir, decoded_bytes)
         # --samples_per_plugin cnnviz=N as TensorBoard got it (0: every step kept; None: unknown)
         self.samples = samples
-        self.decoded_bytes = int(decoded_bytes)
-        self._decoded: collections.OrderedDict[tuple, np.ndarray] = collections.OrderedDict()
-        self._decoded_size = 0
         self.downsample = int(downsample)
         self.index_ttl = float(index_ttl)
         self.cache_bytes = int(cache_bytes)
@@ -233,18 +181,53 @@ class PluginData:
         self._series: collections.OrderedDict[Hashable, tuple[tuple, Series]] = collections.OrderedDict()
         self._series_bytes = 0
         self._key_locks: dict[Hashable, threading.Lock] = {}
+        self._index_locks: dict[str, threading.Lock] = {}
+        # series contents parsed and checked, by their bytes: 500 runs' 10,500 series share ~21 contents,
+        # and decoding each one on every refresh made the index cost 0.75 s (benchmarks/scale.py)
+        self._contents: dict[bytes, tuple[dict, dict]] = {}
         # answers built from the whole index (api/runs/list), keyed by the data's version: a poll or a
         # reload while nothing was logged costs a lookup, not a rebuild (500 runs: 241 ms per request)
         self.listings = Memo(limit=8)
 
     # ------------------------------------------------------------------ index
     def index(self, ctx: Any, experiment_id: str) -> DataIndex:
-        """All the plugin's series (refreshed at most every ``index_ttl`` seconds)."""
+        """All the plugin's series (refreshed at most every ``index_ttl`` seconds).
+
+        One refresh at a time per experiment: while one request rebuilds a stale index, the others
+        answer from the previous one (at most one refresh old) instead of each rebuilding it."""
         now = time.monotonic()
         with self._lock:
             cached = self._indexes.get(experiment_id)
+            lock = self._index_locks.setdefault(experiment_id, threading.Lock())
         if cached is not None and now - cached[0] < self.index_ttl:
             return cached[1]
+        if cached is not None:
+            if not lock.acquire(blocking=False):
+                return cached[1]  # another request is refreshing it
+        else:
+            lock.acquire()  # the first index: wait for whoever builds it
+            with self._lock:
+                cached = self._indexes.get(experiment_id)
+            if cached is not None and time.monotonic() - cached[0] < self.index_ttl:
+                lock.release()
+                return cached[1]
+        try:
+            return self._build_index(ctx, experiment_id)
+        finally:
+            lock.release()
+
+    def _content(self, raw: bytes) -> tuple[dict, dict]:
+        """``(as written, schema-checked)`` of a series' plugin content, parsed once per distinct bytes."""
+        hit = self._contents.get(raw)
+        if hit is None:
+            hit = (metadata.parse_plugin_content(raw), metadata.read_content(raw))
+            if len(self._contents) >= 4096:  # a bound for logdirs whose contents all differ
+                self._contents.clear()
+            self._contents[raw] = hit
+        return hit
+
+    def _build_index(self, ctx: Any, experiment_id: str) -> DataIndex:
+        now = time.monotonic()
         series: list[SeriesInfo] = []
         name = metadata.PLUGIN_NAME
         tensors = (
@@ -266,8 +249,7 @@ class PluginData:
                 if not isinstance(run, str):
                     continue
                 for tag, ts in tags.items():
-                    written = metadata.parse_plugin_content(getattr(ts, "plugin_content", b""))
-                    content = metadata.read_content(getattr(ts, "plugin_content", b""))
+                    written, content = self._content(bytes(getattr(ts, "plugin_content", b"") or b""))
                     kind = content.get("kind")
                     expected = TENSOR if kind in metadata.TENSOR_KINDS else BLOB
                     if not content or expected != data_class:
@@ -323,65 +305,7 @@ class PluginData:
             fields = assets.parse_reference(data)
         except ValueError as error:
             raise HTTPError(503, f"run {str(run)[:200]!r}: {error}"[:MAX_MESSAGE]) from None
-        return self._resolve(run, fields)
-
-    # -------------------------------------------------------------- side files
-    def run_directory(self, run: str | None) -> str:
-        """Where ``run``'s event files (and side files) are: ``<logdir>/<run>`` (``.`` is the logdir itself);
-        with ``--logdir_spec name:path,...`` (``logdir`` a ``{path: name}`` dict) ``<path>/<rest>`` of
-        the group whose name starts the run's name, as TensorBoard's multiplexer names them."""
-        roots = self.logdir if isinstance(self.logdir, dict) else {self.logdir: None} if self.logdir else {}
-        for root, group in roots.items():
-            if group is None:
-                rest = run
-            elif run == group or (run or "").startswith(group + "/"):
-                rest = run[len(group) + 1 :] or "."
-            else:
-                continue
-            if run is None:
-                break
-            if "://" in root:
-                return root.rstrip("/") + ("" if rest == "." else "/" + rest)
-            return os.path.normpath(os.path.join(os.path.expanduser(root), rest))
-        raise HTTPError(
-            503,
-            f"run {str(run)[:200]!r} keeps its images and tensors in a side file beside its event file, "
-            "but the plugin does not know its directory (start TensorBoard with --logdir)",
-        )
-
-    def _resolve(self, run: str | None, fields: dict) -> bytes:
-        try:
-            return assets.resolve(self.run_directory(run), fields)
-        except assets.AssetError as error:
-            status = 404 if error.missing else 503
-            raise HTTPError(status, f"run {str(run)[:200]!r}: {error.message}"[:MAX_MESSAGE]) from None
-
-    def _decoded_value(self, run: str, fields: dict) -> np.ndarray:
-        """A tensor value from the side file (read by range, decoded, kept in the LRU of decoded values)."""
-        key = (run, fields["file"], fields["offset"], fields["length"])
-        with self._lock:
-            hit = self._decoded.get(key)
-            if hit is not None:
-                self._decoded.move_to_end(key)
-                return hit
-        payload = self._resolve(run, fields)
-        try:
-            value = np.frombuffer(payload, dtype=np.dtype(fields["dtype"])).reshape(fields["shape"])
-        except (TypeError, ValueError):  # a dtype or shape that does not fit the bytes
-            raise HTTPError(
-                503,
-                f"run {run[:200]!r}: side file {fields['file']!r} at offset {fields['offset']}: "
-                f"{fields['length']} bytes are not a {fields['dtype']} {fields['shape']} array",
-            ) from None
-        value = _as_float32(value)
-        with self._lock:
-            if key not in self._decoded and value.nbytes <= self.decoded_bytes:
-                self._decoded[key] = value
-                self._decoded_size += value.nbytes
-                while self._decoded_size > self.decoded_bytes:
-                    _, evicted = self._decoded.popitem(last=False)
-                    self._decoded_size -= evicted.nbytes
-        return value
+        return self.side_files.read(run, fields)
 
     def _read(self, ctx: Any, experiment_id: str, info: SeriesInfo) -> Series:
         name = metadata.PLUGIN_NAME
@@ -400,7 +324,7 @@ class PluginData:
         )
         data = (result or {}).get(info.run, {}).get(info.tag, [])
         if tensors:
-            references = [_reference_of(datum.numpy) for datum in data]
+            references = [reference_of(datum.numpy) for datum in data]
             values = [
                 _as_float32(datum.numpy) if ref is None else ref for datum, ref in zip(data, references)
             ]
@@ -419,7 +343,7 @@ class PluginData:
             values = [v for v, k in zip(values, keep) if k]
         if tensors and any(isinstance(v, dict) for v in values):
             run = info.run
-            values = LazyValues(values, lambda fields: self._decoded_value(run, fields))
+            values = LazyValues(values, lambda fields: self.side_files.value(run, fields))
         return Series(
             steps=steps, wall_times=wall_times, values=values, nbytes=int(nbytes) + steps.nbytes * 2
         )
