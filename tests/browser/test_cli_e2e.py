@@ -28,25 +28,24 @@ from tb_cnnviz import cli
 from tb_cnnviz.datasets import SHAPE_CLASSES, ShapesDataset
 
 QUALITY = os.environ.get("CNNVIZ_CLI_QUALITY", "fast")
+
+
+def _settings(layer, channels, size, steps, octaves, dream_steps, lr, dream_side, explain, embed, width):
+    """The commands' settings at one quality: patterns and dream of ``layer``, and the sizes of the rest."""
+    return {
+        "patterns": ["--layer", layer, "--channels", channels, "--size", size, "--steps", steps],
+        "dream": ["--layer", layer, "--octaves", octaves, "--steps", dream_steps, "--lr", lr],
+        "dream_side": dream_side,
+        "explain_images": explain,
+        "embed_images": embed,
+        "width": width,
+        "train_steps": 400,
+    }
+
+
 SETTINGS = {  # fast: the test; good: the README's pictures
-    "fast": {
-        "patterns": ["--layer", "features.conv3", "--channels", "0-11", "--size", "32", "--steps", "24"],
-        "dream": ["--layer", "features.conv3", "--octaves", "2", "--steps", "4", "--lr", "0.03"],
-        "dream_side": 32,
-        "explain_images": 4,
-        "embed_images": 60,
-        "width": 8,
-        "train_steps": 400,
-    },
-    "good": {
-        "patterns": ["--layer", "features.conv4", "--channels", "0-23", "--size", "64", "--steps", "256"],
-        "dream": ["--layer", "features.conv4", "--octaves", "4", "--steps", "10", "--lr", "0.01"],
-        "dream_side": 160,
-        "explain_images": 6,
-        "embed_images": 400,
-        "width": 16,
-        "train_steps": 400,
-    },
+    "fast": _settings("features.conv3", "0-11", "32", "24", "2", "4", "0.03", 32, 4, 60, 8),
+    "good": _settings("features.conv4", "0-23", "64", "256", "4", "10", "0.01", 160, 6, 400, 16),
 }[QUALITY]
 COMMANDS = ("summary", "filters", "patterns", "explain", "dream", "embed")
 
