@@ -5,7 +5,6 @@ CNNVizCallback writes when driven by ``on_step_end(1..N)``, at the same steps (s
 from __future__ import annotations
 
 import importlib.util
-import sys
 from pathlib import Path
 
 from logdirs import P, get_json
@@ -20,7 +19,6 @@ STEPS = 200
 def load_scale():
     spec = importlib.util.spec_from_file_location("scale_benchmark", SCALE)
     module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
@@ -33,7 +31,10 @@ def steps_by_tag(logdir: str, plugin: str = "cnnviz") -> dict:
 
 
 def test_built_runs_have_the_callbacks_series_at_its_steps(tmp_path):
-    scale = load_scale()
+    scale = load_scale()  # it puts benchmarks/ on sys.path, where its modules are
+    import scale_pool
+    import scale_requests
+
     # one weight state, not pretrained: the series and steps do not depend on the weights
     manifest = scale.build_logdir(
         tmp_path / "built", "example", 2, STEPS, 1, "side", 0, lambda text: None, pretrain_steps=0
@@ -42,9 +43,9 @@ def test_built_runs_have_the_callbacks_series_at_its_steps(tmp_path):
 
     # the callback itself on the same model and probe: a training forward (counted by the dead-filter
     # window; parameters frozen, no update) before each on_step_end
-    model = scale.make_model("example")
-    images, labels = scale.probe_images(32)
-    viz = scale.new_callback(model, str(tmp_path / "callback" / "run"), (images, labels))
+    model = scale_pool.make_model("example")
+    images, labels = scale_pool.probe_images(32)
+    viz = scale_pool.new_callback(model, str(tmp_path / "callback" / "run"), (images, labels))
     model.train().requires_grad_(False)
     for step in range(1, STEPS + 1):
         model(images[:2])
@@ -68,9 +69,9 @@ def test_built_runs_have_the_callbacks_series_at_its_steps(tmp_path):
 
     client, _ = plugin_client(built)
     listing = get_json(client, f"{P}/api/runs/list")
-    wanted = scale.expected_series(manifest, set(listing["kinds"]))
+    wanted = scale_requests.expected_series(manifest, set(listing["kinds"]))
     assert len(wanted) == len(expected)  # every series written is one the plugin knows
     for run in listing["runs"]:
-        listed = scale.listed_last_steps(run)
+        listed = scale_requests.listed_last_steps(run)
         assert {key: listed.get(key) for key in wanted} == wanted
     assert sorted(run["name"] for run in listing["runs"]) == ["run-000", "run-001"]
