@@ -160,7 +160,9 @@ def test_decoded_values_are_kept_within_their_byte_budget(two_runs):
     series = plugin_data.series(ctx, "", plugin_data.index(ctx, "").get("side", metadata.KERNELS, LAYER))
     assert isinstance(series.values, data_lib.LazyValues) and series.nbytes < 4 * one
     values = list(series.values)  # iterating reads every value
-    assert len(values) == len(STEPS) and plugin_data.side_files._decoded_size == 3 * one  # the last three kept
+    assert (
+        len(values) == len(STEPS) and plugin_data.side_files._decoded_size == 3 * one
+    )  # the last three kept
     assert series.values[-1] is values[-1] and series.values[0] is not values[0]  # a hit, then a read again
     assert np.array_equal(series.values[0], values[0], equal_nan=True)
     assert [v.shape for v in series.values[1:3]] == [(6, 3, 3, 3)] * 2
