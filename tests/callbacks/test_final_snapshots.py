@@ -22,16 +22,8 @@ BACKGROUND = [name for name, row in kinds.SNAPSHOTS.items() if row.thread == kin
 PLACES = len(BACKGROUND)  # jobs that may wait in the queue while one runs (one per background kind)
 
 
-ON = (
-    "kernels",
-    "activations",
-    "dead_filters",
-    "gradcam",
-    "attributions",
-    "patterns",
-    "embedding",
-    "separability",
-)
+# every snapshot kind of the table but faithfulness (off by default, the costliest per call)
+ON = tuple(name for name in kinds.SNAPSHOTS if name != "faithfulness")
 
 
 def every_kind(model, log_dir, every, **extra) -> CNNVizCallback:
