@@ -10,7 +10,6 @@ reference in the event (docs/design.md, "Storage").
 from __future__ import annotations
 
 import io
-import json
 import os
 import warnings
 from collections.abc import Sequence
@@ -115,10 +114,7 @@ def _side_file_kind(value: summary_pb2.Summary.Value) -> str | None:
     plugin_data = value.metadata.plugin_data
     if plugin_data.plugin_name != metadata.PLUGIN_NAME:
         return None
-    try:
-        kind = json.loads(plugin_data.content.decode("utf-8")).get("kind")
-    except (UnicodeDecodeError, ValueError, AttributeError):
-        return None
+    kind = metadata.parse_plugin_content(plugin_data.content).get("kind")
     return kind if kind in _SIDE_FILE_KINDS else None
 
 
