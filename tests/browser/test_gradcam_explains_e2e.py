@@ -233,6 +233,10 @@ def test_overlays_drawn_from_maps_and_the_predicted_class_explained(server, brow
         assert after[1][0] > after[1][2] + 30 and before[1][2] > before[1][0] + 30, (before[1], after[1])
         # the strip of image 1 over training is drawn from its predicted class's maps
         frame.click(".cam-card[data-index='1']")
+        # image 0's strip (selected before) also has 3 drawn thumbnails: wait for image 1's detail first
+        frame.wait_for_function(
+            "() => (document.querySelector('.cam-detail')?.innerText || '').startsWith('Probe #1')"
+        )
         frame.wait_for_function(
             "n => document.querySelectorAll('.watch-thumb[data-drawn=true]').length === n", arg=3
         )
